@@ -1,0 +1,35 @@
+-- kafka_fdw 0.1.0: install script.  Objects live in schema "kafka".
+\echo Use "CREATE EXTENSION kafka_fdw" to load this file. \quit
+
+CREATE FUNCTION kafka_fdw_handler() RETURNS fdw_handler
+  AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
+CREATE FUNCTION kafka_fdw_validator(text[], oid) RETURNS void
+  AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER kafka_fdw
+  HANDLER kafka_fdw_handler
+  VALIDATOR kafka_fdw_validator;
+
+-- Metadata -------------------------------------------------------------------
+
+CREATE FUNCTION kafka.topics(server text)
+  RETURNS TABLE(topic text, partitions int)
+  AS 'MODULE_PATHNAME', 'kafka_topics' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION kafka.partitions(server text, topic text)
+  RETURNS TABLE(partition int, low bigint, high bigint)
+  AS 'MODULE_PATHNAME', 'kafka_partitions' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION kafka.create_topic(server text, topic text, partitions int DEFAULT 1,
+                                   replication_factor int DEFAULT -1, config jsonb DEFAULT '{}')
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_create_topic' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION kafka.delete_topic(server text, topic text)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_delete_topic' LANGUAGE C STRICT VOLATILE;
+
+-- Topic administration is for superusers until granted.
+REVOKE ALL ON FUNCTION kafka.create_topic(text, text, int, int, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION kafka.delete_topic(text, text) FROM PUBLIC;

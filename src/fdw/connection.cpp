@@ -1,0 +1,177 @@
+#include "kafka/metadata.hpp"
+#include "kafka/producer.hpp"
+
+#include "fdw/connection.hpp"
+#include "fdw/options.hpp"
+#include "pg/bridge.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace kafka_fdw::fdw {
+
+namespace {
+
+struct CacheEntry {
+    std::unique_ptr<kafka::Client> meta;
+    std::unique_ptr<kafka::Producer> producer;
+    bool valid = true;
+    int timeout_ms = 0;
+};
+
+using CacheKey = std::pair<Oid, Oid>;
+std::map<CacheKey, CacheEntry> *g_cache = nullptr;  // backend lifetime
+
+// Syscache callback (Postgres zone, must not throw): mark every entry stale;
+// it is rebuilt at its next use.
+void InvalidateAll(Datum, int, uint32) {
+    if (!g_cache) return;
+    for (auto &[key, entry] : *g_cache) entry.valid = false;
+}
+
+CacheEntry &Lookup(const ClientSpec *spec) {
+    if (!g_cache) g_cache = new std::map<CacheKey, CacheEntry>();
+    CacheEntry &e = (*g_cache)[{spec->serverid, spec->userid}];
+    bool stale = !e.valid || (e.timeout_ms && e.timeout_ms != pg::g_timeout_ms);
+    if (stale) {
+        bool busy = false;
+        if (e.producer) {
+            // Messages of an open transaction keep the old producer alive
+            // until they are settled.
+            busy = rd_kafka_outq_len(e.producer->handle()) > 0;
+        }
+        if (!busy) {
+            e.meta.reset();
+            e.producer.reset();
+            e.valid = true;
+            e.timeout_ms = 0;
+        }
+    }
+    return e;
+}
+
+void AddProp(ClientSpec *s, const char *name, const char *value) {
+    s->names[s->nprops] = name;
+    s->values[s->nprops] = value;
+    s->nprops++;
+}
+
+}  // namespace
+
+void RegisterConnectionCallbacks() {
+    CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateAll, (Datum)0);
+    CacheRegisterSyscacheCallback(USERMAPPINGOID, InvalidateAll, (Datum)0);
+}
+
+ClientSpec *GetClientSpec(Oid serverid, Oid userid, bool check_usage) {
+    ForeignServer *server = GetForeignServer(serverid);
+    if (check_usage) {
+        AclResult aclresult = pg_foreign_server_aclcheck(serverid, GetUserId(), ACL_USAGE);
+        if (aclresult != ACLCHECK_OK) aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+    }
+    // The user's own mapping, else PUBLIC's, else none.
+    List *um_options = NIL;
+    HeapTuple tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid), ObjectIdGetDatum(serverid));
+    if (!HeapTupleIsValid(tp))
+        tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid), ObjectIdGetDatum(serverid));
+    if (HeapTupleIsValid(tp)) {
+        bool isnull;
+        Datum d = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp, Anum_pg_user_mapping_umoptions, &isnull);
+        if (!isnull) um_options = untransformRelOptions(d);
+        ReleaseSysCache(tp);
+    }
+
+    ClientSpec *s = (ClientSpec *)palloc0(sizeof(ClientSpec));
+    s->serverid = serverid;
+    s->userid = userid;
+    s->server_name = pstrdup(server->servername);
+    s->partitioner = "murmur2_random";
+    s->isolation_level = "read_committed";
+    int max = list_length(server->options) + list_length(um_options) + 4;
+    s->names = (const char **)palloc0(sizeof(char *) * max);
+    s->values = (const char **)palloc0(sizeof(char *) * max);
+
+    ListCell *lc;
+    foreach (lc, server->options) {
+        DefElem *d = (DefElem *)lfirst(lc);
+        if (strcmp(d->defname, "brokers") == 0) AddProp(s, "bootstrap.servers", defGetString(d));
+        else if (strcmp(d->defname, "partitioner") == 0) s->partitioner = defGetString(d);
+        else if (strcmp(d->defname, "isolation_level") == 0) s->isolation_level = defGetString(d);
+        else if (strcmp(d->defname, "transactional") == 0) s->transactional = defGetBoolean(d);
+        else if (!IsServerFdwOption(d->defname)) AddProp(s, d->defname, defGetString(d));
+    }
+    bool has_mechanism = false, has_protocol = false, has_user = false;
+    for (int i = 0; i < s->nprops; i++) {
+        if (strcmp(s->names[i], "sasl.mechanisms") == 0 || strcmp(s->names[i], "sasl.mechanism") == 0)
+            has_mechanism = true;
+        if (strcmp(s->names[i], "security.protocol") == 0) has_protocol = true;
+    }
+    foreach (lc, um_options) {
+        DefElem *d = (DefElem *)lfirst(lc);
+        if (strcmp(d->defname, "user") == 0) {
+            AddProp(s, "sasl.username", defGetString(d));
+            has_user = true;
+        } else if (strcmp(d->defname, "password") == 0) {
+            AddProp(s, "sasl.password", defGetString(d));
+        } else {
+            if (strcmp(d->defname, "sasl.mechanisms") == 0 || strcmp(d->defname, "sasl.mechanism") == 0)
+                has_mechanism = true;
+            AddProp(s, d->defname, defGetString(d));
+        }
+    }
+    if (has_user && !has_mechanism) AddProp(s, "sasl.mechanisms", "PLAIN");
+    if (has_user && !has_protocol) AddProp(s, "security.protocol", "SASL_PLAINTEXT");
+    return s;
+}
+
+ClientSpec *GetClientSpecByName(const char *server_name) {
+    ForeignServer *server = GetForeignServerByName(server_name, false);
+    // Only servers of this wrapper.
+    ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+    if (strcmp(fdw->fdwname, "kafka_fdw") != 0)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("server \"%s\" is not a kafka_fdw server", server_name)));
+    return GetClientSpec(server->serverid, GetUserId(), true);
+}
+
+kafka::Config MakeConfig(const ClientSpec *spec) {
+    kafka::Config conf;
+    // Defaults first; the server's and user mapping's settings override them.
+    conf.Set("client.id", "kafka_fdw");
+    conf.Set("socket.connection.setup.timeout.ms", std::to_string(std::max(1000, pg::g_timeout_ms)));
+    conf.Set("isolation.level", spec->isolation_level);
+    for (int i = 0; i < spec->nprops; i++) conf.Set(spec->names[i], spec->values[i]);
+    return conf;
+}
+
+kafka::Client &MetadataClient(const ClientSpec *spec) {
+    CacheEntry &e = Lookup(spec);
+    if (!e.meta) {
+        kafka::Config conf = MakeConfig(spec);
+        conf.Set("allow.auto.create.topics", "false");
+        e.meta = std::make_unique<kafka::Client>(kafka::Client::Type::Consumer, std::move(conf));
+        e.timeout_ms = pg::g_timeout_ms;
+    }
+    return *e.meta;
+}
+
+kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {
+    CacheEntry &e = Lookup(spec);
+    if (!e.producer) {
+        kafka::Config conf;
+        conf.Set("client.id", "kafka_fdw");
+        conf.Set("acks", "all");
+        conf.Set("enable.idempotence", "true");
+        conf.Set("linger.ms", "5");
+        conf.Set("message.timeout.ms", std::to_string(pg::g_timeout_ms));
+        conf.Set("socket.connection.setup.timeout.ms", std::to_string(std::max(1000, pg::g_timeout_ms)));
+        for (int i = 0; i < spec->nprops; i++) conf.Set(spec->names[i], spec->values[i]);
+        (void)transactional;
+        e.producer = std::make_unique<kafka::Producer>(std::move(conf), spec->partitioner, pg::g_timeout_ms);
+        e.timeout_ms = pg::g_timeout_ms;
+    }
+    return *e.producer;
+}
+
+}  // namespace kafka_fdw::fdw

@@ -1,0 +1,40 @@
+// Kafka clients per backend: the client settings of a (server, user) pair, and
+// a cache of long-lived clients (metadata client, producer) keyed by server and
+// user, dropped when the server or a user mapping is altered or dropped.
+// Scans create their own consumer (owned by the scan's memory context).
+#pragma once
+
+#include "kafka/config.hpp"
+#include "kafka/producer.hpp"
+
+#include "pg/postgres.hpp"
+
+namespace kafka_fdw::fdw {
+
+// Postgres zone: resolved settings (plain palloc'd data).
+struct ClientSpec {
+    Oid serverid;
+    Oid userid;
+    const char *server_name;
+    int nprops;
+    const char **names;   // librdkafka property names
+    const char **values;
+    const char *partitioner;      // server default
+    const char *isolation_level;  // server default
+    bool transactional;           // server default
+};
+
+// Looks up the server and the user mapping of `userid` (or PUBLIC); a user
+// mapping is optional.  Checks USAGE on the server when check_usage.
+ClientSpec *GetClientSpec(Oid serverid, Oid userid, bool check_usage);
+// By server name (for the kafka.* functions): checks USAGE.
+ClientSpec *GetClientSpecByName(const char *server_name);
+
+// C++ zone.
+kafka::Config MakeConfig(const ClientSpec *spec);
+kafka::Client &MetadataClient(const ClientSpec *spec);
+kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional);
+
+void RegisterConnectionCallbacks();
+
+}  // namespace kafka_fdw::fdw

@@ -1,0 +1,7 @@
+#pragma once
+#include "pg/postgres.hpp"
+
+namespace kafka_fdw::fdw {
+void FillScanRoutine(FdwRoutine *routine);
+void FillModifyRoutine(FdwRoutine *routine);
+}  // namespace kafka_fdw::fdw

@@ -1,0 +1,4 @@
+#include "fdw/handler.hpp"
+namespace kafka_fdw::fdw {
+void FillScanRoutine(FdwRoutine *) {}
+}

@@ -1,0 +1,368 @@
+#include "format/json.hpp"
+
+#include <cstring>
+
+namespace kafka_fdw::format {
+
+namespace {
+
+constexpr int kMaxDepth = 512;
+
+struct Cursor {
+    const char *p;
+    const char *end;
+};
+
+inline void SkipWs(Cursor &c) {
+    while (c.p < c.end && (*c.p == ' ' || *c.p == '\t' || *c.p == '\n' || *c.p == '\r')) c.p++;
+}
+
+int HexVal(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+void AppendUtf8(std::string &out, unsigned cp) {
+    if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+}
+
+// Scans a string starting at the opening quote.  When `out` is given, the
+// unescaped content is appended to it.  Returns nullptr on success, else why.
+const char *ScanString(Cursor &c, std::string *out) {
+    c.p++;  // opening quote
+    const char *run = c.p;
+    while (c.p < c.end) {
+        unsigned char ch = static_cast<unsigned char>(*c.p);
+        if (ch == '"') {
+            if (out) out->append(run, c.p - run);
+            c.p++;
+            return nullptr;
+        }
+        if (ch < 0x20) return "control character in string";
+        if (ch != '\\') {
+            c.p++;
+            continue;
+        }
+        if (out) out->append(run, c.p - run);
+        c.p++;
+        if (c.p >= c.end) return "unterminated string";
+        char e = *c.p++;
+        switch (e) {
+        case '"': case '\\': case '/':
+            if (out) out->push_back(e);
+            break;
+        case 'b': if (out) out->push_back('\b'); break;
+        case 'f': if (out) out->push_back('\f'); break;
+        case 'n': if (out) out->push_back('\n'); break;
+        case 'r': if (out) out->push_back('\r'); break;
+        case 't': if (out) out->push_back('\t'); break;
+        case 'u': {
+            unsigned cp = 0;
+            for (int i = 0; i < 4; i++) {
+                if (c.p >= c.end) return "unterminated \\u escape";
+                int h = HexVal(*c.p++);
+                if (h < 0) return "invalid \\u escape";
+                cp = cp * 16 + static_cast<unsigned>(h);
+            }
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                // a high surrogate must be followed by a low one
+                if (c.end - c.p < 6 || c.p[0] != '\\' || c.p[1] != 'u') return "unpaired surrogate in \\u escape";
+                unsigned lo = 0;
+                for (int i = 2; i < 6; i++) {
+                    int h = HexVal(c.p[i]);
+                    if (h < 0) return "invalid \\u escape";
+                    lo = lo * 16 + static_cast<unsigned>(h);
+                }
+                if (lo < 0xDC00 || lo > 0xDFFF) return "unpaired surrogate in \\u escape";
+                c.p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                return "unpaired surrogate in \\u escape";
+            }
+            if (out) AppendUtf8(*out, cp);
+            break;
+        }
+        default:
+            return "invalid escape in string";
+        }
+        run = c.p;
+    }
+    return "unterminated string";
+}
+
+const char *ScanNumber(Cursor &c) {
+    const char *p = c.p;
+    if (p < c.end && *p == '-') p++;
+    if (p >= c.end) return "invalid number";
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < c.end && *p >= '0' && *p <= '9') p++;
+    } else {
+        return "invalid number";
+    }
+    if (p < c.end && *p == '.') {
+        p++;
+        if (p >= c.end || *p < '0' || *p > '9') return "invalid number";
+        while (p < c.end && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < c.end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < c.end && (*p == '+' || *p == '-')) p++;
+        if (p >= c.end || *p < '0' || *p > '9') return "invalid number";
+        while (p < c.end && *p >= '0' && *p <= '9') p++;
+    }
+    c.p = p;
+    return nullptr;
+}
+
+const char *ScanLiteral(Cursor &c, const char *lit) {
+    size_t n = strlen(lit);
+    if (static_cast<size_t>(c.end - c.p) < n || memcmp(c.p, lit, n) != 0) return "invalid literal";
+    c.p += n;
+    return nullptr;
+}
+
+// Skips (validates) any value.
+const char *SkipValue(Cursor &c, int depth, JsonType *type) {
+    if (depth > kMaxDepth) return "nesting too deep";
+    SkipWs(c);
+    if (c.p >= c.end) return "unexpected end of input";
+    switch (*c.p) {
+    case '"':
+        *type = JsonType::String;
+        return ScanString(c, nullptr);
+    case '{': {
+        *type = JsonType::Object;
+        c.p++;
+        SkipWs(c);
+        if (c.p < c.end && *c.p == '}') {
+            c.p++;
+            return nullptr;
+        }
+        for (;;) {
+            SkipWs(c);
+            if (c.p >= c.end || *c.p != '"') return "expected member name";
+            if (const char *e = ScanString(c, nullptr)) return e;
+            SkipWs(c);
+            if (c.p >= c.end || *c.p != ':') return "expected ':'";
+            c.p++;
+            JsonType t;
+            if (const char *e = SkipValue(c, depth + 1, &t)) return e;
+            SkipWs(c);
+            if (c.p < c.end && *c.p == ',') {
+                c.p++;
+                continue;
+            }
+            if (c.p < c.end && *c.p == '}') {
+                c.p++;
+                return nullptr;
+            }
+            return "expected ',' or '}'";
+        }
+    }
+    case '[': {
+        *type = JsonType::Array;
+        c.p++;
+        SkipWs(c);
+        if (c.p < c.end && *c.p == ']') {
+            c.p++;
+            return nullptr;
+        }
+        for (;;) {
+            JsonType t;
+            if (const char *e = SkipValue(c, depth + 1, &t)) return e;
+            SkipWs(c);
+            if (c.p < c.end && *c.p == ',') {
+                c.p++;
+                continue;
+            }
+            if (c.p < c.end && *c.p == ']') {
+                c.p++;
+                return nullptr;
+            }
+            return "expected ',' or ']'";
+        }
+    }
+    case 't':
+        *type = JsonType::Bool;
+        return ScanLiteral(c, "true");
+    case 'f':
+        *type = JsonType::Bool;
+        return ScanLiteral(c, "false");
+    case 'n':
+        *type = JsonType::Null;
+        return ScanLiteral(c, "null");
+    default:
+        *type = JsonType::Number;
+        return ScanNumber(c);
+    }
+}
+
+}  // namespace
+
+JsonObjectReader::JsonObjectReader(std::vector<std::string> wanted)
+    : wanted_(std::move(wanted)), found_(wanted_.size()), values_(wanted_.size()),
+      string_offsets_(wanted_.size()) {
+    arena_.reserve(256);
+}
+
+bool JsonObjectReader::Fail(const char *what, const char *at) noexcept {
+    try {
+        error_ = what;
+        if (at) error_ += " at byte " + std::to_string(at - begin_);
+    } catch (...) {
+    }
+    return false;
+}
+
+bool JsonObjectReader::Parse(const char *data, size_t len) noexcept {
+    try {
+        std::fill(found_.begin(), found_.end(), false);
+        arena_.clear();
+        begin_ = data;
+        Cursor c{data, data + len};
+        SkipWs(c);
+        if (c.p >= c.end) return Fail("empty value", nullptr);
+        if (*c.p != '{') {
+            JsonType t;
+            Cursor probe = c;
+            if (!SkipValue(probe, 0, &t)) return Fail("value is JSON but not an object", nullptr);
+            return Fail("value is not valid JSON", c.p);
+        }
+        c.p++;
+        SkipWs(c);
+        bool empty = c.p < c.end && *c.p == '}';
+        if (empty) c.p++;
+        while (!empty) {
+            SkipWs(c);
+            if (c.p >= c.end || *c.p != '"') return Fail("expected member name", c.p);
+            // Member name: compare raw when it has no escapes (the usual case).
+            const char *name_start = c.p + 1;
+            if (const char *e = ScanString(c, nullptr)) return Fail(e, c.p);
+            const char *name_end = c.p - 1;
+            size_t name_len = static_cast<size_t>(name_end - name_start);
+            bool escaped = memchr(name_start, '\\', name_len) != nullptr;
+            std::string unescaped;
+            if (escaped) {
+                Cursor nc{name_start - 1, name_end + 1};
+                ScanString(nc, &unescaped);
+                name_start = unescaped.data();
+                name_len = unescaped.size();
+            }
+            SkipWs(c);
+            if (c.p >= c.end || *c.p != ':') return Fail("expected ':'", c.p);
+            c.p++;
+            SkipWs(c);
+            const char *vstart = c.p;
+            JsonType t;
+            if (const char *e = SkipValue(c, 1, &t)) return Fail(e, c.p);
+            for (size_t i = 0; i < wanted_.size(); i++) {
+                if (wanted_[i].size() != name_len || memcmp(wanted_[i].data(), name_start, name_len) != 0)
+                    continue;
+                found_[i] = true;
+                if (t == JsonType::String) {
+                    Cursor sc{vstart, c.p};
+                    size_t off = arena_.size();
+                    ScanString(sc, &arena_);
+                    string_offsets_[i] = off;
+                    values_[i] = {t, nullptr, arena_.size() - off};
+                } else {
+                    values_[i] = {t, vstart, static_cast<size_t>(c.p - vstart)};
+                }
+            }
+            SkipWs(c);
+            if (c.p < c.end && *c.p == ',') {
+                c.p++;
+                continue;
+            }
+            if (c.p < c.end && *c.p == '}') {
+                c.p++;
+                break;
+            }
+            return Fail("expected ',' or '}'", c.p);
+        }
+        SkipWs(c);
+        if (c.p != c.end) return Fail("trailing characters after the object", c.p);
+        // The arena may have moved while growing: fix string pointers now.
+        for (size_t i = 0; i < wanted_.size(); i++)
+            if (found_[i] && values_[i].type == JsonType::String)
+                values_[i].data = arena_.data() + string_offsets_[i];
+        error_.clear();
+        return true;
+    } catch (...) {
+        return Fail("out of memory", nullptr);
+    }
+}
+
+void AppendJsonString(std::string &out, const char *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = static_cast<unsigned char>(s[i]);
+        switch (ch) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+            if (ch < 0x20) {
+                out += "\\u00";
+                out.push_back(hex[ch >> 4]);
+                out.push_back(hex[ch & 15]);
+            } else {
+                out.push_back(static_cast<char>(ch));
+            }
+        }
+    }
+    out.push_back('"');
+}
+
+bool IsValidUtf8(const char *s, size_t len) noexcept {
+    const unsigned char *p = reinterpret_cast<const unsigned char *>(s);
+    const unsigned char *end = p + len;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n;
+        unsigned cp;
+        if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
+        else return false;
+        if (static_cast<size_t>(end - p) < n) return false;
+        for (size_t i = 1; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+}  // namespace kafka_fdw::format

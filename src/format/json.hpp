@@ -1,0 +1,54 @@
+// Decoding of JSON message values: a validating single-pass reader of one
+// top-level object that records where each member's value is, without
+// building a tree.  Strings are unescaped into an arena owned by the reader
+// (reused from message to message), so the per-message cost is one pass.
+#pragma once
+#include "kafka/cpp_only.hpp"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::format {
+
+enum class JsonType { Null, Bool, Number, String, Object, Array };
+
+struct JsonValue {
+    JsonType type;
+    const char *data;  // strings: unescaped UTF-8; others: the raw JSON text
+    size_t len;
+};
+
+class JsonObjectReader {
+public:
+    // Members the caller wants, by name (in column order).
+    explicit JsonObjectReader(std::vector<std::string> wanted);
+
+    // Parses `data` as one JSON object.  On success, Found(i) tells whether
+    // wanted member i was present (the last occurrence wins) and Value(i) is
+    // its value.  On failure, error() says why and where.
+    bool Parse(const char *data, size_t len) noexcept;
+
+    bool Found(size_t i) const { return found_[i]; }
+    const JsonValue &Value(size_t i) const { return values_[i]; }
+    const std::string &error() const { return error_; }
+
+private:
+    bool Fail(const char *what, const char *at) noexcept;
+
+    std::vector<std::string> wanted_;
+    std::vector<bool> found_;
+    std::vector<JsonValue> values_;
+    std::vector<size_t> string_offsets_;  // arena offsets of unescaped strings
+    std::string arena_;
+    std::string error_;
+    const char *begin_ = nullptr;
+};
+
+// Appends `s` to `out` as a JSON string literal (with quotes).
+void AppendJsonString(std::string &out, const char *s, size_t len);
+
+// True if [s, s+len) is valid UTF-8 (no overlongs, no surrogates).
+bool IsValidUtf8(const char *s, size_t len) noexcept;
+
+}  // namespace kafka_fdw::format

@@ -1,0 +1,64 @@
+#include "kafka/client.hpp"
+
+#include "kafka/errors.hpp"
+
+namespace kafka_fdw::kafka {
+
+Client::Client(Type type, Config &&conf) {
+    conf.Set("log.queue", "true");
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_log_cb(conf.get(), &Client::LogCb);
+    rd_kafka_conf_set_error_cb(conf.get(), &Client::ErrorCb);
+    if (type == Type::Producer) rd_kafka_conf_set_dr_msg_cb(conf.get(), &Client::DeliveryCb);
+
+    char errstr[512];
+    rk_ = rd_kafka_new(type == Type::Producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
+                       conf.get(), errstr, sizeof errstr);
+    if (!rk_) throw Error(ErrorKind::InvalidConfig, "could not create Kafka client", errstr);
+    conf.Released();  // rd_kafka_new owns it now
+
+    // Logs go to the main queue, served by Poll() on our thread.
+    rd_kafka_set_log_queue(rk_, nullptr);
+}
+
+Client::~Client() {
+    if (rk_) rd_kafka_destroy(rk_);
+}
+
+int Client::Poll(int timeout_ms) { return rd_kafka_poll(rk_, timeout_ms); }
+
+std::vector<ClientEvent> Client::TakeEvents() {
+    std::vector<ClientEvent> out;
+    out.swap(events_);
+    return out;
+}
+
+void Client::LogCb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    auto *self = static_cast<Client *>(rd_kafka_opaque(rk));
+    if (!self || self->events_.size() > 1000) return;  // bounded: never grow without limit
+    try {
+        self->events_.push_back({ClientEvent::Log, level, std::string(fac) + ": " + buf});
+    } catch (...) {
+        // a log line is not worth failing for
+    }
+}
+
+void Client::ErrorCb(rd_kafka_t *rk, int err, const char *reason, void *) {
+    auto *self = static_cast<Client *>(rd_kafka_opaque(rk));
+    if (!self) return;
+    self->last_error_ = static_cast<rd_kafka_resp_err_t>(err);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) self->fatal_ = true;
+    try {
+        self->last_error_text_ = reason;
+        if (self->events_.size() <= 1000)
+            self->events_.push_back({ClientEvent::Error, 3, reason});
+    } catch (...) {
+    }
+}
+
+void Client::DeliveryCb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *) {
+    auto *self = static_cast<Client *>(rd_kafka_opaque(rk));
+    if (self) self->OnDelivery(msg);
+}
+
+}  // namespace kafka_fdw::kafka

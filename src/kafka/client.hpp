@@ -1,0 +1,63 @@
+// One librdkafka handle (producer or consumer), owned.  Logs and client errors
+// are never reported from librdkafka's threads: `log.queue` routes logs to the
+// main queue, and Poll() serves log, error and delivery callbacks on the
+// calling thread, where they are only collected.  The host drains them with
+// TakeEvents() and reports them in its own way (elog in the backend).
+#pragma once
+#include "kafka/cpp_only.hpp"
+
+#include "kafka/config.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::kafka {
+
+struct ClientEvent {
+    enum Kind { Log, Error } kind;
+    int level;  // syslog level for logs
+    std::string text;
+};
+
+class Client {
+public:
+    enum class Type { Producer, Consumer };
+
+    // Takes the configuration; sets log.queue and the callbacks itself.
+    Client(Type type, Config &&conf);
+    virtual ~Client();
+    Client(const Client &) = delete;
+    Client &operator=(const Client &) = delete;
+
+    rd_kafka_t *handle() const { return rk_; }
+
+    // Serve queued callbacks on this thread for at most timeout_ms.
+    int Poll(int timeout_ms);
+
+    // Collected logs and client errors since the last call.
+    std::vector<ClientEvent> TakeEvents();
+
+    // The last client-level error (error_cb), e.g. all brokers down.
+    rd_kafka_resp_err_t last_error() const { return last_error_; }
+    const std::string &last_error_text() const { return last_error_text_; }
+    bool fatal() const { return fatal_; }
+
+protected:
+    virtual void OnDelivery(const rd_kafka_message_t *) {}
+
+private:
+    static void LogCb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+    static void ErrorCb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+    static void DeliveryCb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+    rd_kafka_t *rk_ = nullptr;
+    std::vector<ClientEvent> events_;
+    rd_kafka_resp_err_t last_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::string last_error_text_;
+    bool fatal_ = false;
+};
+
+}  // namespace kafka_fdw::kafka

@@ -1,0 +1,68 @@
+// Reads fixed offset ranges of a topic's partitions and ends exactly.
+//
+// The ranges are [start, end) per partition, with `end` normally the high
+// watermark taken when the scan started.  A partition is done when a message at
+// offset >= end-1 arrives, or when librdkafka reports partition EOF at or past
+// `end` (transaction markers and aborted messages at the tail never arrive as
+// messages).  A scan never ends because a timeout passed: if no progress is
+// made for `stall_timeout_ms`, it fails with Error(Timeout) naming the
+// partition and offset it was waiting for.
+#pragma once
+#include "kafka/cpp_only.hpp"
+
+#include "kafka/client.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::kafka {
+
+struct PartitionRange {
+    int32_t partition;
+    int64_t start;  // first offset to read
+    int64_t end;    // one past the last offset to read
+};
+
+class RangeConsumer : public Client {
+public:
+    RangeConsumer(Config &&conf, std::string topic, int stall_timeout_ms);
+    ~RangeConsumer() override;
+
+    // Start reading the given ranges (empty ranges are skipped at no cost).
+    void Start(const std::vector<PartitionRange> &ranges);
+
+    // The next message in range, or nullptr when every range is done.  The
+    // message stays valid until the next call.
+    const rd_kafka_message_t *Next();
+
+    // Stop early (LIMIT reached); safe to call twice.
+    void Stop();
+
+    const std::string &topic() const { return topic_; }
+    int64_t delivered() const { return delivered_; }
+
+private:
+    struct Part {
+        PartitionRange range;
+        int64_t next;  // next offset expected
+        bool done;
+        bool started;
+    };
+    Part *Find(int32_t partition);
+    void ReleaseBatch();
+    bool FetchBatch();
+
+    std::string topic_;
+    int stall_timeout_ms_;
+    rd_kafka_topic_t *rkt_ = nullptr;
+    rd_kafka_queue_t *queue_ = nullptr;
+    std::vector<Part> parts_;
+    size_t remaining_ = 0;
+    std::vector<rd_kafka_message_t *> batch_;
+    size_t batch_len_ = 0;
+    size_t batch_pos_ = 0;
+    int64_t delivered_ = 0;
+};
+
+}  // namespace kafka_fdw::kafka

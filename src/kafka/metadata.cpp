@@ -1,0 +1,268 @@
+#include "kafka/metadata.hpp"
+
+#include "kafka/errors.hpp"
+#include "kafka/wait.hpp"
+
+#include <algorithm>
+#include <memory>
+
+namespace kafka_fdw::kafka {
+
+namespace {
+
+struct MetadataDeleter {
+    void operator()(const rd_kafka_metadata_t *md) const { rd_kafka_metadata_destroy(md); }
+};
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
+
+bool Retriable(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+           err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+           err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+           err == RD_KAFKA_RESP_ERR__WAIT_COORD;
+}
+
+[[noreturn]] void ThrowTimeout(Client &client, const std::string &what, rd_kafka_resp_err_t err,
+                               int timeout_ms) {
+    std::string detail = client.last_error_text().empty() ? rd_kafka_err2str(err)
+                                                          : client.last_error_text();
+    ErrorKind kind = client.last_error() != RD_KAFKA_RESP_ERR_NO_ERROR
+                         ? KindOf(client.last_error())
+                         : ErrorKind::Timeout;
+    if (kind != ErrorKind::Auth) kind = ErrorKind::Connection;
+    throw Error(kind, "could not " + what + " within " + std::to_string(timeout_ms) + " ms",
+                detail, err)
+        .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout.");
+}
+
+// Metadata for one topic or all, retried in slices until the deadline.
+MetadataPtr FetchMetadata(Client &client, const std::string *topic, int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    rd_kafka_topic_t *rkt = nullptr;
+    if (topic) {
+        // A topic handle on a consumer does not auto-create the topic.
+        rkt = rd_kafka_topic_new(client.handle(), topic->c_str(), nullptr);
+        if (!rkt) Throw(rd_kafka_last_error(), "could not create topic handle");
+    }
+    struct TopicGuard {
+        rd_kafka_topic_t *t;
+        ~TopicGuard() {
+            if (t) rd_kafka_topic_destroy(t);
+        }
+    } guard{rkt};
+
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        const rd_kafka_metadata_t *md = nullptr;
+        err = rd_kafka_metadata(client.handle(), topic ? 0 : 1, rkt, &md, deadline.SliceMs());
+        client.Poll(0);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            MetadataPtr p(md);
+            // A topic that is still being created reports LEADER_NOT_AVAILABLE.
+            if (topic && p->topic_cnt == 1 && Retriable(p->topics[0].err) && !deadline.Expired()) {
+                CheckInterrupts();
+                continue;
+            }
+            return p;
+        }
+        if (!Retriable(err) || deadline.Expired()) break;
+        CheckInterrupts();
+    }
+    ThrowTimeout(client, "fetch metadata", err, timeout_ms);
+}
+
+}  // namespace
+
+std::vector<TopicInfo> ListTopics(Client &client, int timeout_ms) {
+    MetadataPtr md = FetchMetadata(client, nullptr, timeout_ms);
+    std::vector<TopicInfo> out;
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const auto &t = md->topics[i];
+        if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        out.push_back({t.topic, t.partition_cnt});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const TopicInfo &a, const TopicInfo &b) { return a.name < b.name; });
+    return out;
+}
+
+int PartitionCount(Client &client, const std::string &topic, int timeout_ms) {
+    MetadataPtr md = FetchMetadata(client, &topic, timeout_ms);
+    if (md->topic_cnt != 1)
+        throw Error(ErrorKind::UnknownTopic, "topic \"" + topic + "\" does not exist").At(topic);
+    const auto &t = md->topics[0];
+    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || t.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+        (t.err == RD_KAFKA_RESP_ERR_NO_ERROR && t.partition_cnt == 0))
+        throw Error(ErrorKind::UnknownTopic, "topic \"" + topic + "\" does not exist",
+                    rd_kafka_err2str(t.err), t.err)
+            .At(topic);
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        throw Error(KindOf(t.err), "could not get metadata of topic \"" + topic + "\"",
+                    rd_kafka_err2str(t.err), t.err)
+            .At(topic);
+    return t.partition_cnt;
+}
+
+Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t partition,
+                           int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        int64_t lo = -1, hi = -1;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            client.handle(), topic.c_str(), partition, &lo, &hi, deadline.SliceMs());
+        client.Poll(0);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {partition, lo, hi};
+        if (!Retriable(err) || deadline.Expired()) {
+            if (!Retriable(err))
+                throw Error(KindOf(err),
+                            "could not query watermarks of topic \"" + topic + "\" partition " +
+                                std::to_string(partition),
+                            rd_kafka_err2str(err), err)
+                    .At(topic, partition);
+            try {
+                ThrowTimeout(client, "query watermarks", err, timeout_ms);
+            } catch (Error &e) {
+                e.At(topic, partition);
+                throw;
+            }
+        }
+        CheckInterrupts();
+    }
+}
+
+std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
+                                    const std::vector<int32_t> &partitions, int64_t ts_ms,
+                                    int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+        for (int32_t p : partitions)
+            rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = ts_ms;
+        rd_kafka_resp_err_t err =
+            rd_kafka_offsets_for_times(client.handle(), list, deadline.SliceMs());
+        client.Poll(0);
+        std::vector<int64_t> out;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int i = 0; i < list->cnt && err == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+                if (list->elems[i].err) err = list->elems[i].err;
+                out.push_back(list->elems[i].offset);
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            // -1 (no message at or after ts): the end of the partition.
+            for (size_t i = 0; i < out.size(); i++)
+                if (out[i] < 0)
+                    out[i] = QueryWatermarks(client, topic, partitions[i], deadline.RemainingMs() + 1)
+                                 .high;
+            return out;
+        }
+        if (!Retriable(err) || deadline.Expired())
+            throw Error(KindOf(err), "could not look up offsets by timestamp in topic \"" + topic + "\"",
+                        rd_kafka_err2str(err), err)
+                .At(topic);
+        CheckInterrupts();
+    }
+}
+
+namespace {
+
+struct QueueDeleter {
+    void operator()(rd_kafka_queue_t *q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDeleter {
+    void operator()(rd_kafka_event_t *e) const { rd_kafka_event_destroy(e); }
+};
+struct OptionsDeleter {
+    void operator()(rd_kafka_AdminOptions_t *o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+
+// Waits for the result event of an admin request in slices.
+std::unique_ptr<rd_kafka_event_t, EventDeleter> AwaitAdmin(Client &client, rd_kafka_queue_t *q,
+                                                           int timeout_ms, const char *what) {
+    Deadline deadline(timeout_ms + 1000);  // the request's own timeout answers first
+    for (;;) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, deadline.SliceMs());
+        client.Poll(0);
+        if (ev) return std::unique_ptr<rd_kafka_event_t, EventDeleter>(ev);
+        if (deadline.Expired())
+            throw Error(ErrorKind::Timeout, std::string("could not ") + what + " within " +
+                                                std::to_string(timeout_ms) + " ms");
+        CheckInterrupts();
+    }
+}
+
+std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> AdminOptions(Client &client,
+                                                                      rd_kafka_admin_op_t op,
+                                                                      int timeout_ms) {
+    std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> opts(
+        rd_kafka_AdminOptions_new(client.handle(), op));
+    char errstr[256];
+    rd_kafka_AdminOptions_set_request_timeout(opts.get(), timeout_ms, errstr, sizeof errstr);
+    rd_kafka_AdminOptions_set_operation_timeout(opts.get(), timeout_ms, errstr, sizeof errstr);
+    return opts;
+}
+
+void CheckTopicResults(const rd_kafka_topic_result_t **res, size_t n, const std::string &topic,
+                       const char *what) {
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        const char *msg = rd_kafka_topic_result_error_string(res[i]);
+        ErrorKind kind = KindOf(err);
+        std::string message = std::string("could not ") + what + " topic \"" + topic + "\"";
+        if (kind == ErrorKind::AlreadyExists) message = "topic \"" + topic + "\" already exists";
+        if (kind == ErrorKind::UnknownTopic) message = "topic \"" + topic + "\" does not exist";
+        throw Error(kind, message, msg ? msg : rd_kafka_err2str(err), err).At(topic);
+    }
+}
+
+}  // namespace
+
+void CreateTopic(Client &client, const std::string &topic, int partitions, int replication,
+                 const Properties &config, int timeout_ms) {
+    char errstr[512];
+    rd_kafka_NewTopic_t *nt =
+        rd_kafka_NewTopic_new(topic.c_str(), partitions, replication, errstr, sizeof errstr);
+    if (!nt) throw Error(ErrorKind::InvalidConfig, "invalid topic definition", errstr).At(topic);
+    std::unique_ptr<rd_kafka_NewTopic_t, void (*)(rd_kafka_NewTopic_t *)> guard(
+        nt, rd_kafka_NewTopic_destroy);
+    for (const auto &[k, v] : config) {
+        rd_kafka_resp_err_t err = rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+        if (err) Throw(err, "invalid topic configuration \"" + k + "\"");
+    }
+    std::unique_ptr<rd_kafka_queue_t, QueueDeleter> q(rd_kafka_queue_new(client.handle()));
+    auto opts = AdminOptions(client, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout_ms);
+    rd_kafka_CreateTopics(client.handle(), &nt, 1, opts.get(), q.get());
+    auto ev = AwaitAdmin(client, q.get(), timeout_ms, "create topic");
+    if (rd_kafka_event_error(ev.get()))
+        throw Error(KindOf(rd_kafka_event_error(ev.get())), "could not create topic \"" + topic + "\"",
+                    rd_kafka_event_error_string(ev.get()), rd_kafka_event_error(ev.get()))
+            .At(topic);
+    size_t n = 0;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
+    CheckTopicResults(res, n, topic, "create");
+}
+
+void DeleteTopic(Client &client, const std::string &topic, int timeout_ms) {
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic.c_str());
+    std::unique_ptr<rd_kafka_DeleteTopic_t, void (*)(rd_kafka_DeleteTopic_t *)> guard(
+        dt, rd_kafka_DeleteTopic_destroy);
+    std::unique_ptr<rd_kafka_queue_t, QueueDeleter> q(rd_kafka_queue_new(client.handle()));
+    auto opts = AdminOptions(client, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout_ms);
+    rd_kafka_DeleteTopics(client.handle(), &dt, 1, opts.get(), q.get());
+    auto ev = AwaitAdmin(client, q.get(), timeout_ms, "delete topic");
+    if (rd_kafka_event_error(ev.get()))
+        throw Error(KindOf(rd_kafka_event_error(ev.get())), "could not delete topic \"" + topic + "\"",
+                    rd_kafka_event_error_string(ev.get()), rd_kafka_event_error(ev.get()))
+            .At(topic);
+    size_t n = 0;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev.get()), &n);
+    CheckTopicResults(res, n, topic, "delete");
+}
+
+}  // namespace kafka_fdw::kafka

@@ -1,0 +1,48 @@
+// Cluster metadata: topics, partitions, watermarks, offsets for timestamps, and
+// topic administration.  Every call waits in slices (see wait.hpp) and throws
+// Error on failure or when timeout_ms passes.
+#pragma once
+#include "kafka/cpp_only.hpp"
+
+#include "kafka/client.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::kafka {
+
+struct TopicInfo {
+    std::string name;
+    int partitions;
+};
+
+struct Watermarks {
+    int32_t partition;
+    int64_t low;
+    int64_t high;
+};
+
+// All topics the brokers know of (internal ones included), sorted by name.
+std::vector<TopicInfo> ListTopics(Client &client, int timeout_ms);
+
+// Number of partitions of a topic; throws Error(UnknownTopic) if it does not exist.
+int PartitionCount(Client &client, const std::string &topic, int timeout_ms);
+
+// Low and high watermark of one partition (high: the last stable offset for a
+// read_committed client).
+Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t partition,
+                           int timeout_ms);
+
+// For each partition, the first offset whose timestamp is >= ts_ms (the high
+// watermark when there is none).
+std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
+                                    const std::vector<int32_t> &partitions, int64_t ts_ms,
+                                    int timeout_ms);
+
+// Topic administration (Admin API on the client's handle).
+void CreateTopic(Client &client, const std::string &topic, int partitions, int replication,
+                 const Properties &config, int timeout_ms);
+void DeleteTopic(Client &client, const std::string &topic, int timeout_ms);
+
+}  // namespace kafka_fdw::kafka

@@ -1,0 +1,255 @@
+#include "kafka/producer.hpp"
+
+#include "kafka/errors.hpp"
+#include "kafka/wait.hpp"
+
+namespace kafka_fdw::kafka {
+
+namespace {
+// msg_opaque packs the ledger id and the message's sequence in it.
+void *PackOpaque(uint32_t ledger, uint64_t seq) {
+    return reinterpret_cast<void *>((static_cast<uintptr_t>(ledger) << 40) | (seq & ((1ull << 40) - 1)));
+}
+void UnpackOpaque(void *p, uint32_t *ledger, uint64_t *seq) {
+    auto v = reinterpret_cast<uintptr_t>(p);
+    *ledger = static_cast<uint32_t>(v >> 40);
+    *seq = v & ((1ull << 40) - 1);
+}
+
+void ThrowTxnError(rd_kafka_error_t *error, const std::string &what) {
+    std::string detail = rd_kafka_error_string(error);
+    rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+    rd_kafka_error_destroy(error);
+    throw Error(KindOf(code) == ErrorKind::Internal ? ErrorKind::Delivery : KindOf(code),
+                "could not " + what + " Kafka transaction", detail, code);
+}
+}  // namespace
+
+Producer::Producer(Config &&conf, std::string partitioner, int timeout_ms)
+    : Client(Type::Producer, std::move(conf)), partitioner_(std::move(partitioner)),
+      timeout_ms_(timeout_ms) {}
+
+Producer::~Producer() {
+    for (auto &[name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
+}
+
+rd_kafka_topic_t *Producer::Topic(const std::string &name) {
+    auto it = topics_.find(name);
+    if (it != topics_.end()) return it->second;
+    rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
+    char errstr[256];
+    if (rd_kafka_topic_conf_set(tconf, "partitioner", partitioner_.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_topic_conf_destroy(tconf);
+        throw Error(ErrorKind::InvalidConfig, "invalid partitioner \"" + partitioner_ + "\"", errstr)
+            .Hint("Valid partitioners: murmur2_random, murmur2, consistent_random, consistent, "
+                  "fnv1a_random, fnv1a, random.");
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(handle(), name.c_str(), tconf);  // takes tconf
+    if (!rkt) Throw(rd_kafka_last_error(), "could not create topic handle for \"" + name + "\"");
+    topics_.emplace(name, rkt);
+    return rkt;
+}
+
+uint32_t Producer::OpenLedger(bool track) {
+    uint32_t id = next_ledger_++;
+    if (next_ledger_ >= (1u << 23)) next_ledger_ = 1;
+    Ledger &l = ledgers_[id];
+    l.track = track;
+    return id;
+}
+
+Ledger &Producer::GetLedger(uint32_t id) { return ledgers_.at(id); }
+
+void Producer::CloseLedger(uint32_t id) { ledgers_.erase(id); }
+
+uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const OutMessage &m) {
+    Ledger &ledger = ledgers_.at(ledger_id);
+    rd_kafka_topic_t *rkt = Topic(topic);
+    uint64_t seq = ledger.sent;
+
+    rd_kafka_headers_t *hdrs = nullptr;
+    Deadline deadline(timeout_ms_);
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        if (m.headers && !m.headers->empty()) {
+            hdrs = rd_kafka_headers_new(m.headers->size());
+            for (const auto &h : *m.headers)
+                rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()),
+                                    h.value.data(), static_cast<ssize_t>(h.value.size()));
+            // producev: produceva double-frees headers on some errors in 2.0.2
+            err = rd_kafka_producev(handle(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m.partition),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_VALUE(const_cast<char *>(m.value), m.value_len),
+                                    RD_KAFKA_V_KEY(m.key, m.key_len),
+                                    RD_KAFKA_V_TIMESTAMP(m.timestamp_ms),
+                                    RD_KAFKA_V_HEADERS(hdrs),
+                                    RD_KAFKA_V_OPAQUE(PackOpaque(ledger_id, seq)), RD_KAFKA_V_END);
+            if (err) rd_kafka_headers_destroy(hdrs);  // not taken over on failure
+        } else {
+            err = rd_kafka_producev(handle(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m.partition),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_VALUE(const_cast<char *>(m.value), m.value_len),
+                                    RD_KAFKA_V_KEY(m.key, m.key_len),
+                                    RD_KAFKA_V_TIMESTAMP(m.timestamp_ms),
+                                    RD_KAFKA_V_OPAQUE(PackOpaque(ledger_id, seq)), RD_KAFKA_V_END);
+        }
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (deadline.Expired())
+                throw Error(ErrorKind::Timeout,
+                            "local produce queue stayed full for " + std::to_string(timeout_ms_) + " ms",
+                            last_error_text())
+                    .At(topic)
+                    .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout.");
+            Poll(deadline.SliceMs());
+            CheckInterrupts();
+            continue;
+        }
+        ErrorKind kind = KindOf(err);
+        std::string message = "could not produce to topic \"" + topic + "\"";
+        if (kind == ErrorKind::MessageTooLarge) {
+            char buf[64];
+            size_t sz = sizeof buf;
+            std::string limit = "message.max.bytes";
+            if (rd_kafka_conf_get(rd_kafka_conf(handle()), "message.max.bytes", buf, &sz) ==
+                RD_KAFKA_CONF_OK)
+                limit = buf;
+            message = "message of " + std::to_string(m.value_len + m.key_len) +
+                      " bytes exceeds the producer's limit of " + limit + " bytes";
+        } else if (kind == ErrorKind::UnknownTopic) {
+            message = "topic \"" + topic + "\" does not exist";
+        } else if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+            message = "partition " + std::to_string(m.partition) + " of topic \"" + topic +
+                      "\" does not exist";
+        }
+        throw Error(kind, message, rd_kafka_err2str(err), err).At(topic, m.partition);
+    }
+    ledger.sent++;
+    if (ledger.track) ledger.results.emplace_back();
+    // Serve delivery reports as we go so the ledger and queue stay small.
+    Poll(0);
+    return seq;
+}
+
+void Producer::OnDelivery(const rd_kafka_message_t *msg) {
+    uint32_t ledger_id;
+    uint64_t seq;
+    UnpackOpaque(msg->_private, &ledger_id, &seq);
+    auto it = ledgers_.find(ledger_id);
+    if (it == ledgers_.end()) return;  // its statement is gone
+    Ledger &l = it->second;
+    if (msg->err) {
+        l.failed++;
+        if (l.first_error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            l.first_error = msg->err;
+            try {
+                l.first_error_text = rd_kafka_err2str(msg->err);
+                l.first_error_topic = rd_kafka_topic_name(msg->rkt);
+            } catch (...) {
+            }
+            l.first_error_partition = msg->partition;
+        }
+    } else {
+        l.acked++;
+    }
+    if (l.track && seq < l.results.size()) {
+        l.results[seq].partition = msg->partition;
+        l.results[seq].offset = msg->offset;
+        l.results[seq].err = msg->err;
+    }
+}
+
+void Producer::Await(uint32_t ledger_id, int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        Poll(0);
+        const Ledger &l = ledgers_.at(ledger_id);
+        if (l.pending() == 0) return;
+        if (deadline.Expired())
+            throw Error(ErrorKind::Timeout,
+                        std::to_string(l.pending()) + " of " + std::to_string(l.sent) +
+                            " messages were not acknowledged within " + std::to_string(timeout_ms) +
+                            " ms",
+                        last_error_text().empty() ? "no delivery report" : last_error_text())
+                .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout.");
+        rd_kafka_flush(handle(), deadline.SliceMs());
+        CheckInterrupts();
+    }
+}
+
+bool Producer::FlushAll(int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    while (rd_kafka_outq_len(handle()) > 0) {
+        if (deadline.Expired()) return false;
+        rd_kafka_flush(handle(), deadline.SliceMs());
+        CheckInterrupts();
+    }
+    Poll(0);
+    return true;
+}
+
+void Producer::CheckLedger(uint32_t ledger_id) const {
+    const Ledger &l = ledgers_.at(ledger_id);
+    if (l.failed == 0) return;
+    throw Error(KindOf(l.first_error) == ErrorKind::MessageTooLarge ? ErrorKind::MessageTooLarge
+                                                                    : ErrorKind::Delivery,
+                std::to_string(l.failed) + " of " + std::to_string(l.sent) +
+                    " messages were not delivered to Kafka",
+                "first error: " + l.first_error_text, l.first_error)
+        .At(l.first_error_topic, l.first_error_partition);
+}
+
+void Producer::InitTransactions(int timeout_ms) {
+    if (txn_init_) return;
+    // init_transactions blocks; call it in slices: a timed-out call may be retried.
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        rd_kafka_error_t *error = rd_kafka_init_transactions(handle(), deadline.SliceMs());
+        Poll(0);
+        if (!error) break;
+        if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT && !deadline.Expired() &&
+            rd_kafka_error_is_retriable(error)) {
+            rd_kafka_error_destroy(error);
+            CheckInterrupts();
+            continue;
+        }
+        ThrowTxnError(error, "initialize");
+    }
+    txn_init_ = true;
+}
+
+void Producer::BeginTransaction() {
+    if (rd_kafka_error_t *error = rd_kafka_begin_transaction(handle())) ThrowTxnError(error, "begin");
+}
+
+void Producer::CommitTransaction(int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        rd_kafka_error_t *error = rd_kafka_commit_transaction(handle(), deadline.SliceMs());
+        Poll(0);
+        if (!error) return;
+        if (rd_kafka_error_is_retriable(error) && !deadline.Expired()) {
+            rd_kafka_error_destroy(error);
+            CheckInterrupts();
+            continue;
+        }
+        ThrowTxnError(error, "commit");
+    }
+}
+
+void Producer::AbortTransaction(int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        rd_kafka_error_t *error = rd_kafka_abort_transaction(handle(), deadline.SliceMs());
+        Poll(0);
+        if (!error) return;
+        if (rd_kafka_error_is_retriable(error) && !deadline.Expired()) {
+            rd_kafka_error_destroy(error);
+            continue;  // abort runs at ROLLBACK: no interrupt check
+        }
+        ThrowTxnError(error, "abort");
+    }
+}
+
+}  // namespace kafka_fdw::kafka

@@ -1,0 +1,21 @@
+// Library load: GUCs, the core's interrupt hook, cache invalidation callbacks.
+#include "kafka/wait.hpp"
+
+#include "fdw/connection.hpp"
+#include "pg/bridge.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+void _PG_init(void);
+}
+
+namespace kafka_fdw::pg {
+void DefineGucs();
+void BackendInterruptCheck();
+}  // namespace kafka_fdw::pg
+
+void _PG_init(void) {
+    kafka_fdw::kafka::SetInterruptCheck(&kafka_fdw::pg::BackendInterruptCheck);
+    kafka_fdw::pg::DefineGucs();
+    kafka_fdw::fdw::RegisterConnectionCallbacks();
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine:
+#   installs missing Debian packages, builds with -Werror, installs the
+#   extension, runs the core's unit tests, starts a real Kafka broker and a
+#   throwaway PostgreSQL 15 cluster, runs pg_regress and the TAP tests, fails
+#   if the server log shows a backend killed by a signal, and ends with
+#   "N passed, N failed".
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin):$PATH"
+
+passed=0; failed=0
+note() { printf '\n== %s\n' "$*"; }
+count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+note "dependencies"
+bash scripts/deps.sh || { echo "could not install dependencies"; echo "0 passed, 1 failed"; exit 1; }
+export PATH="$(pg_config --bindir):$PATH"
+
+note "build"
+if ! { make -j2 WERROR=1 >test/build.log 2>&1 && make install >>test/build.log 2>&1; }; then
+  tail -50 test/build.log; echo "0 passed, 1 failed"; exit 1
+fi
+
+cleanup() {
+  bash test/pg_cluster.sh stop >/dev/null 2>&1 || true
+  bash test/kafka_broker.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+note "unit tests (pure C++ core)"
+unit_out=$(make -s unit 2>&1); echo "$unit_out" | tail -15
+line=$(echo "$unit_out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+
+note "kafka broker"
+KAFKA_BROKERS=$(bash test/kafka_broker.sh start | tail -1) || { echo "broker did not start"; count 0 1; echo "$passed passed, $failed failed"; exit 1; }
+export KAFKA_BROKERS
+echo "broker at $KAFKA_BROKERS"
+
+note "postgres cluster"
+eval "$(bash test/pg_cluster.sh start)" || { echo "cluster did not start"; count 0 1; echo "$passed passed, $failed failed"; exit 1; }
+export PGHOST PGPORT PGUSER=postgres
+echo "cluster at $PGHOST port $PGPORT"
+
+note "pg_regress"
+rm -rf results regression.diffs regression.out
+make -s installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres >test/regress.log 2>&1
+cat test/regress.log | grep -E '^(ok|not ok|test|     )|tests passed|failed' || true
+rp=$(grep -cE '^ok ' test/regress.log || true)
+rf=$(grep -cE '^not ok ' test/regress.log || true)
+if [ "$rp" = 0 ] && [ "$rf" = 0 ]; then
+  # older pg_regress output: "test name ... ok"
+  rp=$(grep -cE '\.\.\. ok' test/regress.log || true); rf=$(grep -cE '\.\.\. FAILED' test/regress.log || true)
+fi
+count "$rp" "$rf"
+[ -f regression.diffs ] && head -100 regression.diffs
+
+note "TAP tests"
+if ls test/t/*.pl >/dev/null 2>&1; then
+  tapdir=$(mktemp -d /tmp/kafka_fdw_tap.XXXXXX)
+  cp -r test/t "$tapdir/"
+  chmod -R a+rwX "$tapdir"
+  RUNAS=(); [ "$(id -u)" = 0 ] && { chown -R postgres: "$tapdir"; RUNAS=(runuser -u postgres --); }
+  PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+  (cd "$tapdir" && "${RUNAS[@]}" env PATH="$PATH" KAFKA_BROKERS="$KAFKA_BROKERS" \
+      KAFKA_BROKER_SCRIPT="$ROOT/test/kafka_broker.sh" \
+      PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" top_builddir="$PGXS_DIR/.." \
+      prove -I "$PGXS_DIR/test/perl" -v t/ ) >test/tap.log 2>&1
+  grep -E '^(t/|ok|not ok|#)' test/tap.log | grep -vE '^ok ' | head -80 || true
+  tp=$(grep -cE '^ok ' test/tap.log || true); tf=$(grep -cE '^not ok ' test/tap.log || true)
+  if ! grep -q '^Result: PASS' test/tap.log; then
+    tail -20 test/tap.log
+    [ "$tf" = 0 ] && tf=1
+  fi
+  count "$tp" "$tf"
+  rm -rf "$tapdir"
+fi
+
+note "server log"
+log=$(bash test/pg_cluster.sh log)
+if grep -E 'terminated by signal|was terminated by exception' "$log"; then
+  echo "a backend was killed by a signal"; count 0 1
+else
+  count 1 0; echo "no backend killed by a signal"
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
