@@ -1,6 +1,5 @@
 -- Runs first: the extension, a server on the test broker, a non-superuser.
 \getenv brokers KAFKA_BROKERS
-CREATE EXTENSION kafka_fdw;
 CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'brokers');
 CREATE USER MAPPING FOR PUBLIC SERVER kafka;
 CREATE ROLE regress_kafka_user LOGIN;

@@ -98,7 +98,7 @@ ClientSpec *GetClientSpec(Oid serverid, Oid userid, bool check_usage) {
         if (strcmp(d->defname, "brokers") == 0) AddProp(s, "bootstrap.servers", defGetString(d));
         else if (strcmp(d->defname, "partitioner") == 0) s->partitioner = defGetString(d);
         else if (strcmp(d->defname, "isolation_level") == 0) s->isolation_level = defGetString(d);
-        else if (strcmp(d->defname, "transactional") == 0) s->transactional = defGetBoolean(d);
+        else if (strcmp(d->defname, "transactional") == 0) s->transactional = OptBool(d);
         else if (!IsServerFdwOption(d->defname)) AddProp(s, d->defname, defGetString(d));
     }
     bool has_mechanism = false, has_protocol = false, has_user = false;

@@ -159,7 +159,13 @@ void CheckValue(const FdwOption *o, DefElem *def) {
 }
 
 // Checks a librdkafka property with librdkafka itself (C++ zone inside).
+// The superuser check comes first: librdkafka acts on some properties while
+// merely setting them (plugin.library.paths dlopen()s the library).
 void CheckLibrdkafkaProperty(DefElem *def, Oid context) {
+    if (Config::IsSuperuserOnly(def->defname) && !superuser())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("only superusers may set librdkafka property \"%s\"", def->defname),
+                        errdetail("This property can load code, run commands or access files on the database server.")));
     const char *val = defGetString(def);
     char reason[600];
     reason[0] = '\0';
@@ -171,10 +177,6 @@ void CheckLibrdkafkaProperty(DefElem *def, Oid context) {
         ereport(ERROR, (errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
                         errmsg("invalid %s option \"%s\"", ContextName(context), def->defname),
                         errdetail("librdkafka: %s", reason), errhint("%s", ValidOptionsHint(context))));
-    if (Config::IsSuperuserOnly(def->defname) && !superuser())
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("only superusers may set librdkafka property \"%s\"", def->defname),
-                        errdetail("This property can load code, run commands or access files on the database server.")));
 }
 
 bool IsCredentialProperty(const char *name) {
@@ -183,6 +185,13 @@ bool IsCredentialProperty(const char *name) {
 }
 
 }  // namespace
+
+// Booleans as the validator accepts them (parse_bool: true/false/yes/no/on/off/1/0).
+bool OptBool(DefElem *def) {
+    bool b = false;
+    (void)parse_bool(defGetString(def), &b);
+    return b;
+}
 
 bool IsServerFdwOption(const char *name) { return FindOption(name, ForeignServerRelationId) != nullptr; }
 
@@ -222,7 +231,7 @@ Datum kafka_fdw_validator(PG_FUNCTION_ARGS) {
         if (o) {
             CheckValue(o, def);
             if (strcmp(def->defname, "brokers") == 0) has_brokers = true;
-            if (context == AttributeRelationId && o->kind == kBool && defGetBoolean(def)) roles++;
+            if (context == AttributeRelationId && o->kind == kBool && OptBool(def)) roles++;
             continue;
         }
         if (context == ForeignServerRelationId) {
@@ -250,9 +259,6 @@ Datum kafka_fdw_validator(PG_FUNCTION_ARGS) {
 
 namespace kafka_fdw::fdw {
 
-namespace {
-bool OptBool(DefElem *def) { return defGetBoolean(def); }
-}  // namespace
 
 TableDef *GetTableDef(Oid relid) {
     ForeignTable *ft = GetForeignTable(relid);
@@ -324,7 +330,7 @@ TableDef *GetTableDef(Oid relid) {
                 c->json_name = defGetString(d);
                 continue;
             }
-            if (!defGetBoolean(d)) continue;
+            if (!OptBool(d)) continue;
             if (strcmp(n, "partition") == 0) c->role = ColumnRole::Partition;
             else if (strcmp(n, "offset") == 0) c->role = ColumnRole::Offset;
             else if (strcmp(n, "key") == 0) c->role = ColumnRole::Key;

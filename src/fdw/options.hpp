@@ -61,4 +61,7 @@ bool IsServerFdwOption(const char *name);
 
 const char *FormatName(Format f);
 
+// A Boolean option as the validator accepts it (true/false/yes/no/on/off/1/0).
+bool OptBool(DefElem *def);
+
 }  // namespace kafka_fdw::fdw

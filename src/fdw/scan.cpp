@@ -1,4 +1,1041 @@
+// SELECT from a topic: planning (pushdown of partition/offset/timestamp
+// conditions and LIMIT, estimates from the watermarks), execution (exact
+// ranges read by a RangeConsumer owned by the scan's memory context), tuple
+// building (metadata columns and the value decoded by the table's format),
+// EXPLAIN, and parallel scans (partitions handed out to workers).
+//
+// Zones: functions named *Cpp run C++ code and are called only inside
+// KFDW_ENTRY; everything else here is Postgres zone and keeps no C++ object
+// with a destructor on its stack frames.
+#include "format/csv.hpp"
+#include "format/json.hpp"
+#include "kafka/consumer.hpp"
+#include "kafka/metadata.hpp"
+
+#include "fdw/connection.hpp"
 #include "fdw/handler.hpp"
-namespace kafka_fdw::fdw {
-void FillScanRoutine(FdwRoutine *) {}
+#include "fdw/options.hpp"
+#include "pg/bridge.hpp"
+
+extern "C" {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include "access/parallel.h"
+#include "catalog/pg_operator.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "mb/pg_wchar.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "port/atomics.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/datetime.h"
+#include "utils/ruleutils.h"
+#include "utils/typcache.h"
+#pragma GCC diagnostic pop
 }
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::fdw {
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Pushdown descriptors.  fdw_private of the ForeignScan is a List:
+enum ScanPrivateIndex {
+    kPrivConds = 0,   // List of IntList (target, op), one per fdw_exprs entry
+    kPrivNeeded,      // IntList of attnums the query reads
+    kPrivLimit,       // Integer: rows to fetch at most (-1: no limit)
+    kPrivCondText,    // String: the pushed conditions, for EXPLAIN
+};
+
+enum CondTarget { kTargetPartition = 0, kTargetOffset = 1, kTargetTimestamp = 2 };
+enum CondOp { kOpEq, kOpNe, kOpLt, kOpLe, kOpGt, kOpGe, kOpIn, kOpNotIn };
+
+struct KafkaPlanInfo {
+    TableDef *table;
+    List *conds;  // IntLists
+    List *exprs;  // right-hand expressions
+    List *cond_clauses;  // the original clauses (for EXPLAIN text)
+    int64 limit;
+};
+
+const ColumnDef *ColumnByAttnum(const TableDef *t, AttrNumber attnum) {
+    for (int i = 0; i < t->ncolumns; i++)
+        if (t->columns[i].attnum == attnum) return &t->columns[i];
+    return nullptr;
+}
+
+bool IsIntType(Oid t) { return t == INT2OID || t == INT4OID || t == INT8OID; }
+bool IsTimestampType(Oid t) { return t == TIMESTAMPTZOID || t == TIMESTAMPOID || t == DATEOID; }
+
+int OpFromName(const char *name, bool commuted) {
+    if (strcmp(name, "=") == 0) return kOpEq;
+    if (strcmp(name, "<>") == 0) return kOpNe;
+    if (strcmp(name, "<") == 0) return commuted ? kOpGt : kOpLt;
+    if (strcmp(name, "<=") == 0) return commuted ? kOpGe : kOpLe;
+    if (strcmp(name, ">") == 0) return commuted ? kOpLt : kOpGt;
+    if (strcmp(name, ">=") == 0) return commuted ? kOpLe : kOpGe;
+    return -1;
+}
+
+// If `clause` compares a partition/offset/timestamp column of this rel with
+// an expression free of this rel's columns and of volatile functions,
+// append a condition.  The clause stays a local filter as well: pushdown only
+// narrows what is fetched.
+void TryPushdown(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
+    Var *var = nullptr;
+    Expr *other = nullptr;
+    int op = -1;
+    if (IsA(clause, OpExpr)) {
+        OpExpr *oe = (OpExpr *)clause;
+        if (list_length(oe->args) != 2) return;
+        Expr *l = (Expr *)linitial(oe->args), *r = (Expr *)lsecond(oe->args);
+        while (IsA(l, RelabelType)) l = ((RelabelType *)l)->arg;
+        while (IsA(r, RelabelType)) r = ((RelabelType *)r)->arg;
+        bool commuted = false;
+        if (IsA(l, Var) && ((Var *)l)->varno == (int)baserel->relid) {
+            var = (Var *)l;
+            other = r;
+        } else if (IsA(r, Var) && ((Var *)r)->varno == (int)baserel->relid) {
+            var = (Var *)r;
+            other = l;
+            commuted = true;
+        } else {
+            return;
+        }
+        char *opname = get_opname(oe->opno);
+        if (!opname) return;
+        op = OpFromName(opname, commuted);
+    } else if (IsA(clause, ScalarArrayOpExpr)) {
+        ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *)clause;
+        Expr *l = (Expr *)linitial(sa->args);
+        while (IsA(l, RelabelType)) l = ((RelabelType *)l)->arg;
+        if (!IsA(l, Var) || ((Var *)l)->varno != (int)baserel->relid) return;
+        var = (Var *)l;
+        other = (Expr *)lsecond(sa->args);
+        char *opname = get_opname(sa->opno);
+        if (!opname) return;
+        if (sa->useOr && strcmp(opname, "=") == 0) op = kOpIn;
+        else if (!sa->useOr && strcmp(opname, "<>") == 0) op = kOpNotIn;
+        else return;
+    } else {
+        return;
+    }
+    if (op < 0 || var->varlevelsup != 0) return;
+    const ColumnDef *col = ColumnByAttnum(ps->table, var->varattno);
+    if (!col) return;
+    int target;
+    if (col->role == ColumnRole::Partition && IsIntType(col->type)) target = kTargetPartition;
+    else if (col->role == ColumnRole::Offset && IsIntType(col->type)) target = kTargetOffset;
+    else if (col->role == ColumnRole::Timestamp && IsTimestampType(col->type)) target = kTargetTimestamp;
+    else return;
+    if (contain_var_clause((Node *)other) || contain_volatile_functions((Node *)other)) return;
+    Oid otype = exprType((Node *)other);
+    if (op == kOpIn || op == kOpNotIn) otype = get_element_type(otype);
+    if (target == kTargetTimestamp) {
+        if (otype != TIMESTAMPTZOID) return;  // timestamp/date need a time zone: not pushed
+        if (op != kOpGe && op != kOpGt && op != kOpEq) return;  // only lower bounds are exact
+    } else if (!IsIntType(otype)) {
+        return;
+    }
+    ps->conds = lappend(ps->conds, list_make2_int(target, op));
+    ps->exprs = lappend(ps->exprs, other);
+    ps->cond_clauses = lappend(ps->cond_clauses, clause);
+}
+
+// ---------------------------------------------------------------------------
+// Estimates from the watermarks (C++ zone).  Planning must not fail because
+// the broker is slow: on any error the estimate falls back to a default.
+double EstimateRowsCpp(const ClientSpec *spec, const char *topic, int timeout_ms) {
+    try {
+        kafka::Client &c = MetadataClient(spec);
+        int n = kafka::PartitionCount(c, topic, timeout_ms);
+        double rows = 0;
+        for (int p = 0; p < n; p++) {
+            kafka::Watermarks w = kafka::QueryWatermarks(c, topic, p, timeout_ms);
+            rows += static_cast<double>(w.high - w.low);
+        }
+        return rows;
+    } catch (const kafka::Interrupted &) {
+        throw;
+    } catch (...) {
+        return -1;
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Planning callbacks.
+
+static void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid) {
+    KafkaPlanInfo *ps = (KafkaPlanInfo *)palloc0(sizeof(KafkaPlanInfo));
+    ps->table = GetTableDef(foreigntableid);
+    ps->limit = -1;
+    baserel->fdw_private = ps;
+
+    ListCell *lc;
+    foreach (lc, baserel->baserestrictinfo) {
+        RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+        TryPushdown(ps, baserel, ri->clause);
+    }
+
+    ClientSpec *spec = GetClientSpec(ps->table->serverid, GetUserId(), false);
+    double rows = -1;
+    int timeout = Min(pg::g_timeout_ms, 2000);
+    KFDW_ENTRY({ rows = EstimateRowsCpp(spec, ps->table->topic, timeout); });
+    if (rows < 0) rows = 1000;
+    double sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0, JOIN_INNER, NULL);
+    baserel->tuples = rows;
+    baserel->rows = clamp_row_est(rows * sel);
+
+    // LIMIT without ORDER BY on a scan with no filter: stop fetching early.
+    Query *parse = root->parse;
+    if (root->limit_tuples > 0 && parse->sortClause == NIL && baserel->baserestrictinfo == NIL &&
+        bms_num_members(root->all_baserels) == 1 && parse->commandType == CMD_SELECT &&
+        parse->rowMarks == NIL)
+        ps->limit = (int64)root->limit_tuples;
+}
+
+static void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid) {
+    KafkaPlanInfo *ps = (KafkaPlanInfo *)baserel->fdw_private;
+    double rows = baserel->rows;
+    double fetched = ps->limit > 0 ? Min(baserel->tuples, (double)ps->limit) : baserel->tuples;
+    Cost startup = 10;  // a broker round trip
+    Cost total = startup + fetched * (cpu_tuple_cost * 4) + rows * cpu_tuple_cost;
+    Path *path = (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, NULL, NULL, NIL);
+    add_path(baserel, path);
+    if (baserel->consider_parallel) {
+        Path *ppath = (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, NULL, NULL, NIL);
+        ppath->parallel_aware = true;
+        ppath->parallel_safe = true;
+        ppath->parallel_workers = Max(1, Min(max_parallel_workers_per_gather, 4));
+        add_partial_path(baserel, ppath);
+    }
+}
+
+static ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid, ForeignPath *best_path,
+                                        List *tlist, List *scan_clauses, Plan *outer_plan) {
+    KafkaPlanInfo *ps = (KafkaPlanInfo *)baserel->fdw_private;
+    scan_clauses = extract_actual_clauses(scan_clauses, false);
+
+    // Columns the query reads (target list and local filters).
+    Bitmapset *attrs = NULL;
+    pull_varattnos((Node *)baserel->reltarget->exprs, baserel->relid, &attrs);
+    ListCell *lc;
+    foreach (lc, baserel->baserestrictinfo)
+        pull_varattnos((Node *)lfirst_node(RestrictInfo, lc)->clause, baserel->relid, &attrs);
+    List *needed = NIL;
+    bool whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+    for (int i = 0; i < ps->table->ncolumns; i++) {
+        AttrNumber a = ps->table->columns[i].attnum;
+        if (whole_row || bms_is_member(a - FirstLowInvalidHeapAttributeNumber, attrs))
+            needed = lappend_int(needed, a);
+    }
+
+    // Text of the pushed conditions for EXPLAIN.
+    char *cond_text = pstrdup("");
+    if (ps->cond_clauses) {
+        List *ctx = deparse_context_for(get_rel_name(ps->table->relid), ps->table->relid);
+        Expr *e = ps->cond_clauses->length == 1 ? (Expr *)linitial(ps->cond_clauses)
+                                                : make_ands_explicit(ps->cond_clauses);
+        cond_text = deparse_expression((Node *)e, ctx, false, false);
+    }
+    (void)root;
+    (void)best_path;
+    List *priv = list_make4(ps->conds, needed, makeInteger((int)Min(ps->limit, (int64)INT_MAX)),
+                            makeString(cond_text));
+    return make_foreignscan(tlist, scan_clauses, baserel->relid, ps->exprs, priv, NIL, NIL, outer_plan);
+}
+
+// ---------------------------------------------------------------------------
+// Execution.
+
+namespace {
+
+// Shared state of a parallel scan: the ranges, handed out one partition at a time.
+struct ParallelShared {
+    slock_t mutex;
+    int nranges;    // computed by the leader before workers start
+    int next;
+    kafka::PartitionRange ranges[FLEXIBLE_ARRAY_MEMBER];
+};
+constexpr int kMaxParallelRanges = 4096;
+
+// C++ state of one scan, owned by the scan's memory context.
+struct ScanRuntime {
+    std::unique_ptr<kafka::RangeConsumer> consumer;
+    std::unique_ptr<format::JsonObjectReader> json;
+    std::unique_ptr<format::CsvReader> csv;
+    std::vector<kafka::PartitionRange> ranges;
+    std::string scratch;
+    std::string headers;
+};
+
+struct ScanState {
+    TableDef *table;
+    ClientSpec *spec;
+    ScanRuntime *rt;
+    List *conds;
+    List *cond_states;  // ExprState per condition
+    bool *needed;       // per table->columns index
+    bool any_payload_needed;
+    bool junk_needed;
+    FmgrInfo *in_funcs;
+    Oid *ioparams;
+    int *payload_map;   // table column index -> json/csv field index
+    int64 limit;
+    int64 returned;
+    bool started;
+    bool finished;
+    // parallel
+    ParallelShared *shared;
+    bool parallel_worker;
+    // current message, for errcontext
+    int32 cur_partition;
+    int64 cur_offset;
+    const char *cur_column;
+    // per-message decode errors (non-strict)
+    const char *bad_reason;
+    // EXPLAIN ANALYZE
+    char *ranges_text;
+    MemoryContext cxt;  // the scan's (query-lifetime) context
+};
+
+void ScanErrorContext(void *arg) {
+    ScanState *s = (ScanState *)arg;
+    if (s->cur_offset < 0) return;
+    if (s->cur_column)
+        errcontext("topic \"%s\", partition %d, offset " INT64_FORMAT ", column \"%s\"", s->table->topic,
+                   s->cur_partition, s->cur_offset, s->cur_column);
+    else
+        errcontext("topic \"%s\", partition %d, offset " INT64_FORMAT, s->table->topic, s->cur_partition,
+                   s->cur_offset);
+}
+
+// Runtime values of the pushed conditions (Postgres zone), flattened.
+struct CondValues {
+    int n;
+    int *target;
+    int *op;
+    int *nvalues;
+    int64 **values;   // NULL entries: the condition can match nothing
+};
+
+int64 DatumToInt64(Datum d, Oid type) {
+    switch (type) {
+    case INT2OID:
+        return DatumGetInt16(d);
+    case INT4OID:
+        return DatumGetInt32(d);
+    default:
+        return DatumGetInt64(d);
+    }
+}
+
+// timestamptz (microseconds since 2000) -> Kafka milliseconds since 1970,
+// rounded up: the first millisecond whose messages can satisfy ts >= value.
+int64 TimestampToKafkaMsCeil(TimestampTz ts) {
+    int64 us = ts + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+    int64 ms = us / 1000;
+    if (us % 1000 > 0) ms++;
+    return ms;
+}
+
+CondValues *EvalConditions(ScanState *s, ExprContext *econtext) {
+    CondValues *cv = (CondValues *)palloc0(sizeof(CondValues));
+    int n = list_length(s->conds);
+    cv->n = n;
+    cv->target = (int *)palloc0(sizeof(int) * (n + 1));
+    cv->op = (int *)palloc0(sizeof(int) * (n + 1));
+    cv->nvalues = (int *)palloc0(sizeof(int) * (n + 1));
+    cv->values = (int64 **)palloc0(sizeof(int64 *) * (n + 1));
+    ListCell *lc1, *lc2;
+    int i = 0;
+    forboth(lc1, s->conds, lc2, s->cond_states) {
+        List *desc = (List *)lfirst(lc1);
+        ExprState *es = (ExprState *)lfirst(lc2);
+        cv->target[i] = linitial_int(desc);
+        cv->op[i] = lsecond_int(desc);
+        bool isnull;
+        Datum d = ExecEvalExpr(es, econtext, &isnull);
+        Oid type = exprType((Node *)es->expr);
+        if (isnull) {
+            cv->values[i] = nullptr;
+        } else if (cv->op[i] == kOpIn || cv->op[i] == kOpNotIn) {
+            ArrayType *arr = DatumGetArrayTypeP(d);
+            Oid et = ARR_ELEMTYPE(arr);
+            int16 typlen;
+            bool typbyval;
+            char typalign;
+            get_typlenbyvalalign(et, &typlen, &typbyval, &typalign);
+            Datum *elems;
+            bool *nulls;
+            int nelems;
+            deconstruct_array(arr, et, typlen, typbyval, typalign, &elems, &nulls, &nelems);
+            cv->values[i] = (int64 *)palloc0(sizeof(int64) * (nelems + 1));
+            int k = 0;
+            for (int j = 0; j < nelems; j++)
+                if (!nulls[j]) cv->values[i][k++] = DatumToInt64(elems[j], et);
+            cv->nvalues[i] = k;
+        } else {
+            cv->values[i] = (int64 *)palloc(sizeof(int64));
+            cv->values[i][0] = cv->target[i] == kTargetTimestamp ? TimestampToKafkaMsCeil(DatumGetTimestampTz(d))
+                                                                 : DatumToInt64(d, type);
+            cv->nvalues[i] = 1;
+        }
+        i++;
+    }
+    return cv;
+}
+
+// C++ zone: turns the conditions and the watermarks into ranges.
+void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
+    kafka::Client &meta = MetadataClient(s->spec);
+    const char *topic = s->table->topic;
+    int nparts = kafka::PartitionCount(meta, topic, pg::g_timeout_ms);
+    std::vector<int32_t> parts;
+    int64 off_lo = 0, off_hi = INT64_MAX;  // inclusive bounds
+    int64 ts_lo = -1;
+    bool none = false;
+    for (int p = 0; p < nparts; p++) parts.push_back(p);
+    for (int i = 0; i < cv->n; i++) {
+        if (!cv->values[i]) {
+            none = true;  // comparison with NULL matches nothing
+            continue;
+        }
+        const int64 *v = cv->values[i];
+        int nv = cv->nvalues[i];
+        if (cv->target[i] == kTargetPartition) {
+            std::vector<int32_t> keep;
+            for (int32_t p : parts) {
+                bool ok = true;
+                switch (cv->op[i]) {
+                case kOpEq: ok = p == v[0]; break;
+                case kOpNe: ok = p != v[0]; break;
+                case kOpLt: ok = p < v[0]; break;
+                case kOpLe: ok = p <= v[0]; break;
+                case kOpGt: ok = p > v[0]; break;
+                case kOpGe: ok = p >= v[0]; break;
+                case kOpIn:
+                    ok = false;
+                    for (int k = 0; k < nv; k++) ok = ok || p == v[k];
+                    break;
+                case kOpNotIn:
+                    for (int k = 0; k < nv; k++) ok = ok && p != v[k];
+                    break;
+                }
+                if (ok) keep.push_back(p);
+            }
+            parts.swap(keep);
+        } else if (cv->target[i] == kTargetOffset) {
+            switch (cv->op[i]) {
+            case kOpEq: off_lo = std::max(off_lo, v[0]); off_hi = std::min(off_hi, v[0]); break;
+            case kOpLt: off_hi = std::min(off_hi, v[0] - 1); break;
+            case kOpLe: off_hi = std::min(off_hi, v[0]); break;
+            case kOpGt: off_lo = std::max(off_lo, v[0] == INT64_MAX ? v[0] : v[0] + 1); break;
+            case kOpGe: off_lo = std::max(off_lo, v[0]); break;
+            case kOpIn: {
+                if (nv == 0) { none = true; break; }
+                int64 mn = v[0], mx = v[0];
+                for (int k = 1; k < nv; k++) { mn = std::min(mn, v[k]); mx = std::max(mx, v[k]); }
+                off_lo = std::max(off_lo, mn);
+                off_hi = std::min(off_hi, mx);
+                break;
+            }
+            default: break;  // <> and NOT IN: no narrowing
+            }
+        } else if (cv->target[i] == kTargetTimestamp) {
+            // ts >= v (ceil'd to ms); ts > v: next millisecond at least; ts = v: >= v.
+            int64 lo = cv->op[i] == kOpGt ? v[0] : v[0];
+            ts_lo = std::max(ts_lo, lo);
+        }
+    }
+    s->rt->ranges.clear();
+    if (none || off_lo > off_hi) parts.clear();
+    std::vector<int64_t> ts_start;
+    if (ts_lo >= 0 && !parts.empty())
+        ts_start = kafka::OffsetsForTime(meta, topic, parts, ts_lo, pg::g_timeout_ms);
+    for (size_t i = 0; i < parts.size(); i++) {
+        kafka::Watermarks w = kafka::QueryWatermarks(meta, topic, parts[i], pg::g_timeout_ms);
+        int64 start = std::max<int64>(w.low, off_lo);
+        if (!ts_start.empty()) start = std::max<int64>(start, ts_start[i]);
+        int64 end = off_hi == INT64_MAX ? w.high : std::min<int64>(w.high, off_hi + 1);
+        s->rt->ranges.push_back({parts[i], start, std::max(start, end)});
+    }
+}
+
+// C++ zone: a consumer for the given ranges.
+void StartConsumerCpp(ScanState *s, const std::vector<kafka::PartitionRange> &ranges) {
+    s->rt->consumer.reset();
+    kafka::Config conf = MakeConfig(s->spec);
+    conf.Set("isolation.level", s->table->isolation_level);
+    conf.Set("queued.min.messages", "200000");
+    conf.Set("fetch.wait.max.ms", "100");
+    auto consumer = std::make_unique<kafka::RangeConsumer>(std::move(conf), s->table->topic, pg::g_timeout_ms);
+    consumer->Start(ranges);
+    s->rt->consumer = std::move(consumer);
+}
+
+char *RangesText(const std::vector<kafka::PartitionRange> &ranges) {
+    std::string out;
+    for (const auto &r : ranges) {
+        if (!out.empty()) out += ", ";
+        out += std::to_string(r.partition) + ":[" + std::to_string(r.start) + "," + std::to_string(r.end) + ")";
+    }
+    if (out.empty()) out = "none";
+    return pg::PStrDup(out.data(), out.size());
+}
+
+// Claims the next range of a parallel scan (Postgres zone, spinlock only).
+bool ClaimRange(ParallelShared *sh, kafka::PartitionRange *out) {
+    bool ok = false;
+    SpinLockAcquire(&sh->mutex);
+    if (sh->next < sh->nranges) {
+        *out = sh->ranges[sh->next++];
+        ok = true;
+    }
+    SpinLockRelease(&sh->mutex);
+    return ok;
+}
+
+}  // namespace
+
+static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
+    ForeignScan *plan = (ForeignScan *)node->ss.ps.plan;
+    ScanState *s = (ScanState *)palloc0(sizeof(ScanState));
+    node->fdw_state = s;
+    Oid relid = RelationGetRelid(node->ss.ss_currentRelation);
+    s->table = GetTableDef(relid);
+    s->conds = (List *)list_nth(plan->fdw_private, kPrivConds);
+    List *needed = (List *)list_nth(plan->fdw_private, kPrivNeeded);
+    s->limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
+    s->cur_offset = -1;
+    s->cxt = CurrentMemoryContext;
+    if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
+
+    // The checkAsUser of the plan (views) or the current user.
+    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
+    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+    s->spec = GetClientSpec(s->table->serverid, userid, false);
+    s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
+
+    TableDef *t = s->table;
+    s->needed = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
+    s->in_funcs = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * (t->ncolumns + 1));
+    s->ioparams = (Oid *)palloc0(sizeof(Oid) * (t->ncolumns + 1));
+    s->payload_map = (int *)palloc0(sizeof(int) * (t->ncolumns + 1));
+    int nwanted = 0;
+    const char **wanted = (const char **)palloc0(sizeof(char *) * (t->ncolumns + 1));
+    for (int i = 0; i < t->ncolumns; i++) {
+        ColumnDef *c = &t->columns[i];
+        s->needed[i] = list_member_int(needed, c->attnum);
+        Oid infunc;
+        getTypeInputInfo(c->type, &infunc, &s->ioparams[i]);
+        fmgr_info(infunc, &s->in_funcs[i]);
+        s->payload_map[i] = -1;
+        if (c->role == ColumnRole::Payload && s->needed[i]) {
+            s->any_payload_needed = true;
+            s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
+            wanted[nwanted++] = c->json_name;
+        }
+        if ((c->role == ColumnRole::Junk || c->role == ColumnRole::JunkError) && s->needed[i]) s->junk_needed = true;
+    }
+    if (s->junk_needed && t->format != Format::Text && t->format != Format::Bytea) {
+        // Junk columns report on the whole message: decode every payload column.
+        nwanted = 0;
+        for (int i = 0; i < t->ncolumns; i++) {
+            ColumnDef *c = &t->columns[i];
+            if (c->role != ColumnRole::Payload) continue;
+            s->needed[i] = true;
+            s->any_payload_needed = true;
+            s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
+            wanted[nwanted++] = c->json_name;
+        }
+    }
+
+    MemoryContext cxt = CurrentMemoryContext;
+    KFDW_ENTRY({
+        auto rt = std::make_unique<ScanRuntime>();
+        if (t->format == Format::Json) {
+            std::vector<std::string> names;
+            for (int i = 0; i < nwanted; i++) names.emplace_back(wanted[i]);
+            rt->json = std::make_unique<format::JsonObjectReader>(std::move(names));
+        } else if (t->format == Format::Csv) {
+            format::CsvOptions o;
+            o.delimiter = t->csv_delimiter;
+            o.quote = t->csv_quote;
+            o.escape = t->csv_escape;
+            o.null_string = t->csv_null;
+            rt->csv = std::make_unique<format::CsvReader>(o);
+        }
+        s->rt = pg::OwnBy(cxt, rt.release());
+    });
+}
+
+namespace {
+
+// Evaluates the pushed conditions and computes the ranges from the
+// watermarks taken now: the scan reads exactly these.
+void ComputeRanges(ForeignScanState *node) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    CondValues *cv = EvalConditions(s, node->ss.ps.ps_ExprContext);
+    kafka::Client *meta = nullptr;
+    // Iterate runs in the per-tuple context: keep the text for EXPLAIN longer.
+    MemoryContext old = MemoryContextSwitchTo(s->cxt);
+    KFDW_ENTRY({
+        meta = &MetadataClient(s->spec);
+        ComputeRangesCpp(s, cv);
+        s->ranges_text = RangesText(s->rt->ranges);
+    });
+    MemoryContextSwitchTo(old);
+    pg::ReportClientEvents(*meta);
+}
+
+void StartScan(ForeignScanState *node) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    s->started = true;
+    if (s->shared) return;  // parallel: ranges are claimed one by one
+    ComputeRanges(node);
+    KFDW_ENTRY({ StartConsumerCpp(s, s->rt->ranges); });
+}
+
+// Publishes the leader's ranges for a parallel scan.
+void PublishRanges(ForeignScanState *node, ParallelShared *sh) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    ComputeRanges(node);
+    int n = 0;
+    KFDW_ENTRY({ n = static_cast<int>(std::min<size_t>(s->rt->ranges.size(), kMaxParallelRanges)); });
+    SpinLockAcquire(&sh->mutex);
+    for (int i = 0; i < n; i++) sh->ranges[i] = s->rt->ranges[i];
+    sh->nranges = n;
+    sh->next = 0;
+    SpinLockRelease(&sh->mutex);
+}
+
+// Next message: from the consumer, claiming new ranges in parallel mode.
+const rd_kafka_message_t *NextMessage(ScanState *s) {
+    for (;;) {
+        const rd_kafka_message_t *m = nullptr;
+        if (s->rt->consumer) {
+            KFDW_ENTRY({ m = s->rt->consumer->Next(); });
+            if (m) return m;
+        }
+        if (!s->shared) return nullptr;
+        kafka::PartitionRange r;
+        if (!ClaimRange(s->shared, &r)) return nullptr;
+        KFDW_ENTRY({ StartConsumerCpp(s, {r}); });
+    }
+}
+
+// --- building values (Postgres zone) -----------------------------------
+
+void MarkBad(ScanState *s, const char *reason) {
+    if (!s->bad_reason) s->bad_reason = reason;
+}
+
+// Converts text to a column value through the type's input function.  In
+// non-strict mode an error becomes NULL and is recorded for junk_error.
+Datum InputValue(ScanState *s, int col, const char *str, bool *isnull) {
+    ColumnDef *c = &s->table->columns[col];
+    *isnull = false;
+    s->cur_column = c->name;
+    if (s->table->strict) {
+        Datum d = InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod);
+        s->cur_column = nullptr;
+        return d;
+    }
+    MemoryContext cxt = CurrentMemoryContext;
+    volatile Datum result = (Datum)0;
+    volatile bool failed = false;
+    PG_TRY();
+    { result = InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod); }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(cxt);
+        ErrorData *ed = CopyErrorData();
+        FlushErrorState();
+        MarkBad(s, psprintf("column \"%s\": %s", c->name, ed->message));
+        failed = true;
+    }
+    PG_END_TRY();
+    s->cur_column = nullptr;
+    if (failed) {
+        *isnull = true;
+        return (Datum)0;
+    }
+    return result;
+}
+
+// Raw bytes into a column of any type: bytea as is, text-like after UTF-8
+// and NUL checks, others through the input function.
+Datum BytesValue(ScanState *s, int col, const char *data, size_t len, bool *isnull) {
+    ColumnDef *c = &s->table->columns[col];
+    *isnull = false;
+    if (c->type == BYTEAOID) {
+        bytea *b = (bytea *)palloc(len + VARHDRSZ);
+        SET_VARSIZE(b, len + VARHDRSZ);
+        memcpy(VARDATA(b), data, len);
+        return PointerGetDatum(b);
+    }
+    const char *problem = nullptr;
+    if (memchr(data, '\0', len)) problem = "contains a NUL byte";
+    else if (!format::IsValidUtf8(data, len)) problem = "is not valid UTF-8";
+    if (problem) {
+        char *msg = psprintf("column \"%s\": value %s", c->name, problem);
+        if (s->table->strict) {
+            s->cur_column = c->name;
+            ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE), errmsg("%s", msg),
+                            errhint("Use a bytea column for binary data.")));
+        }
+        MarkBad(s, msg);
+        *isnull = true;
+        return (Datum)0;
+    }
+    if (GetDatabaseEncoding() != PG_UTF8) {
+        char *conv = pg_any_to_server(data, (int)len, PG_UTF8);
+        return InputValue(s, col, conv, isnull);
+    }
+    if (c->type == TEXTOID) return PointerGetDatum(cstring_to_text_with_len(data, (int)len));
+    return InputValue(s, col, pnstrdup(data, len), isnull);
+}
+
+Datum TimestampValue(ScanState *s, int col, int64 ms, bool *isnull) {
+    ColumnDef *c = &s->table->columns[col];
+    *isnull = false;
+    if (ms < 0) {
+        *isnull = true;
+        return (Datum)0;
+    }
+    TimestampTz ts = (TimestampTz)(ms * 1000 - (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+    if (c->type == TIMESTAMPTZOID) return TimestampTzGetDatum(ts);
+    if (c->type == INT8OID) return Int64GetDatum(ms);
+    // other types (timestamp, text, ...): via text
+    const char *str = timestamptz_to_str(ts);
+    return InputValue(s, col, str, isnull);
+}
+
+Datum IntValue(ScanState *s, int col, int64 v, bool *isnull) {
+    ColumnDef *c = &s->table->columns[col];
+    *isnull = false;
+    if (c->type == INT4OID) return Int32GetDatum((int32)v);
+    if (c->type == INT8OID) return Int64GetDatum(v);
+    if (c->type == INT2OID) return Int16GetDatum((int16)v);
+    return InputValue(s, col, psprintf(INT64_FORMAT, v), isnull);
+}
+
+// C++ zone: headers as a JSON object text (binary values as \x hex strings).
+const char *HeadersJsonCpp(ScanState *s, const rd_kafka_message_t *m) {
+    rd_kafka_headers_t *hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) return "{}";
+    std::string &out = s->rt->headers;
+    out.assign("{");
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        if (i) out += ", ";
+        format::AppendJsonString(out, name, strlen(name));
+        out += ": ";
+        if (!val) {
+            out += "null";
+        } else if (format::IsValidUtf8(static_cast<const char *>(val), size) &&
+                   !memchr(val, '\0', size)) {
+            format::AppendJsonString(out, static_cast<const char *>(val), size);
+        } else {
+            static const char hex[] = "0123456789abcdef";
+            std::string h = "\\x";
+            for (size_t k = 0; k < size; k++) {
+                unsigned char b = static_cast<const unsigned char *>(val)[k];
+                h.push_back(hex[b >> 4]);
+                h.push_back(hex[b & 15]);
+            }
+            format::AppendJsonString(out, h.data(), h.size());
+        }
+    }
+    out += "}";
+    return out.c_str();
+}
+
+// A JSON member value as text for the column's input function.
+const char *JsonMemberText(const format::JsonValue &v, size_t *len) {
+    *len = v.len;
+    return v.data;
+}
+
+void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *nulls) {
+    TableDef *t = s->table;
+    s->bad_reason = nullptr;
+    s->cur_partition = m->partition;
+    s->cur_offset = m->offset;
+    const char *payload = static_cast<const char *>(m->payload);
+    size_t plen = m->len;
+    bool tombstone = payload == nullptr;
+
+    // Decode the value once for all payload columns.
+    bool decoded = false;
+    bool decode_failed = false;
+    const char *decode_error = nullptr;
+    if (s->any_payload_needed && !tombstone) {
+        if (t->format == Format::Json) {
+            bool ok = false;
+            KFDW_ENTRY({
+                ok = s->rt->json->Parse(payload, plen);
+                if (!ok) decode_error = pg::PStrDup(s->rt->json->error().data(), s->rt->json->error().size());
+            });
+            decoded = ok;
+            decode_failed = !ok;
+        } else if (t->format == Format::Csv) {
+            bool ok = false;
+            KFDW_ENTRY({
+                ok = s->rt->csv->Parse(payload, plen);
+                if (!ok) decode_error = pg::PStrDup(s->rt->csv->error().data(), s->rt->csv->error().size());
+            });
+            decoded = ok;
+            decode_failed = !ok;
+        }
+        if (decode_failed) {
+            if (t->strict)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+                                errmsg("could not decode %s message: %s", FormatName(t->format), decode_error),
+                                errhint("Set strict 'false' to get NULLs and the junk/junk_error columns instead.")));
+            MarkBad(s, psprintf("invalid %s: %s", FormatName(t->format), decode_error));
+        }
+    }
+
+    for (int i = 0; i < t->ncolumns; i++) {
+        ColumnDef *c = &t->columns[i];
+        int idx = c->attnum - 1;
+        nulls[idx] = true;
+        values[idx] = (Datum)0;
+        if (!s->needed[i]) continue;
+        bool isnull = false;
+        switch (c->role) {
+        case ColumnRole::Partition:
+            values[idx] = IntValue(s, i, m->partition, &isnull);
+            break;
+        case ColumnRole::Offset:
+            values[idx] = IntValue(s, i, m->offset, &isnull);
+            break;
+        case ColumnRole::Timestamp: {
+            rd_kafka_timestamp_type_t tstype;
+            int64 ms = rd_kafka_message_timestamp(m, &tstype);
+            values[idx] = TimestampValue(s, i, ms, &isnull);
+            break;
+        }
+        case ColumnRole::Key:
+            if (!m->key) isnull = true;
+            else values[idx] = BytesValue(s, i, static_cast<const char *>(m->key), m->key_len, &isnull);
+            break;
+        case ColumnRole::Value:
+            if (tombstone) isnull = true;
+            else values[idx] = BytesValue(s, i, payload, plen, &isnull);
+            break;
+        case ColumnRole::Headers: {
+            const char *json = nullptr;
+            KFDW_ENTRY({ json = HeadersJsonCpp(s, m); });
+            values[idx] = InputValue(s, i, json, &isnull);
+            break;
+        }
+        case ColumnRole::Junk:
+        case ColumnRole::JunkError:
+            continue;  // filled after the payload
+        case ColumnRole::Payload:
+            if (tombstone || decode_failed) {
+                isnull = true;
+            } else if (t->format == Format::Text || t->format == Format::Bytea) {
+                // the one payload column holds the whole value
+                values[idx] = BytesValue(s, i, payload, plen, &isnull);
+            } else if (t->format == Format::Json && decoded) {
+                int k = s->payload_map[i];
+                if (!s->rt->json->Found(k) || s->rt->json->Value(k).type == format::JsonType::Null) {
+                    isnull = true;
+                } else {
+                    size_t len;
+                    const char *txt = JsonMemberText(s->rt->json->Value(k), &len);
+                    values[idx] = BytesValue(s, i, txt, len, &isnull);
+                }
+            } else if (t->format == Format::Csv && decoded) {
+                int k = s->payload_map[i];
+                if (k < 0 || (size_t)k >= s->rt->csv->size() || s->rt->csv->IsNull(k)) {
+                    isnull = true;
+                    if (k >= 0 && (size_t)k >= s->rt->csv->size()) {
+                        if (t->strict)
+                            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                                            errmsg("missing data for column \"%s\"", c->name)));
+                        MarkBad(s, psprintf("missing data for column \"%s\"", c->name));
+                    }
+                } else {
+                    values[idx] = BytesValue(s, i, s->rt->csv->Data(k), s->rt->csv->Len(k), &isnull);
+                }
+            } else {
+                isnull = true;
+            }
+            break;
+        }
+        nulls[idx] = isnull;
+    }
+
+    // Junk columns: the raw value and the reason, only for bad messages.
+    if (s->junk_needed && s->bad_reason) {
+        for (int i = 0; i < t->ncolumns; i++) {
+            ColumnDef *c = &t->columns[i];
+            int idx = c->attnum - 1;
+            if (c->role == ColumnRole::JunkError) {
+                values[idx] = PointerGetDatum(cstring_to_text(s->bad_reason));
+                nulls[idx] = false;
+            } else if (c->role == ColumnRole::Junk && payload) {
+                // the raw message, made printable when it is not valid text
+                if (!memchr(payload, '\0', plen) && format::IsValidUtf8(payload, plen) && c->type == TEXTOID) {
+                    values[idx] = PointerGetDatum(cstring_to_text_with_len(payload, (int)plen));
+                    nulls[idx] = false;
+                } else if (c->type == BYTEAOID) {
+                    bool isnull;
+                    values[idx] = BytesValue(s, i, payload, plen, &isnull);
+                    nulls[idx] = isnull;
+                } else {
+                    bytea *b = (bytea *)palloc(plen + VARHDRSZ);
+                    SET_VARSIZE(b, plen + VARHDRSZ);
+                    memcpy(VARDATA(b), payload, plen);
+                    char *hex = DatumGetCString(DirectFunctionCall1(byteaout, PointerGetDatum(b)));
+                    values[idx] = PointerGetDatum(cstring_to_text(hex));
+                    nulls[idx] = false;
+                }
+            }
+        }
+    }
+    s->cur_offset = -1;
+}
+
+}  // namespace
+
+static TupleTableSlot *kafkaIterateForeignScan(ForeignScanState *node) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+    ExecClearTuple(slot);
+    if (s->finished) return slot;
+    if (!s->started) StartScan(node);
+    if (s->limit >= 0 && s->returned >= s->limit) {
+        s->finished = true;
+        return slot;
+    }
+    ErrorContextCallback errcb;
+    errcb.callback = ScanErrorContext;
+    errcb.arg = s;
+    errcb.previous = error_context_stack;
+    error_context_stack = &errcb;
+
+    for (;;) {
+        const rd_kafka_message_t *m = NextMessage(s);
+        if (!m) {
+            s->finished = true;
+            break;
+        }
+        FillTuple(s, m, slot->tts_values, slot->tts_isnull);
+        if (s->bad_reason && s->table->ignore_junk && !s->junk_needed) {
+            // ignore_junk without junk columns: skip undecodable messages
+            continue;
+        }
+        ExecStoreVirtualTuple(slot);
+        s->returned++;
+        break;
+    }
+    error_context_stack = errcb.previous;
+    if (s->finished && s->rt && s->rt->consumer) pg::ReportClientEvents(*s->rt->consumer);
+    return slot;
+}
+
+static void kafkaReScanForeignScan(ForeignScanState *node) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    // Start over: parameters may have changed, and the topic is read again up
+    // to its current high watermark.
+    s->started = false;
+    s->finished = false;
+    s->returned = 0;
+    if (s->rt) KFDW_ENTRY({ s->rt->consumer.reset(); });
+}
+
+static void kafkaEndForeignScan(ForeignScanState *node) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    if (s && s->rt) {
+        if (s->rt->consumer) pg::ReportClientEvents(*s->rt->consumer);
+        // Destroy the consumer now rather than at context reset.
+        KFDW_ENTRY({ s->rt->consumer.reset(); });
+    }
+}
+
+static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
+    ForeignScan *plan = (ForeignScan *)node->ss.ps.plan;
+    ScanState *s = (ScanState *)node->fdw_state;
+    ExplainPropertyText("Kafka Topic", s->table->topic, es);
+    ExplainPropertyText("Format", FormatName(s->table->format), es);
+    char *cond = strVal(list_nth(plan->fdw_private, kPrivCondText));
+    if (cond[0]) ExplainPropertyText("Kafka Pushdown", cond, es);
+    int limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
+    if (limit >= 0) ExplainPropertyInteger("Kafka Limit", NULL, limit, es);
+    if (es->analyze && s->ranges_text) ExplainPropertyText("Kafka Ranges", s->ranges_text, es);
+    if (es->verbose) {
+        ExplainPropertyText("Isolation Level", s->table->isolation_level, es);
+        ExplainPropertyText("Fetch", "queued.min.messages=200000, fetch.wait.max.ms=100", es);
+    }
+}
+
+// --- parallel scans ---------------------------------------------------------
+
+static bool kafkaIsForeignScanParallelSafe(PlannerInfo *, RelOptInfo *, RangeTblEntry *) { return true; }
+
+static Size kafkaEstimateDSMForeignScan(ForeignScanState *, ParallelContext *) {
+    return offsetof(ParallelShared, ranges) + sizeof(kafka::PartitionRange) * kMaxParallelRanges;
+}
+
+static void kafkaInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *, void *coordinate) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    ParallelShared *sh = (ParallelShared *)coordinate;
+    SpinLockInit(&sh->mutex);
+    s->shared = sh;
+    PublishRanges(node, sh);
+}
+
+static void kafkaReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *, void *coordinate) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    ParallelShared *sh = (ParallelShared *)coordinate;
+    s->started = false;
+    s->finished = false;
+    s->returned = 0;
+    KFDW_ENTRY({ s->rt->consumer.reset(); });
+    PublishRanges(node, sh);
+}
+
+static void kafkaInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *, void *coordinate) {
+    ScanState *s = (ScanState *)node->fdw_state;
+    s->shared = (ParallelShared *)coordinate;
+    s->parallel_worker = true;
+}
+
+void FillScanRoutine(FdwRoutine *r) {
+    r->GetForeignRelSize = kafkaGetForeignRelSize;
+    r->GetForeignPaths = kafkaGetForeignPaths;
+    r->GetForeignPlan = kafkaGetForeignPlan;
+    r->BeginForeignScan = kafkaBeginForeignScan;
+    r->IterateForeignScan = kafkaIterateForeignScan;
+    r->ReScanForeignScan = kafkaReScanForeignScan;
+    r->EndForeignScan = kafkaEndForeignScan;
+    r->ExplainForeignScan = kafkaExplainForeignScan;
+    r->IsForeignScanParallelSafe = kafkaIsForeignScanParallelSafe;
+    r->EstimateDSMForeignScan = kafkaEstimateDSMForeignScan;
+    r->InitializeDSMForeignScan = kafkaInitializeDSMForeignScan;
+    r->ReInitializeDSMForeignScan = kafkaReInitializeDSMForeignScan;
+    r->InitializeWorkerForeignScan = kafkaInitializeWorkerForeignScan;
+}
+
+}  // namespace kafka_fdw::fdw

@@ -1,0 +1,484 @@
+// Producer, RangeConsumer and metadata against librdkafka's mock cluster.
+//
+// The producer is created with test.mock.num.brokers=1: librdkafka starts an
+// in-process mock cluster and bootstraps the client to it.  Other clients
+// (consumers) join that cluster through rd_kafka_mock_cluster_bootstraps()
+// of rd_kafka_handle_mock_cluster().
+// The producer owns the cluster, so it is created first and destroyed last.
+#include "kafka/consumer.hpp"
+#include "kafka/metadata.hpp"
+#include "kafka/producer.hpp"
+
+#include "framework.hpp"
+#include "kafka_helpers.hpp"
+
+#include <librdkafka/rdkafka_mock.h>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+using kafka_fdw::kafka::Config;
+using kafka_fdw::kafka::DeliveryResult;
+using kafka_fdw::kafka::Error;
+using kafka_fdw::kafka::ErrorKind;
+using kafka_fdw::kafka::Header;
+using kafka_fdw::kafka::Interrupted;
+using kafka_fdw::kafka::Ledger;
+using kafka_fdw::kafka::OutMessage;
+using kafka_fdw::kafka::PartitionRange;
+using kafka_fdw::kafka::Producer;
+using kafka_fdw::kafka::Properties;
+using kafka_fdw::kafka::RangeConsumer;
+using unit::Describe;
+using unit::InterruptHook;
+using unit::MakeConfig;
+using unit::Stopwatch;
+
+namespace {
+
+bool Contains(const std::string &hay, const std::string &needle) {
+    return hay.find(needle) != std::string::npos;
+}
+
+// A mock cluster of one broker, owned by a producer.
+struct Mock {
+    std::unique_ptr<Producer> producer;
+    rd_kafka_mock_cluster_t *cluster = nullptr;
+    std::string bootstraps;
+
+    explicit Mock(Properties extra = {}, int timeout_ms = 10000) {
+        Properties props = {{"test.mock.num.brokers", "1"}, {"linger.ms", "0"}};
+        for (auto &p : extra) props.push_back(std::move(p));
+        producer = std::make_unique<Producer>(MakeConfig(props), "murmur2_random", timeout_ms);
+        cluster = rd_kafka_handle_mock_cluster(producer->handle());
+        if (!cluster) throw std::runtime_error("no mock cluster");
+        bootstraps = rd_kafka_mock_cluster_bootstraps(cluster);
+    }
+
+    void CreateTopic(const std::string &topic, int partitions) {
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster, topic.c_str(), partitions, 1);
+        if (err) throw std::runtime_error(std::string("mock topic: ") + rd_kafka_err2str(err));
+    }
+
+    // A consumer of the same cluster.
+    std::unique_ptr<RangeConsumer> Consumer(const std::string &topic, int stall_timeout_ms,
+                                            Properties extra = {}) {
+        Properties props = {{"bootstrap.servers", bootstraps}};
+        for (auto &p : extra) props.push_back(std::move(p));
+        return std::make_unique<RangeConsumer>(MakeConfig(props), topic, stall_timeout_ms);
+    }
+
+    // Produces "m<i>" with key "k<i>" for i in [0, n) into one partition and
+    // waits for them.
+    void Fill(const std::string &topic, int32_t partition, int n) {
+        uint32_t l = producer->OpenLedger();
+        for (int i = 0; i < n; i++) {
+            std::string k = "k" + std::to_string(i), v = "m" + std::to_string(i);
+            OutMessage m;
+            m.partition = partition;
+            m.key = k.data();
+            m.key_len = k.size();
+            m.value = v.data();
+            m.value_len = v.size();
+            producer->Produce(l, topic, m);
+        }
+        producer->Await(l, 10000);
+        producer->CheckLedger(l);
+        producer->CloseLedger(l);
+    }
+};
+
+struct Got {
+    int32_t partition;
+    int64_t offset;
+    std::string key, value;
+};
+
+// Reads until Next() returns nullptr.
+std::vector<Got> ReadAll(RangeConsumer &c, long long *last_call_ms = nullptr) {
+    std::vector<Got> out;
+    for (;;) {
+        Stopwatch sw;
+        const rd_kafka_message_t *m = c.Next();
+        if (!m) {
+            if (last_call_ms) *last_call_ms = sw.Ms();
+            return out;
+        }
+        out.push_back({m->partition, m->offset,
+                       m->key ? std::string(static_cast<const char *>(m->key), m->key_len) : "<null>",
+                       m->payload ? std::string(static_cast<const char *>(m->payload), m->len) : "<null>"});
+        if (out.size() > 100000) throw std::runtime_error("runaway consumer");
+    }
+}
+
+std::atomic<int> g_interrupt_calls{0};
+void InterruptAfterFiveCalls() {
+    if (++g_interrupt_calls > 5) throw Interrupted();
+}
+
+}  // namespace
+
+// ---- producer ----------------------------------------------------------------
+
+TEST(mock_produce_with_keys_under_one_ledger) {
+    Mock mock;
+    mock.CreateTopic("produce", 4);
+    Producer &p = *mock.producer;
+    const int n = 50;
+    uint32_t l = p.OpenLedger(true);
+    for (int i = 0; i < n; i++) {
+        std::string key = "key-" + std::to_string(i % 5);
+        std::string value = "value-" + std::to_string(i);
+        OutMessage m;
+        m.key = key.data();
+        m.key_len = key.size();
+        m.value = value.data();
+        m.value_len = value.size();
+        CHECK_EQ(p.Produce(l, "produce", m), static_cast<uint64_t>(i));
+    }
+    Stopwatch sw;
+    p.Await(l, 10000);
+    CHECK(sw.Ms() < 5000);
+    const Ledger &led = p.GetLedger(l);
+    CHECK_EQ(led.sent, static_cast<uint64_t>(n));
+    CHECK_EQ(led.acked, static_cast<uint64_t>(n));
+    CHECK_EQ(led.failed, 0u);
+    CHECK_EQ(led.pending(), 0u);
+    CHECK(led.first_error == RD_KAFKA_RESP_ERR_NO_ERROR);
+    REQUIRE(led.results.size() == static_cast<size_t>(n));
+    std::set<std::pair<int32_t, int64_t>> seen;
+    int32_t partition_of_key[5] = {-1, -1, -1, -1, -1};
+    for (int i = 0; i < n; i++) {
+        const DeliveryResult &r = led.results[static_cast<size_t>(i)];
+        CHECK(r.err == RD_KAFKA_RESP_ERR_NO_ERROR);
+        CHECK(r.partition >= 0 && r.partition < 4);
+        CHECK(r.offset >= 0);
+        CHECK(seen.insert({r.partition, r.offset}).second);  // every message its own place
+        // the same key always lands in the same partition
+        int32_t &kp = partition_of_key[i % 5];
+        if (kp < 0) kp = r.partition;
+        CHECK_EQ(r.partition, kp);
+    }
+    CHECK_NOTHROW(p.CheckLedger(l));
+    CHECK(p.FlushAll(5000));
+}
+
+TEST(mock_produce_explicit_partition_and_ledgers_apart) {
+    Mock mock;
+    mock.CreateTopic("ledgers", 3);
+    Producer &p = *mock.producer;
+    uint32_t a = p.OpenLedger(true);
+    uint32_t b = p.OpenLedger(true);
+    uint32_t untracked = p.OpenLedger(false);
+    std::string v = "v";
+    for (int i = 0; i < 7; i++) {
+        OutMessage m;
+        m.value = v.data();
+        m.value_len = v.size();
+        m.partition = 2;
+        p.Produce(i % 2 ? a : b, "ledgers", m);
+        p.Produce(untracked, "ledgers", m);
+    }
+    p.Await(a, 10000);
+    p.Await(b, 10000);
+    p.Await(untracked, 10000);
+    CHECK_EQ(p.GetLedger(a).sent, 3u);
+    CHECK_EQ(p.GetLedger(a).acked, 3u);
+    CHECK_EQ(p.GetLedger(b).sent, 4u);
+    CHECK_EQ(p.GetLedger(b).acked, 4u);
+    CHECK_EQ(p.GetLedger(untracked).acked, 7u);
+    CHECK(p.GetLedger(untracked).results.empty());
+    for (uint32_t id : {a, b})
+        for (const auto &r : p.GetLedger(id).results) {
+            CHECK_EQ(r.partition, 2);
+            CHECK(r.offset >= 0);
+        }
+    auto wm = kafka_fdw::kafka::QueryWatermarks(p, "ledgers", 2, 5000);
+    CHECK_EQ(wm.high, 14);
+    // delivery reports of a closed ledger are dropped quietly
+    uint32_t gone = p.OpenLedger(true);
+    p.Produce(gone, "ledgers", [&] {
+        OutMessage m;
+        m.value = v.data();
+        m.value_len = v.size();
+        return m;
+    }());
+    p.CloseLedger(gone);
+    CHECK(p.FlushAll(5000));
+}
+
+TEST(mock_produce_fails_when_the_broker_is_down) {
+    const int timeout_ms = 5000;
+    Mock mock({{"message.timeout.ms", "1000"}}, timeout_ms);
+    mock.CreateTopic("down", 1);
+    Producer &p = *mock.producer;
+    REQUIRE(rd_kafka_mock_broker_set_down(mock.cluster, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    uint32_t l = p.OpenLedger(true);
+    std::string v = "lost";
+    OutMessage m;
+    m.value = v.data();
+    m.value_len = v.size();
+    for (int i = 0; i < 5; i++) p.Produce(l, "down", m);
+    Stopwatch sw;
+    bool threw = false;
+    try {
+        p.Await(l, p.timeout_ms());
+    } catch (const Error &e) {
+        threw = true;
+        if (e.kind != ErrorKind::Timeout) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+    }
+    CHECK(sw.Ms() < timeout_ms + 1000);
+    const Ledger &led = p.GetLedger(l);
+    if (!threw) {
+        CHECK_EQ(led.failed, 5u);
+        CHECK_EQ(led.acked, 0u);
+        CHECK(led.first_error == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+        CHECK_EQ(led.first_error_topic, "down");
+        for (const auto &r : led.results) CHECK(r.err != RD_KAFKA_RESP_ERR_NO_ERROR);
+        try {
+            p.CheckLedger(l);
+            unit::RecordFailure(__FILE__, __LINE__, "CheckLedger did not throw");
+        } catch (const Error &e) {
+            if (e.kind != ErrorKind::Delivery && e.kind != ErrorKind::Timeout)
+                unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+            CHECK(Contains(e.what(), "5 of 5"));
+            CHECK_EQ(e.topic, "down");
+            CHECK(e.code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+        }
+    } else {
+        CHECK(led.failed + led.pending() == 5u);
+    }
+    CHECK_EQ(led.sent, 5u);
+}
+
+TEST(mock_headers_tombstones_and_timestamps_round_trip) {
+    Mock mock;
+    mock.CreateTopic("headers", 1);
+    Producer &p = *mock.producer;
+    uint32_t l = p.OpenLedger(true);
+    std::vector<Header> headers = {{"h1", "one"}, {"h2", std::string("t\0wo", 4)}, {"h1", "again"}};
+    std::string key = "key", value = "value";
+    OutMessage m;
+    m.partition = 0;
+    m.key = key.data();
+    m.key_len = key.size();
+    m.value = value.data();
+    m.value_len = value.size();
+    m.headers = &headers;
+    m.timestamp_ms = 1600000000123;
+    p.Produce(l, "headers", m);
+    OutMessage tomb;  // no key, no value
+    tomb.partition = 0;
+    p.Produce(l, "headers", tomb);
+    p.Await(l, 10000);
+    CHECK_NOTHROW(p.CheckLedger(l));
+    CHECK_EQ(p.GetLedger(l).acked, 2u);
+
+    auto c = mock.Consumer("headers", 5000);
+    c->Start({{0, 0, 2}});
+    const rd_kafka_message_t *got = c->Next();
+    REQUIRE(got != nullptr);
+    CHECK_EQ(got->offset, 0);
+    CHECK_EQ(std::string(static_cast<const char *>(got->payload), got->len), "value");
+    rd_kafka_timestamp_type_t tstype;
+    CHECK_EQ(rd_kafka_message_timestamp(got, &tstype), 1600000000123);
+    rd_kafka_headers_t *hdrs = nullptr;
+    REQUIRE(rd_kafka_message_headers(got, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK_EQ(rd_kafka_header_cnt(hdrs), 3u);
+    const void *hv;
+    size_t hlen;
+    REQUIRE(rd_kafka_header_get_last(hdrs, "h2", &hv, &hlen) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK_EQ(std::string(static_cast<const char *>(hv), hlen), std::string("t\0wo", 4));
+    REQUIRE(rd_kafka_header_get_last(hdrs, "h1", &hv, &hlen) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK_EQ(std::string(static_cast<const char *>(hv), hlen), "again");
+    got = c->Next();
+    REQUIRE(got != nullptr);
+    CHECK_EQ(got->offset, 1);
+    CHECK(got->payload == nullptr);
+    CHECK(got->key == nullptr);
+    CHECK(c->Next() == nullptr);
+    CHECK_EQ(c->delivered(), 2);
+}
+
+// ---- consumer ----------------------------------------------------------------
+
+TEST(mock_range_consumer_reads_exact_ranges) {
+    Mock mock;
+    mock.CreateTopic("ranges", 2);
+    mock.Fill("ranges", 0, 10);  // partition 1 stays empty
+
+    auto c = mock.Consumer("ranges", 5000);
+    Stopwatch sw;
+    c->Start({{0, 0, 10}, {1, 0, 0}});
+    long long last_ms = -1;
+    std::vector<Got> got = ReadAll(*c, &last_ms);
+    CHECK(sw.Ms() < 3000);
+    REQUIRE(got.size() == 10u);
+    for (size_t i = 0; i < got.size(); i++) {
+        CHECK_EQ(got[i].partition, 0);
+        CHECK_EQ(got[i].offset, static_cast<int64_t>(i));
+        CHECK_EQ(got[i].key, "k" + std::to_string(i));
+        CHECK_EQ(got[i].value, "m" + std::to_string(i));
+    }
+    CHECK(last_ms >= 0 && last_ms < 50);  // the end is known: no waiting
+    CHECK_EQ(c->delivered(), 10);
+    Stopwatch again;
+    CHECK(c->Next() == nullptr);  // and stays at the end
+    CHECK(again.Ms() < 50);
+    c->Stop();                    // safe after the end, and twice
+    c->Stop();
+}
+
+TEST(mock_range_consumer_sub_range) {
+    Mock mock;
+    mock.CreateTopic("sub", 2);
+    mock.Fill("sub", 0, 10);
+    auto c = mock.Consumer("sub", 5000);
+    c->Start({{0, 3, 7}});
+    long long last_ms = -1;
+    std::vector<Got> got = ReadAll(*c, &last_ms);
+    REQUIRE(got.size() == 4u);
+    for (size_t i = 0; i < got.size(); i++) {
+        CHECK_EQ(got[i].offset, static_cast<int64_t>(3 + i));
+        CHECK_EQ(got[i].value, "m" + std::to_string(3 + i));
+    }
+    CHECK(last_ms >= 0 && last_ms < 50);
+
+    // a single message, and two partitions at once
+    mock.Fill("sub", 1, 3);
+    auto d = mock.Consumer("sub", 5000);
+    d->Start({{0, 9, 10}, {1, 1, 3}});
+    got = ReadAll(*d);
+    REQUIRE(got.size() == 3u);
+    int from0 = 0, from1 = 0;
+    int64_t last1 = -1;
+    for (const auto &g : got) {
+        if (g.partition == 0) {
+            from0++;
+            CHECK_EQ(g.offset, 9);
+        } else {
+            from1++;
+            CHECK(g.offset > last1);  // in order within a partition
+            last1 = g.offset;
+            CHECK(g.offset >= 1 && g.offset < 3);
+        }
+    }
+    CHECK_EQ(from0, 1);
+    CHECK_EQ(from1, 2);
+}
+
+TEST(mock_range_consumer_nothing_to_read) {
+    Mock mock;
+    mock.CreateTopic("empty", 2);
+    auto c = mock.Consumer("empty", 5000);
+    Stopwatch sw;
+    c->Start({{0, 0, 0}, {1, 5, 5}, {0, 7, 3}});
+    CHECK(c->Next() == nullptr);
+    CHECK(sw.Ms() < 50);
+    auto d = mock.Consumer("empty", 5000);
+    d->Start({});
+    CHECK(d->Next() == nullptr);
+}
+
+TEST(mock_watermarks_and_partition_count) {
+    Mock mock;
+    mock.CreateTopic("marks", 2);
+    mock.Fill("marks", 0, 10);
+    auto c = mock.Consumer("marks", 5000);
+    auto w0 = kafka_fdw::kafka::QueryWatermarks(*c, "marks", 0, 5000);
+    CHECK_EQ(w0.partition, 0);
+    CHECK_EQ(w0.low, 0);
+    CHECK_EQ(w0.high, 10);
+    auto w1 = kafka_fdw::kafka::QueryWatermarks(*c, "marks", 1, 5000);
+    CHECK_EQ(w1.low, 0);
+    CHECK_EQ(w1.high, 0);
+    CHECK_EQ(kafka_fdw::kafka::PartitionCount(*c, "marks", 5000), 2);
+    bool listed = false;
+    for (const auto &t : kafka_fdw::kafka::ListTopics(*c, 5000))
+        if (t.name == "marks") listed = t.partitions == 2;
+    CHECK(listed);
+}
+
+TEST(mock_partition_count_of_unknown_topic) {
+    Mock mock;
+    auto c = mock.Consumer("whatever", 5000);
+    Stopwatch sw;
+    try {
+        kafka_fdw::kafka::PartitionCount(*c, "no-such-topic", 3000);
+        unit::RecordFailure(__FILE__, __LINE__, "PartitionCount did not throw");
+    } catch (const Error &e) {
+        if (e.kind != ErrorKind::UnknownTopic) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK_EQ(e.topic, "no-such-topic");
+    }
+    CHECK(sw.Ms() < 3500);
+}
+
+TEST(mock_range_consumer_stall_timeout_names_the_partition) {
+    Mock mock;
+    mock.CreateTopic("stall", 1);
+    mock.Fill("stall", 0, 10);
+    auto c = mock.Consumer("stall", 500);
+    c->Start({{0, 5, 12}});  // offsets 10 and 11 never come
+    int n = 0;
+    Stopwatch sw;
+    try {
+        while (c->Next()) n++;
+        unit::RecordFailure(__FILE__, __LINE__, "the scan ended");
+    } catch (const Error &e) {
+        if (e.kind != ErrorKind::Timeout) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK_EQ(e.topic, "stall");
+        CHECK_EQ(e.partition, 0);
+        CHECK_EQ(e.offset, 10);
+        CHECK(Contains(e.what(), "500 ms"));
+    }
+    CHECK_EQ(n, 5);
+    CHECK(sw.Ms() >= 500);
+    CHECK(sw.Ms() < 3000);
+}
+
+TEST(mock_range_consumer_offset_out_of_range) {
+    Mock mock;
+    mock.CreateTopic("oor", 1);
+    mock.Fill("oor", 0, 10);
+    auto c = mock.Consumer("oor", 3000);
+    c->Start({{0, 20, 30}});  // past the end: auto.offset.reset=error
+    Stopwatch sw;
+    try {
+        while (c->Next()) {
+        }
+        unit::RecordFailure(__FILE__, __LINE__, "the scan ended");
+    } catch (const Error &e) {
+        // an error naming the partition (not a stall)
+        if (e.kind == ErrorKind::Timeout) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK_EQ(e.topic, "oor");
+        CHECK_EQ(e.partition, 0);
+        CHECK(!e.hint.empty());
+    }
+    CHECK(sw.Ms() < 3000);
+}
+
+TEST(mock_range_consumer_is_interruptible) {
+    Mock mock;
+    mock.CreateTopic("interrupt", 1);
+    mock.Fill("interrupt", 0, 10);
+    auto c = mock.Consumer("interrupt", 30000);
+    c->Start({{0, 0, 1000}});  // ends beyond the high watermark: it would wait
+    g_interrupt_calls = 0;
+    InterruptHook hook(&InterruptAfterFiveCalls);
+    Stopwatch sw;
+    int n = 0;
+    try {
+        while (c->Next()) n++;
+        unit::RecordFailure(__FILE__, __LINE__, "the scan ended");
+    } catch (const Interrupted &) {
+    }
+    CHECK(sw.Ms() < 1500);
+    CHECK(g_interrupt_calls.load() == 6);
+    CHECK(n <= 10);
+    // the consumer can be stopped and destroyed after an interrupt
+    c->Stop();
+}
