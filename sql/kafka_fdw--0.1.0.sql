@@ -33,3 +33,37 @@ CREATE FUNCTION kafka.delete_topic(server text, topic text)
 -- Topic administration is for superusers until granted.
 REVOKE ALL ON FUNCTION kafka.create_topic(text, text, int, int, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION kafka.delete_topic(text, text) FROM PUBLIC;
+
+-- Produce ---------------------------------------------------------------------
+-- kafka.produce: synchronous, returns where the broker stored the message.
+-- kafka.send: buffered until COMMIT; the commit fails if a delivery fails;
+-- ROLLBACK discards the messages unsent.  A NULL value is a tombstone.
+
+CREATE FUNCTION kafka.produce(server text, topic text, value bytea, key bytea DEFAULT NULL,
+                              partition int DEFAULT NULL, headers jsonb DEFAULT NULL,
+                              ts timestamptz DEFAULT NULL)
+  RETURNS TABLE(partition int, "offset" bigint)
+  AS 'MODULE_PATHNAME', 'kafka_produce_bytea' LANGUAGE C VOLATILE;
+CREATE FUNCTION kafka.produce(server text, topic text, value text, key text DEFAULT NULL,
+                              partition int DEFAULT NULL, headers jsonb DEFAULT NULL,
+                              ts timestamptz DEFAULT NULL)
+  RETURNS TABLE(partition int, "offset" bigint)
+  AS 'MODULE_PATHNAME', 'kafka_produce_text' LANGUAGE C VOLATILE;
+CREATE FUNCTION kafka.produce(server text, topic text, value jsonb, key text DEFAULT NULL,
+                              partition int DEFAULT NULL, headers jsonb DEFAULT NULL,
+                              ts timestamptz DEFAULT NULL)
+  RETURNS TABLE(partition int, "offset" bigint)
+  AS 'MODULE_PATHNAME', 'kafka_produce_jsonb' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION kafka.send(server text, topic text, value bytea, key bytea DEFAULT NULL,
+                           partition int DEFAULT NULL, headers jsonb DEFAULT NULL,
+                           ts timestamptz DEFAULT NULL)
+  RETURNS void AS 'MODULE_PATHNAME', 'kafka_send_bytea' LANGUAGE C VOLATILE;
+CREATE FUNCTION kafka.send(server text, topic text, value text, key text DEFAULT NULL,
+                           partition int DEFAULT NULL, headers jsonb DEFAULT NULL,
+                           ts timestamptz DEFAULT NULL)
+  RETURNS void AS 'MODULE_PATHNAME', 'kafka_send_text' LANGUAGE C VOLATILE;
+CREATE FUNCTION kafka.send(server text, topic text, value jsonb, key text DEFAULT NULL,
+                           partition int DEFAULT NULL, headers jsonb DEFAULT NULL,
+                           ts timestamptz DEFAULT NULL)
+  RETURNS void AS 'MODULE_PATHNAME', 'kafka_send_jsonb' LANGUAGE C VOLATILE;

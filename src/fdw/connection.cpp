@@ -3,6 +3,7 @@
 
 #include "fdw/connection.hpp"
 #include "fdw/options.hpp"
+#include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
 #include <map>
@@ -16,6 +17,7 @@ namespace {
 struct CacheEntry {
     std::unique_ptr<kafka::Client> meta;
     std::unique_ptr<kafka::Producer> producer;
+    std::unique_ptr<kafka::Producer> txn_producer;  // transactional.id set
     bool valid = true;
     int timeout_ms = 0;
 };
@@ -39,11 +41,14 @@ CacheEntry &Lookup(const ClientSpec *spec) {
         if (e.producer) {
             // Messages of an open transaction keep the old producer alive
             // until they are settled.
-            busy = rd_kafka_outq_len(e.producer->handle()) > 0;
+            busy = rd_kafka_outq_len(e.producer->handle()) > 0 || e.producer->open_ledgers() > 0;
         }
+        if (e.txn_producer) busy = busy || e.txn_producer->open_ledgers() > 0 || InKafkaTransaction(e.txn_producer.get()) || HasPendingSends(e.txn_producer.get());
+        if (e.producer) busy = busy || HasPendingSends(e.producer.get());
         if (!busy) {
             e.meta.reset();
             e.producer.reset();
+            e.txn_producer.reset();
             e.valid = true;
             e.timeout_ms = 0;
         }
@@ -88,6 +93,8 @@ ClientSpec *GetClientSpec(Oid serverid, Oid userid, bool check_usage) {
     s->server_name = pstrdup(server->servername);
     s->partitioner = "murmur2_random";
     s->isolation_level = "read_committed";
+    s->cluster_id = psprintf(UINT64_FORMAT, GetSystemIdentifier());
+    s->backend_id = MyBackendId;
     int max = list_length(server->options) + list_length(um_options) + 4;
     s->names = (const char **)palloc0(sizeof(char *) * max);
     s->values = (const char **)palloc0(sizeof(char *) * max);
@@ -158,7 +165,8 @@ kafka::Client &MetadataClient(const ClientSpec *spec) {
 
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {
     CacheEntry &e = Lookup(spec);
-    if (!e.producer) {
+    std::unique_ptr<kafka::Producer> &slot = transactional ? e.txn_producer : e.producer;
+    if (!slot) {
         kafka::Config conf;
         conf.Set("client.id", "kafka_fdw");
         conf.Set("acks", "all");
@@ -167,11 +175,19 @@ kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {
         conf.Set("message.timeout.ms", std::to_string(pg::g_timeout_ms));
         conf.Set("socket.connection.setup.timeout.ms", std::to_string(std::max(1000, pg::g_timeout_ms)));
         for (int i = 0; i < spec->nprops; i++) conf.Set(spec->names[i], spec->values[i]);
-        (void)transactional;
-        e.producer = std::make_unique<kafka::Producer>(std::move(conf), spec->partitioner, pg::g_timeout_ms);
+        if (transactional) {
+            // Unique among live backends of this cluster (backend id), per
+            // server and user; a crashed backend's successor with the same id
+            // fences the dead one's open transaction, which is what we want.
+            conf.Set("transactional.id", std::string("kafka_fdw-") + spec->cluster_id + "-" +
+                                             std::to_string(spec->serverid) + "-" + std::to_string(spec->userid) +
+                                             "-" + std::to_string(spec->backend_id));
+            conf.Set("transaction.timeout.ms", std::to_string(std::max(60000, pg::g_timeout_ms * 2)));
+        }
+        slot = std::make_unique<kafka::Producer>(std::move(conf), spec->partitioner, pg::g_timeout_ms);
         e.timeout_ms = pg::g_timeout_ms;
     }
-    return *e.producer;
+    return *slot;
 }
 
 }  // namespace kafka_fdw::fdw

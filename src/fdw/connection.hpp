@@ -22,6 +22,8 @@ struct ClientSpec {
     const char *partitioner;      // server default
     const char *isolation_level;  // server default
     bool transactional;           // server default
+    const char *cluster_id;       // system identifier, for transactional.id
+    int backend_id;
 };
 
 // Looks up the server and the user mapping of `userid` (or PUBLIC); a user

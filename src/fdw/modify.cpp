@@ -1,4 +1,462 @@
+// INSERT and COPY FROM into a topic: one message per row, encoded by the
+// table's format; the statement succeeds only when the broker acknowledged
+// every message (EndForeignModify awaits the statement's ledger).  Batched
+// inserts, RETURNING of the assigned partition and offset, and transactional
+// producers (see xact.hpp).
+#include "format/csv.hpp"
+#include "kafka/producer.hpp"
+
+#include "fdw/connection.hpp"
 #include "fdw/handler.hpp"
-namespace kafka_fdw::fdw {
-void FillModifyRoutine(FdwRoutine *) {}
+#include "fdw/modify.hpp"
+#include "fdw/options.hpp"
+#include "fdw/xact.hpp"
+#include "pg/bridge.hpp"
+
+extern "C" {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/typcache.h"
+#pragma GCC diagnostic pop
 }
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::fdw {
+
+namespace {
+
+// Closes the statement's ledger when the executor's memory goes away, also
+// after an ERROR.
+struct LedgerGuard {
+    kafka::Producer *producer;
+    uint32_t ledger;
+    ~LedgerGuard() { producer->CloseLedger(ledger); }
+};
+
+struct ModifyState {
+    TableDef *table;
+    ClientSpec *spec;
+    kafka::Producer *producer;
+    LedgerGuard *guard;
+    bool transactional;
+    bool returning;
+    TupleDesc payload_desc;  // payload columns named by their JSON member names
+    int *payload_cols;       // table column index of each payload column
+    int npayload;
+    FmgrInfo *out_funcs;
+    MemoryContext row_cxt;
+    std::vector<kafka::Header> *headers;  // reused per row (owned by the guard's context)
+    std::string *buf;
+    int64 rows;
+};
+
+
+}  // namespace
+
+// ----------------------------------------------------------------------------
+
+static List *kafkaPlanForeignModify(PlannerInfo *, ModifyTable *plan, Index, int subplan_index) {
+    bool returning = plan->returningLists != NIL && list_nth(plan->returningLists, subplan_index) != NULL;
+    return list_make1(makeBoolean(returning));
+}
+
+namespace {
+
+// Encodes bytes of a Datum for key/value/raw columns: bytea as is, anything
+// else as its text output.
+void DatumBytes(ModifyState *ms, int col, Datum d, const char **data, size_t *len) {
+    ColumnDef *c = &ms->table->columns[col];
+    if (c->type == BYTEAOID) {
+        bytea *b = DatumGetByteaPP(d);
+        *data = VARDATA_ANY(b);
+        *len = VARSIZE_ANY_EXHDR(b);
+        return;
+    }
+    if (c->type == TEXTOID) {
+        text *t = DatumGetTextPP(d);
+        *data = VARDATA_ANY(t);
+        *len = VARSIZE_ANY_EXHDR(t);
+        return;
+    }
+    char *s = OutputFunctionCall(&ms->out_funcs[col], d);
+    *data = s;
+    *len = strlen(s);
+}
+
+int64 TimestampMs(ColumnDef *c, Datum d) {
+    if (c->type == INT8OID) return DatumGetInt64(d);
+    if (c->type == INT4OID) return DatumGetInt32(d);
+    // timestamptz and timestamp (taken as UTC): microseconds since 2000
+    int64 us = DatumGetInt64(d) + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+    return us / 1000;
+}
+
+}  // namespace
+
+// A non-string jsonb value as JSON text (numbers, booleans, nested values).
+char *JsonbScalarText(JsonbValue *v) {
+    switch (v->type) {
+    case jbvNumeric:
+        return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+    case jbvBool:
+        return pstrdup(v->val.boolean ? "true" : "false");
+    case jbvBinary:
+        return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+    default:
+        return pstrdup("null");
+    }
+}
+
+namespace {
+
+}  // namespace
+
+void ParseHeaders(Jsonb *jb, const char *what, int *n_out, const char ***names, const char ***values,
+                  size_t **lens) {
+    if (!JB_ROOT_IS_OBJECT(jb))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("%s: headers must be a JSON object", what)));
+    int n = JB_ROOT_COUNT(jb);
+    *names = (const char **)palloc0(sizeof(char *) * (n + 1));
+    *values = (const char **)palloc0(sizeof(char *) * (n + 1));
+    *lens = (size_t *)palloc0(sizeof(size_t) * (n + 1));
+    *n_out = 0;
+    JsonbIterator *it = JsonbIteratorInit(&jb->root);
+    JsonbValue v;
+    JsonbIteratorToken tok;
+    while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
+        if (tok == WJB_KEY) {
+            (*names)[*n_out] = pnstrdup(v.val.string.val, v.val.string.len);
+        } else if (tok == WJB_VALUE) {
+            int k = (*n_out)++;
+            if (v.type == jbvNull) {
+                (*values)[k] = nullptr;
+            } else if (v.type == jbvString) {
+                (*values)[k] = v.val.string.val;
+                (*lens)[k] = v.val.string.len;
+            } else {
+                char *s = JsonbScalarText(&v);
+                (*values)[k] = s;
+                (*lens)[k] = strlen(s);
+            }
+        }
+    }
+}
+
+namespace {
+
+struct RowMessage {
+    int32 partition;
+    const char *key;
+    size_t key_len;
+    const char *value;  // nullptr: tombstone
+    size_t value_len;
+    int64 ts;
+    int nheaders;
+    const char **hnames;
+    const char **hvalues;  // nullptr entries: null header value
+    size_t *hlens;
+};
+
+// Postgres zone: the message of one row.
+void EncodeRow(ModifyState *ms, TupleTableSlot *slot, RowMessage *m) {
+    TableDef *t = ms->table;
+    slot_getallattrs(slot);
+    memset(m, 0, sizeof(*m));
+    m->partition = RD_KAFKA_PARTITION_UA;
+    bool have_value_col = false;
+    bool value_null = false;
+    for (int i = 0; i < t->ncolumns; i++) {
+        ColumnDef *c = &t->columns[i];
+        int idx = c->attnum - 1;
+        bool isnull = slot->tts_isnull[idx];
+        Datum d = slot->tts_values[idx];
+        switch (c->role) {
+        case ColumnRole::Partition:
+            if (!isnull) {
+                int64 p = c->type == INT8OID ? DatumGetInt64(d) : c->type == INT2OID ? DatumGetInt16(d) : DatumGetInt32(d);
+                if (p < 0 || p > INT32_MAX)
+                    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                                    errmsg("partition " INT64_FORMAT " is out of range", p)));
+                m->partition = (int32)p;
+            }
+            break;
+        case ColumnRole::Key:
+            if (!isnull) DatumBytes(ms, i, d, &m->key, &m->key_len);
+            break;
+        case ColumnRole::Timestamp:
+            if (!isnull) m->ts = TimestampMs(c, d);
+            break;
+        case ColumnRole::Value:
+            have_value_col = true;
+            value_null = isnull;
+            if (!isnull) DatumBytes(ms, i, d, &m->value, &m->value_len);
+            break;
+        case ColumnRole::Headers:
+            if (!isnull)
+                ParseHeaders(DatumGetJsonbP(d), c->name, &m->nheaders, &m->hnames, &m->hvalues, &m->hlens);
+            break;
+        default:
+            break;
+        }
+    }
+    if (have_value_col) {
+        if (value_null) m->value = nullptr;
+        return;
+    }
+    // The payload columns, by format.
+    if (ms->npayload == 0) {
+        m->value = nullptr;
+        return;
+    }
+    bool all_null = true;
+    for (int k = 0; k < ms->npayload; k++)
+        if (!slot->tts_isnull[t->columns[ms->payload_cols[k]].attnum - 1]) all_null = false;
+    if (t->format == Format::Text || t->format == Format::Bytea) {
+        int col = ms->payload_cols[0];
+        int idx = t->columns[col].attnum - 1;
+        if (slot->tts_isnull[idx]) m->value = nullptr;
+        else DatumBytes(ms, col, slot->tts_values[idx], &m->value, &m->value_len);
+        return;
+    }
+    if (all_null && t->tombstone_on_null) {
+        m->value = nullptr;
+        return;
+    }
+    if (t->format == Format::Json) {
+        // Exactly what row_to_json gives for a row of the payload columns.
+        Datum *vals = (Datum *)palloc(sizeof(Datum) * ms->npayload);
+        bool *nulls = (bool *)palloc(sizeof(bool) * ms->npayload);
+        for (int k = 0; k < ms->npayload; k++) {
+            int idx = t->columns[ms->payload_cols[k]].attnum - 1;
+            vals[k] = slot->tts_values[idx];
+            nulls[k] = slot->tts_isnull[idx];
+        }
+        HeapTuple tup = heap_form_tuple(ms->payload_desc, vals, nulls);
+        Datum json = DirectFunctionCall1(row_to_json, HeapTupleGetDatum(tup));
+        text *txt = DatumGetTextPP(json);
+        m->value = VARDATA_ANY(txt);
+        m->value_len = VARSIZE_ANY_EXHDR(txt);
+        return;
+    }
+    // CSV: COPY-style quoting, the NULL string for NULLs.
+    const char **fields = (const char **)palloc0(sizeof(char *) * ms->npayload);
+    size_t *lens = (size_t *)palloc0(sizeof(size_t) * ms->npayload);
+    for (int k = 0; k < ms->npayload; k++) {
+        int col = ms->payload_cols[k];
+        int idx = t->columns[col].attnum - 1;
+        if (!slot->tts_isnull[idx]) DatumBytes(ms, col, slot->tts_values[idx], &fields[k], &lens[k]);
+    }
+    const char *out = nullptr;
+    size_t out_len = 0;
+    KFDW_ENTRY({
+        format::CsvOptions o;
+        o.delimiter = t->csv_delimiter;
+        o.quote = t->csv_quote;
+        o.escape = t->csv_escape;
+        o.null_string = t->csv_null;
+        std::string &b = *ms->buf;
+        b.clear();
+        for (int k = 0; k < ms->npayload; k++) {
+            if (k) b.push_back(o.delimiter);
+            if (fields[k]) format::AppendCsvField(b, fields[k], lens[k], o);
+            else b += o.null_string;
+        }
+        out = pg::PStrDup(b.data(), b.size());
+        out_len = b.size();
+    });
+    m->value = out;
+    m->value_len = out_len;
+}
+
+// C++ zone: enqueue one row's message.
+void ProduceRowCpp(ModifyState *ms, const RowMessage *m) {
+    if (ms->transactional) JoinKafkaTransaction(*ms->producer, GetCurrentSubTransactionId());
+    std::vector<kafka::Header> &h = *ms->headers;
+    h.clear();
+    for (int k = 0; k < m->nheaders; k++) {
+        kafka::Header hd;
+        hd.name = m->hnames[k];
+        if (m->hvalues[k]) hd.value.assign(m->hvalues[k], m->hlens[k]);
+        h.push_back(std::move(hd));
+    }
+    kafka::OutMessage out;
+    out.partition = m->partition;
+    out.key = m->key;
+    out.key_len = m->key_len;
+    out.value = m->value;
+    out.value_len = m->value_len;
+    out.timestamp_ms = m->ts;
+    out.headers = &h;
+    ms->producer->Produce(ms->guard->ledger, ms->table->topic, out);
+}
+
+ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
+    Relation rel = rinfo->ri_RelationDesc;
+    ModifyState *ms = (ModifyState *)palloc0(sizeof(ModifyState));
+    ms->table = GetTableDef(RelationGetRelid(rel));
+    TableDef *t = ms->table;
+    if (t->readonly)
+        ereport(ERROR, (errcode(ERRCODE_FDW_ERROR),
+                        errmsg("foreign table \"%s\" is read-only", RelationGetRelationName(rel)),
+                        errhint("Remove the table option readonly to produce to topic \"%s\".", t->topic)));
+    // The user the statement runs as (a view's owner for views).
+    Oid userid = GetUserId();
+    if (rinfo->ri_RangeTableIndex > 0) {
+        RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
+        if (OidIsValid(rte->checkAsUser)) userid = rte->checkAsUser;
+    }
+    ms->spec = GetClientSpec(t->serverid, userid, false);
+    ms->transactional = t->transactional || ms->spec->transactional;
+    ms->returning = returning;
+    ms->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw row", ALLOCSET_DEFAULT_SIZES);
+    ms->out_funcs = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * (t->ncolumns + 1));
+    ms->payload_cols = (int *)palloc0(sizeof(int) * (t->ncolumns + 1));
+    for (int i = 0; i < t->ncolumns; i++) {
+        Oid outfunc;
+        bool varlena;
+        getTypeOutputInfo(t->columns[i].type, &outfunc, &varlena);
+        fmgr_info(outfunc, &ms->out_funcs[i]);
+        if (t->columns[i].role == ColumnRole::Payload) ms->payload_cols[ms->npayload++] = i;
+    }
+    if ((t->format == Format::Text || t->format == Format::Bytea) && ms->npayload > 1)
+        ereport(ERROR, (errcode(ERRCODE_FDW_INVALID_COLUMN_NUMBER),
+                        errmsg("format '%s' takes one payload column, foreign table \"%s\" has %d",
+                               FormatName(t->format), RelationGetRelationName(rel), ms->npayload)));
+    if (t->format == Format::Json && ms->npayload > 0) {
+        TupleDesc desc = CreateTemplateTupleDesc(ms->npayload);
+        for (int k = 0; k < ms->npayload; k++) {
+            ColumnDef *c = &t->columns[ms->payload_cols[k]];
+            TupleDescInitEntry(desc, (AttrNumber)(k + 1), c->json_name, c->type, c->typmod, 0);
+        }
+        ms->payload_desc = BlessTupleDesc(desc);
+    }
+    MemoryContext cxt = CurrentMemoryContext;
+    KFDW_ENTRY({
+        ms->producer = &CachedProducer(ms->spec, ms->transactional);
+        auto guard = std::make_unique<LedgerGuard>();
+        guard->producer = ms->producer;
+        guard->ledger = ms->producer->OpenLedger(returning);
+        ms->guard = pg::OwnBy(cxt, guard.release());
+        ms->headers = pg::OwnBy(cxt, new std::vector<kafka::Header>());
+        ms->buf = pg::OwnBy(cxt, new std::string());
+    });
+    return ms;
+}
+
+// Waits for every message of the statement; ERROR if any was not delivered.
+void FinishModify(ModifyState *ms) {
+    if (!ms || !ms->guard) return;
+    KFDW_ENTRY({
+        ms->producer->Await(ms->guard->ledger, ms->producer->timeout_ms() + 1000);
+        ms->producer->CheckLedger(ms->guard->ledger);
+    });
+    pg::ReportClientEvents(*ms->producer);
+}
+
+TupleTableSlot *InsertRow(ModifyState *ms, TupleTableSlot *slot) {
+    MemoryContext old = MemoryContextSwitchTo(ms->row_cxt);
+    MemoryContextReset(ms->row_cxt);
+    RowMessage m;
+    EncodeRow(ms, slot, &m);
+    uint64 seq = 0;
+    KFDW_ENTRY({
+        ProduceRowCpp(ms, &m);
+        seq = ms->producer->GetLedger(ms->guard->ledger).sent - 1;
+    });
+    MemoryContextSwitchTo(old);
+    ms->rows++;
+    if (!ms->returning) return slot;
+
+    // RETURNING: wait for this message's delivery report.
+    int32 part = -1;
+    int64 off = -1;
+    KFDW_ENTRY({
+        ms->producer->Await(ms->guard->ledger, ms->producer->timeout_ms() + 1000);
+        ms->producer->CheckLedger(ms->guard->ledger);
+        const kafka::DeliveryResult &r = ms->producer->GetLedger(ms->guard->ledger).results.at(seq);
+        part = r.partition;
+        off = r.offset;
+    });
+    TableDef *t = ms->table;
+    for (int i = 0; i < t->ncolumns; i++) {
+        ColumnDef *c = &t->columns[i];
+        int idx = c->attnum - 1;
+        if (c->role == ColumnRole::Partition || c->role == ColumnRole::Offset) {
+            int64 v = c->role == ColumnRole::Partition ? part : off;
+            slot->tts_values[idx] = c->type == INT8OID ? Int64GetDatum(v) : c->type == INT2OID ? Int16GetDatum((int16)v) : Int32GetDatum((int32)v);
+            slot->tts_isnull[idx] = false;
+        }
+    }
+    return slot;
+}
+
+}  // namespace
+
+static void kafkaBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private, int, int eflags) {
+    if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
+    bool returning = boolVal(linitial(fdw_private));
+    rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, returning);
+}
+
+static TupleTableSlot *kafkaExecForeignInsert(EState *, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *) {
+    return InsertRow((ModifyState *)rinfo->ri_FdwState, slot);
+}
+
+static TupleTableSlot **kafkaExecForeignBatchInsert(EState *, ResultRelInfo *rinfo, TupleTableSlot **slots,
+                                                    TupleTableSlot **, int *numSlots) {
+    ModifyState *ms = (ModifyState *)rinfo->ri_FdwState;
+    for (int i = 0; i < *numSlots; i++) InsertRow(ms, slots[i]);
+    return slots;
+}
+
+static int kafkaGetForeignModifyBatchSize(ResultRelInfo *rinfo) {
+    ModifyState *ms = (ModifyState *)rinfo->ri_FdwState;
+    // RETURNING and row triggers need one row at a time (as postgres_fdw).
+    if (!ms || ms->returning || rinfo->ri_projectReturning ||
+        (rinfo->ri_TrigDesc && (rinfo->ri_TrigDesc->trig_insert_after_row || rinfo->ri_TrigDesc->trig_insert_before_row)))
+        return 1;
+    return Max(1, ms->table->batch_size > 1 ? ms->table->batch_size : 1000);
+}
+
+static void kafkaEndForeignModify(EState *, ResultRelInfo *rinfo) { FinishModify((ModifyState *)rinfo->ri_FdwState); }
+
+static void kafkaBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo) {
+    rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, false);
+}
+
+static void kafkaEndForeignInsert(EState *, ResultRelInfo *rinfo) { FinishModify((ModifyState *)rinfo->ri_FdwState); }
+
+static int kafkaIsForeignRelUpdatable(Relation rel) {
+    TableDef *t = GetTableDef(RelationGetRelid(rel));
+    return t->readonly ? 0 : (1 << CMD_INSERT);
+}
+
+static void kafkaExplainForeignModify(ModifyTableState *, ResultRelInfo *rinfo, List *, int, ExplainState *es) {
+    TableDef *t = GetTableDef(RelationGetRelid(rinfo->ri_RelationDesc));
+    ExplainPropertyText("Kafka Topic", t->topic, es);
+    ExplainPropertyText("Format", FormatName(t->format), es);
+}
+
+void FillModifyRoutine(FdwRoutine *r) {
+    r->PlanForeignModify = kafkaPlanForeignModify;
+    r->BeginForeignModify = kafkaBeginForeignModify;
+    r->ExecForeignInsert = kafkaExecForeignInsert;
+    r->ExecForeignBatchInsert = kafkaExecForeignBatchInsert;
+    r->GetForeignModifyBatchSize = kafkaGetForeignModifyBatchSize;
+    r->EndForeignModify = kafkaEndForeignModify;
+    r->BeginForeignInsert = kafkaBeginForeignInsert;
+    r->EndForeignInsert = kafkaEndForeignInsert;
+    r->IsForeignRelUpdatable = kafkaIsForeignRelUpdatable;
+    r->ExplainForeignModify = kafkaExplainForeignModify;
+}
+
+}  // namespace kafka_fdw::fdw

@@ -294,6 +294,7 @@ struct ScanState {
     FmgrInfo *in_funcs;
     Oid *ioparams;
     int *payload_map;   // table column index -> json/csv field index
+    bool *is_array;     // column type is an array
     int64 limit;
     int64 returned;
     bool started;
@@ -535,6 +536,7 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
     s->in_funcs = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * (t->ncolumns + 1));
     s->ioparams = (Oid *)palloc0(sizeof(Oid) * (t->ncolumns + 1));
     s->payload_map = (int *)palloc0(sizeof(int) * (t->ncolumns + 1));
+    s->is_array = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
     int nwanted = 0;
     const char **wanted = (const char **)palloc0(sizeof(char *) * (t->ncolumns + 1));
     for (int i = 0; i < t->ncolumns; i++) {
@@ -544,6 +546,7 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
         getTypeInputInfo(c->type, &infunc, &s->ioparams[i]);
         fmgr_info(infunc, &s->in_funcs[i]);
         s->payload_map[i] = -1;
+        s->is_array[i] = OidIsValid(get_element_type(c->type)) || OidIsValid(get_element_type(getBaseType(c->type)));
         if (c->role == ColumnRole::Payload && s->needed[i]) {
             s->any_payload_needed = true;
             s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
@@ -863,6 +866,15 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                 } else {
                     size_t len;
                     const char *txt = JsonMemberText(s->rt->json->Value(k), &len);
+                    if (s->rt->json->Value(k).type == format::JsonType::Array && s->is_array[i]) {
+                        // JSON array into a Postgres array column
+                        bool ok = false;
+                        KFDW_ENTRY({
+                            ok = format::JsonArrayToPgArray(txt, len, s->rt->scratch);
+                            if (ok) txt = pg::PStrDup(s->rt->scratch.data(), s->rt->scratch.size());
+                            len = s->rt->scratch.size();
+                        });
+                    }
                     values[idx] = BytesValue(s, i, txt, len, &isnull);
                 }
             } else if (t->format == Format::Csv && decoded) {

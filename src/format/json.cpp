@@ -311,6 +311,71 @@ bool JsonObjectReader::Parse(const char *data, size_t len) noexcept {
     }
 }
 
+namespace {
+
+void AppendPgQuoted(std::string &out, const char *s, size_t len) {
+    out.push_back('"');
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\') out.push_back('\\');
+        out.push_back(s[i]);
+    }
+    out.push_back('"');
+}
+
+const char *ArrayToPg(Cursor &c, std::string &out, int depth) {
+    if (depth > kMaxDepth) return "nesting too deep";
+    c.p++;  // '['
+    out.push_back('{');
+    SkipWs(c);
+    if (c.p < c.end && *c.p == ']') {
+        c.p++;
+        out.push_back('}');
+        return nullptr;
+    }
+    for (bool first = true;; first = false) {
+        if (!first) out.push_back(',');
+        SkipWs(c);
+        if (c.p >= c.end) return "unexpected end of input";
+        const char *start = c.p;
+        if (*c.p == '[') {
+            if (const char *e = ArrayToPg(c, out, depth + 1)) return e;
+        } else if (*c.p == '"') {
+            std::string tmp;
+            if (const char *e = ScanString(c, &tmp)) return e;
+            AppendPgQuoted(out, tmp.data(), tmp.size());
+        } else {
+            JsonType t;
+            if (const char *e = SkipValue(c, depth + 1, &t)) return e;
+            if (t == JsonType::Null) out += "NULL";
+            else if (t == JsonType::Object) AppendPgQuoted(out, start, static_cast<size_t>(c.p - start));
+            else out.append(start, static_cast<size_t>(c.p - start));
+        }
+        SkipWs(c);
+        if (c.p < c.end && *c.p == ',') {
+            c.p++;
+            continue;
+        }
+        if (c.p < c.end && *c.p == ']') {
+            c.p++;
+            out.push_back('}');
+            return nullptr;
+        }
+        return "expected ',' or ']'";
+    }
+}
+
+}  // namespace
+
+bool JsonArrayToPgArray(const char *data, size_t len, std::string &out) {
+    out.clear();
+    Cursor c{data, data + len};
+    SkipWs(c);
+    if (c.p >= c.end || *c.p != '[') return false;
+    if (ArrayToPg(c, out, 0)) return false;
+    SkipWs(c);
+    return c.p == c.end;
+}
+
 void AppendJsonString(std::string &out, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     out.push_back('"');

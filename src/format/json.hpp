@@ -45,6 +45,11 @@ private:
     const char *begin_ = nullptr;
 };
 
+// Converts a JSON array (raw text) into a PostgreSQL array literal:
+// [1,"a",null,[2]] -> {1,"a",NULL,{2}}.  Objects become quoted JSON text.
+// Returns false if the text is not a valid JSON array.
+bool JsonArrayToPgArray(const char *data, size_t len, std::string &out);
+
 // Appends `s` to `out` as a JSON string literal (with quotes).
 void AppendJsonString(std::string &out, const char *s, size_t len);
 

@@ -85,6 +85,7 @@ public:
     bool transactions_initialized() const { return txn_init_; }
 
     int timeout_ms() const { return timeout_ms_; }
+    size_t open_ledgers() const { return ledgers_.size(); }
     rd_kafka_topic_t *Topic(const std::string &name);
 
 protected:

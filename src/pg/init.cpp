@@ -2,6 +2,7 @@
 #include "kafka/wait.hpp"
 
 #include "fdw/connection.hpp"
+#include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
 extern "C" {
@@ -18,4 +19,5 @@ void _PG_init(void) {
     kafka_fdw::kafka::SetInterruptCheck(&kafka_fdw::pg::BackendInterruptCheck);
     kafka_fdw::pg::DefineGucs();
     kafka_fdw::fdw::RegisterConnectionCallbacks();
+    kafka_fdw::fdw::RegisterXactCallbacks();
 }

@@ -8,6 +8,7 @@
 //
 // Exit code 0 only if no test failed.  DISABLED_TEST tests (known bugs) are
 // listed as "# disabled: name" and run only when UNIT_RUN_DISABLED=1.
+// UNIT_TIMING=1 prints each test's duration.
 // A watchdog ends the run (as a failure) if one test takes longer than
 // UNIT_TEST_TIMEOUT seconds (default 60), so a hang in the Kafka core can
 // never block CI.
@@ -115,6 +116,7 @@ int main(int argc, char **argv) {
 
     const char *run_disabled = std::getenv("UNIT_RUN_DISABLED");
     bool with_disabled = run_disabled && std::strcmp(run_disabled, "1") == 0;
+    bool timing = std::getenv("UNIT_TIMING") != nullptr;
 
     int passed = 0, failed = 0;
     unit::Watchdog watchdog(limit_s);
@@ -130,6 +132,7 @@ int main(int argc, char **argv) {
             unit::g_failures = &failures;
         }
         watchdog.Arm(tc.name, passed, failed);
+        auto t0 = std::chrono::steady_clock::now();
         try {
             tc.fn();
         } catch (const unit::AbortTest &) {
@@ -155,6 +158,11 @@ int main(int argc, char **argv) {
             std::printf("not ok - %s\n", tc.name);
             for (const auto &f : failures) std::printf("    %s\n", f.c_str());
         }
+        if (timing)
+            std::printf("    # %lld ms\n",
+                        static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::steady_clock::now() - t0)
+                                                   .count()));
         std::fflush(stdout);
     }
     std::printf("%d passed, %d failed\n", passed, failed);

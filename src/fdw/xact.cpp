@@ -1,0 +1,176 @@
+#include "kafka/errors.hpp"
+
+#include "fdw/xact.hpp"
+#include "pg/bridge.hpp"
+
+#include <algorithm>
+#include <memory>
+
+namespace kafka_fdw::fdw {
+
+namespace {
+
+struct OpenTxn {
+    kafka::Producer *producer;
+    SubTransactionId max_subid;  // highest subtransaction that produced
+    bool doomed;
+};
+
+struct XactState {
+    std::vector<OpenTxn> txns;
+    std::vector<PendingMessage> sends;
+};
+
+XactState *g_xact = nullptr;  // backend lifetime
+
+XactState &State() {
+    if (!g_xact) g_xact = new XactState();
+    return *g_xact;
+}
+
+// PRE_COMMIT work (C++ zone): produce buffered sends, await them, commit.
+void PreCommitCpp() {
+    XactState &st = State();
+    std::vector<std::pair<kafka::Producer *, uint32_t>> ledgers;
+    auto ledger_of = [&](kafka::Producer *p) {
+        for (auto &[prod, id] : ledgers)
+            if (prod == p) return id;
+        uint32_t id = p->OpenLedger(false);
+        ledgers.emplace_back(p, id);
+        return id;
+    };
+    struct LedgerCloser {
+        std::vector<std::pair<kafka::Producer *, uint32_t>> &l;
+        ~LedgerCloser() {
+            for (auto &[p, id] : l) p->CloseLedger(id);
+        }
+    } closer{ledgers};
+
+    for (auto &m : st.sends) {
+        if (m.transactional) JoinKafkaTransaction(*m.producer, m.subid);
+        kafka::OutMessage out;
+        out.partition = m.partition;
+        if (m.key) {
+            out.key = m.key->data();
+            out.key_len = m.key->size();
+        }
+        if (m.value) {
+            out.value = m.value->data();
+            out.value_len = m.value->size();
+        }
+        out.timestamp_ms = m.timestamp_ms;
+        out.headers = &m.headers;
+        m.producer->Produce(ledger_of(m.producer), m.topic, out);
+    }
+    for (auto &[p, id] : ledgers) {
+        p->Await(id, p->timeout_ms() + 1000);
+        p->CheckLedger(id);
+    }
+    st.sends.clear();
+    for (auto &t : st.txns)
+        if (t.doomed)
+            throw kafka::Error(kafka::ErrorKind::Delivery,
+                               "cannot commit: Kafka messages were produced in a savepoint that was rolled back",
+                               "A Kafka transaction cannot drop part of its messages.")
+                .Hint("Roll back the whole transaction, or produce after the savepoint.");
+    // Commit each Kafka transaction; the one window left: a Kafka commit
+    // succeeds and the Postgres commit then fails.
+    while (!st.txns.empty()) {
+        kafka::Producer *p = st.txns.back().producer;
+        p->CommitTransaction(p->timeout_ms());
+        st.txns.pop_back();
+    }
+}
+
+// ABORT work (C++ zone, never throws).
+void AbortCpp(char *warning, size_t size) noexcept {
+    warning[0] = '\0';
+    if (!g_xact) return;
+    try {
+        g_xact->sends.clear();
+        for (auto &t : g_xact->txns) {
+            try {
+                t.producer->AbortTransaction(t.producer->timeout_ms());
+            } catch (const std::exception &e) {
+                snprintf(warning, size, "could not abort Kafka transaction: %s", e.what());
+            }
+        }
+        g_xact->txns.clear();
+    } catch (...) {
+    }
+}
+
+void SubAbortCpp(SubTransactionId subid) noexcept {
+    if (!g_xact) return;
+    auto &sends = g_xact->sends;
+    sends.erase(std::remove_if(sends.begin(), sends.end(),
+                               [&](const PendingMessage &m) { return m.subid >= subid; }),
+                sends.end());
+    for (auto &t : g_xact->txns)
+        if (t.max_subid >= subid) t.doomed = true;
+}
+
+void XactCallback(XactEvent event, void *) {
+    switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+    case XACT_EVENT_PARALLEL_PRE_COMMIT:
+        if (!g_xact || (g_xact->sends.empty() && g_xact->txns.empty())) return;
+        KFDW_ENTRY({ PreCommitCpp(); });
+        break;
+    case XACT_EVENT_PRE_PREPARE:
+        if (g_xact && (!g_xact->sends.empty() || !g_xact->txns.empty()))
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("cannot PREPARE a transaction that has produced Kafka messages")));
+        break;
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT: {
+        char warning[600];
+        AbortCpp(warning, sizeof warning);
+        if (warning[0]) ereport(WARNING, (errmsg("%s", warning)));
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+void SubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *) {
+    if (event == SUBXACT_EVENT_ABORT_SUB) SubAbortCpp(mySubid);
+}
+
+}  // namespace
+
+bool InKafkaTransaction(const kafka::Producer *producer) {
+    if (!g_xact) return false;
+    for (const auto &t : g_xact->txns)
+        if (t.producer == producer) return true;
+    return false;
+}
+
+bool HasPendingSends(const kafka::Producer *producer) {
+    if (!g_xact) return false;
+    for (const auto &m : g_xact->sends)
+        if (m.producer == producer) return true;
+    return false;
+}
+
+void JoinKafkaTransaction(kafka::Producer &producer, SubTransactionId subid) {
+    XactState &st = State();
+    for (auto &t : st.txns)
+        if (t.producer == &producer) {
+            t.max_subid = std::max(t.max_subid, subid);
+            return;
+        }
+    producer.InitTransactions(producer.timeout_ms());
+    producer.BeginTransaction();
+    st.txns.push_back({&producer, subid, false});
+}
+
+void BufferSend(PendingMessage &&msg) { State().sends.push_back(std::move(msg)); }
+
+void RegisterXactCallbacks() {
+    RegisterXactCallback(XactCallback, nullptr);
+    RegisterSubXactCallback(SubXactCallback, nullptr);
+}
+
+}  // namespace kafka_fdw::fdw

@@ -1,0 +1,47 @@
+// Kafka work tied to the Postgres transaction.
+//
+//  * Transactional producers (option transactional 'true'): a Kafka
+//    transaction begins with the first message of a Postgres transaction,
+//    commits at PRE_COMMIT, aborts at ABORT.  A savepoint rolled back after
+//    it produced messages dooms the Kafka transaction: the commit then fails
+//    (Kafka cannot take back part of a transaction).
+//  * kafka.send(): messages are buffered in the backend until PRE_COMMIT,
+//    then produced and awaited; a failed delivery fails the commit; ROLLBACK
+//    (or a rolled-back savepoint) discards them unsent.
+//  * PREPARE TRANSACTION is refused once Kafka work is pending.
+#pragma once
+
+#include "kafka/producer.hpp"
+
+#include "pg/postgres.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::fdw {
+
+struct PendingMessage {
+    kafka::Producer *producer;
+    bool transactional;
+    std::string topic;
+    int32_t partition;
+    std::optional<std::string> key;
+    std::optional<std::string> value;  // nullopt: tombstone
+    std::vector<kafka::Header> headers;
+    int64_t timestamp_ms;
+    SubTransactionId subid;
+};
+
+// C++ zone.
+bool InKafkaTransaction(const kafka::Producer *producer);
+bool HasPendingSends(const kafka::Producer *producer);
+// Before producing with a transactional producer: begin (or join) this
+// Postgres transaction's Kafka transaction.
+void JoinKafkaTransaction(kafka::Producer &producer, SubTransactionId subid);
+void BufferSend(PendingMessage &&msg);
+
+// Postgres zone.
+void RegisterXactCallbacks();
+
+}  // namespace kafka_fdw::fdw
