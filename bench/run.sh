@@ -7,7 +7,6 @@
 # Starts its own Kafka broker (bench/tmp/kafka) and PostgreSQL cluster
 # (bench/tmp/pg), stops both on exit.  Environment knobs:
 #   BENCH_RUNS   timed runs per command, the best one counts (default 3)
-#   BENCH_KEEP   1 = keep bench/tmp/data.txt (the generated messages)
 set -uo pipefail
 
 N=${1:-1000000}
@@ -32,7 +31,7 @@ section() { printf '\n== %s\n' "$*"; }
 cleanup() {
     bash "$ROOT/test/pg_cluster.sh" stop >/dev/null 2>&1 || true
     bash "$ROOT/test/kafka_broker.sh" stop >/dev/null 2>&1 || true
-    [[ ${BENCH_KEEP:-0} == 1 ]] || rm -f "$DATA"
+    rm -f "$DATA"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -129,8 +128,7 @@ check_topic bench "$N"
 check_topic bench_small "$NSMALL"
 got=$("$KCAT" -C -b "$B" -t bench -e -q -o beginning -X fetch.wait.max.ms=10 | wc -l)
 [[ $got == "$N" ]] || die "kcat reads $got messages from bench, expected $N"
-rm -f "$DATA"   # keep the disk and page cache for the broker
-[[ ${BENCH_KEEP:-0} == 1 ]] && say "(BENCH_KEEP ignored: the data file is needed only for seeding)"
+rm -f "$DATA"   # needed only for seeding: leave the disk and page cache to the broker
 
 # ------------------------------------------------------------------ helpers
 # timed NAME EXPECTED CMD...: run CMD once, wall clock in ms into $ELAPSED;

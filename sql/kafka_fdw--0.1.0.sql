@@ -67,3 +67,10 @@ CREATE FUNCTION kafka.send(server text, topic text, value jsonb, key text DEFAUL
                            partition int DEFAULT NULL, headers jsonb DEFAULT NULL,
                            ts timestamptz DEFAULT NULL)
   RETURNS void AS 'MODULE_PATHNAME', 'kafka_send_jsonb' LANGUAGE C VOLATILE;
+
+-- Consume without DDL ------------------------------------------------------------
+-- Reads up to the high watermarks taken at the start (and max_messages).
+CREATE FUNCTION kafka.consume(server text, topic text, partition int DEFAULT NULL,
+                              from_offset bigint DEFAULT NULL, max_messages bigint DEFAULT NULL)
+  RETURNS TABLE(partition int, "offset" bigint, key bytea, value bytea, ts timestamptz, headers jsonb)
+  AS 'MODULE_PATHNAME', 'kafka_consume' LANGUAGE C VOLATILE;

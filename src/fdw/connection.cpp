@@ -174,6 +174,8 @@ kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {
         conf.Set("linger.ms", "5");
         conf.Set("message.timeout.ms", std::to_string(pg::g_timeout_ms));
         conf.Set("socket.connection.setup.timeout.ms", std::to_string(std::max(1000, pg::g_timeout_ms)));
+        // An unknown topic fails its messages well before the timeout.
+        conf.Set("topic.metadata.propagation.max.ms", std::to_string(std::max(100, pg::g_timeout_ms / 3)));
         for (int i = 0; i < spec->nprops; i++) conf.Set(spec->names[i], spec->values[i]);
         if (transactional) {
             // Unique among live backends of this cluster (backend id), per

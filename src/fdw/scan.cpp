@@ -215,11 +215,15 @@ static void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid) {
     Cost total = startup + fetched * (cpu_tuple_cost * 4) + rows * cpu_tuple_cost;
     Path *path = (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, NULL, NULL, NIL);
     add_path(baserel, path);
-    if (baserel->consider_parallel) {
-        Path *ppath = (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, NULL, NULL, NIL);
+    if (baserel->consider_parallel && max_parallel_workers_per_gather > 0) {
+        // Partitions are spread over the workers: each reads a share.
+        int workers = Max(1, Min(max_parallel_workers_per_gather, 4));
+        double share = workers + (parallel_leader_participation ? 1.0 : 0.0);
+        Path *ppath = (Path *)create_foreignscan_path(root, baserel, NULL, clamp_row_est(rows / share), startup,
+                                                      startup + (total - startup) / share, NIL, NULL, NULL, NIL);
         ppath->parallel_aware = true;
         ppath->parallel_safe = true;
-        ppath->parallel_workers = Max(1, Min(max_parallel_workers_per_gather, 4));
+        ppath->parallel_workers = workers;
         add_partial_path(baserel, ppath);
     }
 }
@@ -481,8 +485,11 @@ void StartConsumerCpp(ScanState *s, const std::vector<kafka::PartitionRange> &ra
     s->rt->consumer.reset();
     kafka::Config conf = MakeConfig(s->spec);
     conf.Set("isolation.level", s->table->isolation_level);
-    conf.Set("queued.min.messages", "200000");
-    conf.Set("fetch.wait.max.ms", "100");
+    // Bounded prefetch (per partition with this consumer API): backend
+    // memory stays flat whatever the topic's size.
+    conf.Set("queued.min.messages", "20000");
+    conf.Set("queued.max.messages.kbytes", "4096");
+    conf.Set("fetch.wait.max.ms", "20");
     auto consumer = std::make_unique<kafka::RangeConsumer>(std::move(conf), s->table->topic, pg::g_timeout_ms);
     consumer->Start(ranges);
     s->rt->consumer = std::move(consumer);
@@ -737,37 +744,10 @@ Datum IntValue(ScanState *s, int col, int64 v, bool *isnull) {
     return InputValue(s, col, psprintf(INT64_FORMAT, v), isnull);
 }
 
-// C++ zone: headers as a JSON object text (binary values as \x hex strings).
+// C++ zone: headers as a JSON object text.
 const char *HeadersJsonCpp(ScanState *s, const rd_kafka_message_t *m) {
-    rd_kafka_headers_t *hdrs = nullptr;
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) return "{}";
-    std::string &out = s->rt->headers;
-    out.assign("{");
-    const char *name;
-    const void *val;
-    size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
-        if (i) out += ", ";
-        format::AppendJsonString(out, name, strlen(name));
-        out += ": ";
-        if (!val) {
-            out += "null";
-        } else if (format::IsValidUtf8(static_cast<const char *>(val), size) &&
-                   !memchr(val, '\0', size)) {
-            format::AppendJsonString(out, static_cast<const char *>(val), size);
-        } else {
-            static const char hex[] = "0123456789abcdef";
-            std::string h = "\\x";
-            for (size_t k = 0; k < size; k++) {
-                unsigned char b = static_cast<const unsigned char *>(val)[k];
-                h.push_back(hex[b >> 4]);
-                h.push_back(hex[b & 15]);
-            }
-            format::AppendJsonString(out, h.data(), h.size());
-        }
-    }
-    out += "}";
-    return out.c_str();
+    kafka::HeadersToJson(m, s->rt->headers);
+    return s->rt->headers.c_str();
 }
 
 // A JSON member value as text for the column's input function.
@@ -998,7 +978,7 @@ static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
     if (es->analyze && s->ranges_text) ExplainPropertyText("Kafka Ranges", s->ranges_text, es);
     if (es->verbose) {
         ExplainPropertyText("Isolation Level", s->table->isolation_level, es);
-        ExplainPropertyText("Fetch", "queued.min.messages=200000, fetch.wait.max.ms=100", es);
+        ExplainPropertyText("Fetch", "queued.min.messages=20000, queued.max.messages.kbytes=4096, fetch.wait.max.ms=20", es);
     }
 }
 

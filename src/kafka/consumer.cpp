@@ -3,12 +3,48 @@
 #include "kafka/errors.hpp"
 #include "kafka/wait.hpp"
 
+#include "format/json.hpp"
+
 #include <chrono>
+#include <cstring>
 
 namespace kafka_fdw::kafka {
 
 namespace {
 constexpr size_t kBatch = 1024;
+}
+
+void HeadersToJson(const rd_kafka_message_t *m, std::string &out) {
+    out.assign("{");
+    rd_kafka_headers_t *hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) {
+        out += "}";
+        return;
+    }
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        if (i) out += ", ";
+        format::AppendJsonString(out, name, strlen(name));
+        out += ": ";
+        const char *v = static_cast<const char *>(val);
+        if (!v) {
+            out += "null";
+        } else if (format::IsValidUtf8(v, size) && !memchr(v, '\0', size)) {
+            format::AppendJsonString(out, v, size);
+        } else {
+            static const char hex[] = "0123456789abcdef";
+            std::string h = "\\x";
+            for (size_t k = 0; k < size; k++) {
+                unsigned char b = static_cast<unsigned char>(v[k]);
+                h.push_back(hex[b >> 4]);
+                h.push_back(hex[b & 15]);
+            }
+            format::AppendJsonString(out, h.data(), h.size());
+        }
+    }
+    out += "}";
 }
 
 RangeConsumer::RangeConsumer(Config &&conf, std::string topic, int stall_timeout_ms)

@@ -18,6 +18,11 @@
 
 namespace kafka_fdw::kafka {
 
+// A message's headers as a JSON object text: {"name": "value", ...}; a null
+// value is JSON null, a value that is not valid UTF-8 text (or holds NUL)
+// becomes a "\\x..." hex string.
+void HeadersToJson(const rd_kafka_message_t *m, std::string &out);
+
 struct PartitionRange {
     int32_t partition;
     int64_t start;  // first offset to read

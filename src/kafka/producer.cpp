@@ -192,6 +192,13 @@ bool Producer::FlushAll(int timeout_ms) {
 void Producer::CheckLedger(uint32_t ledger_id) const {
     const Ledger &l = ledgers_.at(ledger_id);
     if (l.failed == 0) return;
+    if (KindOf(l.first_error) == ErrorKind::UnknownTopic)
+        throw Error(ErrorKind::UnknownTopic,
+                    "topic \"" + l.first_error_topic + "\" does not exist: " + std::to_string(l.failed) + " of " +
+                        std::to_string(l.sent) + " messages were not delivered",
+                    "first error: " + l.first_error_text, l.first_error)
+            .At(l.first_error_topic)
+            .Hint("Create the topic first (kafka.create_topic), or enable auto-creation on the broker.");
     throw Error(KindOf(l.first_error) == ErrorKind::MessageTooLarge ? ErrorKind::MessageTooLarge
                                                                     : ErrorKind::Delivery,
                 std::to_string(l.failed) + " of " + std::to_string(l.sent) +

@@ -57,6 +57,7 @@ CREATE SERVER refused FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '127.0.0.1
 		is($ok, 't', 'pg_cancel_backend() found the backend');
 		my ($in_time, $elapsed, $out, $err) = bg_finish($bg, $t0, 30);
 		note sprintf('cancel took %.3f s', $elapsed);
+		note "psql stderr: $err";
 		like($err, qr/57014: canceling statement due to user request/,
 			'the statement ends with a query-canceled error');
 		cmp_ok($elapsed, '<', 2.0, 'it ends within 2 s of the cancel');
@@ -72,6 +73,7 @@ CREATE SERVER refused FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '127.0.0.1
 		"SELECT * FROM kafka.topics('blackhole')");
 	my ($in_time, $elapsed, $out, $err) = bg_finish($bg, $bg->{start}, 60);
 	note sprintf('statement_timeout case took %.3f s (psql start included)', $elapsed);
+	note "psql stderr: $err";
 	like($err, qr/57014: canceling statement due to statement timeout/,
 		'statement_timeout ends the wait on the black hole');
 	cmp_ok($elapsed, '<', 4.0, 'within 4 s (statement_timeout 1.5 s)');
@@ -85,6 +87,7 @@ CREATE SERVER refused FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '127.0.0.1
 		"SELECT * FROM kafka.topics('refused')");
 	my ($in_time, $elapsed, $out, $err) = bg_finish($bg, $bg->{start}, 60);
 	note sprintf('refused broker case took %.3f s', $elapsed);
+	note "psql stderr: $err";
 	ok($in_time, 'kafka.topics() on a refused broker does not hang');
 	like($err, qr/ERROR:\s+08006:/, 'it fails with SQLSTATE 08006 (connection_failure)')
 	  or diag "stderr: $err";

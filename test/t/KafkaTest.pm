@@ -38,7 +38,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(
-  brokers kafka_node broker_ctl broker_resume_guard wait_for_broker
+  brokers kafka_node broker_ctl wait_for_broker
   wait_for_topic produce make_topic bg_psql bg_wait_active bg_finish
   thread_count wait_thread_count log_has_crash
 );
@@ -77,57 +77,123 @@ CREATE USER MAPPING FOR PUBLIC SERVER kafka;
 	return $node;
 }
 
-# Runs the broker control script: broker_ctl('pause') etc.  Returns
-# (exit status, output); never dies.
+# Runs the broker control script: broker_ctl('pause'), broker_ctl('start',
+# '--keep-data') etc.  Returns (exit status, output); never dies.
 sub broker_ctl
 {
-	my ($cmd) = @_;
+	my (@args) = @_;
 	my $script = $ENV{KAFKA_BROKER_SCRIPT};
 	return (-1, 'KAFKA_BROKER_SCRIPT is not set')
 	  unless defined $script && $script ne '';
 	my $out = '';
-	my $ok = eval {
-		IPC::Run::run([ 'bash', $script, $cmd ],
-			'<', \undef, '>&', \$out, IPC::Run::timeout(120));
+	my $t0 = time();
+	eval {
+		IPC::Run::run([ 'bash', $script, @args ],
+			'<', \undef, '>&', \$out, IPC::Run::timeout(180));
 	};
 	my $rc = $@ ? -1 : ($? >> 8);
 	$out .= $@ if $@;
-	note "kafka_broker.sh $cmd: exit $rc" . ($out ne '' ? ": $out" : '');
+	$out =~ s/\s+$//;
+	note sprintf("kafka_broker.sh %s: exit %d after %.1f s%s",
+		"@args", $rc, time() - $t0, $out ne '' ? ": $out" : '');
 	return ($rc, $out);
 }
 
-# Whether a pause of ours is to be undone at exit (see broker_resume_guard).
+# Whether a pause of ours is to be undone at exit (see broker_pause).
 our $paused = 0;
+
+# Whether a stop of ours is to be undone at exit (see broker_stop).
+our $stopped = 0;
 
 END
 {
-	# Whatever happened (die, BAIL_OUT, a failed assertion), never leave the
-	# suite's broker stopped.
+	# Whatever happened (die, BAIL_OUT, a failed assertion, a signal), never
+	# leave the suite's broker paused or stopped.
+	local $?;    # keep the test's exit status
 	if ($paused)
 	{
-		local $?;    # keep the test's exit status
 		broker_ctl('resume');
 		$paused = 0;
 	}
+	if ($stopped)
+	{
+		broker_ctl('start', '--keep-data');
+		$stopped = 0;
+	}
 }
 
-# Pauses the broker and arms the END-block resume; returns (rc, output).
+# Pauses (SIGSTOPs) the broker and arms the resume at exit, also on SIGINT,
+# SIGTERM or SIGHUP (exit runs the END blocks); returns (rc, output).
+my %saved_sig;
+
 sub broker_pause
 {
 	$paused = 1;
+	arm_signals();
 	my ($rc, $out) = broker_ctl('pause');
+	# not paused: nothing to undo (and a resume could not work either)
+	broker_disarm() if $rc != 0;
+	return ($rc, $out);
+}
+
+# Stops the broker (its data stays) and arms a restart at exit; returns
+# (rc, output).  broker_start brings it back with the same data and ports.
+sub broker_stop
+{
+	$stopped = 1;
+	arm_signals();
+	my ($rc, $out) = broker_ctl('stop');
 	if ($rc != 0)
 	{
-		# not paused: nothing to undo (a resume could not work either)
-		$paused = 0;
+		# still running (e.g. not ours to stop): nothing to undo
+		my ($src, $status) = broker_ctl('status');
+		if ($src == 0 && $status =~ /^running$/m)
+		{
+			$stopped = 0;
+			broker_disarm();
+		}
 	}
 	return ($rc, $out);
 }
 
+sub broker_start
+{
+	my ($rc, $out) = broker_ctl('start', '--keep-data');
+	if ($rc == 0)
+	{
+		$stopped = 0;
+		broker_disarm();
+	}
+	return ($rc, $out);
+}
+push @EXPORT, qw(broker_stop broker_start);
+
+sub arm_signals
+{
+	for my $sig (qw(INT TERM HUP))
+	{
+		next if exists $saved_sig{$sig};
+		$saved_sig{$sig} = $SIG{$sig};
+		$SIG{$sig} = sub { diag "SIG$sig while the broker is paused or stopped"; exit 1; };
+	}
+	return;
+}
+
+sub broker_disarm
+{
+	$paused = 0;
+	return if $stopped;
+	$SIG{$_} = $saved_sig{$_} // 'DEFAULT' for keys %saved_sig;
+	%saved_sig = ();
+	return;
+}
+
+# Resumes a broker paused by broker_pause (a no-op otherwise).
 sub broker_resume
 {
+	return (0, 'not paused') unless $paused;
 	my ($rc, $out) = broker_ctl('resume');
-	$paused = 0 if $rc == 0;
+	broker_disarm() if $rc == 0;
 	return ($rc, $out);
 }
 push @EXPORT, qw(broker_pause broker_resume);

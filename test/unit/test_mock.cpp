@@ -214,7 +214,10 @@ TEST(mock_produce_explicit_partition_and_ledgers_apart) {
 }
 
 TEST(mock_produce_fails_when_the_broker_is_down) {
-    const int timeout_ms = 5000;
+    // Bounded by the producer's timeout: Await either sees the messages fail
+    // (message.timeout.ms) or gives up with Timeout; it never hangs.
+    // (Today it is always the Timeout: see mock_bug_producer_ignores_topic_properties.)
+    const int timeout_ms = 2000;
     Mock mock({{"message.timeout.ms", "1000"}}, timeout_ms);
     mock.CreateTopic("down", 1);
     Producer &p = *mock.producer;
@@ -232,12 +235,15 @@ TEST(mock_produce_fails_when_the_broker_is_down) {
     } catch (const Error &e) {
         threw = true;
         if (e.kind != ErrorKind::Timeout) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK(Contains(e.what(), "of 5 messages were not acknowledged"));
+        CHECK(sw.Ms() >= timeout_ms);
     }
     CHECK(sw.Ms() < timeout_ms + 1000);
     const Ledger &led = p.GetLedger(l);
+    CHECK_EQ(led.sent, 5u);
+    CHECK_EQ(led.acked, 0u);
     if (!threw) {
         CHECK_EQ(led.failed, 5u);
-        CHECK_EQ(led.acked, 0u);
         CHECK(led.first_error == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
         CHECK_EQ(led.first_error_topic, "down");
         for (const auto &r : led.results) CHECK(r.err != RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -249,12 +255,93 @@ TEST(mock_produce_fails_when_the_broker_is_down) {
                 unit::RecordFailure(__FILE__, __LINE__, Describe(e));
             CHECK(Contains(e.what(), "5 of 5"));
             CHECK_EQ(e.topic, "down");
-            CHECK(e.code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
         }
     } else {
-        CHECK(led.failed + led.pending() == 5u);
+        CHECK_EQ(led.failed + led.pending(), 5u);
+        if (led.failed > 0) CHECK_THROWS(p.CheckLedger(l), Error);
     }
-    CHECK_EQ(led.sent, 5u);
+}
+
+// BUG: Producer::Topic() (src/kafka/producer.cpp) builds each topic handle
+// from rd_kafka_topic_conf_new(), i.e. librdkafka's defaults, instead of
+// rd_kafka_default_topic_conf_dup(handle()).  Every topic-level property the
+// user put in the configuration is silently ignored by the producer:
+// acks/request.required.acks, message.timeout.ms/delivery.timeout.ms,
+// request.timeout.ms, compression.level, queuing.strategy.  Here
+// message.timeout.ms=1000 with the broker down: the messages should fail
+// after ~1 s, but they stay queued for the default 300 s and Await times out
+// with failed == 0 (the C API shows the difference: the same produce with a
+// NULL topic conf or rd_kafka_default_topic_conf_dup() fails all 5 in ~1 s).
+// Fix: rd_kafka_topic_conf_t *tconf = rd_kafka_default_topic_conf_dup(handle());
+DISABLED_TEST(mock_bug_producer_ignores_topic_properties) {
+    Mock mock({{"message.timeout.ms", "1000"}}, 4000);
+    mock.CreateTopic("down", 1);
+    Producer &p = *mock.producer;
+    REQUIRE(rd_kafka_mock_broker_set_down(mock.cluster, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    uint32_t l = p.OpenLedger();
+    std::string v = "lost";
+    OutMessage m;
+    m.value = v.data();
+    m.value_len = v.size();
+    for (int i = 0; i < 5; i++) p.Produce(l, "down", m);
+    try {
+        p.Await(l, p.timeout_ms());
+    } catch (const Error &e) {
+        unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+    }
+    CHECK_EQ(p.GetLedger(l).failed, 5u);
+    CHECK_THROWS(p.CheckLedger(l), Error);
+}
+
+TEST(mock_produce_rejected_by_the_broker) {
+    Mock mock;
+    mock.CreateTopic("denied", 2);
+    mock.CreateTopic("toolarge", 1);
+    Producer &p = *mock.producer;
+    std::string v = "x";
+    OutMessage m;
+    m.value = v.data();
+    m.value_len = v.size();
+    m.partition = 1;
+
+    std::vector<rd_kafka_resp_err_t> denied(3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    rd_kafka_mock_push_request_errors_array(mock.cluster, 0 /* Produce */, denied.size(), denied.data());
+    uint32_t l = p.OpenLedger(true);
+    for (int i = 0; i < 3; i++) p.Produce(l, "denied", m);
+    CHECK_NOTHROW(p.Await(l, 5000));  // all reported: nothing pending
+    const Ledger &led = p.GetLedger(l);
+    CHECK_EQ(led.failed, 3u);
+    CHECK_EQ(led.acked, 0u);
+    CHECK(led.first_error == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    CHECK_EQ(led.first_error_topic, "denied");
+    CHECK_EQ(led.first_error_partition, 1);
+    for (const auto &r : led.results) CHECK(r.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    try {
+        p.CheckLedger(l);
+        unit::RecordFailure(__FILE__, __LINE__, "CheckLedger did not throw");
+    } catch (const Error &e) {
+        if (e.kind != ErrorKind::Delivery) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK(Contains(e.what(), "3 of 3"));
+        CHECK(Contains(e.detail, "uthorization"));
+        CHECK_EQ(e.topic, "denied");
+        CHECK_EQ(e.partition, 1);
+        CHECK(e.code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    }
+
+    // the 3 messages may have gone in one request: drop the errors left over
+    rd_kafka_mock_clear_request_errors(mock.cluster, 0 /* Produce */);
+    std::vector<rd_kafka_resp_err_t> large(5, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    rd_kafka_mock_push_request_errors_array(mock.cluster, 0 /* Produce */, large.size(), large.data());
+    uint32_t l2 = p.OpenLedger();
+    m.partition = 0;
+    p.Produce(l2, "toolarge", m);
+    p.Await(l2, 5000);
+    try {
+        p.CheckLedger(l2);
+        unit::RecordFailure(__FILE__, __LINE__, "CheckLedger did not throw");
+    } catch (const Error &e) {
+        if (e.kind != ErrorKind::MessageTooLarge) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+    }
 }
 
 TEST(mock_headers_tombstones_and_timestamps_round_trip) {
@@ -326,7 +413,7 @@ TEST(mock_range_consumer_reads_exact_ranges) {
         CHECK_EQ(got[i].key, "k" + std::to_string(i));
         CHECK_EQ(got[i].value, "m" + std::to_string(i));
     }
-    CHECK(last_ms >= 0 && last_ms < 50);  // the end is known: no waiting
+    CHECK(last_ms >= 0 && last_ms < kafka_fdw::kafka::kSliceMs);  // the end is known: no waiting
     CHECK_EQ(c->delivered(), 10);
     Stopwatch again;
     CHECK(c->Next() == nullptr);  // and stays at the end
@@ -348,7 +435,7 @@ TEST(mock_range_consumer_sub_range) {
         CHECK_EQ(got[i].offset, static_cast<int64_t>(3 + i));
         CHECK_EQ(got[i].value, "m" + std::to_string(3 + i));
     }
-    CHECK(last_ms >= 0 && last_ms < 50);
+    CHECK(last_ms >= 0 && last_ms < kafka_fdw::kafka::kSliceMs);
 
     // a single message, and two partitions at once
     mock.Fill("sub", 1, 3);
@@ -531,6 +618,30 @@ TEST(mock_range_consumer_stall_timeout_names_the_partition) {
     CHECK_EQ(n, 5);
     CHECK(sw.Ms() >= 500);
     CHECK(sw.Ms() < 3000);
+}
+
+// BUG (minor): reading a partition that does not exist waits for the whole
+// stall timeout and then fails with Timeout ("no progress reading topic"),
+// although librdkafka reported at once, through error_cb, "desired partition
+// is not available (Local: Unknown partition)".  RangeConsumer::FetchBatch
+// (src/kafka/consumer.cpp) could fail fast with Error(UnknownPartition) when
+// last_error() is RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, or Start() could check
+// the partition count.  (Callers that take ranges from metadata never hit it.)
+DISABLED_TEST(mock_bug_range_consumer_unknown_partition_waits_for_stall_timeout) {
+    Mock mock;
+    mock.CreateTopic("two", 2);
+    auto c = mock.Consumer("two", 3000);
+    Stopwatch sw;
+    try {
+        c->Start({{5, 0, 10}});
+        while (c->Next()) {
+        }
+        unit::RecordFailure(__FILE__, __LINE__, "the scan ended");
+    } catch (const Error &e) {
+        if (e.kind != ErrorKind::UnknownPartition) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK_EQ(e.partition, 5);
+    }
+    CHECK(sw.Ms() < 1000);
 }
 
 TEST(mock_range_consumer_offset_out_of_range) {

@@ -1,0 +1,133 @@
+-- INSERT, COPY FROM, RETURNING, kafka.produce, kafka.send, transactions,
+-- read_committed, read back through foreign tables and kcat.
+\set VERBOSITY default
+SELECT kafka.create_topic('kafka', 'orders', 3);
+CREATE FOREIGN TABLE orders (
+  part int OPTIONS (partition 'true'), off bigint OPTIONS (offset 'true'),
+  k text OPTIONS (key 'true'), ts timestamptz OPTIONS (timestamp 'true'), h jsonb OPTIONS (headers 'true'),
+  id int, item text, qty numeric OPTIONS (json 'quantity'), tags text[], extra jsonb, ok bool
+) SERVER kafka OPTIONS (topic 'orders', format 'json');
+INSERT INTO orders (part, k, ts, h, id, item, qty, tags, extra, ok) VALUES
+  (0, 'a', '2026-01-01 00:00:00+00', '{"src": "sql", "n": 1}', 1, 'tea "green"', 2.50, '{x,y}', '{"a": [1, 2]}', true),
+  (1, 'b', NULL, NULL, 2, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO orders (part, k, id, item) VALUES (2, 'c', 3, 'cake') RETURNING part, off, id;
+SELECT part, off, k, ts = '2026-01-01 00:00:00+00' AS ts_kept, ts > now() - interval '1 hour' AS ts_now, h, id, item, qty, tags, extra, ok FROM orders ORDER BY id;
+-- what kcat reads: the JSON is row_to_json's
+\! kcat -C -b "$KAFKA_BROKERS" -t orders -e -q -f '%p %k %s\n' | sort
+-- keyed rows without a partition go where Java's murmur2 partitioner puts them
+SELECT kafka.create_topic('kafka', 'keyed', 3);
+CREATE FOREIGN TABLE keyed (part int OPTIONS (partition 'true'), k text OPTIONS (key 'true'), v text)
+  SERVER kafka OPTIONS (topic 'keyed', format 'text');
+-- test vectors of Kafka's UtilsTest and librdkafka's murmur2 tests, with
+-- toPositive(murmur2(key)) % 3 computed independently
+CREATE TABLE murmur_vectors (k text, java_partition int);
+INSERT INTO murmur_vectors VALUES ('21', 0), ('foobar', 0), ('a-little-bit-long-string', 2),
+  ('a-little-bit-longer-string', 2), ('lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', 2), ('abc', 0),
+  ('kafka', 1), ('giberish123456789', 2), ('1234', 0), ('234', 2), ('34', 0), ('4', 1), ('23456', 2),
+  ('hejsan', 1), ('', 0);
+INSERT INTO keyed (k, v) SELECT k, 'v' FROM murmur_vectors;
+SELECT m.k, m.java_partition, kf.part, m.java_partition = kf.part AS agrees
+  FROM murmur_vectors m JOIN keyed kf USING (k) ORDER BY m.k;
+
+-- COPY FROM and INSERT ... SELECT
+CREATE FOREIGN TABLE order_lines (id int, item text) SERVER kafka OPTIONS (topic 'orders', format 'csv');
+COPY order_lines FROM stdin;
+10	copy one
+11	copy, two
+\.
+INSERT INTO order_lines SELECT g, 'bulk ' || g FROM generate_series(100, 1099) g;
+SELECT count(*) FROM kafka.consume('kafka', 'orders');
+\! kcat -C -b "$KAFKA_BROKERS" -t orders -e -q | grep copy | sort
+
+-- tombstones: a NULL value column, or all payload columns NULL with tombstone_on_null
+CREATE FOREIGN TABLE tomb (k text OPTIONS (key 'true'), v text OPTIONS (value 'true'))
+  SERVER kafka OPTIONS (topic 'orders', format 'text');
+INSERT INTO tomb VALUES ('t1', NULL), ('t2', '');
+CREATE FOREIGN TABLE tomb_json (k text OPTIONS (key 'true'), id int, item text)
+  SERVER kafka OPTIONS (topic 'orders', format 'json', tombstone_on_null 'true');
+INSERT INTO tomb_json VALUES ('t3', NULL, NULL);
+SELECT convert_from(key, 'UTF8') AS k, value IS NULL AS tombstone, length(value) AS len
+  FROM kafka.consume('kafka', 'orders') WHERE convert_from(key, 'UTF8') LIKE 't_' ORDER BY 1;
+
+-- kafka.produce (synchronous) and kafka.send (at commit)
+SELECT kafka.create_topic('kafka', 'produced', 2);
+SELECT * FROM kafka.produce('kafka', 'produced', 'hello'::text, 'p1', 1);
+SELECT * FROM kafka.produce('kafka', 'produced', '{"id": 20}'::jsonb, 'p2', 1, '{"h": "v"}', '2026-05-01 12:00:00+00');
+SELECT * FROM kafka.produce('kafka', 'produced', '\x00ff'::bytea, NULL, 1);
+SELECT * FROM kafka.produce('kafka', 'produced', NULL::text, 'p3', 1);
+SELECT "offset", convert_from(key, 'UTF8') AS key, value, ts, headers FROM kafka.consume('kafka', 'produced', 1) ORDER BY 1;
+BEGIN;
+SELECT kafka.send('kafka', 'orders', 'sent-then-rolled-back', 's1', 2);
+ROLLBACK;
+BEGIN;
+SELECT kafka.send('kafka', 'orders', 'sent-and-committed', 's2', 2);
+SAVEPOINT sp;
+SELECT kafka.send('kafka', 'orders', 'in-rolled-back-savepoint', 's3', 2);
+ROLLBACK TO sp;
+COMMIT;
+SELECT convert_from(value, 'UTF8') FROM kafka.consume('kafka', 'orders', 2) WHERE convert_from(key, 'UTF8') LIKE 's_';
+
+-- transactions: read_committed consumers never see rolled-back messages
+SELECT kafka.create_topic('kafka', 'txn', 1);
+CREATE FOREIGN TABLE txn_w (v text) SERVER kafka OPTIONS (topic 'txn', format 'text', transactional 'true');
+CREATE FOREIGN TABLE txn_rc (off bigint OPTIONS (offset 'true'), v text) SERVER kafka OPTIONS (topic 'txn', format 'text');
+CREATE FOREIGN TABLE txn_ru (off bigint OPTIONS (offset 'true'), v text) SERVER kafka OPTIONS (topic 'txn', format 'text', isolation_level 'read_uncommitted');
+BEGIN;
+INSERT INTO txn_w VALUES ('c1'), ('c2');
+INSERT INTO txn_w VALUES ('c3');
+COMMIT;
+BEGIN;
+INSERT INTO txn_w VALUES ('aborted1'), ('aborted2');
+ROLLBACK;
+INSERT INTO txn_w VALUES ('autocommit');
+SELECT v FROM txn_rc ORDER BY off;
+SELECT v FROM txn_ru ORDER BY off;
+\! kcat -C -b "$KAFKA_BROKERS" -t txn -e -q -X isolation.level=read_committed
+-- a savepoint rolled back after producing dooms the Kafka transaction
+BEGIN;
+INSERT INTO txn_w VALUES ('before-sp');
+SAVEPOINT sp1;
+INSERT INTO txn_w VALUES ('in-sp');
+ROLLBACK TO sp1;
+COMMIT;
+-- a savepoint released keeps its messages
+BEGIN;
+SAVEPOINT sp2;
+INSERT INTO txn_w VALUES ('released');
+RELEASE sp2;
+COMMIT;
+SELECT v FROM txn_rc ORDER BY off;
+-- PREPARE TRANSACTION is refused once messages were produced
+BEGIN;
+INSERT INTO txn_w VALUES ('prepared');
+PREPARE TRANSACTION 'kafka_px';
+SELECT v FROM txn_rc WHERE v = 'prepared';
+
+-- bad input
+CREATE FOREIGN TABLE ro (v text) SERVER kafka OPTIONS (topic 'orders', format 'text', readonly 'true');
+INSERT INTO ro VALUES ('x');
+CREATE FOREIGN TABLE two_cols (a text, b text) SERVER kafka OPTIONS (topic 'orders', format 'text');
+INSERT INTO two_cols VALUES ('x', 'y');
+INSERT INTO orders (part, id) VALUES (7, 1);
+INSERT INTO orders (part, id) VALUES (-1, 1);
+INSERT INTO orders (h, id) VALUES ('[1]', 1);
+SELECT * FROM kafka.produce('kafka', 'orders', repeat('x', 2000000), NULL, 0);
+SELECT * FROM kafka.produce('kafka', 'orders', 'x'::text, NULL, 99);
+-- a failed delivery fails the statement: nothing reports success
+\getenv brokers KAFKA_BROKERS
+CREATE SERVER noauto FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'brokers', "allow.auto.create.topics" 'false');
+SET kafka_fdw.timeout = 3000;
+SELECT * FROM kafka.produce('noauto', 'no_such_topic_auto_off', 'x'::text);
+RESET kafka_fdw.timeout;
+DROP SERVER noauto;
+-- permissions: USAGE on the server is needed for the functions
+SET ROLE regress_kafka_user;
+SELECT * FROM kafka.produce('kafka', 'produced', 'by user'::text, NULL, 0);
+RESET ROLE;
+REVOKE USAGE ON FOREIGN SERVER kafka FROM regress_kafka_user;
+SET ROLE regress_kafka_user;
+SELECT * FROM kafka.produce('kafka', 'produced', 'denied'::text);
+SELECT kafka.send('kafka', 'produced', 'denied'::text);
+SELECT * FROM kafka.consume('kafka', 'orders');
+RESET ROLE;
+GRANT USAGE ON FOREIGN SERVER kafka TO regress_kafka_user;
