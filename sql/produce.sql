@@ -55,7 +55,7 @@ SELECT * FROM kafka.produce('kafka', 'produced', 'hello'::text, 'p1', 1);
 SELECT * FROM kafka.produce('kafka', 'produced', '{"id": 20}'::jsonb, 'p2', 1, '{"h": "v"}', '2026-05-01 12:00:00+00');
 SELECT * FROM kafka.produce('kafka', 'produced', '\x00ff'::bytea, NULL, 1);
 SELECT * FROM kafka.produce('kafka', 'produced', NULL::text, 'p3', 1);
-SELECT "offset", convert_from(key, 'UTF8') AS key, value, ts, headers FROM kafka.consume('kafka', 'produced', 1) ORDER BY 1;
+SELECT "offset", convert_from(key, 'UTF8') AS key, value, ts = '2026-05-01 12:00:00+00' AS ts_given, ts > now() - interval '1 hour' AS ts_recent, headers FROM kafka.consume('kafka', 'produced', 1) ORDER BY 1;
 BEGIN;
 SELECT kafka.send('kafka', 'orders', 'sent-then-rolled-back', 's1', 2);
 ROLLBACK;

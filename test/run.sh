@@ -35,6 +35,7 @@ line=$(echo "$unit_out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
 
 note "kafka broker"
+bash test/kafka_broker.sh stop >/dev/null 2>&1 || true  # always a fresh broker: tests create topics
 KAFKA_BROKERS=$(bash test/kafka_broker.sh start | tail -1) || { echo "broker did not start"; count 0 1; echo "$passed passed, $failed failed"; exit 1; }
 export KAFKA_BROKERS
 echo "broker at $KAFKA_BROKERS"
@@ -67,7 +68,7 @@ if ls test/t/*.pl >/dev/null 2>&1; then
   (cd "$tapdir" && "${RUNAS[@]}" env PATH="$PATH" KAFKA_BROKERS="$KAFKA_BROKERS" \
       KAFKA_BROKER_SCRIPT="$ROOT/test/kafka_broker.sh" \
       PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" top_builddir="$PGXS_DIR/.." \
-      prove -I "$PGXS_DIR/test/perl" -v t/ ) >test/tap.log 2>&1
+      prove -I "$PGXS_DIR/test/perl" -I t --ext .pl -v t/ ) >test/tap.log 2>&1
   grep -E '^(t/|ok|not ok|#)' test/tap.log | grep -vE '^ok ' | head -80 || true
   tp=$(grep -cE '^ok ' test/tap.log || true); tf=$(grep -cE '^not ok ' test/tap.log || true)
   if ! grep -q '^Result: PASS' test/tap.log; then

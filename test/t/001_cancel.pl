@@ -5,8 +5,11 @@
 #  (b) the same under statement_timeout = 1500ms: ends by the statement
 #      timeout, well before kafka_fdw.timeout;
 #  (c) a refused broker (127.0.0.1:1) with kafka_fdw.timeout = 1500: an
-#      ERROR with SQLSTATE 08006 (connection_failure) within 6 s, not a hang.
-# The backend survives each of them.
+#      ERROR with SQLSTATE 08006 (connection_failure) within 6 s, not a hang;
+#  (d) pg_terminate_backend() during the black hole wait: FATAL 57P01 within
+#      2 s, and the backend exits cleanly.
+# No backend crashes (server log), and the server still reaches the real
+# broker afterwards.
 use strict;
 use warnings;
 use FindBin;
@@ -92,6 +95,35 @@ CREATE SERVER refused FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '127.0.0.1
 	like($err, qr/ERROR:\s+08006:/, 'it fails with SQLSTATE 08006 (connection_failure)')
 	  or diag "stderr: $err";
 	cmp_ok($elapsed, '<', 6.0, 'within 6 s (kafka_fdw.timeout 1.5 s)');
+}
+
+# ---------------------------------------------------------------------------
+# (d) pg_terminate_backend() during the same wait: the backend exits cleanly
+# (FATAL 57P01), fast, without crashing (librdkafka's threads are still
+# running when it exits)
+{
+	my $bg = bg_psql($node, 'kfdw_cancel_d',
+		'SET kafka_fdw.timeout = 60000',
+		"SELECT * FROM kafka.topics('blackhole')");
+	my $pid = bg_wait_active($node, $bg, '%kafka.topics%', 1, 60);
+	ok(defined $pid, '(d) kafka.topics() on the black hole is still running after 1 s')
+	  or diag "psql output: $bg->{out} / $bg->{err}";
+  SKIP:
+	{
+		skip 'the statement never became active', 4 unless defined $pid;
+		my $t0 = time();
+		is($node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)"),
+			't', 'pg_terminate_backend() found the backend');
+		my ($in_time, $elapsed, $out, $err) = bg_finish($bg, $t0, 30);
+		note sprintf('terminate took %.3f s', $elapsed);
+		note "psql stderr: $err";
+		like($err, qr/57P01: terminating connection due to administrator command/,
+			'the backend is terminated');
+		cmp_ok($elapsed, '<', 2.0, 'it ends within 2 s of pg_terminate_backend()');
+		my $gone = $node->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid");
+		ok($gone, 'the backend has exited');
+	}
 }
 
 # ---------------------------------------------------------------------------

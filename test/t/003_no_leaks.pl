@@ -11,8 +11,9 @@
 #   - an aborted transaction with an open cursor on the topic;
 #   - the failing scans repeated: nothing accumulates;
 #   - a C++ exception surfaced as an ERROR (unknown topic, HV00R);
-#   - the session still scans correctly afterwards, and no backend was
-#     killed by a signal.
+#   - the session still scans correctly afterwards;
+#   - a backend terminated with a live consumer (open cursor) exits cleanly;
+#   - no backend was killed by a signal (server log).
 use strict;
 use warnings;
 use FindBin;
@@ -133,6 +134,22 @@ is($out, "$n_text|" . ($n_text * ($n_text + 1) / 2), 'and scans the topic correc
   or diag $err;
 is(wait_thread_count($pid, $baseline), $baseline, 'baseline at the end');
 $s->close;
+
+# a backend that exits with a live consumer (open cursor, idle in
+# transaction) and its metadata client: pg_terminate_backend() ends it
+# cleanly
+my $s2 = KafkaTest::Session->new($node, 'kfdw_leaks_exit');
+$s2->query('BEGIN');
+$s2->query('DECLARE c3 CURSOR FOR SELECT v FROM ft');
+($out, $err) = $s2->query('FETCH 1 FROM c3');
+is($out, '1', 'a cursor is open in another session');
+my $pid2 = $s2->pid;
+is($node->safe_psql('postgres', "SELECT pg_terminate_backend($pid2)"),
+	't', 'pg_terminate_backend() on it');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid2"),
+	'the backend with a live consumer has exited');
+$s2->close;
 
 $node->stop;
 is(log_has_crash($node), '', 'no backend was terminated by a signal');

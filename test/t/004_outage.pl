@@ -19,7 +19,8 @@ use Time::HiRes qw(time);
 
 use KafkaTest;
 
-brokers();    # skips without a broker
+brokers();          # skips without a broker
+broker_script();    # or without a way to pause/stop it
 my $node = kafka_node('outage');
 
 my $topic = "tap_outage_$$";

@@ -38,8 +38,10 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(
-  brokers kafka_node broker_ctl wait_for_broker
-  wait_for_topic produce make_topic bg_psql bg_wait_active bg_finish
+  brokers broker_script kafka_node make_topic produce
+  wait_for_broker wait_for_topic
+  broker_ctl broker_pause broker_resume broker_stop broker_start
+  bg_psql bg_wait_active bg_finish
   thread_count wait_thread_count log_has_crash
 );
 
@@ -50,6 +52,15 @@ sub brokers
 	plan skip_all => 'KAFKA_BROKERS is not set (run through test/run.sh)'
 	  unless defined $b && $b ne '';
 	return $b;
+}
+
+# The broker control script; skips the whole test file without one.
+sub broker_script
+{
+	my $s = $ENV{KAFKA_BROKER_SCRIPT};
+	plan skip_all => 'KAFKA_BROKER_SCRIPT is not set (run through test/run.sh)'
+	  unless defined $s && $s ne '' && -f $s;
+	return $s;
 }
 
 # A started node with kafka_fdw preloaded, the extension and a server
@@ -166,7 +177,6 @@ sub broker_start
 	}
 	return ($rc, $out);
 }
-push @EXPORT, qw(broker_stop broker_start);
 
 sub arm_signals
 {
@@ -196,7 +206,6 @@ sub broker_resume
 	broker_disarm() if $rc == 0;
 	return ($rc, $out);
 }
-push @EXPORT, qw(broker_pause broker_resume);
 
 # Waits until the broker answers kafka.topics() through this node; returns
 # true if it did within $timeout_s seconds.
@@ -350,14 +359,15 @@ sub wait_thread_count
 	return $n;
 }
 
-# Lines of the server log that show a backend killed by a signal or an
-# exception.
+# Lines of the server log that show a backend that crashed: killed by a
+# signal or an exception, an abnormal exit code, a crash restart.
 sub log_has_crash
 {
 	my ($node) = @_;
 	my $log = slurp_file($node->logfile);
-	my @bad = grep { /terminated by signal|terminated by exception|server process .* was terminated/ }
-	  split /\n/, $log;
+	my @bad = grep {
+		/terminated by signal|terminated by exception|server process \(PID \d+\) exited with exit code|all server processes terminated; reinitializing/
+	} split /\n/, $log;
 	return join("\n", @bad);
 }
 

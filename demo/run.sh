@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The main job: starts a real Kafka broker and a throwaway PostgreSQL with
+# kafka_fdw, and shows data flowing both ways (SQL -> Kafka -> kcat, and
+# kcat -> Kafka -> SQL).  Installs what is missing and builds first.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+bash scripts/deps.sh
+export PATH="$(pg_config --bindir):$PATH"
+make -s -j2 >/dev/null && make -s install >/dev/null
+
+export KAFKA_STATE_DIR="$ROOT/demo/tmp/kafka" PG_STATE_DIR="$ROOT/demo/tmp/pg"
+cleanup() { bash test/pg_cluster.sh stop >/dev/null 2>&1 || true; bash test/kafka_broker.sh stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+echo "== starting Kafka (Apache Kafka 3.9.1 from Maven Central) and PostgreSQL 15"
+KAFKA_BROKERS=$(bash test/kafka_broker.sh start | tail -1); export KAFKA_BROKERS
+eval "$(bash test/pg_cluster.sh start)"; export PGHOST PGPORT PGUSER=postgres
+echo "   broker $KAFKA_BROKERS, postgres port $PGPORT"
+
+run() { echo; echo "-- $1"; shift; "$@"; }
+psql -X -q -v ON_ERROR_STOP=1 -v brokers="$KAFKA_BROKERS" <<'SQL'
+\set ECHO queries
+CREATE EXTENSION kafka_fdw;
+CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers :'brokers');
+CREATE USER MAPPING FOR PUBLIC SERVER kafka;
+SELECT kafka.create_topic('kafka', 'orders', 3);
+SELECT * FROM kafka.topics('kafka');
+
+CREATE FOREIGN TABLE orders (
+  part int OPTIONS (partition 'true'), off bigint OPTIONS (offset 'true'),
+  k text OPTIONS (key 'true'), id int, item text, qty int
+) SERVER kafka OPTIONS (topic 'orders', format 'json');
+
+-- SQL -> Kafka: one JSON message per row, acknowledged before INSERT returns
+INSERT INTO orders (k, id, item, qty) VALUES ('c1', 1, 'tea', 2), ('c2', 2, 'cake', 1), ('c1', 3, 'milk', 4);
+SQL
+echo; echo "-- kcat reads what SQL produced:"
+kcat -C -b "$KAFKA_BROKERS" -t orders -e -q -f '   partition %p offset %o key %k: %s\n' | sort
+echo; echo "-- kcat produces three more messages (one is not JSON):"
+printf 'c3:{"id":4,"item":"jam","qty":1}\nc4:{"id":5,"item":"bread","qty":2}\nc5:oops\n' | kcat -P -b "$KAFKA_BROKERS" -t orders -K:
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+\set ECHO queries
+-- Kafka -> SQL: a scan reads up to the high watermark taken when it starts
+SELECT * FROM kafka.partitions('kafka', 'orders');
+SELECT part, off, k, id, item, qty FROM orders ORDER BY id NULLS LAST;
+EXPLAIN (COSTS OFF) SELECT * FROM orders WHERE part = 1 AND off >= 1;
+-- load the topic into a table in one statement
+CREATE TABLE orders_copy AS SELECT id, item, qty FROM orders WHERE id IS NOT NULL;
+SELECT count(*) AS loaded FROM orders_copy;
+-- ad hoc reads and produce without DDL
+SELECT * FROM kafka.produce('kafka', 'orders', '{"id": 6, "item": "figs", "qty": 3}'::jsonb, 'c6');
+SELECT partition, "offset", convert_from(value, 'UTF8') AS value FROM kafka.consume('kafka', 'orders') ORDER BY 1, 2;
+SQL
+echo; echo "== done (broker and cluster stop now)"
