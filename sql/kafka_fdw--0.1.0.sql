@@ -74,3 +74,9 @@ CREATE FUNCTION kafka.consume(server text, topic text, partition int DEFAULT NUL
                               from_offset bigint DEFAULT NULL, max_messages bigint DEFAULT NULL)
   RETURNS TABLE(partition int, "offset" bigint, key bytea, value bytea, ts timestamptz, headers jsonb)
   AS 'MODULE_PATHNAME', 'kafka_consume' LANGUAGE C VOLATILE;
+
+-- The older kafka_fdw's metadata function, for the topic of a foreign table.
+CREATE FUNCTION kafka.kafka_get_watermarks(rel regclass, OUT partition int, OUT offset_low bigint,
+                                           OUT offset_high bigint)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'kafka_get_watermarks' LANGUAGE C STRICT VOLATILE;

@@ -14,5 +14,6 @@ Datum kafka_fdw_handler(PG_FUNCTION_ARGS) {
     FdwRoutine *routine = makeNode(FdwRoutine);
     kafka_fdw::fdw::FillScanRoutine(routine);
     kafka_fdw::fdw::FillModifyRoutine(routine);
+    kafka_fdw::fdw::FillImportRoutine(routine);
     PG_RETURN_POINTER(routine);
 }

@@ -4,4 +4,5 @@
 namespace kafka_fdw::fdw {
 void FillScanRoutine(FdwRoutine *routine);
 void FillModifyRoutine(FdwRoutine *routine);
+void FillImportRoutine(FdwRoutine *routine);
 }  // namespace kafka_fdw::fdw

@@ -846,6 +846,11 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                 } else {
                     size_t len;
                     const char *txt = JsonMemberText(s->rt->json->Value(k), &len);
+                    if (c->type == JSONOID || c->type == JSONBOID) {
+                        // json columns take the member as JSON (strings keep their quotes)
+                        txt = s->rt->json->Value(k).raw;
+                        len = s->rt->json->Value(k).raw_len;
+                    }
                     if (s->rt->json->Value(k).type == format::JsonType::Array && s->is_array[i]) {
                         // JSON array into a Postgres array column
                         bool ok = false;

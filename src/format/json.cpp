@@ -282,9 +282,10 @@ bool JsonObjectReader::Parse(const char *data, size_t len) noexcept {
                     size_t off = arena_.size();
                     ScanString(sc, &arena_);
                     string_offsets_[i] = off;
-                    values_[i] = {t, nullptr, arena_.size() - off};
+                    values_[i] = {t, nullptr, arena_.size() - off, vstart, static_cast<size_t>(c.p - vstart)};
                 } else {
-                    values_[i] = {t, vstart, static_cast<size_t>(c.p - vstart)};
+                    values_[i] = {t, vstart, static_cast<size_t>(c.p - vstart), vstart,
+                                  static_cast<size_t>(c.p - vstart)};
                 }
             }
             SkipWs(c);

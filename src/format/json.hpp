@@ -17,6 +17,8 @@ struct JsonValue {
     JsonType type;
     const char *data;  // strings: unescaped UTF-8; others: the raw JSON text
     size_t len;
+    const char *raw;   // the raw JSON text (strings with their quotes)
+    size_t raw_len;
 };
 
 class JsonObjectReader {

@@ -2,7 +2,9 @@
 #
 # The suite (test/run.sh) starts a real Kafka broker and exports
 #   KAFKA_BROKERS        bootstrap address, 127.0.0.1:PORT
-#   KAFKA_BROKER_SCRIPT  test/kafka_broker.sh (pause | resume | restart | status)
+#   KAFKA_BROKER_SCRIPT  a script taking one command: pause | resume | restart |
+#                        status (test/kafka_broker.sh, or a proxy to it when
+#                        the broker belongs to another OS user)
 # Each test creates its own PostgreSQL node with kafka_fdw preloaded, a server
 # "kafka" on that broker, and talks to it through psql: synchronously
 # ($node->psql), in the background (bg_psql: one psql running a statement we
@@ -15,6 +17,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Spec;
+use IO::Socket::INET;
 use IPC::Run;
 
 # PostgreSQL::Test::Cluster keeps its port locks in $top_builddir/portlock
@@ -40,7 +43,8 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(
   brokers broker_script kafka_node make_topic produce
   wait_for_broker wait_for_topic
-  broker_ctl broker_pause broker_resume broker_stop broker_start
+  broker_ctl broker_pause broker_resume
+  broker_restart_start broker_restart_wait broker_listening
   bg_psql bg_wait_active bg_finish
   thread_count wait_thread_count log_has_crash
 );
@@ -88,8 +92,8 @@ CREATE USER MAPPING FOR PUBLIC SERVER kafka;
 	return $node;
 }
 
-# Runs the broker control script: broker_ctl('pause'), broker_ctl('start',
-# '--keep-data') etc.  Returns (exit status, output); never dies.
+# Runs the broker control script with one command: pause, resume, restart,
+# status.  Returns (exit status, output); never dies.
 sub broker_ctl
 {
 	my (@args) = @_;
@@ -113,23 +117,24 @@ sub broker_ctl
 # Whether a pause of ours is to be undone at exit (see broker_pause).
 our $paused = 0;
 
-# Whether a stop of ours is to be undone at exit (see broker_stop).
-our $stopped = 0;
+# Whether a restart of ours is to be redone at exit (see
+# broker_restart_start).
+our $restarting = 0;
 
 END
 {
 	# Whatever happened (die, BAIL_OUT, a failed assertion, a signal), never
-	# leave the suite's broker paused or stopped.
+	# leave the suite's broker paused or down.
 	local $?;    # keep the test's exit status
 	if ($paused)
 	{
 		broker_ctl('resume');
 		$paused = 0;
 	}
-	if ($stopped)
+	if ($restarting)
 	{
-		broker_ctl('start', '--keep-data');
-		$stopped = 0;
+		broker_ctl('restart');
+		$restarting = 0;
 	}
 }
 
@@ -147,35 +152,52 @@ sub broker_pause
 	return ($rc, $out);
 }
 
-# Stops the broker (its data stays) and arms a restart at exit; returns
-# (rc, output).  broker_start brings it back with the same data and ports.
-sub broker_stop
+# Restarts the broker (same data, same ports) in the background: returns a
+# handle for broker_restart_wait.  Until that reports success, a restart is
+# armed at exit (should the test die with the broker down).
+sub broker_restart_start
 {
-	$stopped = 1;
+	$restarting = 1;
 	arm_signals();
-	my ($rc, $out) = broker_ctl('stop');
-	if ($rc != 0)
-	{
-		# still running (e.g. not ours to stop): nothing to undo
-		my ($src, $status) = broker_ctl('status');
-		if ($src == 0 && $status =~ /^running$/m)
-		{
-			$stopped = 0;
-			broker_disarm();
-		}
-	}
-	return ($rc, $out);
+	my $script = $ENV{KAFKA_BROKER_SCRIPT};
+	my $r = { out => '', t0 => time() };
+	$r->{timer} = IPC::Run::timeout(240);
+	$r->{h} = IPC::Run::start([ 'bash', $script, 'restart' ],
+		'<', \undef, '>&', \$r->{out}, $r->{timer});
+	return $r;
 }
 
-sub broker_start
+# Waits for the restart to end; returns (rc, output).
+sub broker_restart_wait
 {
-	my ($rc, $out) = broker_ctl('start', '--keep-data');
+	my ($r) = @_;
+	my $ok = eval { $r->{h}->finish; 1 };
+	my $rc = $ok ? ($r->{h}->full_result(0) >> 8) : -1;
+	$r->{out} .= $@ unless $ok;
+	eval { $r->{h}->kill_kill } unless $ok;
+	$r->{out} =~ s/\s+$//;
+	note sprintf("kafka_broker.sh restart: exit %d after %.1f s%s",
+		$rc, time() - $r->{t0}, $r->{out} ne '' ? ": $r->{out}" : '');
 	if ($rc == 0)
 	{
-		$stopped = 0;
+		$restarting = 0;
 		broker_disarm();
 	}
-	return ($rc, $out);
+	return ($rc, $r->{out});
+}
+
+# Whether 127.0.0.1:PORT of the broker accepts TCP connections.
+sub broker_listening
+{
+	my ($host, $port) = split /:/, (split /,/, brokers())[0];
+	my $sock = IO::Socket::INET->new(
+		PeerAddr => $host,
+		PeerPort => $port,
+		Proto => 'tcp',
+		Timeout => 1);
+	return 0 unless $sock;
+	close($sock);
+	return 1;
 }
 
 sub arm_signals
@@ -184,7 +206,7 @@ sub arm_signals
 	{
 		next if exists $saved_sig{$sig};
 		$saved_sig{$sig} = $SIG{$sig};
-		$SIG{$sig} = sub { diag "SIG$sig while the broker is paused or stopped"; exit 1; };
+		$SIG{$sig} = sub { diag "SIG$sig while the broker is paused or restarting"; exit 1; };
 	}
 	return;
 }
@@ -192,7 +214,7 @@ sub arm_signals
 sub broker_disarm
 {
 	$paused = 0;
-	return if $stopped;
+	return if $restarting;
 	$SIG{$_} = $saved_sig{$_} // 'DEFAULT' for keys %saved_sig;
 	%saved_sig = ();
 	return;

@@ -93,8 +93,10 @@ TEST(client_construction_failure_is_invalid_config) {
 
 TEST(producer_ledgers) {
     Producer p(MakeConfig({{"bootstrap.servers", kNoBroker}}), "murmur2_random", 1000);
+    CHECK_EQ(p.open_ledgers(), 0u);
     uint32_t a = p.OpenLedger();
     uint32_t b = p.OpenLedger(true);
+    CHECK_EQ(p.open_ledgers(), 2u);
     CHECK(a != b);
     CHECK(a != 0 && b != 0);
     CHECK(!p.GetLedger(a).track);
@@ -106,6 +108,7 @@ TEST(producer_ledgers) {
     CHECK(sw.Ms() < 500);
     CHECK_NOTHROW(p.CheckLedger(a));
     p.CloseLedger(a);
+    CHECK_EQ(p.open_ledgers(), 1u);
     CHECK_THROWS(p.GetLedger(a), std::out_of_range);
     CHECK_THROWS(p.Produce(a, "t", Value("x")), std::out_of_range);
     CHECK_EQ(p.timeout_ms(), 1000);

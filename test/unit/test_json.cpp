@@ -619,3 +619,65 @@ TEST(utf8_rejects_above_10ffff) {
     CHECK(!U8("\xF5\x80\x80\x80"));
     CHECK(!U8("\xF7\xBF\xBF\xBF"));  // U+1FFFFF
 }
+
+// ---- JsonArrayToPgArray ----------------------------------------------------
+
+namespace {
+using kafka_fdw::format::JsonArrayToPgArray;
+
+// The PostgreSQL array literal, or "<invalid>".
+std::string PgArray(const std::string &json) {
+    std::string out = "stale";
+    if (!JsonArrayToPgArray(json.data(), json.size(), out)) return "<invalid>";
+    return out;
+}
+}  // namespace
+
+TEST(json_array_to_pg_array) {
+    CHECK_EQ(PgArray("[1,\"a\",null,[2]]"), "{1,\"a\",NULL,{2}}");
+    CHECK_EQ(PgArray("[]"), "{}");
+    CHECK_EQ(PgArray(" [ ] "), "{}");
+    CHECK_EQ(PgArray("[1, 2 ,3]"), "{1,2,3}");
+    CHECK_EQ(PgArray("[-1.5e3, 0, 12345678901234567890]"), "{-1.5e3,0,12345678901234567890}");
+    CHECK_EQ(PgArray("[true,false,null]"), "{true,false,NULL}");
+    CHECK_EQ(PgArray("[[1,2],[3,4]]"), "{{1,2},{3,4}}");
+    CHECK_EQ(PgArray("[[[]]]"), "{{{}}}");
+    // strings are always quoted, with " and \ escaped: NULL, "", spaces, commas, braces
+    CHECK_EQ(PgArray(R"(["NULL", "", " x ", "a,b", "{c}", "q\"b\\s"])"),
+             R"({"NULL",""," x ","a,b","{c}","q\"b\\s"})");
+    CHECK_EQ(PgArray(R"(["\u00e9\n"])"), "{\"\xC3\xA9\n\"}");
+    // objects become quoted JSON text, as written
+    CHECK_EQ(PgArray(R"([{"a": "b\\c"}, {}])"), R"({"{\"a\": \"b\\\\c\"}","{}"})");
+}
+
+TEST(json_array_to_pg_array_rejects_invalid_input) {
+    for (const char *bad : {"", "  ", "{}", "1", "\"[1]\"", "[", "[1", "[1,]", "[,1]", "[1 2]", "[1] x",
+                            "[1]]", "[\"a]", "[\"\\q\"]", "[\"\\ud800\"]", "[01]", "[nul]", "[{\"a\"}]",
+                            "[{\"a\":1]", "[[1]"}) {
+        std::string out;
+        if (JsonArrayToPgArray(bad, strlen(bad), out))
+            unit::RecordFailure(__FILE__, __LINE__,
+                                "accepted " + unit::Show(std::string(bad)) + " as " + unit::Show(out));
+    }
+    // deep nesting: refused, without blowing the stack
+    std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    std::string out;
+    CHECK(!JsonArrayToPgArray(deep.data(), deep.size(), out));
+    std::string ok_depth = std::string(100, '[') + std::string(100, ']');
+    CHECK(JsonArrayToPgArray(ok_depth.data(), ok_depth.size(), out));
+    CHECK_EQ(out, std::string(100, '{') + std::string(100, '}'));
+}
+
+TEST(json_array_to_pg_array_reuses_the_output) {
+    std::string out = "previous content";
+    REQUIRE(JsonArrayToPgArray("[1]", 3, out));
+    CHECK_EQ(out, "{1}");  // replaced, not appended
+    // a value taken by JsonObjectReader (raw text, not NUL-terminated)
+    std::string doc = R"({"tags": ["x", "y"], "n": 1})";
+    JsonObjectReader r({"tags"});
+    REQUIRE(Parse(r, doc));
+    REQUIRE(r.Found(0));
+    REQUIRE(r.Value(0).type == JsonType::Array);
+    REQUIRE(JsonArrayToPgArray(r.Value(0).data, r.Value(0).len, out));
+    CHECK_EQ(out, "{\"x\",\"y\"}");
+}

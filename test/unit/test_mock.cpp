@@ -9,6 +9,8 @@
 #include "kafka/metadata.hpp"
 #include "kafka/producer.hpp"
 
+#include "format/json.hpp"
+
 #include "framework.hpp"
 #include "kafka_helpers.hpp"
 
@@ -342,6 +344,32 @@ TEST(mock_produce_rejected_by_the_broker) {
     } catch (const Error &e) {
         if (e.kind != ErrorKind::MessageTooLarge) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
     }
+}
+
+TEST(mock_produce_to_a_missing_topic) {
+    // The broker says the topic does not exist; after
+    // topic.metadata.propagation.max.ms librdkafka fails the messages.
+    Mock mock({{"topic.metadata.propagation.max.ms", "100"}}, 5000);
+    rd_kafka_mock_topic_set_error(mock.cluster, "missing", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+    Producer &p = *mock.producer;
+    uint32_t l = p.OpenLedger();
+    std::string v = "x";
+    OutMessage m;
+    m.value = v.data();
+    m.value_len = v.size();
+    Stopwatch sw;
+    try {
+        p.Produce(l, "missing", m);
+        p.Await(l, p.timeout_ms());
+        p.CheckLedger(l);
+        unit::RecordFailure(__FILE__, __LINE__, "no error");
+    } catch (const Error &e) {
+        if (e.kind != ErrorKind::UnknownTopic) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK(Contains(e.what(), "\"missing\" does not exist"));
+        CHECK_EQ(e.topic, "missing");
+        CHECK(!e.hint.empty());
+    }
+    CHECK(sw.Ms() < 4000);
 }
 
 TEST(mock_headers_tombstones_and_timestamps_round_trip) {
@@ -685,4 +713,82 @@ TEST(mock_range_consumer_is_interruptible) {
     CHECK(n <= 10);
     // the consumer can be stopped and destroyed after an interrupt
     c->Stop();
+}
+
+// ---- HeadersToJson ---------------------------------------------------------
+
+namespace {
+
+// Produces one message with these headers through the C API (a null value is
+// possible there) and returns HeadersToJson of it as consumed back.
+std::string HeadersJsonOf(Mock &mock, const std::string &topic,
+                          const std::vector<std::pair<std::string, const std::string *>> &headers) {
+    mock.CreateTopic(topic, 1);
+    rd_kafka_headers_t *h = nullptr;
+    if (!headers.empty()) {
+        h = rd_kafka_headers_new(headers.size());
+        for (const auto &[name, value] : headers)
+            rd_kafka_header_add(h, name.data(), static_cast<ssize_t>(name.size()),
+                                value ? value->data() : nullptr, value ? static_cast<ssize_t>(value->size()) : 0);
+    }
+    rd_kafka_resp_err_t err =
+        h ? rd_kafka_producev(mock.producer->handle(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_VALUE(const_cast<char *>("v"), 1), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END)
+          : rd_kafka_producev(mock.producer->handle(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_VALUE(const_cast<char *>("v"), 1), RD_KAFKA_V_END);
+    if (err) {
+        if (h) rd_kafka_headers_destroy(h);
+        throw std::runtime_error(std::string("producev: ") + rd_kafka_err2str(err));
+    }
+    if (!mock.producer->FlushAll(5000)) throw std::runtime_error("not flushed");
+    auto c = mock.Consumer(topic, 5000);
+    c->Start({{0, 0, 1}});
+    const rd_kafka_message_t *m = c->Next();
+    if (!m) throw std::runtime_error("no message");
+    std::string out = "stale";
+    kafka_fdw::kafka::HeadersToJson(m, out);
+    return out;
+}
+
+}  // namespace
+
+TEST(mock_headers_to_json) {
+    Mock mock;
+    CHECK_EQ(HeadersJsonOf(mock, "h0", {}), "{}");
+
+    const std::string text = "caf\xC3\xA9 \"q\" \\", empty, binary("\x00\x01\xff", 3), nul("a\0b", 3),
+                      utf8_with_escape = "\\x41";
+    std::string json = HeadersJsonOf(mock, "h1",
+                                     {{"text", &text},
+                                      {"null", nullptr},
+                                      {"empty", &empty},
+                                      {"binary", &binary},
+                                      {"nul", &nul},
+                                      {"text", &utf8_with_escape},
+                                      {"we\"ird\n", &empty}});
+    CHECK_EQ(json, "{\"text\": \"caf\xC3\xA9 \\\"q\\\" \\\\\", \"null\": null, \"empty\": \"\", "
+                   "\"binary\": \"\\\\x0001ff\", \"nul\": \"\\\\x610062\", "
+                   "\"text\": \"\\\\x41\", \"we\\\"ird\\n\": \"\"}");
+    // valid JSON, valid UTF-8; a repeated name: the last one wins when read
+    CHECK(kafka_fdw::format::IsValidUtf8(json.data(), json.size()));
+    kafka_fdw::format::JsonObjectReader r({"text", "null", "binary", "we\"ird\n"});
+    REQUIRE(r.Parse(json.data(), json.size()));
+    CHECK(r.Found(0) && r.Found(1) && r.Found(2) && r.Found(3));
+    CHECK_EQ(std::string(r.Value(0).data, r.Value(0).len), "\\x41");
+    CHECK(r.Value(1).type == kafka_fdw::format::JsonType::Null);
+    CHECK_EQ(std::string(r.Value(2).data, r.Value(2).len), "\\x0001ff");
+}
+
+// BUG (minor): HeadersToJson (src/kafka/consumer.cpp) checks header *values*
+// for UTF-8 but copies header *names* as they are.  Kafka header keys are
+// arbitrary bytes on the wire; a key such as "\xff\xfe" goes raw into the
+// JSON text, which the scan (src/fdw/scan.cpp, ColumnRole::Headers) hands to
+// the column's input function without any encoding check: invalid UTF-8
+// ends up in a json/jsonb/text value.  Fix: hex-encode (or replace) a name
+// that is not valid UTF-8, as is done for values.
+DISABLED_TEST(mock_bug_headers_to_json_invalid_utf8_name) {
+    Mock mock;
+    const std::string v = "v";
+    std::string json = HeadersJsonOf(mock, "h2", {{"\xff\xfe", &v}});
+    CHECK(kafka_fdw::format::IsValidUtf8(json.data(), json.size()));
 }
