@@ -56,7 +56,7 @@ UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))
 UNIT_BIN  = test/unit/core_tests
 UNIT_CXXFLAGS = -std=c++17 -g -O1 $(WARN_FLAGS) $(CORE_CPPFLAGS)
 
-$(UNIT_BIN): $(UNIT_SRCS) $(CORE_SRCS) $(HEADERS)
+$(UNIT_BIN): $(UNIT_SRCS) $(CORE_SRCS) $(HEADERS) $(wildcard test/unit/*.hpp)
 	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lrdkafka -lpthread
 
 .PHONY: unit

@@ -2,9 +2,11 @@
 
 #include "kafka/errors.hpp"
 
+#include <cstring>
+
 namespace kafka_fdw::kafka {
 
-Client::Client(Type type, Config &&conf) {
+Client::Client(Type type, Config &&conf) : secrets_(conf.secret_values()) {
     conf.Set("log.queue", "true");
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_log_cb(conf.get(), &Client::LogCb);
@@ -33,11 +35,29 @@ std::vector<ClientEvent> Client::TakeEvents() {
     return out;
 }
 
+std::string Client::Redact(const char *text) const {
+    std::string out(text);
+    for (const auto &secret : secrets_) {
+        for (size_t pos; (pos = out.find(secret)) != std::string::npos;) out.replace(pos, secret.size(), "***");
+    }
+    // A text about a secret property may quote part of its value: cut it.
+    static const char *const names[] = {"sasl.oauthbearer.config", "sasl.password", "ssl.key.password",
+                                        "ssl.keystore.password", "sasl.oauthbearer.client.secret", "ssl.key.pem"};
+    for (const char *n : names) {
+        size_t pos = out.find(n);
+        if (pos != std::string::npos) {
+            out.resize(pos + strlen(n));
+            out += " (details redacted)";
+        }
+    }
+    return out;
+}
+
 void Client::LogCb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     auto *self = static_cast<Client *>(rd_kafka_opaque(rk));
     if (!self || self->events_.size() > 1000) return;  // bounded: never grow without limit
     try {
-        self->events_.push_back({ClientEvent::Log, level, std::string(fac) + ": " + buf});
+        self->events_.push_back({ClientEvent::Log, level, std::string(fac) + ": " + self->Redact(buf)});
     } catch (...) {
         // a log line is not worth failing for
     }
@@ -49,9 +69,9 @@ void Client::ErrorCb(rd_kafka_t *rk, int err, const char *reason, void *) {
     self->last_error_ = static_cast<rd_kafka_resp_err_t>(err);
     if (err == RD_KAFKA_RESP_ERR__FATAL) self->fatal_ = true;
     try {
-        self->last_error_text_ = reason;
+        self->last_error_text_ = self->Redact(reason);
         if (self->events_.size() <= 1000)
-            self->events_.push_back({ClientEvent::Error, 3, reason});
+            self->events_.push_back({ClientEvent::Error, 3, self->last_error_text_});
     } catch (...) {
     }
 }

@@ -49,11 +49,15 @@ protected:
     virtual void OnDelivery(const rd_kafka_message_t *) {}
 
 private:
+    // Texts from librdkafka may quote a secret property's value: redact.
+    std::string Redact(const char *text) const;
+
     static void LogCb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
     static void ErrorCb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
     static void DeliveryCb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
     rd_kafka_t *rk_ = nullptr;
+    std::vector<std::string> secrets_;
     std::vector<ClientEvent> events_;
     rd_kafka_resp_err_t last_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
     std::string last_error_text_;

@@ -22,6 +22,12 @@ void Config::Set(const std::string &name, const std::string &value) {
         throw Error(ErrorKind::InvalidConfig,
                     "invalid librdkafka property \"" + name + "\"", detail);
     }
+    if (IsSecret(name) && !value.empty()) secret_values_.push_back(value);
+}
+
+std::string Config::Canonical(const std::string &name) {
+    if (name.compare(0, 6, "topic.") == 0) return name.substr(6);
+    return name;
 }
 
 std::string Config::Check(const std::string &name, const std::string &value) {
@@ -47,8 +53,9 @@ const std::vector<std::string> &Config::SuperuserOnly() {
         "ssl_engine_location",
         "ssl.engine.id",
         "ssl.providers",
-        // run a command
+        // run a command (the principal is pasted into the default kinit command)
         "sasl.kerberos.kinit.cmd",
+        "sasl.kerberos.principal",
         // read files of the database server
         "sasl.kerberos.keytab",
         "ssl.key.location",
@@ -65,16 +72,20 @@ const std::vector<std::string> &Config::SuperuserOnly() {
         "sasl.oauthbearer.token.endpoint.url",
         // fill the server log with client traffic
         "debug",
+        // start an in-process mock cluster
+        "test.mock.num.brokers",
     };
     return list;
 }
 
-bool Config::IsSuperuserOnly(const std::string &name) {
+bool Config::IsSuperuserOnly(const std::string &name_in) {
+    const std::string name = Canonical(name_in);
     const auto &l = SuperuserOnly();
     return std::find(l.begin(), l.end(), name) != l.end();
 }
 
-bool Config::IsSecret(const std::string &name) {
+bool Config::IsSecret(const std::string &name_in) {
+    const std::string name = Canonical(name_in);
     static const char *const secrets[] = {
         "password",           "sasl.password",
         "sasl.oauthbearer.client.secret", "ssl.key.password",
@@ -86,7 +97,8 @@ bool Config::IsSecret(const std::string &name) {
     return false;
 }
 
-bool Config::IsReserved(const std::string &name) {
+bool Config::IsReserved(const std::string &name_in) {
+    const std::string name = Canonical(name_in);
     // Callbacks and pointers cannot be given as text anyway; these would
     // break how kafka_fdw drives the client.
     static const char *const reserved[] = {

@@ -18,7 +18,8 @@ class Config {
 public:
     Config();
     ~Config();
-    Config(Config &&other) noexcept : conf_(std::exchange(other.conf_, nullptr)) {}
+    Config(Config &&other) noexcept
+        : conf_(std::exchange(other.conf_, nullptr)), secret_values_(std::move(other.secret_values_)) {}
     Config &operator=(Config &&) = delete;
     Config(const Config &) = delete;
 
@@ -28,6 +29,9 @@ public:
     void SetAll(const Properties &props) {
         for (const auto &[k, v] : props) Set(k, v);
     }
+
+    // Values of secret properties set so far (for redaction of client texts).
+    const std::vector<std::string> &secret_values() const { return secret_values_; }
 
     // Hands the configuration to rd_kafka_new (which takes ownership on success).
     rd_kafka_conf_t *get() { return conf_; }
@@ -45,8 +49,13 @@ public:
     // Properties kafka_fdw sets itself (callbacks, queues): users may not.
     static bool IsReserved(const std::string &name);
 
+    // librdkafka accepts "topic.<name>" for topic-level <name>: checks use
+    // the name without that prefix.
+    static std::string Canonical(const std::string &name);
+
 private:
     rd_kafka_conf_t *conf_;
+    std::vector<std::string> secret_values_;
 };
 
 }  // namespace kafka_fdw::kafka

@@ -24,25 +24,27 @@ void HeadersToJson(const rd_kafka_message_t *m, std::string &out) {
     const char *name;
     const void *val;
     size_t size;
+    // Text as a JSON string; bytes that are not valid UTF-8 text as "\\x<hex>".
+    auto append_text_or_hex = [&out](const char *v, size_t size) {
+        if (format::IsValidUtf8(v, size) && !memchr(v, '\0', size)) {
+            format::AppendJsonString(out, v, size);
+            return;
+        }
+        static const char hex[] = "0123456789abcdef";
+        std::string h = "\\x";
+        for (size_t k = 0; k < size; k++) {
+            unsigned char b = static_cast<unsigned char>(v[k]);
+            h.push_back(hex[b >> 4]);
+            h.push_back(hex[b & 15]);
+        }
+        format::AppendJsonString(out, h.data(), h.size());
+    };
     for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
         if (i) out += ", ";
-        format::AppendJsonString(out, name, strlen(name));
+        append_text_or_hex(name, strlen(name));
         out += ": ";
-        const char *v = static_cast<const char *>(val);
-        if (!v) {
-            out += "null";
-        } else if (format::IsValidUtf8(v, size) && !memchr(v, '\0', size)) {
-            format::AppendJsonString(out, v, size);
-        } else {
-            static const char hex[] = "0123456789abcdef";
-            std::string h = "\\x";
-            for (size_t k = 0; k < size; k++) {
-                unsigned char b = static_cast<unsigned char>(v[k]);
-                h.push_back(hex[b >> 4]);
-                h.push_back(hex[b & 15]);
-            }
-            format::AppendJsonString(out, h.data(), h.size());
-        }
+        if (!val) out += "null";
+        else append_text_or_hex(static_cast<const char *>(val), size);
     }
     out += "}";
 }
@@ -121,6 +123,17 @@ bool RangeConsumer::FetchBatch() {
                         rd_kafka_err2str(rd_kafka_last_error()), rd_kafka_last_error())
                 .At(topic_);
         CheckInterrupts();
+        if (last_error() == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+            const Part *p = nullptr;
+            for (const auto &part : parts_)
+                if (!part.done) {
+                    p = &part;
+                    break;
+                }
+            throw Error(ErrorKind::UnknownPartition, "partition does not exist in topic \"" + topic_ + "\"",
+                        last_error_text(), last_error())
+                .At(topic_, p ? p->range.partition : -1);
+        }
         auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - last_progress)
                         .count();

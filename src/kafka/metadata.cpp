@@ -4,6 +4,8 @@
 #include "kafka/wait.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <memory>
 
 namespace kafka_fdw::kafka {
@@ -21,6 +23,14 @@ bool Retriable(rd_kafka_resp_err_t err) {
            err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
            err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
            err == RD_KAFKA_RESP_ERR__WAIT_COORD;
+}
+
+// After a quick retriable answer, wait out the rest of the slice so a retry
+// loop never floods the broker or spins the CPU.
+void RestOfSlice(std::chrono::steady_clock::time_point started, int slice_ms) {
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    auto rest = std::chrono::milliseconds(slice_ms) - elapsed;
+    if (rest > std::chrono::milliseconds(0)) std::this_thread::sleep_for(rest);
 }
 
 [[noreturn]] void ThrowTimeout(Client &client, const std::string &what, rd_kafka_resp_err_t err,
@@ -55,18 +65,22 @@ MetadataPtr FetchMetadata(Client &client, const std::string *topic, int timeout_
     rd_kafka_resp_err_t err;
     for (;;) {
         const rd_kafka_metadata_t *md = nullptr;
-        err = rd_kafka_metadata(client.handle(), topic ? 0 : 1, rkt, &md, deadline.SliceMs());
+        auto started = std::chrono::steady_clock::now();
+        int slice = deadline.SliceMs();
+        err = rd_kafka_metadata(client.handle(), topic ? 0 : 1, rkt, &md, slice);
         client.Poll(0);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             MetadataPtr p(md);
             // A topic that is still being created reports LEADER_NOT_AVAILABLE.
             if (topic && p->topic_cnt == 1 && Retriable(p->topics[0].err) && !deadline.Expired()) {
+                RestOfSlice(started, slice);
                 CheckInterrupts();
                 continue;
             }
             return p;
         }
         if (!Retriable(err) || deadline.Expired()) break;
+        RestOfSlice(started, slice);
         CheckInterrupts();
     }
     ThrowTimeout(client, "fetch metadata", err, timeout_ms);
@@ -109,8 +123,10 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
     Deadline deadline(timeout_ms);
     for (;;) {
         int64_t lo = -1, hi = -1;
+        auto started = std::chrono::steady_clock::now();
+        int slice = deadline.SliceMs();
         rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-            client.handle(), topic.c_str(), partition, &lo, &hi, deadline.SliceMs());
+            client.handle(), topic.c_str(), partition, &lo, &hi, slice);
         client.Poll(0);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {partition, lo, hi};
         if (!Retriable(err) || deadline.Expired()) {
@@ -127,6 +143,7 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
                 throw;
             }
         }
+        RestOfSlice(started, slice);
         CheckInterrupts();
     }
 }
@@ -140,8 +157,9 @@ std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
             rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
         for (int32_t p : partitions)
             rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = ts_ms;
-        rd_kafka_resp_err_t err =
-            rd_kafka_offsets_for_times(client.handle(), list, deadline.SliceMs());
+        auto started = std::chrono::steady_clock::now();
+        int slice = deadline.SliceMs();
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client.handle(), list, slice);
         client.Poll(0);
         std::vector<int64_t> out;
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -163,6 +181,7 @@ std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
             throw Error(KindOf(err), "could not look up offsets by timestamp in topic \"" + topic + "\"",
                         rd_kafka_err2str(err), err)
                 .At(topic);
+        RestOfSlice(started, slice);
         CheckInterrupts();
     }
 }

@@ -36,7 +36,9 @@ Producer::~Producer() {
 rd_kafka_topic_t *Producer::Topic(const std::string &name) {
     auto it = topics_.find(name);
     if (it != topics_.end()) return it->second;
-    rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
+    // Start from the topic-level settings of the client's configuration
+    // (acks, message.timeout.ms, compression...), then set the partitioner.
+    rd_kafka_topic_conf_t *tconf = rd_kafka_default_topic_conf_dup(handle());
     char errstr[256];
     if (rd_kafka_topic_conf_set(tconf, "partitioner", partitioner_.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
