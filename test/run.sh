@@ -82,7 +82,7 @@ if ls test/t/*.pl >/dev/null 2>&1; then
   cp test/broker_ctl.sh "$tapdir/"; chmod 755 "$tapdir/broker_ctl.sh"
   (cd "$tapdir" && "${RUNAS[@]}" env PATH="$PATH" KAFKA_BROKERS="$KAFKA_BROKERS" \
       KAFKA_BROKER_SCRIPT="$tapdir/broker_ctl.sh" KAFKA_BROKER_CTL="$ctl" \
-      PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" top_builddir="$PGXS_DIR/.." \
+      PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" top_builddir="$PGXS_DIR/.." PG_TEST_PORT_DIR="$tapdir" \
       prove -I "$PGXS_DIR/test/perl" -I t --ext .pl -v t/ ) >test/tap.log 2>&1
   echo "quit x" >"$ctl"; wait "$ctl_pid" 2>/dev/null
   bash test/kafka_broker.sh resume >/dev/null 2>&1 || true

@@ -3,6 +3,9 @@
 #include "kafka/errors.hpp"
 #include "kafka/wait.hpp"
 
+#include <chrono>
+#include <thread>
+
 namespace kafka_fdw::kafka {
 
 namespace {
@@ -211,15 +214,24 @@ void Producer::CheckLedger(uint32_t ledger_id) const {
 
 void Producer::InitTransactions(int timeout_ms) {
     if (txn_init_) return;
-    // init_transactions blocks; call it in slices: a timed-out call may be retried.
+    // init_transactions blocks: call it in slices.  Right after a broker
+    // starts, the transaction coordinator answers "load in progress" or "not
+    // coordinator" for a while: those errors are retriable, so retry until
+    // the deadline.
     Deadline deadline(timeout_ms);
     for (;;) {
-        rd_kafka_error_t *error = rd_kafka_init_transactions(handle(), deadline.SliceMs());
+        auto started = std::chrono::steady_clock::now();
+        int slice = deadline.SliceMs();
+        rd_kafka_error_t *error = rd_kafka_init_transactions(handle(), slice);
         Poll(0);
         if (!error) break;
-        if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT && !deadline.Expired() &&
-            rd_kafka_error_is_retriable(error)) {
+        bool retry = (rd_kafka_error_is_retriable(error) ||
+                      rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
+                     !rd_kafka_error_is_fatal(error) && !deadline.Expired();
+        if (retry) {
             rd_kafka_error_destroy(error);
+            auto rest = std::chrono::milliseconds(slice) - (std::chrono::steady_clock::now() - started);
+            if (rest > std::chrono::milliseconds(0)) std::this_thread::sleep_for(rest);
             CheckInterrupts();
             continue;
         }
