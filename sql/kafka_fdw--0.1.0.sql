@@ -80,3 +80,31 @@ CREATE FUNCTION kafka.kafka_get_watermarks(rel regclass, OUT partition int, OUT 
                                            OUT offset_high bigint)
   RETURNS SETOF record
   AS 'MODULE_PATHNAME', 'kafka_get_watermarks' LANGUAGE C STRICT VOLATILE;
+
+-- Consumer groups -----------------------------------------------------------------
+-- The source of truth for the positions of groups read through group tables
+-- (table option "group").  Moved in the transaction that read the messages.
+CREATE TABLE kafka.group_offsets (
+  server      name        NOT NULL,
+  group_name  text        NOT NULL,
+  topic       text        NOT NULL,
+  partition   int         NOT NULL,
+  next_offset bigint      NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (server, group_name, topic, partition)
+);
+-- pg_dump keeps the positions.
+SELECT pg_catalog.pg_extension_config_dump('kafka.group_offsets', '');
+-- Users read and move positions through group tables and the functions below,
+-- which check USAGE on the server; superusers may read the table directly.
+REVOKE ALL ON kafka.group_offsets FROM PUBLIC;
+
+CREATE FUNCTION kafka.group_lag(server text, group_name text)
+  RETURNS TABLE(topic text, partition int, next_offset bigint, high_watermark bigint, lag bigint)
+  AS 'MODULE_PATHNAME', 'kafka_group_lag' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION kafka.reset_group(server text, group_name text, topic text, "position" text)
+  RETURNS TABLE(partition int, next_offset bigint)
+  AS 'MODULE_PATHNAME', 'kafka_reset_group' LANGUAGE C VOLATILE;
+CREATE FUNCTION kafka.set_group_offset(server text, group_name text, topic text, partition int, next_offset bigint)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_set_group_offset' LANGUAGE C VOLATILE;

@@ -4,6 +4,7 @@
 // --strict fails with the topic/partition/offset; otherwise bad fields are
 // NULL and --junk appends the raw value and the reason).
 #include "cli/cli.hpp"
+#include "cli/json_row.hpp"
 
 #include "format/copy_text.hpp"
 #include "format/csv.hpp"
@@ -120,10 +121,18 @@ public:
             std::vector<std::string> wanted;
             for (const auto &c : o.columns) wanted.push_back(c.member);
             json_ = std::make_unique<format::JsonObjectReader>(std::move(wanted));
-            for (const auto &c : o.columns) {
+            for (size_t i = 0; i < o.columns.size(); i++) {
+                const auto &c = o.columns[i];
                 bool conv = o.pg_arrays && o.pg_array_columns.empty();
                 for (const auto &n : o.pg_array_columns) conv = conv || n == c.name;
+                bool raw = false;
+                if (i < o.types.size()) {  // --types: arrays and json columns by type
+                    ColumnType t = ParseTypeName(o.types[i]);
+                    conv = conv || t.array;
+                    raw = !t.array && t.kind == JsonKind::Json;
+                }
                 pg_array_.push_back(conv);
+                raw_json_.push_back(raw);
             }
         } else if (o.format == "csv") {
             format::CsvOptions co;
@@ -269,7 +278,12 @@ private:
                 continue;
             }
             const format::JsonValue &v = json_->Value(i);
-            if (v.type == format::JsonType::Array && pg_array_[i] &&
+            if (raw_json_[i] && v.type == format::JsonType::String) {
+                // a json/jsonb column takes the member as JSON: a string stays quoted
+                scratch_.clear();
+                format::AppendJsonString(scratch_, v.data, v.len);
+                Text(w, o_.columns[i].name, scratch_.data(), scratch_.size());
+            } else if (v.type == format::JsonType::Array && pg_array_[i] &&
                 format::JsonArrayToPgArray(v.data, v.len, scratch_)) {
                 Text(w, o_.columns[i].name, scratch_.data(), scratch_.size());
             } else {
@@ -304,6 +318,7 @@ private:
     std::unique_ptr<format::JsonObjectReader> json_;
     std::unique_ptr<format::CsvReader> csv_;
     std::vector<bool> pg_array_;  // per column: JSON arrays as Postgres arrays
+    std::vector<bool> raw_json_;  // per column: json/jsonb, strings stay JSON strings
     const rd_kafka_message_t *m_ = nullptr;
     std::string bad_;
     std::string scratch_;

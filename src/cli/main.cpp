@@ -81,7 +81,9 @@ const char kUsage[] =
     "failed messages on stderr (so the COPY fails).\n"
     "      --types LIST          Postgres types of the columns, for --format json:\n"
     "                            numbers, booleans, json/jsonb, arrays, timestamps as\n"
-    "                            row_to_json writes them (without: all JSON strings)\n"
+    "                            row_to_json writes them (without: all JSON strings);\n"
+    "                            consume takes the same list: arrays become Postgres\n"
+    "                            arrays, json/jsonb members stay JSON\n"
     "      --key-column NAME     message key (the column stays in the value)\n"
     "      --partition-column NAME  partition number (not part of the value)\n"
     "      --partitioner NAME    librdkafka partitioner (default murmur2_random)\n"
@@ -292,7 +294,7 @@ Options ParseArgs(int argc, char **argv) {
     }
     if (o.command != "list" && o.topic.empty()) Usage("-t TOPIC is required");
     if (o.have_from && o.have_from_time) Usage("--from and --from-time exclude each other");
-    if (!o.types.empty() && o.types.size() != o.columns.size())
+    if (!o.types.empty() && o.have_columns && o.types.size() != o.columns.size())
         Usage("--types needs one type per column of --columns (" + std::to_string(o.columns.size()) + ")");
     for (const auto &c : o.pg_array_columns) {
         bool found = false;

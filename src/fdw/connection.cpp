@@ -18,6 +18,7 @@ struct CacheEntry {
     std::unique_ptr<kafka::Client> meta;
     std::unique_ptr<kafka::Producer> producer;
     std::unique_ptr<kafka::Producer> txn_producer;  // transactional.id set
+    std::map<std::string, std::unique_ptr<kafka::Client>> groups;
     bool valid = true;
     int timeout_ms = 0;
 };
@@ -45,10 +46,12 @@ CacheEntry &Lookup(const ClientSpec *spec) {
         }
         if (e.txn_producer) busy = busy || e.txn_producer->open_ledgers() > 0 || InKafkaTransaction(e.txn_producer.get()) || HasPendingSends(e.txn_producer.get());
         if (e.producer) busy = busy || HasPendingSends(e.producer.get());
+        for (auto &[name, g] : e.groups) busy = busy || HasPendingGroupCommits(g.get());
         if (!busy) {
             e.meta.reset();
             e.producer.reset();
             e.txn_producer.reset();
+            e.groups.clear();
             e.valid = true;
             e.timeout_ms = 0;
         }
@@ -161,6 +164,20 @@ kafka::Client &MetadataClient(const ClientSpec *spec) {
         e.timeout_ms = pg::g_timeout_ms;
     }
     return *e.meta;
+}
+
+kafka::Client &GroupClient(const ClientSpec *spec, const char *group) {
+    CacheEntry &e = Lookup(spec);
+    std::unique_ptr<kafka::Client> &slot = e.groups[group];
+    if (!slot) {
+        kafka::Config conf = MakeConfig(spec);
+        conf.Set("group.id", group);
+        conf.Set("enable.auto.commit", "false");
+        conf.Set("enable.auto.offset.store", "false");
+        slot = std::make_unique<kafka::Client>(kafka::Client::Type::Consumer, std::move(conf));
+        e.timeout_ms = pg::g_timeout_ms;
+    }
+    return *slot;
 }
 
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {

@@ -36,6 +36,8 @@ ClientSpec *GetClientSpecByName(const char *server_name);
 kafka::Config MakeConfig(const ClientSpec *spec);
 kafka::Client &MetadataClient(const ClientSpec *spec);
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional);
+// A client with group.id = group (never subscribes): committed offsets.
+kafka::Client &GroupClient(const ClientSpec *spec, const char *group);
 
 void RegisterConnectionCallbacks();
 

@@ -53,6 +53,10 @@ const FdwOption kOptions[] = {
     {"readonly", ForeignTableRelationId, kBool, nullptr, nullptr},
     {"tombstone_on_null", ForeignTableRelationId, kBool, nullptr, nullptr},
     {"transactional", ForeignTableRelationId, kBool, nullptr, nullptr},
+    {"group", ForeignTableRelationId, kString, nullptr, nullptr},
+    {"group_start", ForeignTableRelationId, kEnum, "earliest|latest", nullptr},
+    {"skip_locked", ForeignTableRelationId, kBool, nullptr, nullptr},
+    {"on_gap", ForeignTableRelationId, kEnum, "warning|error", nullptr},
 
     {"partition", AttributeRelationId, kBool, nullptr, nullptr},
     {"offset", AttributeRelationId, kBool, nullptr, nullptr},
@@ -303,6 +307,10 @@ TableDef *GetTableDef(Oid relid) {
         else if (strcmp(n, "readonly") == 0) t->readonly = OptBool(d);
         else if (strcmp(n, "tombstone_on_null") == 0) t->tombstone_on_null = OptBool(d);
         else if (strcmp(n, "transactional") == 0) t->transactional = OptBool(d);
+        else if (strcmp(n, "group") == 0) t->group = defGetString(d);
+        else if (strcmp(n, "group_start") == 0) t->group_latest = strcmp(defGetString(d), "latest") == 0;
+        else if (strcmp(n, "skip_locked") == 0) t->skip_locked = OptBool(d);
+        else if (strcmp(n, "on_gap") == 0) t->gap_error = strcmp(defGetString(d), "error") == 0;
     }
     if (!escape_set) t->csv_escape = t->csv_quote;
     if (!t->topic) t->topic = get_rel_name(relid);

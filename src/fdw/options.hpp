@@ -48,6 +48,10 @@ struct TableDef {
     bool readonly;
     bool tombstone_on_null;
     bool transactional;
+    const char *group;            // consumer group (NULL: a plain scan)
+    bool group_latest;            // group_start 'latest'
+    bool skip_locked;
+    bool gap_error;               // on_gap 'error'
     int ncolumns;                 // live columns
     ColumnDef *columns;
     int npayload;

@@ -14,7 +14,9 @@
 
 #include "fdw/connection.hpp"
 #include "fdw/handler.hpp"
+#include "fdw/groups.hpp"
 #include "fdw/options.hpp"
+#include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
 extern "C" {
@@ -37,6 +39,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/datetime.h"
 #include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 #pragma GCC diagnostic pop
 }
@@ -136,6 +139,7 @@ void TryPushdown(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
     if (!col) return;
     int target;
     if (col->role == ColumnRole::Partition && IsIntType(col->type)) target = kTargetPartition;
+    else if (ps->table->group) return;  // group tables read from the group's position: partitions only
     else if (col->role == ColumnRole::Offset && IsIntType(col->type)) target = kTargetOffset;
     else if (col->role == ColumnRole::Timestamp && IsTimestampType(col->type)) target = kTargetTimestamp;
     else return;
@@ -282,6 +286,7 @@ struct ScanRuntime {
     std::unique_ptr<format::JsonObjectReader> json;
     std::unique_ptr<format::CsvReader> csv;
     std::vector<kafka::PartitionRange> ranges;
+    std::vector<kafka::Watermarks> watermarks;  // parallel to ranges
     std::string scratch;
     std::string headers;
 };
@@ -312,6 +317,9 @@ struct ScanState {
     const char *cur_column;
     // per-message decode errors (non-strict)
     const char *bad_reason;
+    // consumer group: next offset to store per partition (-1: nothing read)
+    int64 *group_next;
+    int group_nparts;
     // EXPLAIN ANALYZE
     char *ranges_text;
     MemoryContext cxt;  // the scan's (query-lifetime) context
@@ -467,6 +475,7 @@ void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
         }
     }
     s->rt->ranges.clear();
+    s->rt->watermarks.clear();
     if (none || off_lo > off_hi) parts.clear();
     std::vector<int64_t> ts_start;
     if (ts_lo >= 0 && !parts.empty())
@@ -477,6 +486,7 @@ void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
         if (!ts_start.empty()) start = std::max<int64>(start, ts_start[i]);
         int64 end = off_hi == INT64_MAX ? w.high : std::min<int64>(w.high, off_hi + 1);
         s->rt->ranges.push_back({parts[i], start, std::max(start, end)});
+        s->rt->watermarks.push_back(w);
     }
 }
 
@@ -595,6 +605,98 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
 
 namespace {
 
+// Group tables: each partition starts at the group's stored position
+// (created from the broker's committed offset or group_start), locked in
+// partition order (no deadlocks); with skip_locked, partitions another
+// transaction holds are left out.
+void ApplyGroupPositions(ScanState *s) {
+    TableDef *t = s->table;
+    const char *server = s->spec->server_name;
+    kafka::PartitionRange *rs = s->rt->ranges.data();
+    const kafka::Watermarks *wm = s->rt->watermarks.data();
+    int n = (int)s->rt->ranges.size();
+    int maxp = 0;
+    for (int i = 0; i < n; i++) maxp = Max(maxp, rs[i].partition + 1);
+    s->group_nparts = maxp;
+    s->group_next = (int64 *)MemoryContextAlloc(s->cxt, sizeof(int64) * (maxp + 1));
+    for (int p = 0; p <= maxp; p++) s->group_next[p] = -1;
+
+    int32 *missing = (int32 *)palloc0(sizeof(int32) * (n + 1));
+    int *missing_idx = (int *)palloc0(sizeof(int) * (n + 1));
+    int nmissing = 0;
+    for (int i = 0; i < n; i++)
+        if (GroupReadPosition(server, t->group, t->topic, rs[i].partition) < 0) {
+            missing_idx[nmissing] = i;
+            missing[nmissing++] = rs[i].partition;
+        }
+    if (nmissing > 0) {
+        int64 *committed = (int64 *)palloc0(sizeof(int64) * nmissing);
+        KFDW_ENTRY({
+            std::vector<int32_t> parts(missing, missing + nmissing);
+            auto c = kafka::CommittedOffsets(GroupClient(s->spec, t->group), t->topic, parts, pg::g_timeout_ms);
+            for (int k = 0; k < nmissing; k++) committed[k] = c[k];
+        });
+        for (int k = 0; k < nmissing; k++) {
+            const kafka::Watermarks &w = wm[missing_idx[k]];
+            int64 init = committed[k] >= 0 ? committed[k] : (t->group_latest ? w.high : w.low);
+            GroupInitPosition(server, t->group, t->topic, missing[k], init);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        bool skipped = false;
+        int64 next = GroupLockPosition(server, t->group, t->topic, rs[i].partition, t->skip_locked, &skipped);
+        if (skipped) {
+            rs[i].end = rs[i].start;  // another transaction consumes this partition now
+            continue;
+        }
+        if (next < wm[i].low) {
+            if (t->gap_error)
+                ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+                                errmsg("consumer group \"%s\" lost " INT64_FORMAT " messages of topic \"%s\" partition %d",
+                                       t->group, wm[i].low - next, t->topic, rs[i].partition),
+                                errdetail("Its position is offset " INT64_FORMAT ", but retention deleted the messages before offset " INT64_FORMAT ".",
+                                          next, wm[i].low),
+                                errhint("Set on_gap 'warning' to continue from the oldest message, or move the group with kafka.reset_group().")));
+            ereport(WARNING, (errmsg("consumer group \"%s\" skips " INT64_FORMAT " messages of topic \"%s\" partition %d deleted by retention (offsets " INT64_FORMAT " to " INT64_FORMAT ")",
+                                     t->group, wm[i].low - next, t->topic, rs[i].partition, next, wm[i].low - 1)));
+            next = wm[i].low;
+            s->group_next[rs[i].partition] = next;  // the position moves past the gap
+        }
+        rs[i].start = Min(Max(rs[i].start, next), wm[i].high);
+        rs[i].end = Max(rs[i].start, rs[i].end);
+    }
+}
+
+// Stores the positions the scan reached (Postgres zone), in the current
+// transaction, and queues their commit to the group coordinator.
+void FlushGroupPositions(ScanState *s) {
+    if (!s->group_next) return;
+    TableDef *t = s->table;
+    // ExecutorEnd of a portal (LIMIT, cursors) runs without an active snapshot.
+    bool pushed = false;
+    if (!ActiveSnapshotSet()) {
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pushed = true;
+    }
+    for (int p = 0; p < s->group_nparts; p++) {
+        int64 next = s->group_next[p];
+        if (next < 0) continue;
+        GroupStorePosition(s->spec->server_name, t->group, t->topic, p, next);
+        SubTransactionId subid = GetCurrentSubTransactionId();
+        KFDW_ENTRY({
+            GroupCommit c;
+            c.client = &GroupClient(s->spec, t->group);
+            c.topic = t->topic;
+            c.partition = p;
+            c.next_offset = next;
+            c.subid = subid;
+            AddGroupCommit(std::move(c));
+        });
+        s->group_next[p] = -1;
+    }
+    if (pushed) PopActiveSnapshot();
+}
+
 // Evaluates the pushed conditions and computes the ranges from the
 // watermarks taken now: the scan reads exactly these.
 void ComputeRanges(ForeignScanState *node) {
@@ -606,8 +708,11 @@ void ComputeRanges(ForeignScanState *node) {
     KFDW_ENTRY({
         meta = &MetadataClient(s->spec);
         ComputeRangesCpp(s, cv);
-        s->ranges_text = RangesText(s->rt->ranges);
     });
+    MemoryContextSwitchTo(old);
+    if (s->table->group) ApplyGroupPositions(s);
+    old = MemoryContextSwitchTo(s->cxt);
+    KFDW_ENTRY({ s->ranges_text = RangesText(s->rt->ranges); });
     MemoryContextSwitchTo(old);
     pg::ReportClientEvents(*meta);
 }
@@ -941,10 +1046,13 @@ static TupleTableSlot *kafkaIterateForeignScan(ForeignScanState *node) {
         FillTuple(s, m, slot->tts_values, slot->tts_isnull);
         if (s->bad_reason && s->table->ignore_junk && !s->junk_needed) {
             // ignore_junk without junk columns: skip undecodable messages
+            // (a group consumes them all the same)
+            if (s->group_next && m->partition < s->group_nparts) s->group_next[m->partition] = m->offset + 1;
             continue;
         }
         ExecStoreVirtualTuple(slot);
         s->returned++;
+        if (s->group_next && m->partition < s->group_nparts) s->group_next[m->partition] = m->offset + 1;
         break;
     }
     error_context_stack = errcb.previous;
@@ -955,7 +1063,9 @@ static TupleTableSlot *kafkaIterateForeignScan(ForeignScanState *node) {
 static void kafkaReScanForeignScan(ForeignScanState *node) {
     ScanState *s = (ScanState *)node->fdw_state;
     // Start over: parameters may have changed, and the topic is read again up
-    // to its current high watermark.
+    // to its current high watermark (a group continues where it stopped).
+    FlushGroupPositions(s);
+    s->group_next = nullptr;
     s->started = false;
     s->finished = false;
     s->returned = 0;
@@ -964,6 +1074,7 @@ static void kafkaReScanForeignScan(ForeignScanState *node) {
 
 static void kafkaEndForeignScan(ForeignScanState *node) {
     ScanState *s = (ScanState *)node->fdw_state;
+    if (s) FlushGroupPositions(s);
     if (s && s->rt) {
         if (s->rt->consumer) pg::ReportClientEvents(*s->rt->consumer);
         // Destroy the consumer now rather than at context reset.
@@ -976,6 +1087,7 @@ static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
     ScanState *s = (ScanState *)node->fdw_state;
     ExplainPropertyText("Kafka Topic", s->table->topic, es);
     ExplainPropertyText("Format", FormatName(s->table->format), es);
+    if (s->table->group) ExplainPropertyText("Kafka Group", s->table->group, es);
     char *cond = strVal(list_nth(plan->fdw_private, kPrivCondText));
     if (cond[0]) ExplainPropertyText("Kafka Pushdown", cond, es);
     int limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
@@ -989,7 +1101,10 @@ static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
 
 // --- parallel scans ---------------------------------------------------------
 
-static bool kafkaIsForeignScanParallelSafe(PlannerInfo *, RelOptInfo *, RangeTblEntry *) { return true; }
+// Group scans run in the leader only: their positions live in its transaction.
+static bool kafkaIsForeignScanParallelSafe(PlannerInfo *, RelOptInfo *, RangeTblEntry *rte) {
+    return GetTableDef(rte->relid)->group == nullptr;
+}
 
 static Size kafkaEstimateDSMForeignScan(ForeignScanState *, ParallelContext *) {
     return offsetof(ParallelShared, ranges) + sizeof(kafka::PartitionRange) * kMaxParallelRanges;

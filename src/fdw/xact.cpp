@@ -1,10 +1,12 @@
 #include "kafka/errors.hpp"
+#include "kafka/metadata.hpp"
 
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
 #include <algorithm>
 #include <memory>
+#include <tuple>
 
 namespace kafka_fdw::fdw {
 
@@ -19,6 +21,7 @@ struct OpenTxn {
 struct XactState {
     std::vector<OpenTxn> txns;
     std::vector<PendingMessage> sends;
+    std::vector<GroupCommit> group_commits;
 };
 
 XactState *g_xact = nullptr;  // backend lifetime
@@ -82,12 +85,49 @@ void PreCommitCpp() {
     }
 }
 
+// After COMMIT (C++ zone, never throws): make the broker's group coordinator
+// show the positions the transaction stored.  Bounded by the timeout; a
+// failure is only a warning, the positions in Postgres are authoritative.
+void CommitGroupsCpp(char *warning, size_t size) noexcept {
+    warning[0] = '\0';
+    if (!g_xact || g_xact->group_commits.empty()) return;
+    try {
+        auto commits = std::move(g_xact->group_commits);
+        g_xact->group_commits.clear();
+        // Last position per (client, topic, partition) wins; one request per (client, topic).
+        std::vector<std::tuple<kafka::Client *, std::string, std::vector<std::pair<int32_t, int64_t>>>> batches;
+        for (const auto &c : commits) {
+            auto it = std::find_if(batches.begin(), batches.end(), [&](const auto &b) {
+                return std::get<0>(b) == c.client && std::get<1>(b) == c.topic;
+            });
+            if (it == batches.end()) {
+                batches.emplace_back(c.client, c.topic, std::vector<std::pair<int32_t, int64_t>>{});
+                it = batches.end() - 1;
+            }
+            auto &offs = std::get<2>(*it);
+            auto o = std::find_if(offs.begin(), offs.end(), [&](const auto &x) { return x.first == c.partition; });
+            if (o == offs.end()) offs.emplace_back(c.partition, c.next_offset);
+            else o->second = c.next_offset;
+        }
+        for (auto &[client, topic, offs] : batches) {
+            try {
+                kafka::CommitOffsets(*client, topic, offs, pg::g_timeout_ms);
+            } catch (const std::exception &e) {
+                snprintf(warning, size, "could not commit consumer group positions of topic \"%s\" to Kafka: %s",
+                         topic.c_str(), e.what());
+            }
+        }
+    } catch (...) {
+    }
+}
+
 // ABORT work (C++ zone, never throws).
 void AbortCpp(char *warning, size_t size) noexcept {
     warning[0] = '\0';
     if (!g_xact) return;
     try {
         g_xact->sends.clear();
+        g_xact->group_commits.clear();
         for (auto &t : g_xact->txns) {
             try {
                 t.producer->AbortTransaction(t.producer->timeout_ms());
@@ -108,6 +148,8 @@ void SubAbortCpp(SubTransactionId subid) noexcept {
                 sends.end());
     for (auto &t : g_xact->txns)
         if (t.max_subid >= subid) t.doomed = true;
+    auto &gc = g_xact->group_commits;
+    gc.erase(std::remove_if(gc.begin(), gc.end(), [&](const GroupCommit &c) { return c.subid >= subid; }), gc.end());
 }
 
 void XactCallback(XactEvent event, void *) {
@@ -117,6 +159,13 @@ void XactCallback(XactEvent event, void *) {
         if (!g_xact || (g_xact->sends.empty() && g_xact->txns.empty())) return;
         KFDW_ENTRY({ PreCommitCpp(); });
         break;
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT: {
+        char warning[700];
+        CommitGroupsCpp(warning, sizeof warning);
+        if (warning[0]) ereport(WARNING, (errmsg("%s", warning)));
+        break;
+    }
     case XACT_EVENT_PRE_PREPARE:
         if (g_xact && (!g_xact->sends.empty() || !g_xact->txns.empty()))
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -146,6 +195,15 @@ bool InKafkaTransaction(const kafka::Producer *producer) {
         if (t.producer == producer) return true;
     return false;
 }
+
+bool HasPendingGroupCommits(const kafka::Client *client) {
+    if (!g_xact) return false;
+    for (const auto &c : g_xact->group_commits)
+        if (c.client == client) return true;
+    return false;
+}
+
+void AddGroupCommit(GroupCommit &&c) { State().group_commits.push_back(std::move(c)); }
 
 bool HasPendingSends(const kafka::Producer *producer) {
     if (!g_xact) return false;

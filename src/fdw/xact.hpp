@@ -33,7 +33,19 @@ struct PendingMessage {
     SubTransactionId subid;
 };
 
+// A group position moved by a scan: committed to the broker's group
+// coordinator after the Postgres transaction commits.
+struct GroupCommit {
+    kafka::Client *client;
+    std::string topic;
+    int32_t partition;
+    int64_t next_offset;
+    SubTransactionId subid;
+};
+
 // C++ zone.
+bool HasPendingGroupCommits(const kafka::Client *client);
+void AddGroupCommit(GroupCommit &&c);
 bool InKafkaTransaction(const kafka::Producer *producer);
 bool HasPendingSends(const kafka::Producer *producer);
 // Before producing with a transactional producer: begin (or join) this

@@ -186,6 +186,31 @@ std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
     }
 }
 
+std::vector<int64_t> CommittedOffsets(Client &group_client, const std::string &topic,
+                                      const std::vector<int32_t> &partitions, int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+        for (int32_t p : partitions) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+        auto started = std::chrono::steady_clock::now();
+        int slice = deadline.SliceMs();
+        rd_kafka_resp_err_t err = rd_kafka_committed(group_client.handle(), list, slice);
+        group_client.Poll(0);
+        std::vector<int64_t> out;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < list->cnt; i++) out.push_back(list->elems[i].offset >= 0 ? list->elems[i].offset : -1);
+        rd_kafka_topic_partition_list_destroy(list);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+        if ((!Retriable(err) && err != RD_KAFKA_RESP_ERR__TIMED_OUT) || deadline.Expired())
+            throw Error(KindOf(err), "could not read the committed offsets of the consumer group",
+                        rd_kafka_err2str(err), err)
+                .At(topic);
+        RestOfSlice(started, slice);
+        CheckInterrupts();
+    }
+}
+
 namespace {
 
 struct QueueDeleter {
@@ -264,6 +289,31 @@ void CreateTopic(Client &client, const std::string &topic, int partitions, int r
     const rd_kafka_topic_result_t **res =
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
     CheckTopicResults(res, n, topic, "create");
+}
+
+void CommitOffsets(Client &group_client, const std::string &topic,
+                   const std::vector<std::pair<int32_t, int64_t>> &offsets, int timeout_ms) {
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
+    for (const auto &[p, o] : offsets) rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = o;
+    std::unique_ptr<rd_kafka_queue_t, QueueDeleter> q(rd_kafka_queue_new(group_client.handle()));
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(group_client.handle(), list, q.get(), nullptr, nullptr);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) Throw(err, "could not commit offsets to the consumer group");
+    // Runs after the Postgres commit: bounded, and not interruptible.
+    Deadline deadline(timeout_ms);
+    while (!deadline.Expired()) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q.get(), deadline.SliceMs());
+        group_client.Poll(0);
+        if (!ev) continue;
+        std::unique_ptr<rd_kafka_event_t, EventDeleter> guard(ev);
+        if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_OFFSET_COMMIT) continue;
+        if (rd_kafka_event_error(ev))
+            throw Error(KindOf(rd_kafka_event_error(ev)), "could not commit offsets to the consumer group",
+                        rd_kafka_event_error_string(ev), rd_kafka_event_error(ev))
+                .At(topic);
+        return;
+    }
+    throw Error(ErrorKind::Timeout, "committing offsets to the consumer group timed out").At(topic);
 }
 
 void DeleteTopic(Client &client, const std::string &topic, int timeout_ms) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kafka_fdw::kafka {
@@ -39,6 +40,14 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
 std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
                                     const std::vector<int32_t> &partitions, int64_t ts_ms,
                                     int timeout_ms);
+
+// Consumer groups, on a client whose configuration has group.id (it never
+// subscribes nor assigns): the offsets the group coordinator has committed
+// (-1 where none), and committing explicit offsets.
+std::vector<int64_t> CommittedOffsets(Client &group_client, const std::string &topic,
+                                      const std::vector<int32_t> &partitions, int timeout_ms);
+void CommitOffsets(Client &group_client, const std::string &topic,
+                   const std::vector<std::pair<int32_t, int64_t>> &offsets, int timeout_ms);
 
 // Topic administration (Admin API on the client's handle).
 void CreateTopic(Client &client, const std::string &topic, int partitions, int replication,

@@ -1,0 +1,312 @@
+#include "kafka/metadata.hpp"
+
+#include "fdw/connection.hpp"
+#include "fdw/groups.hpp"
+#include "fdw/options.hpp"
+#include "fdw/xact.hpp"
+#include "pg/bridge.hpp"
+
+extern "C" {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "utils/datetime.h"
+#pragma GCC diagnostic pop
+}
+
+#include <string>
+#include <vector>
+
+namespace kafka_fdw::fdw {
+
+namespace {
+
+// Run SPI as the owner of kafka.group_offsets.
+struct OwnerScope {
+    Oid save_user;
+    int save_sec;
+};
+
+void EnterOwner(OwnerScope *scope) {
+    Oid nsp = get_namespace_oid("kafka", false);
+    Oid relid = get_relname_relid("group_offsets", nsp);
+    if (!OidIsValid(relid))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("table kafka.group_offsets does not exist")));
+    HeapTuple tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tp)) elog(ERROR, "cache lookup failed for relation %u", relid);
+    Oid owner = ((Form_pg_class)GETSTRUCT(tp))->relowner;
+    ReleaseSysCache(tp);
+    GetUserIdAndSecContext(&scope->save_user, &scope->save_sec);
+    SetUserIdAndSecContext(owner, scope->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+}
+
+void LeaveOwner(OwnerScope *scope) {
+    SPI_finish();
+    SetUserIdAndSecContext(scope->save_user, scope->save_sec);
+}
+
+// $1 server, $2 group, $3 topic, $4 partition, [$5 next_offset]
+void KeyArgs(const char *server, const char *group, const char *topic, int32 partition, Datum *values, Oid *types) {
+    values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
+    types[0] = NAMEOID;
+    values[1] = CStringGetTextDatum(group);
+    types[1] = TEXTOID;
+    values[2] = CStringGetTextDatum(topic);
+    types[2] = TEXTOID;
+    values[3] = Int32GetDatum(partition);
+    types[3] = INT4OID;
+}
+
+int64 SelectNext(const char *sql, const char *server, const char *group, const char *topic, int32 partition,
+                 bool *found) {
+    Datum values[4];
+    Oid types[4];
+    KeyArgs(server, group, topic, partition, values, types);
+    int rc = SPI_execute_with_args(sql, 4, types, values, NULL, false, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+    *found = SPI_processed > 0;
+    if (!*found) return -1;
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return isnull ? -1 : DatumGetInt64(d);
+}
+
+const char *kKeyWhere = " WHERE server = $1 AND group_name = $2 AND topic = $3 AND partition = $4";
+
+}  // namespace
+
+int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition) {
+    OwnerScope scope;
+    EnterOwner(&scope);
+    bool found;
+    int64 next = SelectNext(psprintf("SELECT next_offset FROM kafka.group_offsets%s", kKeyWhere), server, group,
+                            topic, partition, &found);
+    LeaveOwner(&scope);
+    return found ? next : -1;
+}
+
+void GroupInitPosition(const char *server, const char *group, const char *topic, int32 partition, int64 next) {
+    OwnerScope scope;
+    EnterOwner(&scope);
+    Datum values[5];
+    Oid types[5];
+    KeyArgs(server, group, topic, partition, values, types);
+    values[4] = Int64GetDatum(next);
+    types[4] = INT8OID;
+    int rc = SPI_execute_with_args("INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
+                                   "ON CONFLICT DO NOTHING",
+                                   5, types, values, NULL, false, 0);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+    LeaveOwner(&scope);
+}
+
+int64 GroupLockPosition(const char *server, const char *group, const char *topic, int32 partition,
+                        bool skip_locked, bool *skipped) {
+    OwnerScope scope;
+    EnterOwner(&scope);
+    bool found;
+    int64 next = SelectNext(psprintf("SELECT next_offset FROM kafka.group_offsets%s FOR UPDATE%s", kKeyWhere,
+                                     skip_locked ? " SKIP LOCKED" : ""),
+                            server, group, topic, partition, &found);
+    LeaveOwner(&scope);
+    *skipped = !found;
+    return next;
+}
+
+void GroupStorePosition(const char *server, const char *group, const char *topic, int32 partition, int64 next) {
+    OwnerScope scope;
+    EnterOwner(&scope);
+    Datum values[5];
+    Oid types[5];
+    KeyArgs(server, group, topic, partition, values, types);
+    values[4] = Int64GetDatum(next);
+    types[4] = INT8OID;
+    int rc = SPI_execute_with_args("INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
+                                   "ON CONFLICT (server, group_name, topic, partition) "
+                                   "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+                                   5, types, values, NULL, false, 0);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+    LeaveOwner(&scope);
+}
+
+List *GroupStoredTopics(const char *server, const char *group) {
+    MemoryContext caller = CurrentMemoryContext;
+    List *topics = NIL;
+    OwnerScope scope;
+    EnterOwner(&scope);
+    Datum values[2] = {DirectFunctionCall1(namein, CStringGetDatum(server)), CStringGetTextDatum(group)};
+    Oid types[2] = {NAMEOID, TEXTOID};
+    int rc = SPI_execute_with_args(
+        "SELECT DISTINCT topic FROM kafka.group_offsets WHERE server = $1 AND group_name = $2 ORDER BY 1", 2, types,
+        values, NULL, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        char *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+        MemoryContext old = MemoryContextSwitchTo(caller);
+        topics = lappend(topics, pstrdup(v));
+        MemoryContextSwitchTo(old);
+    }
+    LeaveOwner(&scope);
+    return topics;
+}
+
+}  // namespace kafka_fdw::fdw
+
+// ---------------------------------------------------------------------------
+// kafka.group_lag, kafka.reset_group, kafka.set_group_offset
+
+using namespace kafka_fdw;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(kafka_group_lag);
+PG_FUNCTION_INFO_V1(kafka_reset_group);
+PG_FUNCTION_INFO_V1(kafka_set_group_offset);
+Datum kafka_group_lag(PG_FUNCTION_ARGS);
+Datum kafka_reset_group(PG_FUNCTION_ARGS);
+Datum kafka_set_group_offset(PG_FUNCTION_ARGS);
+}
+
+namespace {
+
+// Queues the broker-side commit of a position set by a function.
+void QueueGroupCommit(fdw::ClientSpec *spec, const char *group, const char *topic, int32 partition, int64 next) {
+    SubTransactionId subid = GetCurrentSubTransactionId();
+    KFDW_ENTRY({
+        fdw::GroupCommit c;
+        c.client = &fdw::GroupClient(spec, group);
+        c.topic = topic;
+        c.partition = partition;
+        c.next_offset = next;
+        c.subid = subid;
+        fdw::AddGroupCommit(std::move(c));
+    });
+}
+
+// Topics of the group: those with stored positions, and those of foreign
+// tables of this server that read through the group.
+List *GroupTopics(fdw::ClientSpec *spec, const char *group) {
+    List *topics = fdw::GroupStoredTopics(spec->server_name, group);
+    // Foreign tables of this server with OPTIONS (group '<group>').
+    Relation rel = table_open(ForeignTableRelationId, AccessShareLock);
+    TableScanDesc scan = table_beginscan_catalog(rel, 0, NULL);
+    HeapTuple tup;
+    while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL) {
+        Form_pg_foreign_table ft = (Form_pg_foreign_table)GETSTRUCT(tup);
+        if (ft->ftserver != spec->serverid) continue;
+        fdw::TableDef *t = fdw::GetTableDef(ft->ftrelid);
+        if (!t->group || strcmp(t->group, group) != 0) continue;
+        bool seen = false;
+        ListCell *lc;
+        foreach (lc, topics)
+            if (strcmp((char *)lfirst(lc), t->topic) == 0) seen = true;
+        if (!seen) topics = lappend(topics, pstrdup(t->topic));
+    }
+    table_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return topics;
+}
+
+}  // namespace
+
+Datum kafka_group_lag(PG_FUNCTION_ARGS) {
+    fdw::ClientSpec *spec = fdw::GetClientSpecByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+    char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    List *topics = GroupTopics(spec, group);
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    ListCell *lc;
+    foreach (lc, topics) {
+        char *topic = (char *)lfirst(lc);
+        int n = 0;
+        int64 *lows = nullptr, *highs = nullptr;
+        KFDW_ENTRY({
+            kafka::Client &c = fdw::MetadataClient(spec);
+            n = kafka::PartitionCount(c, topic, pg::g_timeout_ms);
+            lows = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
+            highs = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
+            for (int p = 0; p < n; p++) {
+                kafka::Watermarks w = kafka::QueryWatermarks(c, topic, p, pg::g_timeout_ms);
+                lows[p] = w.low;
+                highs[p] = w.high;
+            }
+        });
+        for (int p = 0; p < n; p++) {
+            int64 next = fdw::GroupReadPosition(spec->server_name, group, topic, p);
+            if (next < 0) next = lows[p];  // nothing consumed yet: the whole partition
+            Datum values[5] = {CStringGetTextDatum(topic), Int32GetDatum(p), Int64GetDatum(next),
+                               Int64GetDatum(highs[p]), Int64GetDatum(Max(0, highs[p] - Max(next, lows[p])))};
+            bool nulls[5] = {false, false, false, false, false};
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        }
+    }
+    return (Datum)0;
+}
+
+Datum kafka_reset_group(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("arguments must not be NULL")));
+    fdw::ClientSpec *spec = fdw::GetClientSpecByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+    char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    char *topic = text_to_cstring(PG_GETARG_TEXT_PP(2));
+    char *position = text_to_cstring(PG_GETARG_TEXT_PP(3));
+    int mode = 0;  // 0 earliest, 1 latest, 2 timestamp
+    int64 ts_ms = 0;
+    if (pg_strcasecmp(position, "earliest") == 0) mode = 0;
+    else if (pg_strcasecmp(position, "latest") == 0) mode = 1;
+    else {
+        mode = 2;
+        TimestampTz ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(position),
+                                                                 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+        int64 us = ts + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+        ts_ms = us / 1000 + (us % 1000 > 0 ? 1 : 0);
+    }
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    int n = 0;
+    int64 *next = nullptr;
+    KFDW_ENTRY({
+        kafka::Client &c = fdw::MetadataClient(spec);
+        n = kafka::PartitionCount(c, topic, pg::g_timeout_ms);
+        next = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
+        std::vector<int32_t> parts;
+        for (int p = 0; p < n; p++) parts.push_back(p);
+        std::vector<int64_t> by_time;
+        if (mode == 2) by_time = kafka::OffsetsForTime(c, topic, parts, ts_ms, pg::g_timeout_ms);
+        for (int p = 0; p < n; p++) {
+            kafka::Watermarks w = kafka::QueryWatermarks(c, topic, p, pg::g_timeout_ms);
+            next[p] = mode == 0 ? w.low : mode == 1 ? w.high : std::max<int64_t>(w.low, by_time[p]);
+        }
+    });
+    for (int p = 0; p < n; p++) {
+        fdw::GroupStorePosition(spec->server_name, group, topic, p, next[p]);
+        QueueGroupCommit(spec, group, topic, p, next[p]);
+        Datum values[2] = {Int32GetDatum(p), Int64GetDatum(next[p])};
+        bool nulls[2] = {false, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
+}
+
+Datum kafka_set_group_offset(PG_FUNCTION_ARGS) {
+    for (int i = 0; i < 5; i++)
+        if (PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("arguments must not be NULL")));
+    fdw::ClientSpec *spec = fdw::GetClientSpecByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+    char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    char *topic = text_to_cstring(PG_GETARG_TEXT_PP(2));
+    int32 partition = PG_GETARG_INT32(3);
+    int64 next = PG_GETARG_INT64(4);
+    if (next < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("next_offset must not be negative")));
+    int n = 0;
+    KFDW_ENTRY({ n = kafka::PartitionCount(fdw::MetadataClient(spec), topic, pg::g_timeout_ms); });
+    if (partition < 0 || partition >= n)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("partition %d of topic \"%s\" does not exist", partition, topic)));
+    fdw::GroupStorePosition(spec->server_name, group, topic, partition, next);
+    QueueGroupCommit(spec, group, topic, partition, next);
+    PG_RETURN_VOID();
+}

@@ -1,0 +1,25 @@
+// Consumer group positions stored in kafka.group_offsets (Postgres zone).
+// The table is the source of truth; it is read and written through SPI as
+// its owner (users get at positions only through group tables and the
+// kafka.* functions, which check USAGE on the server).  Positions are moved
+// in the current transaction, so ROLLBACK returns them.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+namespace kafka_fdw::fdw {
+
+// The stored next offset, or -1 when the group has no row for the partition.
+int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition);
+// Creates the row if there is none (concurrent creators: the first wins).
+void GroupInitPosition(const char *server, const char *group, const char *topic, int32 partition, int64 next);
+// Locks the row (FOR UPDATE, or FOR UPDATE SKIP LOCKED) and returns the
+// next offset; *skipped when skip_locked and another transaction holds it.
+int64 GroupLockPosition(const char *server, const char *group, const char *topic, int32 partition,
+                        bool skip_locked, bool *skipped);
+// Topics with stored positions for the group (palloc'd strings).
+List *GroupStoredTopics(const char *server, const char *group);
+// Inserts or updates the position.
+void GroupStorePosition(const char *server, const char *group, const char *topic, int32 partition, int64 next);
+
+}  // namespace kafka_fdw::fdw
