@@ -15,7 +15,7 @@ PGFILEDESC = "kafka_fdw - Apache Kafka as foreign tables"
 
 # pg_regress: explicit, ordered.  The suite runner (test/run.sh) passes the
 # cluster's port and KAFKA_BROKERS in the environment.
-REGRESS      = setup options functions scan produce import
+REGRESS      = setup options functions scan produce import groups
 REGRESS_OPTS = --inputdir=. --load-extension=kafka_fdw --load-extension=plpgsql
 
 # The pure core: Kafka client and codecs.  Compiled WITHOUT the server include
@@ -42,6 +42,12 @@ override with_llvm = no
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The command-line COPY program, from the same core (mk/kafka_copy.mk).
+include mk/kafka_copy.mk
+all: kafka-copy
+install: install-kafka-copy
+clean: clean-kafka-copy
 
 # Core objects: no server include path, only our own tree.
 CORE_CPPFLAGS = -Isrc -D_GNU_SOURCE

@@ -14,6 +14,22 @@ INSERT INTO orders (part, k, id, item) VALUES (2, 'c', 3, 'cake') RETURNING part
 SELECT part, off, k, ts = '2026-01-01 00:00:00+00' AS ts_kept, ts > now() - interval '1 hour' AS ts_now, h, id, item, qty, tags, extra, ok FROM orders ORDER BY id;
 -- what kcat reads: the JSON is row_to_json's
 \! kcat -C -b "$KAFKA_BROKERS" -t orders -e -q -f '%p %k %s\n' | sort
+-- the JSON is byte for byte row_to_json's (simple column types take a faster path)
+SELECT kafka.create_topic('kafka', 'rowjson', 1);
+CREATE FOREIGN TABLE rowjson (i int, f float8, n numeric, b bool, t text, j jsonb, u uuid, c varchar(3))
+  SERVER kafka OPTIONS (topic 'rowjson', format 'json');
+CREATE TABLE rowjson_src (i int, f float8, n numeric, b bool, t text, j jsonb, u uuid, c varchar(3));
+INSERT INTO rowjson_src VALUES
+  (1, 1.5, 10.250, true, 'tab	here "q" \ é', '{"a": [1, {"b": null}]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'abc'),
+  (-2, 'NaN', 'NaN', false, '', '"str"', NULL, NULL),
+  (NULL, '-Infinity', 1e-20, NULL, E'line\nbreak\u0001', 'null', NULL, 'x'),
+  (2147483647, 1e300, 123456789012345678901234567890, true, '🙂', '[]', NULL, '');
+INSERT INTO rowjson SELECT * FROM rowjson_src;
+SELECT count(*) AS rows, count(*) FILTER (WHERE convert_from(c.value, 'UTF8') = row_to_json(r)::text) AS identical
+  FROM kafka.consume('kafka', 'rowjson') c
+  JOIN (SELECT row_number() OVER () - 1 AS rn, * FROM rowjson_src) s ON s.rn = c."offset"
+  CROSS JOIN LATERAL (SELECT s.i, s.f, s.n, s.b, s.t, s.j, s.u, s.c) r;
+
 -- keyed rows without a partition go where Java's murmur2 partitioner puts them
 SELECT kafka.create_topic('kafka', 'keyed', 3);
 CREATE FOREIGN TABLE keyed (part int OPTIONS (partition 'true'), k text OPTIONS (key 'true'), v text)
@@ -28,6 +44,13 @@ INSERT INTO murmur_vectors VALUES ('21', 0), ('foobar', 0), ('a-little-bit-long-
 INSERT INTO keyed (k, v) SELECT k, 'v' FROM murmur_vectors;
 SELECT m.k, m.java_partition, kf.part, m.java_partition = kf.part AS agrees
   FROM murmur_vectors m JOIN keyed kf USING (k) ORDER BY m.k;
+-- a table's own partitioner option applies to its rows
+SELECT kafka.create_topic('kafka', 'keyed_crc', 3);
+CREATE FOREIGN TABLE keyed_crc (part int OPTIONS (partition 'true'), k text OPTIONS (key 'true'), v text)
+  SERVER kafka OPTIONS (topic 'keyed_crc', format 'text', partitioner 'consistent');
+INSERT INTO keyed_crc (k, v) SELECT k, 'v' FROM murmur_vectors;
+SELECT count(*) FILTER (WHERE c.part <> m.java_partition) > 0 AS differs_from_murmur2
+  FROM keyed_crc c JOIN murmur_vectors m USING (k);
 
 -- COPY FROM and INSERT ... SELECT
 CREATE FOREIGN TABLE order_lines (id int, item text) SERVER kafka OPTIONS (topic 'orders', format 'csv');

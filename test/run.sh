@@ -58,6 +58,31 @@ fi
 count "$rp" "$rf"
 [ -f regression.diffs ] && head -100 regression.diffs
 
+# Scripts that print ok/not ok lines and end with "N passed, N failed".
+run_script() {
+  local name=$1; shift
+  note "$name"
+  local log="test/$(basename "${@: -1}" .sh).log"
+  "$@" >"$log" 2>&1
+  local rc=$?
+  grep -E '^(not ok|# )' "$log" | head -40 || true
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  echo "${line:-no summary line (exit $rc)}"
+  if [ -n "$line" ]; then
+    count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+    [ "$rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && { tail -20 "$log"; count 0 1; }
+  else
+    tail -20 "$log"; count 0 1
+  fi
+}
+export KAFKA_STATE_DIR="$ROOT/test/tmp/kafka"
+export KAFKA_COPY="$(pg_config --bindir)/kafka_copy"
+export KC_BROKER_CTL="bash $ROOT/test/kafka_broker.sh"
+run_script "kafka_copy tests" bash test/cli/test_kafka_copy.sh
+run_script "interop: murmur2 against Kafka's Java producer" bash test/interop/murmur2_java.sh
+run_script "interop: broker outage during INSERT" bash test/interop/broker_outage.sh
+bash test/kafka_broker.sh resume >/dev/null 2>&1 || true
+
 note "TAP tests"
 if ls test/t/*.pl >/dev/null 2>&1; then
   tapdir=$(mktemp -d /tmp/kafka_fdw_tap.XXXXXX)

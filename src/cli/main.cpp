@@ -445,7 +445,8 @@ int main(int argc, char **argv) {
         return 128 + (g_signal ? g_signal : SIGINT);
     } catch (const kafka::Error &e) {
         fprintf(stderr, "kafka_copy: %s\n", Describe(e).c_str());
-        return kExitError;
+        // a librdkafka property given with -X that librdkafka rejects: usage
+        return e.kind == kafka::ErrorKind::InvalidConfig ? kExitUsage : kExitError;
     } catch (const DataError &e) {
         fprintf(stderr, "kafka_copy: %s\n", e.what());
         return kExitError;

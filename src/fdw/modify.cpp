@@ -17,6 +17,7 @@ extern "C" {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "commands/explain.h"
+#include "common/jsonapi.h"
 #include "executor/executor.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
@@ -52,12 +53,45 @@ struct ModifyState {
     int *payload_cols;       // table column index of each payload column
     int npayload;
     FmgrInfo *out_funcs;
+    int *json_kinds;         // per payload column, for the fast JSON encoder
+    bool json_fast;          // every payload column has a simple kind
+    StringInfoData json_buf; // reused for every row
     MemoryContext row_cxt;
     std::vector<kafka::Header> *headers;  // reused per row (owned by the guard's context)
     std::string *buf;
     int64 rows;
 };
 
+
+// How row_to_json writes a column's value; kOther columns (dates, arrays,
+// composites, ...) make the row go through row_to_json itself.
+enum JsonKind { kJsonNumber, kJsonBool, kJsonRaw, kJsonString, kJsonOther };
+
+int JsonKindOf(Oid type) {
+    switch (getBaseType(type)) {
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+    case FLOAT4OID:
+    case FLOAT8OID:
+    case NUMERICOID:
+        return kJsonNumber;
+    case BOOLOID:
+        return kJsonBool;
+    case JSONOID:
+    case JSONBOID:
+        return kJsonRaw;
+    case TEXTOID:
+    case VARCHAROID:
+    case BPCHAROID:
+    case NAMEOID:
+    case UUIDOID:
+    case CHAROID:
+        return kJsonString;
+    default:
+        return kJsonOther;
+    }
+}
 
 }  // namespace
 
@@ -231,6 +265,45 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, RowMessage *m) {
         m->value = nullptr;
         return;
     }
+    if (t->format == Format::Json && ms->json_fast) {
+        // What row_to_json gives, without its per-row catalog lookups.
+        StringInfo b = &ms->json_buf;
+        resetStringInfo(b);
+        appendStringInfoChar(b, '{');
+        for (int k = 0; k < ms->npayload; k++) {
+            ColumnDef *c = &t->columns[ms->payload_cols[k]];
+            int idx = c->attnum - 1;
+            if (k) appendStringInfoChar(b, ',');
+            escape_json(b, c->json_name);
+            appendStringInfoChar(b, ':');
+            if (slot->tts_isnull[idx]) {
+                appendStringInfoString(b, "null");
+                continue;
+            }
+            Datum d = slot->tts_values[idx];
+            switch (ms->json_kinds[k]) {
+            case kJsonBool:
+                appendStringInfoString(b, DatumGetBool(d) ? "true" : "false");
+                break;
+            case kJsonNumber: {
+                char *num = OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d);
+                if (IsValidJsonNumber(num, (int)strlen(num))) appendStringInfoString(b, num);
+                else escape_json(b, num);  // NaN, Infinity: strings, as row_to_json
+                break;
+            }
+            case kJsonRaw:
+                appendStringInfoString(b, OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d));
+                break;
+            default:
+                escape_json(b, OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d));
+                break;
+            }
+        }
+        appendStringInfoChar(b, '}');
+        m->value = b->data;
+        m->value_len = (size_t)b->len;
+        return;
+    }
     if (t->format == Format::Json) {
         // Exactly what row_to_json gives for a row of the payload columns.
         Datum *vals = (Datum *)palloc(sizeof(Datum) * ms->npayload);
@@ -296,6 +369,7 @@ void ProduceRowCpp(ModifyState *ms, const RowMessage *m) {
     out.value_len = m->value_len;
     out.timestamp_ms = m->ts;
     out.headers = &h;
+    out.partitioner = ms->table->partitioner_set ? ms->table->partitioner : nullptr;
     ms->producer->Produce(ms->guard->ledger, ms->table->topic, out);
 }
 
@@ -338,6 +412,13 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
             TupleDescInitEntry(desc, (AttrNumber)(k + 1), c->json_name, c->type, c->typmod, 0);
         }
         ms->payload_desc = BlessTupleDesc(desc);
+        ms->json_kinds = (int *)palloc0(sizeof(int) * ms->npayload);
+        ms->json_fast = true;
+        for (int k = 0; k < ms->npayload; k++) {
+            ms->json_kinds[k] = JsonKindOf(t->columns[ms->payload_cols[k]].type);
+            if (ms->json_kinds[k] == kJsonOther) ms->json_fast = false;
+        }
+        initStringInfo(&ms->json_buf);
     }
     MemoryContext cxt = CurrentMemoryContext;
     KFDW_ENTRY({

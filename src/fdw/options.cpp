@@ -303,7 +303,10 @@ TableDef *GetTableDef(Oid relid) {
             escape_set = true;
         } else if (strcmp(n, "null") == 0) t->csv_null = defGetString(d);
         else if (strcmp(n, "isolation_level") == 0) t->isolation_level = defGetString(d);
-        else if (strcmp(n, "partitioner") == 0) t->partitioner = defGetString(d);
+        else if (strcmp(n, "partitioner") == 0) {
+            t->partitioner = defGetString(d);
+            t->partitioner_set = true;
+        }
         else if (strcmp(n, "readonly") == 0) t->readonly = OptBool(d);
         else if (strcmp(n, "tombstone_on_null") == 0) t->tombstone_on_null = OptBool(d);
         else if (strcmp(n, "transactional") == 0) t->transactional = OptBool(d);

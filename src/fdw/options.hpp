@@ -45,6 +45,7 @@ struct TableDef {
     const char *csv_null;
     const char *isolation_level;  // read_committed (default) or read_uncommitted
     const char *partitioner;      // murmur2_random (default)
+    bool partitioner_set;         // set on the table (else the server's applies)
     bool readonly;
     bool tombstone_on_null;
     bool transactional;

@@ -4,6 +4,7 @@
 #include "kafka/wait.hpp"
 
 #include <chrono>
+#include <memory>
 #include <thread>
 
 namespace kafka_fdw::kafka {
@@ -36,23 +37,26 @@ Producer::~Producer() {
     for (auto &[name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
 }
 
-rd_kafka_topic_t *Producer::Topic(const std::string &name) {
-    auto it = topics_.find(name);
+rd_kafka_topic_t *Producer::Topic(const std::string &name, const char *partitioner_in) {
+    const std::string partitioner = partitioner_in ? partitioner_in : partitioner_;
+    // One handle per topic and partitioner (a table may choose its own).
+    const std::string key = partitioner == partitioner_ ? name : name + '\0' + partitioner;
+    auto it = topics_.find(key);
     if (it != topics_.end()) return it->second;
     // Start from the topic-level settings of the client's configuration
     // (acks, message.timeout.ms, compression...), then set the partitioner.
     rd_kafka_topic_conf_t *tconf = rd_kafka_default_topic_conf_dup(handle());
     char errstr[256];
-    if (rd_kafka_topic_conf_set(tconf, "partitioner", partitioner_.c_str(), errstr, sizeof errstr) !=
+    if (rd_kafka_topic_conf_set(tconf, "partitioner", partitioner.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
         rd_kafka_topic_conf_destroy(tconf);
-        throw Error(ErrorKind::InvalidConfig, "invalid partitioner \"" + partitioner_ + "\"", errstr)
+        throw Error(ErrorKind::InvalidConfig, "invalid partitioner \"" + partitioner + "\"", errstr)
             .Hint("Valid partitioners: murmur2_random, murmur2, consistent_random, consistent, "
                   "fnv1a_random, fnv1a, random.");
     }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(handle(), name.c_str(), tconf);  // takes tconf
     if (!rkt) Throw(rd_kafka_last_error(), "could not create topic handle for \"" + name + "\"");
-    topics_.emplace(name, rkt);
+    topics_.emplace(key, rkt);
     return rkt;
 }
 
@@ -70,11 +74,11 @@ void Producer::CloseLedger(uint32_t id) { ledgers_.erase(id); }
 
 uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const OutMessage &m) {
     Ledger &ledger = ledgers_.at(ledger_id);
-    rd_kafka_topic_t *rkt = Topic(topic);
+    rd_kafka_topic_t *rkt = Topic(topic, m.partitioner);
     uint64_t seq = ledger.sent;
 
     rd_kafka_headers_t *hdrs = nullptr;
-    Deadline deadline(timeout_ms_);
+    std::unique_ptr<Deadline> deadline;  // only once the local queue is full
     for (;;) {
         rd_kafka_resp_err_t err;
         if (m.headers && !m.headers->empty()) {
@@ -101,13 +105,14 @@ uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const O
         }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            if (deadline.Expired())
+            if (!deadline) deadline = std::make_unique<Deadline>(timeout_ms_);
+            if (deadline->Expired())
                 throw Error(ErrorKind::Timeout,
                             "local produce queue stayed full for " + std::to_string(timeout_ms_) + " ms",
                             last_error_text())
                     .At(topic)
                     .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout.");
-            Poll(deadline.SliceMs());
+            Poll(deadline->SliceMs());
             CheckInterrupts();
             continue;
         }
@@ -132,8 +137,9 @@ uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const O
     }
     ledger.sent++;
     if (ledger.track) ledger.results.emplace_back();
-    // Serve delivery reports as we go so the ledger and queue stay small.
-    Poll(0);
+    // Serve delivery reports as we go so the ledger and queue stay small
+    // (every 64 messages: polling takes librdkafka's locks).
+    if ((++produced_ & 63) == 0) Poll(0);
     return seq;
 }
 
@@ -197,6 +203,14 @@ bool Producer::FlushAll(int timeout_ms) {
 void Producer::CheckLedger(uint32_t ledger_id) const {
     const Ledger &l = ledgers_.at(ledger_id);
     if (l.failed == 0) return;
+    if (KindOf(l.first_error) == ErrorKind::Timeout)
+        throw Error(ErrorKind::Timeout,
+                    std::to_string(l.failed) + " of " + std::to_string(l.sent) +
+                        " messages were not acknowledged by Kafka in time; they may or may not have been written",
+                    "first error: " + l.first_error_text, l.first_error)
+            .At(l.first_error_topic, l.first_error_partition)
+            .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout. Use a transactional table "
+                  "for all-or-nothing delivery.");
     if (KindOf(l.first_error) == ErrorKind::UnknownTopic)
         throw Error(ErrorKind::UnknownTopic,
                     "topic \"" + l.first_error_topic + "\" does not exist: " + std::to_string(l.failed) + " of " +

@@ -29,6 +29,7 @@ struct OutMessage {
     size_t value_len = 0;
     int64_t timestamp_ms = 0;                   // 0: now
     const std::vector<Header> *headers = nullptr;
+    const char *partitioner = nullptr;          // nullptr: the producer's default
 };
 
 struct DeliveryResult {
@@ -86,7 +87,7 @@ public:
 
     int timeout_ms() const { return timeout_ms_; }
     size_t open_ledgers() const { return ledgers_.size(); }
-    rd_kafka_topic_t *Topic(const std::string &name);
+    rd_kafka_topic_t *Topic(const std::string &name, const char *partitioner = nullptr);
 
 protected:
     void OnDelivery(const rd_kafka_message_t *msg) override;
@@ -98,6 +99,7 @@ private:
     std::map<uint32_t, Ledger> ledgers_;
     std::unordered_map<std::string, rd_kafka_topic_t *> topics_;
     bool txn_init_ = false;
+    uint64_t produced_ = 0;
 };
 
 }  // namespace kafka_fdw::kafka
