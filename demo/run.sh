@@ -47,8 +47,25 @@ EXPLAIN (COSTS OFF) SELECT * FROM orders WHERE part = 1 AND off >= 1;
 -- load the topic into a table in one statement
 CREATE TABLE orders_copy AS SELECT id, item, qty FROM orders WHERE id IS NOT NULL;
 SELECT count(*) AS loaded FROM orders_copy;
+-- incremental, exactly-once loads through a consumer group
+CREATE FOREIGN TABLE orders_feed (part int OPTIONS (partition 'true'), off bigint OPTIONS (offset 'true'),
+  id int, item text, qty int) SERVER kafka OPTIONS (topic 'orders', format 'json', group 'loader');
+CREATE TABLE orders_loaded (id int, item text, qty int);
+INSERT INTO orders_loaded SELECT id, item, qty FROM orders_feed WHERE id IS NOT NULL;
+INSERT INTO orders_loaded SELECT id, item, qty FROM orders_feed;   -- again: nothing new
+SELECT * FROM kafka.group_lag('kafka', 'loader');
 -- ad hoc reads and produce without DDL
 SELECT * FROM kafka.produce('kafka', 'orders', '{"id": 6, "item": "figs", "qty": 3}'::jsonb, 'c6');
 SELECT partition, "offset", convert_from(value, 'UTF8') AS value FROM kafka.consume('kafka', 'orders') ORDER BY 1, 2;
+-- the group picks up only the new message
+INSERT INTO orders_loaded SELECT id, item, qty FROM orders_feed;
+SELECT count(*) AS loaded_once FROM orders_loaded;
 SQL
+echo; echo "-- Kafka's own tool sees the group's positions:"
+bash test/kafka_broker.sh tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+  --bootstrap-server "$KAFKA_BROKERS" --describe --group loader 2>/dev/null | sed 's/^/   /'
+echo
+echo "-- kafka_copy, the COPY program from the same core: topic -> COPY text"
+"$(pg_config --bindir)/kafka_copy" consume -b "$KAFKA_BROKERS" -t orders --format json --columns id,item,qty --meta partition,offset | sed 's/^/   /'
+
 echo; echo "== done (broker and cluster stop now)"
