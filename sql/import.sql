@@ -47,6 +47,23 @@ IMPORT FOREIGN SCHEMA kafka FROM SERVER kafka INTO t3 OPTIONS (format 'xml');
 IMPORT FOREIGN SCHEMA kafka FROM SERVER kafka INTO t3 OPTIONS (sample 'middle');
 IMPORT FOREIGN SCHEMA kafka LIMIT TO (imp_text) FROM SERVER kafka INTO t2 OPTIONS (bogus 'x');
 
+-- ANALYZE samples messages and gives the planner real statistics
+SELECT kafka.create_topic('kafka', 'imp_stats', 3);
+\! seq 1 3000 | awk '{printf "k%d:{\"id\":%d,\"cat\":\"c%d\",\"v\":%d}\n", $1, $1, $1%5, $1%100}' | kcat -P -b "$KAFKA_BROKERS" -t imp_stats -K:
+IMPORT FOREIGN SCHEMA kafka LIMIT TO (imp_stats) FROM SERVER kafka INTO t2;
+ANALYZE t2.imp_stats;
+SELECT reltuples FROM pg_class WHERE oid = 't2.imp_stats'::regclass;
+SELECT attname, null_frac, n_distinct FROM pg_stats WHERE schemaname = 't2' AND tablename = 'imp_stats'
+  AND attname IN ('cat', 'v', '_partition', 'id') ORDER BY attname;
+SELECT most_common_vals::text::text[] @> '{c0,c1,c2,c3,c4}' AS all_categories FROM pg_stats
+ WHERE schemaname = 't2' AND tablename = 'imp_stats' AND attname = 'cat';
+-- estimates follow the watermarks and the statistics
+EXPLAIN (COSTS ON, TIMING OFF, SUMMARY OFF) SELECT * FROM t2.imp_stats WHERE cat = 'c1';
+-- with a sample smaller than the topic, ANALYZE reads a bounded number of messages
+SET default_statistics_target = 1;
+ANALYZE VERBOSE t2.imp_stats;
+RESET default_statistics_target;
+
 -- kafka_get_watermarks agrees with kafka.partitions and kcat
 SELECT * FROM kafka.kafka_get_watermarks('topics.imp_orders');
 SELECT * FROM kafka.partitions('kafka', 'imp_orders');

@@ -26,6 +26,7 @@ extern "C" {
 #include "access/parallel.h"
 #include "catalog/pg_operator.h"
 #include "commands/explain.h"
+#include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "mb/pg_wchar.h"
 #include "nodes/nodeFuncs.h"
@@ -529,25 +530,10 @@ bool ClaimRange(ParallelShared *sh, kafka::PartitionRange *out) {
 
 }  // namespace
 
-static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
-    ForeignScan *plan = (ForeignScan *)node->ss.ps.plan;
-    ScanState *s = (ScanState *)palloc0(sizeof(ScanState));
-    node->fdw_state = s;
-    Oid relid = RelationGetRelid(node->ss.ss_currentRelation);
-    s->table = GetTableDef(relid);
-    s->conds = (List *)list_nth(plan->fdw_private, kPrivConds);
-    List *needed = (List *)list_nth(plan->fdw_private, kPrivNeeded);
-    s->limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
-    s->cur_offset = -1;
-    s->cxt = CurrentMemoryContext;
-    if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
-
-    // The checkAsUser of the plan (views) or the current user.
-    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
-    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-    s->spec = GetClientSpec(s->table->serverid, userid, false);
-    s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
-
+namespace {
+// Input functions and decoders for the columns in `needed` (attnums), or for
+// every column.  The C++ state is owned by the current memory context.
+void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
     TableDef *t = s->table;
     s->needed = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
     s->in_funcs = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * (t->ncolumns + 1));
@@ -558,7 +544,7 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
     const char **wanted = (const char **)palloc0(sizeof(char *) * (t->ncolumns + 1));
     for (int i = 0; i < t->ncolumns; i++) {
         ColumnDef *c = &t->columns[i];
-        s->needed[i] = list_member_int(needed, c->attnum);
+        s->needed[i] = all_columns || list_member_int(needed, c->attnum);
         Oid infunc;
         getTypeInputInfo(c->type, &infunc, &s->ioparams[i]);
         fmgr_info(infunc, &s->in_funcs[i]);
@@ -601,6 +587,29 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
         }
         s->rt = pg::OwnBy(cxt, rt.release());
     });
+}
+}  // namespace
+
+static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
+    ForeignScan *plan = (ForeignScan *)node->ss.ps.plan;
+    ScanState *s = (ScanState *)palloc0(sizeof(ScanState));
+    node->fdw_state = s;
+    Oid relid = RelationGetRelid(node->ss.ss_currentRelation);
+    s->table = GetTableDef(relid);
+    s->conds = (List *)list_nth(plan->fdw_private, kPrivConds);
+    List *needed = (List *)list_nth(plan->fdw_private, kPrivNeeded);
+    s->limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
+    s->cur_offset = -1;
+    s->cxt = CurrentMemoryContext;
+    if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
+
+    // The checkAsUser of the plan (views) or the current user.
+    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
+    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+    s->spec = GetClientSpec(s->table->serverid, userid, false);
+    s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
+
+    InitDecoding(s, needed);
 }
 
 namespace {
@@ -1099,6 +1108,109 @@ static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
     }
 }
 
+// --- ANALYZE ------------------------------------------------------------------
+// Samples messages evenly over partitions and offsets: per partition a quota
+// proportional to its size, read as up to kAnalyzeRounds chunks spread over
+// its offsets.  Never reads more than targrows messages; reltuples comes from
+// the watermarks.
+
+namespace {
+
+constexpr int kAnalyzeRounds = 8;
+
+struct SamplePlan {
+    int nrounds;
+    std::vector<std::vector<kafka::PartitionRange>> rounds;
+    double total;
+};
+
+void PlanSampleCpp(ScanState *s, int targrows, SamplePlan *plan) {
+    kafka::Client &meta = MetadataClient(s->spec);
+    const char *topic = s->table->topic;
+    int n = kafka::PartitionCount(meta, topic, pg::g_timeout_ms);
+    std::vector<kafka::Watermarks> wm;
+    plan->total = 0;
+    for (int p = 0; p < n; p++) {
+        wm.push_back(kafka::QueryWatermarks(meta, topic, p, pg::g_timeout_ms));
+        plan->total += static_cast<double>(wm.back().high - wm.back().low);
+    }
+    plan->rounds.assign(kAnalyzeRounds, {});
+    if (plan->total <= 0) return;
+    for (const auto &w : wm) {
+        int64 size = w.high - w.low;
+        if (size <= 0) continue;
+        int64 quota = std::max<int64>(1, static_cast<int64>(targrows * (size / plan->total)));
+        quota = std::min(quota, size);
+        int rounds = static_cast<int>(std::min<int64>(kAnalyzeRounds, quota));
+        int64 chunk = (quota + rounds - 1) / rounds;
+        for (int r = 0; r < rounds; r++) {
+            int64 start = w.low + (size * r) / rounds;
+            int64 next_start = w.low + (size * (r + 1)) / rounds;
+            int64 end = std::min(next_start, start + chunk);
+            plan->rounds[r].push_back({w.partition, start, end});
+        }
+    }
+}
+
+int AcquireSampleRows(Relation relation, int elevel, HeapTuple *rows, int targrows, double *totalrows,
+                      double *totaldeadrows) {
+    ScanState *s = (ScanState *)palloc0(sizeof(ScanState));
+    s->table = GetTableDef(RelationGetRelid(relation));
+    s->cur_offset = -1;
+    s->cxt = CurrentMemoryContext;
+    s->spec = GetClientSpec(s->table->serverid, GetUserId(), true);
+    InitDecoding(s, NIL, true);
+    TupleDesc desc = RelationGetDescr(relation);
+    Datum *values = (Datum *)palloc0(sizeof(Datum) * desc->natts);
+    bool *nulls = (bool *)palloc0(sizeof(bool) * desc->natts);
+    MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "kafka_fdw analyze", ALLOCSET_DEFAULT_SIZES);
+    SamplePlan *plan = nullptr;
+    KFDW_ENTRY({
+        plan = pg::OwnBy(s->cxt, new SamplePlan());
+        PlanSampleCpp(s, targrows, plan);
+    });
+    int nrows = 0, skipped = 0;
+    for (int r = 0; r < kAnalyzeRounds && nrows < targrows; r++) {
+        bool empty = true;
+        KFDW_ENTRY({
+            empty = plan->rounds[r].empty();
+            if (!empty) StartConsumerCpp(s, plan->rounds[r]);
+        });
+        if (empty) continue;
+        for (;;) {
+            const rd_kafka_message_t *m = nullptr;
+            KFDW_ENTRY({ m = s->rt->consumer->Next(); });
+            if (!m) break;
+            vacuum_delay_point();
+            MemoryContext old = MemoryContextSwitchTo(row_cxt);
+            for (int i = 0; i < desc->natts; i++) nulls[i] = true;
+            FillTuple(s, m, values, nulls);
+            MemoryContextSwitchTo(old);
+            if (s->bad_reason) {
+                skipped++;
+            } else if (nrows < targrows) {
+                rows[nrows++] = heap_form_tuple(desc, values, nulls);
+            }
+            MemoryContextReset(row_cxt);
+            if (nrows >= targrows) break;
+        }
+        KFDW_ENTRY({ s->rt->consumer.reset(); });
+    }
+    *totalrows = plan->total;
+    *totaldeadrows = 0;
+    ereport(elevel, (errmsg("\"%s\": sampled %d messages of topic \"%s\" (%.0f in all), skipped %d that could not be decoded",
+                            RelationGetRelationName(relation), nrows, s->table->topic, plan->total, skipped)));
+    return nrows;
+}
+
+}  // namespace
+
+static bool kafkaAnalyzeForeignTable(Relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages) {
+    *func = AcquireSampleRows;
+    *totalpages = 1;
+    return true;
+}
+
 // --- parallel scans ---------------------------------------------------------
 
 // Group scans run in the leader only: their positions live in its transaction.
@@ -1144,6 +1256,7 @@ void FillScanRoutine(FdwRoutine *r) {
     r->EndForeignScan = kafkaEndForeignScan;
     r->ExplainForeignScan = kafkaExplainForeignScan;
     r->IsForeignScanParallelSafe = kafkaIsForeignScanParallelSafe;
+    r->AnalyzeForeignTable = kafkaAnalyzeForeignTable;
     r->EstimateDSMForeignScan = kafkaEstimateDSMForeignScan;
     r->InitializeDSMForeignScan = kafkaInitializeDSMForeignScan;
     r->ReInitializeDSMForeignScan = kafkaReInitializeDSMForeignScan;
