@@ -289,6 +289,19 @@ void CreateTopic(Client &client, const std::string &topic, int partitions, int r
     const rd_kafka_topic_result_t **res =
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
     CheckTopicResults(res, n, topic, "create");
+    // Return once the topic is visible in metadata with its partitions, so
+    // the next statement can use it.
+    Deadline deadline(timeout_ms);
+    for (;;) {
+        try {
+            if (PartitionCount(client, topic, deadline.SliceMs()) >= partitions) return;
+        } catch (const Error &) {
+            // not visible yet
+        }
+        if (deadline.Expired()) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        CheckInterrupts();
+    }
 }
 
 void CommitOffsets(Client &group_client, const std::string &topic,
@@ -332,6 +345,17 @@ void DeleteTopic(Client &client, const std::string &topic, int timeout_ms) {
     const rd_kafka_topic_result_t **res =
         rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev.get()), &n);
     CheckTopicResults(res, n, topic, "delete");
+    // Return once metadata no longer lists the topic.
+    Deadline deadline(timeout_ms);
+    while (!deadline.Expired()) {
+        try {
+            PartitionCount(client, topic, deadline.SliceMs());
+        } catch (const Error &e) {
+            if (e.kind == ErrorKind::UnknownTopic) return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        CheckInterrupts();
+    }
 }
 
 }  // namespace kafka_fdw::kafka
