@@ -108,3 +108,8 @@ CREATE FUNCTION kafka.reset_group(server text, group_name text, topic text, "pos
 CREATE FUNCTION kafka.set_group_offset(server text, group_name text, topic text, partition int, next_offset bigint)
   RETURNS void
   AS 'MODULE_PATHNAME', 'kafka_set_group_offset' LANGUAGE C VOLATILE;
+
+-- For the regression tests: raises through each path of the C++/Postgres bridge.
+CREATE FUNCTION kafka._bridge_selftest(kind text) RETURNS int
+  AS 'MODULE_PATHNAME', 'kafka_bridge_selftest' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION kafka._bridge_selftest(text) FROM PUBLIC;

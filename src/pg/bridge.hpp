@@ -82,17 +82,9 @@ auto PgCall(F &&f) -> decltype(f()) {
         PG_END_TRY();
         if (edata) throw PgException(edata);
     } else {
+        // The value lives in this frame; the setjmp is in the void call's.
         R result{};
-        PG_TRY();
-        { result = f(); }
-        PG_CATCH();
-        {
-            MemoryContextSwitchTo(ctx);
-            edata = CopyErrorData();
-            FlushErrorState();
-        }
-        PG_END_TRY();
-        if (edata) throw PgException(edata);
+        PgCall([&]() { result = f(); });
         return result;
     }
 }
