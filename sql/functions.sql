@@ -43,10 +43,14 @@ SELECT count(*) > 0 AS reachable FROM kafka.topics('dead');
 DROP SERVER dead;
 -- the C++/Postgres bridge: every path ends in an ERROR with the right
 -- SQLSTATE, never a crash; the backend is fine afterwards
-\set VERBOSITY verbose
+\set VERBOSITY sqlstate
 SELECT kafka._bridge_selftest('cpp_exception');
 SELECT kafka._bridge_selftest('kafka_error');
 SELECT kafka._bridge_selftest('bad_alloc');
+SELECT kafka._bridge_selftest('pg_error');
+\set VERBOSITY default
+SELECT kafka._bridge_selftest('cpp_exception');
+SELECT kafka._bridge_selftest('kafka_error');
 SELECT kafka._bridge_selftest('pg_error');
 SELECT kafka._bridge_selftest('pg_ok');
 \set VERBOSITY terse
