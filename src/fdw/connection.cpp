@@ -145,14 +145,28 @@ ClientSpec *GetClientSpecByName(const char *server_name) {
     return GetClientSpec(server->serverid, GetUserId(), true);
 }
 
-kafka::Config MakeConfig(const ClientSpec *spec) {
+kafka::Config MakeConfig(const ClientSpec *spec, const kafka::Properties &extra_defaults) {
     kafka::Config conf;
     // Defaults first; the server's and user mapping's settings override them.
     conf.Set("client.id", "kafka_fdw");
     conf.Set("socket.connection.setup.timeout.ms", std::to_string(std::max(1000, pg::g_timeout_ms)));
     conf.Set("isolation.level", spec->isolation_level);
+    conf.SetAll(extra_defaults);
     for (int i = 0; i < spec->nprops; i++) conf.Set(spec->names[i], spec->values[i]);
     return conf;
+}
+
+int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64 **highs) {
+    kafka::Client &c = MetadataClient(spec);
+    int n = kafka::PartitionCount(c, topic, pg::g_timeout_ms);
+    *lows = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * (n + 1)));
+    *highs = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * (n + 1)));
+    for (int p = 0; p < n; p++) {
+        kafka::Watermarks w = kafka::QueryWatermarks(c, topic, p, pg::g_timeout_ms);
+        (*lows)[p] = w.low;
+        (*highs)[p] = w.high;
+    }
+    return n;
 }
 
 kafka::Client &MetadataClient(const ClientSpec *spec) {

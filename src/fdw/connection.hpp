@@ -33,11 +33,17 @@ ClientSpec *GetClientSpec(Oid serverid, Oid userid, bool check_usage);
 ClientSpec *GetClientSpecByName(const char *server_name);
 
 // C++ zone.
-kafka::Config MakeConfig(const ClientSpec *spec);
+// Our defaults first, then `extra_defaults`, then the server's and user
+// mapping's properties (which win).
+kafka::Config MakeConfig(const ClientSpec *spec, const kafka::Properties &extra_defaults = {});
 kafka::Client &MetadataClient(const ClientSpec *spec);
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional);
 // A client with group.id = group (never subscribes): committed offsets.
 kafka::Client &GroupClient(const ClientSpec *spec, const char *group);
+
+// C++ zone: every partition's watermarks of a topic, into palloc'd arrays
+// indexed by partition; returns the partition count.
+int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64 **highs);
 
 void RegisterConnectionCallbacks();
 

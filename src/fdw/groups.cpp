@@ -89,7 +89,10 @@ int64 GroupReadPosition(const char *server, const char *group, const char *topic
     return found ? next : -1;
 }
 
-void GroupInitPosition(const char *server, const char *group, const char *topic, int32 partition, int64 next) {
+namespace {
+// INSERT of a position; on conflict, nothing or an update.
+void UpsertPosition(const char *server, const char *group, const char *topic, int32 partition, int64 next,
+                    bool update) {
     OwnerScope scope;
     EnterOwner(&scope);
     Datum values[5];
@@ -97,11 +100,19 @@ void GroupInitPosition(const char *server, const char *group, const char *topic,
     KeyArgs(server, group, topic, partition, values, types);
     values[4] = Int64GetDatum(next);
     types[4] = INT8OID;
-    int rc = SPI_execute_with_args("INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
-                                   "ON CONFLICT DO NOTHING",
+    int rc = SPI_execute_with_args(update ? "INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
+                                            "ON CONFLICT (server, group_name, topic, partition) "
+                                            "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+                                          : "INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
+                                            "ON CONFLICT DO NOTHING",
                                    5, types, values, NULL, false, 0);
     if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
     LeaveOwner(&scope);
+}
+}  // namespace
+
+void GroupInitPosition(const char *server, const char *group, const char *topic, int32 partition, int64 next) {
+    UpsertPosition(server, group, topic, partition, next, false);
 }
 
 int64 GroupLockPosition(const char *server, const char *group, const char *topic, int32 partition,
@@ -118,19 +129,7 @@ int64 GroupLockPosition(const char *server, const char *group, const char *topic
 }
 
 void GroupStorePosition(const char *server, const char *group, const char *topic, int32 partition, int64 next) {
-    OwnerScope scope;
-    EnterOwner(&scope);
-    Datum values[5];
-    Oid types[5];
-    KeyArgs(server, group, topic, partition, values, types);
-    values[4] = Int64GetDatum(next);
-    types[4] = INT8OID;
-    int rc = SPI_execute_with_args("INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
-                                   "ON CONFLICT (server, group_name, topic, partition) "
-                                   "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-                                   5, types, values, NULL, false, 0);
-    if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
-    LeaveOwner(&scope);
+    UpsertPosition(server, group, topic, partition, next, true);
 }
 
 List *GroupStoredTopics(const char *server, const char *group) {
@@ -224,15 +223,7 @@ Datum kafka_group_lag(PG_FUNCTION_ARGS) {
         int n = 0;
         int64 *lows = nullptr, *highs = nullptr;
         KFDW_ENTRY({
-            kafka::Client &c = fdw::MetadataClient(spec);
-            n = kafka::PartitionCount(c, topic, pg::g_timeout_ms);
-            lows = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
-            highs = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
-            for (int p = 0; p < n; p++) {
-                kafka::Watermarks w = kafka::QueryWatermarks(c, topic, p, pg::g_timeout_ms);
-                lows[p] = w.low;
-                highs[p] = w.high;
-            }
+            n = fdw::WatermarksCpp(spec, topic, &lows, &highs);
         });
         for (int p = 0; p < n; p++) {
             int64 next = fdw::GroupReadPosition(spec->server_name, group, topic, p);

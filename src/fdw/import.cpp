@@ -238,15 +238,7 @@ Datum kafka_get_watermarks(PG_FUNCTION_ARGS) {
     int n = 0;
     int64 *lows = nullptr, *highs = nullptr;
     KFDW_ENTRY({
-        kafka::Client &c = fdw::MetadataClient(spec);
-        n = kafka::PartitionCount(c, t->topic, pg::g_timeout_ms);
-        lows = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
-        highs = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
-        for (int p = 0; p < n; p++) {
-            kafka::Watermarks w = kafka::QueryWatermarks(c, t->topic, p, pg::g_timeout_ms);
-            lows[p] = w.low;
-            highs[p] = w.high;
-        }
+        n = fdw::WatermarksCpp(spec, t->topic, &lows, &highs);
     });
     for (int p = 0; p < n; p++) {
         Datum values[3] = {Int32GetDatum(p), Int64GetDatum(lows[p]), Int64GetDatum(highs[p])};

@@ -153,6 +153,25 @@ namespace {
 
 }  // namespace
 
+kafka::OutMessage ToOutMessage(const MessageData &m, std::vector<kafka::Header> &headers) {
+    headers.clear();
+    for (int k = 0; k < m.nheaders; k++) {
+        kafka::Header h;
+        h.name = m.hnames[k];
+        if (m.hvalues[k]) h.value.assign(m.hvalues[k], m.hlens[k]);
+        headers.push_back(std::move(h));
+    }
+    kafka::OutMessage out;
+    out.partition = m.partition;
+    out.key = m.key;
+    out.key_len = m.key_len;
+    out.value = m.value;
+    out.value_len = m.value_len;
+    out.timestamp_ms = m.ts;
+    out.headers = &headers;
+    return out;
+}
+
 void ParseHeaders(Jsonb *jb, const char *what, int *n_out, const char ***names, const char ***values,
                   size_t **lens) {
     if (!JB_ROOT_IS_OBJECT(jb))
@@ -187,21 +206,9 @@ void ParseHeaders(Jsonb *jb, const char *what, int *n_out, const char ***names, 
 
 namespace {
 
-struct RowMessage {
-    int32 partition;
-    const char *key;
-    size_t key_len;
-    const char *value;  // nullptr: tombstone
-    size_t value_len;
-    int64 ts;
-    int nheaders;
-    const char **hnames;
-    const char **hvalues;  // nullptr entries: null header value
-    size_t *hlens;
-};
 
 // Postgres zone: the message of one row.
-void EncodeRow(ModifyState *ms, TupleTableSlot *slot, RowMessage *m) {
+void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
     TableDef *t = ms->table;
     slot_getallattrs(slot);
     memset(m, 0, sizeof(*m));
@@ -351,24 +358,9 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, RowMessage *m) {
 }
 
 // C++ zone: enqueue one row's message.
-void ProduceRowCpp(ModifyState *ms, const RowMessage *m) {
+void ProduceRowCpp(ModifyState *ms, const MessageData *m) {
     if (ms->transactional) JoinKafkaTransaction(*ms->producer, GetCurrentSubTransactionId());
-    std::vector<kafka::Header> &h = *ms->headers;
-    h.clear();
-    for (int k = 0; k < m->nheaders; k++) {
-        kafka::Header hd;
-        hd.name = m->hnames[k];
-        if (m->hvalues[k]) hd.value.assign(m->hvalues[k], m->hlens[k]);
-        h.push_back(std::move(hd));
-    }
-    kafka::OutMessage out;
-    out.partition = m->partition;
-    out.key = m->key;
-    out.key_len = m->key_len;
-    out.value = m->value;
-    out.value_len = m->value_len;
-    out.timestamp_ms = m->ts;
-    out.headers = &h;
+    kafka::OutMessage out = ToOutMessage(*m, *ms->headers);
     out.partitioner = ms->table->partitioner_set ? ms->table->partitioner : nullptr;
     ms->producer->Produce(ms->guard->ledger, ms->table->topic, out);
 }
@@ -446,7 +438,7 @@ void FinishModify(ModifyState *ms) {
 TupleTableSlot *InsertRow(ModifyState *ms, TupleTableSlot *slot) {
     MemoryContext old = MemoryContextSwitchTo(ms->row_cxt);
     MemoryContextReset(ms->row_cxt);
-    RowMessage m;
+    MessageData m;
     EncodeRow(ms, slot, &m);
     uint64 seq = 0;
     KFDW_ENTRY({

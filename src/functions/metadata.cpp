@@ -58,14 +58,7 @@ Datum kafka_partitions(PG_FUNCTION_ARGS) {
     kafka::Client *client = nullptr;
     KFDW_ENTRY({
         client = &fdw::MetadataClient(spec);
-        n = kafka::PartitionCount(*client, topic, g_timeout_ms);
-        lows = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
-        highs = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
-        for (int p = 0; p < n; p++) {
-            kafka::Watermarks w = kafka::QueryWatermarks(*client, topic, p, g_timeout_ms);
-            lows[p] = w.low;
-            highs[p] = w.high;
-        }
+        n = fdw::WatermarksCpp(spec, topic, &lows, &highs);
     });
     pg::ReportClientEvents(*client);
     for (int p = 0; p < n; p++) {

@@ -26,16 +26,7 @@ enum ValueKind { kBytea, kText, kJsonb };
 struct Args {
     fdw::ClientSpec *spec;
     char *topic;
-    int32 partition;
-    const char *key;
-    size_t key_len;
-    const char *value;  // nullptr: tombstone
-    size_t value_len;
-    int64 ts;
-    int nheaders;
-    const char **hnames;
-    const char **hvalues;
-    size_t *hlens;
+    fdw::MessageData m;
 };
 
 void Bytes(Datum d, ValueKind kind, const char **data, size_t *len) {
@@ -57,30 +48,20 @@ Args *ReadArgs(FunctionCallInfo fcinfo, ValueKind value_kind, ValueKind key_kind
     Args *a = (Args *)palloc0(sizeof(Args));
     a->spec = fdw::GetClientSpecByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
     a->topic = text_to_cstring(PG_GETARG_TEXT_PP(1));
-    if (!PG_ARGISNULL(2)) Bytes(PG_GETARG_DATUM(2), value_kind, &a->value, &a->value_len);
-    if (!PG_ARGISNULL(3)) Bytes(PG_GETARG_DATUM(3), key_kind, &a->key, &a->key_len);
-    a->partition = RD_KAFKA_PARTITION_UA;
+    fdw::MessageData *m = &a->m;
+    if (!PG_ARGISNULL(2)) Bytes(PG_GETARG_DATUM(2), value_kind, &m->value, &m->value_len);
+    if (!PG_ARGISNULL(3)) Bytes(PG_GETARG_DATUM(3), key_kind, &m->key, &m->key_len);
+    m->partition = RD_KAFKA_PARTITION_UA;
     if (!PG_ARGISNULL(4)) {
-        a->partition = PG_GETARG_INT32(4);
-        if (a->partition < 0)
+        m->partition = PG_GETARG_INT32(4);
+        if (m->partition < 0)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("partition must not be negative")));
     }
     if (!PG_ARGISNULL(5))
-        fdw::ParseHeaders(PG_GETARG_JSONB_P(5), "headers", &a->nheaders, &a->hnames, &a->hvalues, &a->hlens);
+        fdw::ParseHeaders(PG_GETARG_JSONB_P(5), "headers", &m->nheaders, &m->hnames, &m->hvalues, &m->hlens);
     if (!PG_ARGISNULL(6))
-        a->ts = (PG_GETARG_TIMESTAMPTZ(6) + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1000;
+        m->ts = (PG_GETARG_TIMESTAMPTZ(6) + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1000;
     return a;
-}
-
-std::vector<kafka::Header> HeadersOf(const Args *a) {
-    std::vector<kafka::Header> h;
-    for (int k = 0; k < a->nheaders; k++) {
-        kafka::Header hd;
-        hd.name = a->hnames[k];
-        if (a->hvalues[k]) hd.value.assign(a->hvalues[k], a->hlens[k]);
-        h.push_back(std::move(hd));
-    }
-    return h;
 }
 
 Datum Produce(FunctionCallInfo fcinfo, ValueKind vk, ValueKind kk) {
@@ -98,16 +79,8 @@ Datum Produce(FunctionCallInfo fcinfo, ValueKind vk, ValueKind kk) {
             uint32_t id;
             ~Closer() { p->CloseLedger(id); }
         } closer{producer, producer->OpenLedger(true)};
-        std::vector<kafka::Header> headers = HeadersOf(a);
-        kafka::OutMessage m;
-        m.partition = a->partition;
-        m.key = a->key;
-        m.key_len = a->key_len;
-        m.value = a->value;
-        m.value_len = a->value_len;
-        m.timestamp_ms = a->ts;
-        m.headers = &headers;
-        producer->Produce(closer.id, a->topic, m);
+        std::vector<kafka::Header> headers;
+        producer->Produce(closer.id, a->topic, fdw::ToOutMessage(a->m, headers));
         producer->Await(closer.id, producer->timeout_ms() + 1000);
         producer->CheckLedger(closer.id);
         const kafka::DeliveryResult &r = producer->GetLedger(closer.id).results.at(0);
@@ -129,11 +102,11 @@ Datum Send(FunctionCallInfo fcinfo, ValueKind vk, ValueKind kk) {
         m.producer = &fdw::CachedProducer(a->spec, a->spec->transactional);
         m.transactional = a->spec->transactional;
         m.topic = a->topic;
-        m.partition = a->partition;
-        if (a->key) m.key.emplace(a->key, a->key_len);
-        if (a->value) m.value.emplace(a->value, a->value_len);
-        m.headers = HeadersOf(a);
-        m.timestamp_ms = a->ts;
+        kafka::OutMessage out = fdw::ToOutMessage(a->m, m.headers);
+        m.partition = out.partition;
+        if (out.key) m.key.emplace(out.key, out.key_len);
+        if (out.value) m.value.emplace(out.value, out.value_len);
+        m.timestamp_ms = out.timestamp_ms;
         m.subid = subid;
         fdw::BufferSend(std::move(m));
     });

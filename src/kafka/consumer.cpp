@@ -111,7 +111,11 @@ void RangeConsumer::ReleaseBatch() {
 bool RangeConsumer::FetchBatch() {
     auto last_progress = std::chrono::steady_clock::now();
     for (;;) {
-        ssize_t n = rd_kafka_consume_batch_queue(queue_, kSliceMs, batch_.data(), kBatch);
+        // rd_kafka_consume_batch_queue waits for a FULL batch until its
+        // timeout: take what is there without waiting, and only when the
+        // queue is empty wait (one slice) for the next message.
+        ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, batch_.data(), kBatch);
+        if (n == 0) n = rd_kafka_consume_batch_queue(queue_, kSliceMs, batch_.data(), 1);
         Poll(0);
         if (n > 0) {
             batch_len_ = static_cast<size_t>(n);
