@@ -16,19 +16,23 @@ SELECT part, off, k, ts = '2026-01-01 00:00:00+00' AS ts_kept, ts > now() - inte
 \! kcat -C -b "$KAFKA_BROKERS" -t orders -e -q -f '%p %k %s\n' | sort
 -- the JSON is byte for byte row_to_json's (simple column types take a faster path)
 SELECT kafka.create_topic('kafka', 'rowjson', 1);
-CREATE FOREIGN TABLE rowjson (i int, f float8, n numeric, b bool, t text, j jsonb, u uuid, c varchar(3))
+CREATE FOREIGN TABLE rowjson (i int, f float8, n numeric, b bool, t text, j jsonb, u uuid, c varchar(3),
+  d date, ts timestamptz, arr int[], tarr text[], js json)
   SERVER kafka OPTIONS (topic 'rowjson', format 'json');
-CREATE TABLE rowjson_src (i int, f float8, n numeric, b bool, t text, j jsonb, u uuid, c varchar(3));
+CREATE TABLE rowjson_src (i int, f float8, n numeric, b bool, t text, j jsonb, u uuid, c varchar(3),
+  d date, ts timestamptz, arr int[], tarr text[], js json);
 INSERT INTO rowjson_src VALUES
-  (1, 1.5, 10.250, true, 'tab	here "q" \ é', '{"a": [1, {"b": null}]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'abc'),
-  (-2, 'NaN', 'NaN', false, '', '"str"', NULL, NULL),
-  (NULL, '-Infinity', 1e-20, NULL, E'line\nbreak\u0001', 'null', NULL, 'x'),
-  (2147483647, 1e300, 123456789012345678901234567890, true, '🙂', '[]', NULL, '');
+  (1, 1.5, 10.250, true, E'tab\there "q" \\ \u00e9', '{"a": [1, {"b": null}]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'abc',
+   '2026-01-02', '2026-01-02 03:04:05.123+02', '{1,2,NULL}', '{"a b","c\"d"}', '{"k" : [1,  2]}'),
+  (-2, 'NaN', 'NaN', false, '', '"str"', NULL, NULL, 'infinity', '-infinity', '{}', '{}', 'null'),
+  (NULL, '-Infinity', 1e-20, NULL, E'line\nbreak\u0001', 'null', NULL, 'x', NULL, NULL, NULL, NULL, NULL),
+  (2147483647, 1e300, 123456789012345678901234567890, true, '🙂', '[]', NULL, '', '0001-01-01 BC', '2000-01-01 00:00:00+00',
+   '{{1,2},{3,4}}', '{NULL}', '"x"');
 INSERT INTO rowjson SELECT * FROM rowjson_src;
 SELECT count(*) AS rows, count(*) FILTER (WHERE convert_from(c.value, 'UTF8') = row_to_json(r)::text) AS identical
   FROM kafka.consume('kafka', 'rowjson') c
   JOIN (SELECT row_number() OVER () - 1 AS rn, * FROM rowjson_src) s ON s.rn = c."offset"
-  CROSS JOIN LATERAL (SELECT s.i, s.f, s.n, s.b, s.t, s.j, s.u, s.c) r;
+  CROSS JOIN LATERAL (SELECT s.i, s.f, s.n, s.b, s.t, s.j, s.u, s.c, s.d, s.ts, s.arr, s.tarr, s.js) r;
 
 -- keyed rows without a partition go where Java's murmur2 partitioner puts them
 SELECT kafka.create_topic('kafka', 'keyed', 3);
@@ -103,6 +107,8 @@ BEGIN;
 INSERT INTO txn_w VALUES ('aborted1'), ('aborted2');
 ROLLBACK;
 INSERT INTO txn_w VALUES ('autocommit');
+-- Kafka writes commit markers just after the commit returns: give it a moment
+SELECT pg_sleep(1);
 SELECT v FROM txn_rc ORDER BY off;
 SELECT v FROM txn_ru ORDER BY off;
 \! kcat -C -b "$KAFKA_BROKERS" -t txn -e -q -X isolation.level=read_committed
@@ -119,6 +125,7 @@ SAVEPOINT sp2;
 INSERT INTO txn_w VALUES ('released');
 RELEASE sp2;
 COMMIT;
+SELECT pg_sleep(1);
 SELECT v FROM txn_rc ORDER BY off;
 -- PREPARE TRANSACTION is refused once messages were produced
 BEGIN;

@@ -21,6 +21,7 @@ extern "C" {
 #include "executor/executor.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/typcache.h"
 #pragma GCC diagnostic pop
@@ -49,12 +50,11 @@ struct ModifyState {
     LedgerGuard *guard;
     bool transactional;
     bool returning;
-    TupleDesc payload_desc;  // payload columns named by their JSON member names
     int *payload_cols;       // table column index of each payload column
     int npayload;
     FmgrInfo *out_funcs;
-    int *json_kinds;         // per payload column, for the fast JSON encoder
-    bool json_fast;          // every payload column has a simple kind
+    int *json_kinds;         // per payload column, for the JSON encoder
+    FmgrInfo *to_json;       // per payload column of kind kJsonOther: to_json(<its type>)
     StringInfoData json_buf; // reused for every row
     MemoryContext row_cxt;
     std::vector<kafka::Header> *headers;  // reused per row (owned by the guard's context)
@@ -63,8 +63,9 @@ struct ModifyState {
 };
 
 
-// How row_to_json writes a column's value; kOther columns (dates, arrays,
-// composites, ...) make the row go through row_to_json itself.
+// How row_to_json writes a column's value.  Simple kinds are written
+// directly; kJsonOther columns (dates, arrays, composites, ...) go through
+// to_json for their type, which is what row_to_json does for them.
 enum JsonKind { kJsonNumber, kJsonBool, kJsonRaw, kJsonString, kJsonOther };
 
 int JsonKindOf(Oid type) {
@@ -272,8 +273,8 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
         m->value = nullptr;
         return;
     }
-    if (t->format == Format::Json && ms->json_fast) {
-        // What row_to_json gives, without its per-row catalog lookups.
+    if (t->format == Format::Json) {
+        // What row_to_json gives, without its per-row tuple and catalog work.
         StringInfo b = &ms->json_buf;
         resetStringInfo(b);
         appendStringInfoChar(b, '{');
@@ -301,30 +302,19 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
             case kJsonRaw:
                 appendStringInfoString(b, OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d));
                 break;
-            default:
+            case kJsonString:
                 escape_json(b, OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d));
                 break;
+            default: {
+                text *j = DatumGetTextPP(FunctionCall1(&ms->to_json[k], d));
+                appendBinaryStringInfo(b, VARDATA_ANY(j), (int)VARSIZE_ANY_EXHDR(j));
+                break;
+            }
             }
         }
         appendStringInfoChar(b, '}');
         m->value = b->data;
         m->value_len = (size_t)b->len;
-        return;
-    }
-    if (t->format == Format::Json) {
-        // Exactly what row_to_json gives for a row of the payload columns.
-        Datum *vals = (Datum *)palloc(sizeof(Datum) * ms->npayload);
-        bool *nulls = (bool *)palloc(sizeof(bool) * ms->npayload);
-        for (int k = 0; k < ms->npayload; k++) {
-            int idx = t->columns[ms->payload_cols[k]].attnum - 1;
-            vals[k] = slot->tts_values[idx];
-            nulls[k] = slot->tts_isnull[idx];
-        }
-        HeapTuple tup = heap_form_tuple(ms->payload_desc, vals, nulls);
-        Datum json = DirectFunctionCall1(row_to_json, HeapTupleGetDatum(tup));
-        text *txt = DatumGetTextPP(json);
-        m->value = VARDATA_ANY(txt);
-        m->value_len = VARSIZE_ANY_EXHDR(txt);
         return;
     }
     // CSV: COPY-style quoting, the NULL string for NULLs.
@@ -398,17 +388,17 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
                         errmsg("format '%s' takes one payload column, foreign table \"%s\" has %d",
                                FormatName(t->format), RelationGetRelationName(rel), ms->npayload)));
     if (t->format == Format::Json && ms->npayload > 0) {
-        TupleDesc desc = CreateTemplateTupleDesc(ms->npayload);
+        ms->json_kinds = (int *)palloc0(sizeof(int) * ms->npayload);
+        ms->to_json = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * ms->npayload);
         for (int k = 0; k < ms->npayload; k++) {
             ColumnDef *c = &t->columns[ms->payload_cols[k]];
-            TupleDescInitEntry(desc, (AttrNumber)(k + 1), c->json_name, c->type, c->typmod, 0);
-        }
-        ms->payload_desc = BlessTupleDesc(desc);
-        ms->json_kinds = (int *)palloc0(sizeof(int) * ms->npayload);
-        ms->json_fast = true;
-        for (int k = 0; k < ms->npayload; k++) {
-            ms->json_kinds[k] = JsonKindOf(t->columns[ms->payload_cols[k]].type);
-            if (ms->json_kinds[k] == kJsonOther) ms->json_fast = false;
+            ms->json_kinds[k] = JsonKindOf(c->type);
+            if (ms->json_kinds[k] != kJsonOther) continue;
+            // to_json(anyelement) learns its argument's type from fn_expr.
+            fmgr_info(F_TO_JSON, &ms->to_json[k]);
+            ms->to_json[k].fn_expr = (Node *)makeFuncExpr(
+                F_TO_JSON, JSONOID, list_make1(makeNullConst(c->type, c->typmod, InvalidOid)), InvalidOid,
+                InvalidOid, COERCE_EXPLICIT_CALL);
         }
         initStringInfo(&ms->json_buf);
     }
