@@ -55,6 +55,7 @@ struct ModifyState {
     FmgrInfo *out_funcs;
     int *json_kinds;         // per payload column, for the JSON encoder
     FmgrInfo *to_json;       // per payload column of kind kJsonOther: to_json(<its type>)
+    char **json_keys;        // per payload column: its escaped member name and ':' ('"id":')
     StringInfoData json_buf; // reused for every row
     MemoryContext row_cxt;
     std::vector<kafka::Header> *headers;  // reused per row (owned by the guard's context)
@@ -282,8 +283,7 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
             ColumnDef *c = &t->columns[ms->payload_cols[k]];
             int idx = c->attnum - 1;
             if (k) appendStringInfoChar(b, ',');
-            escape_json(b, c->json_name);
-            appendStringInfoChar(b, ':');
+            appendStringInfoString(b, ms->json_keys[k]);
             if (slot->tts_isnull[idx]) {
                 appendStringInfoString(b, "null");
                 continue;
@@ -390,8 +390,14 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
     if (t->format == Format::Json && ms->npayload > 0) {
         ms->json_kinds = (int *)palloc0(sizeof(int) * ms->npayload);
         ms->to_json = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * ms->npayload);
+        ms->json_keys = (char **)palloc0(sizeof(char *) * ms->npayload);
         for (int k = 0; k < ms->npayload; k++) {
             ColumnDef *c = &t->columns[ms->payload_cols[k]];
+            StringInfoData key;
+            initStringInfo(&key);
+            escape_json(&key, c->json_name);
+            appendStringInfoChar(&key, ':');
+            ms->json_keys[k] = key.data;
             ms->json_kinds[k] = JsonKindOf(c->type);
             if (ms->json_kinds[k] != kJsonOther) continue;
             // to_json(anyelement) learns its argument's type from fn_expr.
