@@ -197,7 +197,9 @@ static void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid f
 
     ClientSpec *spec = GetClientSpec(ps->table->serverid, GetUserId(), false);
     double rows = -1;
-    int timeout = Min(pg::g_timeout_ms, 2000);
+    // Bounded well below kafka_fdw.timeout: with the broker down, planning
+    // must not double the wait the scan itself then has.
+    int timeout = Max(100, Min(pg::g_timeout_ms / 4, 1000));
     KFDW_ENTRY({ rows = EstimateRowsCpp(spec, ps->table->topic, timeout); });
     if (rows < 0) rows = 1000;
     double sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0, JOIN_INNER, NULL);
