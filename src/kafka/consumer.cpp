@@ -115,6 +115,9 @@ bool RangeConsumer::FetchBatch() {
         // timeout: take what is there without waiting, and only when the
         // queue is empty wait (one slice) for the next message.
         ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, batch_.data(), kBatch);
+        // Queue empty: wait a few ms for a full batch (a fast reader would
+        // otherwise wake up for every message), then a slice for anything.
+        if (n == 0) n = rd_kafka_consume_batch_queue(queue_, 5, batch_.data(), kBatch);
         if (n == 0) n = rd_kafka_consume_batch_queue(queue_, kSliceMs, batch_.data(), 1);
         Poll(0);
         if (n > 0) {
