@@ -81,6 +81,7 @@ export KC_BROKER_CTL="bash $ROOT/test/kafka_broker.sh"
 run_script "kafka_copy tests" bash test/cli/test_kafka_copy.sh
 run_script "interop: murmur2 against Kafka's Java producer" bash test/interop/murmur2_java.sh
 run_script "interop: broker outage during INSERT" bash test/interop/broker_outage.sh
+run_script "interop: consumer groups" bash test/interop/groups.sh
 bash test/kafka_broker.sh resume >/dev/null 2>&1 || true
 
 note "TAP tests"

@@ -293,10 +293,17 @@ Datum kafka_set_group_offset(PG_FUNCTION_ARGS) {
     int64 next = PG_GETARG_INT64(4);
     if (next < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("next_offset must not be negative")));
     int n = 0;
-    KFDW_ENTRY({ n = kafka::PartitionCount(fdw::MetadataClient(spec), topic, pg::g_timeout_ms); });
+    int64 *lows = nullptr, *highs = nullptr;
+    KFDW_ENTRY({ n = fdw::WatermarksCpp(spec, topic, &lows, &highs); });
     if (partition < 0 || partition >= n)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("partition %d of topic \"%s\" does not exist", partition, topic)));
+    if (next > highs[partition]) {
+        // As Kafka's --reset-offsets: past the log end means the log end.
+        ereport(NOTICE, (errmsg("offset " INT64_FORMAT " is past the end of partition %d of topic \"%s\": using " INT64_FORMAT,
+                                next, partition, topic, highs[partition])));
+        next = highs[partition];
+    }
     fdw::GroupStorePosition(spec->server_name, group, topic, partition, next);
     QueueGroupCommit(spec, group, topic, partition, next);
     PG_RETURN_VOID();

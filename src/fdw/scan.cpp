@@ -651,9 +651,12 @@ void ApplyGroupPositions(ScanState *s) {
             auto c = kafka::CommittedOffsets(GroupClient(s->spec, t->group), t->topic, parts, pg::g_timeout_ms);
             for (int k = 0; k < nmissing; k++) committed[k] = c[k];
         });
+        // group_start 'latest' is for a group new to this topic: a partition
+        // added to a topic the group already reads here is read in full.
+        bool group_exists = nmissing < n;
         for (int k = 0; k < nmissing; k++) {
             const kafka::Watermarks &w = wm[missing_idx[k]];
-            int64 init = committed[k] >= 0 ? committed[k] : (t->group_latest ? w.high : w.low);
+            int64 init = committed[k] >= 0 ? committed[k] : (t->group_latest && !group_exists ? w.high : w.low);
             GroupInitPosition(server, t->group, t->topic, missing[k], init);
         }
     }
@@ -679,6 +682,10 @@ void ApplyGroupPositions(ScanState *s) {
         }
         rs[i].start = Min(Max(rs[i].start, next), wm[i].high);
         rs[i].end = Max(rs[i].start, rs[i].end);
+        // Every partition the scan holds is stored and committed to the
+        // broker at the end, even if it returns nothing: Kafka's tools then
+        // show the group's position on every partition.
+        if (s->group_next[rs[i].partition] < 0) s->group_next[rs[i].partition] = next;
     }
 }
 
