@@ -9,30 +9,18 @@
 # (bench/tmp/groups/pg), stops both on exit.  Environment knobs:
 #   BENCH_RUNS   timed runs per command, the best one counts (default 3)
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 
 N=${1:-1000000}
-RUNS=${BENCH_RUNS:-3}
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ $N =~ ^[0-9]+$ ]] && ((N >= 100)) || die "N must be an integer >= 100, got '$N'"
-[[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || die "BENCH_RUNS must be >= 1"
 TXNS=10
 CHUNK=$(((N + TXNS - 1) / TXNS))
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$ROOT/bench/tmp/groups
-mkdir -p "$TMP"
-export KAFKA_STATE_DIR=$TMP/kafka PG_STATE_DIR=$TMP/pg
-export PATH="$(pg_config --bindir):$PATH"
-KCAT=$(command -v kcat) || die "kcat not found"
+bench_init groups
 DATA=$TMP/data.txt
-T_START=$(date +%s)
-
-say() { printf '%s\n' "$*"; }
-section() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
-    bash "$ROOT/test/pg_cluster.sh" stop >/dev/null 2>&1 || true
-    bash "$ROOT/test/kafka_broker.sh" stop >/dev/null 2>&1 || true
+    stop_services
     rm -f "$DATA"
 }
 trap cleanup EXIT
@@ -40,30 +28,10 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ set-up
 section "set-up (N=$N, $TXNS transactions of $CHUNK, best of $RUNS runs)"
-say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-so=$(pg_config --pkglibdir)/kafka_fdw.so
-say "extension: $so ($(stat -c '%y' "$so" 2>/dev/null | cut -d. -f1)), repo HEAD $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+say_machine
+say_extension
 
-B=$(bash "$ROOT/test/kafka_broker.sh" start | tail -1) || die "the Kafka broker did not start"
-[[ $B == *:* ]] || die "unexpected broker address '$B'"
-say "broker at $B"
-
-# the cluster preloads kafka_fdw: retry in case an install is in progress
-for try in 1 2 3 4; do
-    if out=$(bash "$ROOT/test/pg_cluster.sh" start 2>&1); then break; fi
-    ((try < 4)) || { say "$out"; die "the PostgreSQL cluster did not start"; }
-    say "cluster start failed (try $try), retrying in 20 s"; sleep 20
-done
-eval "$(grep -E '^PG(HOST|PORT)=' <<<"$out")"
-export PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres
-say "cluster at $PGHOST port $PGPORT"
-
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-for try in 1 2 3 4 5; do
-    if out=$("${PSQL[@]}" -c 'CREATE EXTENSION kafka_fdw' 2>&1); then break; fi
-    ((try < 5)) || die "CREATE EXTENSION kafka_fdw failed: $out"
-    say "CREATE EXTENSION failed (try $try: $out), retrying in 20 s"; sleep 20
-done
+start_services
 
 # the same columns on both tables; the group table differs only by its group
 "${PSQL[@]}" >/dev/null <<SQL || die "creating the server, topic or tables failed"
@@ -82,31 +50,13 @@ SQL
 # As bench/run.sh: "key:payload" lines, key = id, ~110-byte JSON documents.
 section "seeding"
 t0=$(date +%s%N)
-awk -v n="$N" 'BEGIN {
-    for (i = 1; i <= n; i++)
-        printf("%d:{\"id\":%d,\"name\":\"user-%d\",\"price\":%.2f,\"ts_text\":\"2026-11-30T%02d:%02d:%02dZ\",\"tags\":[\"a\",\"b\"],\"active\":true}\n",
-               i, i, i, (i % 10000) / 100, int(i / 3600) % 24, int(i / 60) % 60, i % 60)
-}' >"$DATA" || die "generating $DATA failed"
-avg=$(awk -F: '{ s += length($0) - length($1) - 1 } END { printf "%.1f", s / NR }' "$DATA")
-"$KCAT" -P -b "$B" -t bench -K: -X linger.ms=20 -X batch.num.messages=10000 \
-    -X queue.buffering.max.messages=500000 <"$DATA" 2>"$TMP/produce.err"
-rc=$?
-if ((rc != 0)) || grep -q . "$TMP/produce.err"; then
-    cat "$TMP/produce.err" >&2
-    die "kcat -P to bench failed (exit $rc)"
-fi
+generate_data "$N"
+average_payload
+produce bench <"$DATA"
 rm -f "$DATA"
 t1=$(date +%s%N)
 say "produced $N messages (average payload $avg bytes) in $(((t1 - t0) / 1000000)) ms"
-for _ in $(seq 1 20); do
-    got=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench')") ||
-        die "kafka.partitions('kafka', 'bench') failed"
-    [[ $got == "$N" ]] && break
-    sleep 1
-done
-[[ $got == "$N" ]] || die "topic bench holds $got messages, expected $N"
-say "topic bench: $got messages, per partition (partition:low-high) $("${PSQL[@]}" -At \
-    -c "SELECT string_agg(partition || ':' || low || '-' || high, ' ' ORDER BY partition) FROM kafka.partitions('kafka', 'bench')")"
+check_topic bench "$N" 20 1
 
 section "plans"
 for q in "INSERT INTO unlogged_t SELECT id, name, amount FROM group_feed LIMIT $CHUNK" \
@@ -183,8 +133,6 @@ timed() { # timed KIND
     fi
 }
 
-rate() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / ms }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 section "timed runs (order flips every round)"
 for ((r = 1; r <= RUNS; r++)); do
@@ -220,11 +168,6 @@ if [[ -n ${BEST[group]:-} && -n ${BEST[plain]:-} ]]; then
     say "ratio group ($TXNS txns) / plain: ${q}x (target >= 0.9x: $verdict)"
     [[ -n ${BEST[group1]:-} ]] && say "ratio group (1 txn) / plain: $(ratio "${BEST[plain]}" "${BEST[group1]}")x (information only)"
 fi
-log=$PG_STATE_DIR/server.log
-if [[ -f $log ]]; then
-    nerr=$(grep -cE ' (ERROR|FATAL|PANIC|WARNING): |terminated by signal' "$log")
-    say "server log ($log): $nerr ERROR/FATAL/PANIC/WARNING/signal lines"
-    grep -E ' (ERROR|FATAL|PANIC|WARNING): |terminated by signal' "$log" | head -5 | sed 's/^/    /'
-fi
-say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-say "total runtime: $(($(date +%s) - T_START)) s"
+say_server_log ERROR FATAL PANIC WARNING
+say_load
+say_runtime

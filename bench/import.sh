@@ -11,31 +11,18 @@
 # (bench/tmp/import/pg), stops both on exit.  Environment knobs:
 #   BENCH_RUNS   timed runs per topic, the best one counts (default 3)
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 
 NS=${1:-100000}
 NL=${2:-1000000}
-RUNS=${BENCH_RUNS:-3}
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ $NS =~ ^[0-9]+$ && $NL =~ ^[0-9]+$ ]] && ((NS >= 10 && NL >= NS)) ||
     die "SMALL and LARGE must be integers, 10 <= SMALL <= LARGE, got '$NS' '$NL'"
-[[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || die "BENCH_RUNS must be >= 1"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$ROOT/bench/tmp/import
-mkdir -p "$TMP"
-export KAFKA_STATE_DIR=$TMP/kafka PG_STATE_DIR=$TMP/pg
-export PATH="$(pg_config --bindir):$PATH"
-KCAT=$(command -v kcat) || die "kcat not found"
+bench_init import
 DATA=$TMP/data.txt
-T_START=$(date +%s)
-
-say() { printf '%s\n' "$*"; }
-section() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
-    bash "$ROOT/test/pg_cluster.sh" stop >/dev/null 2>&1 || true
-    bash "$ROOT/test/kafka_broker.sh" stop >/dev/null 2>&1 &&
-        rm -rf "$KAFKA_STATE_DIR/data"   # ~1 GB at LARGE = 1M; the next start wipes it anyway
+    stop_services wipe   # ~1 GB of broker data at LARGE = 1M
     rm -f "$DATA"
 }
 trap cleanup EXIT
@@ -43,30 +30,10 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ set-up
 section "set-up (topics of $NS and $NL messages, best of $RUNS runs)"
-say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-so=$(pg_config --pkglibdir)/kafka_fdw.so
-say "extension: $so ($(stat -c '%y' "$so" 2>/dev/null | cut -d. -f1)), repo HEAD $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+say_machine
+say_extension
 
-B=$(bash "$ROOT/test/kafka_broker.sh" start | tail -1) || die "the Kafka broker did not start"
-[[ $B == *:* ]] || die "unexpected broker address '$B'"
-say "broker at $B"
-
-# the cluster preloads kafka_fdw: retry in case an install is in progress
-for try in 1 2 3 4; do
-    if out=$(bash "$ROOT/test/pg_cluster.sh" start 2>&1); then break; fi
-    ((try < 4)) || { say "$out"; die "the PostgreSQL cluster did not start"; }
-    say "cluster start failed (try $try), retrying in 20 s"; sleep 20
-done
-eval "$(grep -E '^PG(HOST|PORT)=' <<<"$out")"
-export PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres
-say "cluster at $PGHOST port $PGPORT"
-
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-for try in 1 2 3 4 5; do
-    if out=$("${PSQL[@]}" -c 'CREATE EXTENSION kafka_fdw' 2>&1); then break; fi
-    ((try < 5)) || die "CREATE EXTENSION kafka_fdw failed: $out"
-    say "CREATE EXTENSION failed (try $try: $out), retrying in 20 s"; sleep 20
-done
+start_services
 
 TS=imp_small TL=imp_large
 "${PSQL[@]}" >/dev/null <<SQL || die "creating the server or the topics failed"
@@ -81,42 +48,17 @@ say "default_statistics_target: $("${PSQL[@]}" -At -c 'SHOW default_statistics_t
 # partitioner spreads them over the 3 partitions); ~110-byte JSON payloads.
 section "seeding"
 t0=$(date +%s%N)
-awk -v n="$NL" 'BEGIN {
-    for (i = 1; i <= n; i++)
-        printf("%d:{\"id\":%d,\"name\":\"user-%d\",\"price\":%.2f,\"ts_text\":\"2026-11-30T%02d:%02d:%02dZ\",\"tags\":[\"a\",\"b\"],\"active\":true}\n",
-               i, i, i, (i % 10000) / 100, int(i / 3600) % 24, int(i / 60) % 60, i % 60)
-}' >"$DATA" || die "generating $DATA failed"
-avg=$(awk -F: '{ s += length($0) - length($1) - 1 } END { printf "%.1f", s / NR }' "$DATA")
+generate_data "$NL"
+average_payload
 say "generated $NL messages, average payload $avg bytes"
-produce() { # produce TOPIC < lines
-    "$KCAT" -P -b "$B" -t "$1" -K: -X linger.ms=20 -X batch.num.messages=10000 \
-        -X queue.buffering.max.messages=500000 2>"$TMP/produce.err"
-    local rc=$?
-    if ((rc != 0)) || grep -q . "$TMP/produce.err"; then
-        cat "$TMP/produce.err" >&2
-        die "kcat -P to $1 failed (exit $rc)"
-    fi
-}
 head -n "$NS" "$DATA" | produce "$TS"
 produce "$TL" <"$DATA"
 rm -f "$DATA"
 t1=$(date +%s%N)
 say "produced $NS to '$TS' and $NL to '$TL' in $(((t1 - t0) / 1000000)) ms"
 
-check_topic() { # check_topic TOPIC EXPECTED
-    local got
-    for _ in $(seq 1 20); do
-        got=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', '$1')") ||
-            die "kafka.partitions('kafka', '$1') failed"
-        [[ $got == "$2" ]] && break
-        sleep 0.5
-    done
-    [[ $got == "$2" ]] || die "topic $1 holds $got messages, expected $2"
-    say "topic $1: $got messages, per partition (partition:low-high) $("${PSQL[@]}" -At \
-        -c "SELECT string_agg(partition || ':' || low || '-' || high, ' ' ORDER BY partition) FROM kafka.partitions('kafka', '$1')")"
-}
-check_topic "$TS" "$NS"
-check_topic "$TL" "$NL"
+check_topic "$TS" "$NS" 20 0.5
+check_topic "$TL" "$NL" 20 0.5
 
 # ------------------------------------------------------------------ runs
 # One run = one fresh psql session (a fresh backend, so IMPORT pays the
@@ -157,7 +99,6 @@ SQL
 }
 
 min() { printf '%s\n' "$@" | sort -g | head -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 declare -A IMP ANA
 section "IMPORT FOREIGN SCHEMA + ANALYZE, $RUNS runs per topic, interleaved"
@@ -194,11 +135,6 @@ say "| ANALYZE s.topic | $bas | $bal | ${qa}x |"
 say ""
 say "runs (ms): IMPORT $TS:${IMP[$TS]}; $TL:${IMP[$TL]}"
 say "           ANALYZE $TS:${ANA[$TS]}; $TL:${ANA[$TL]}"
-say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-log=$PG_STATE_DIR/server.log
-if [[ -f $log ]]; then
-    nerr=$(grep -cE ' (ERROR|FATAL|PANIC): |terminated by signal' "$log")
-    say "server log ($log): $nerr ERROR/FATAL/PANIC/signal lines"
-    grep -E ' (ERROR|FATAL|PANIC): |terminated by signal' "$log" | head -5 | sed 's/^/    /'
-fi
-say "total runtime: $(($(date +%s) - T_START)) s"
+say_load
+say_server_log ERROR FATAL PANIC
+say_runtime

@@ -9,30 +9,17 @@
 # cluster (bench/tmp/kafka_copy/pg), stops both on exit.  Environment knobs:
 #   BENCH_RUNS   timed runs per command, the best one counts (default 3)
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 
 N=${1:-1000000}
-RUNS=${BENCH_RUNS:-3}
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ $N =~ ^[0-9]+$ ]] && ((N >= 10)) || die "N must be an integer >= 10, got '$N'"
-[[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || die "BENCH_RUNS must be >= 1"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$ROOT/bench/tmp/kafka_copy
-mkdir -p "$TMP"
-export KAFKA_STATE_DIR=$TMP/kafka PG_STATE_DIR=$TMP/pg
-export PATH="$(pg_config --bindir):$PATH"
-KCAT=$(command -v kcat) || die "kcat not found"
+bench_init kafka_copy
 KCOPY=$(command -v kafka_copy) || die "kafka_copy not found (neither in $(pg_config --bindir) nor on PATH)"
 DATA=$TMP/data.txt
-T_START=$(date +%s)
-
-say() { printf '%s\n' "$*"; }
-section() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
-    bash "$ROOT/test/pg_cluster.sh" stop >/dev/null 2>&1 || true
-    bash "$ROOT/test/kafka_broker.sh" stop >/dev/null 2>&1 &&
-        rm -rf "$KAFKA_STATE_DIR/data"   # ~1 GB at N = 1M; the next start wipes it anyway
+    stop_services wipe   # ~1 GB of broker data at N = 1M
     rm -f "$DATA"
 }
 trap cleanup EXIT
@@ -40,32 +27,12 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ set-up
 section "set-up (N=$N, best of $RUNS runs)"
-say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say_machine
 say "kafka_copy: $KCOPY ($(stat -L -c '%y' "$KCOPY" 2>/dev/null | cut -d. -f1)), $("$KCOPY" --version 2>&1 | head -1)"
 say "repo HEAD $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-say "kcat: $("$KCAT" -V 2>&1 | grep -m1 -i 'version' | sed 's/^ *//')"
+say_kcat
 
-B=$(bash "$ROOT/test/kafka_broker.sh" start | tail -1) || die "the Kafka broker did not start"
-[[ $B == *:* ]] || die "unexpected broker address '$B'"
-say "broker at $B"
-
-# the cluster preloads kafka_fdw: retry in case an install is in progress
-for try in 1 2 3 4; do
-    if out=$(bash "$ROOT/test/pg_cluster.sh" start 2>&1); then break; fi
-    ((try < 4)) || { say "$out"; die "the PostgreSQL cluster did not start"; }
-    say "cluster start failed (try $try), retrying in 20 s"; sleep 20
-done
-eval "$(grep -E '^PG(HOST|PORT)=' <<<"$out")"
-export PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres
-say "cluster at $PGHOST port $PGPORT"
-
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-PSQL_TAG=(psql -X -v ON_ERROR_STOP=1 -At)   # not quiet: prints the command tag
-for try in 1 2 3 4 5; do
-    if out=$("${PSQL[@]}" -c 'CREATE EXTENSION kafka_fdw' 2>&1); then break; fi
-    ((try < 5)) || die "CREATE EXTENSION kafka_fdw failed: $out"
-    say "CREATE EXTENSION failed (try $try: $out), retrying in 20 s"; sleep 20
-done
+start_services
 
 # COPY ... PROGRAM runs the command through /bin/sh as the postgres OS user,
 # with the server's PATH: both programs are named without a path in the
@@ -92,25 +59,14 @@ VACUUM ANALYZE src;
 SQL
 
 # ------------------------------------------------------------------ seeding
-# As bench/run.sh: "key:payload" lines, the key is the id (librdkafka's default
-# partitioner spreads them over the 3 partitions); payloads 101-113 bytes, no
-# backslash, tab or newline, so COPY's text format reads each one verbatim.
+# As bench/run.sh: "key:payload" lines (see generate_data in bench/lib.sh)
 section "seeding"
 t0=$(date +%s%N)
-awk -v n="$N" 'BEGIN {
-    for (i = 1; i <= n; i++)
-        printf("%d:{\"id\":%d,\"name\":\"user-%d\",\"price\":%.2f,\"ts_text\":\"2026-11-30T%02d:%02d:%02dZ\",\"tags\":[\"a\",\"b\"],\"active\":true}\n",
-               i, i, i, (i % 10000) / 100, int(i / 3600) % 24, int(i / 60) % 60, i % 60)
-}' >"$DATA" || die "generating $DATA failed"
+generate_data "$N"
 grep -q '\\' "$DATA" && die "generated payloads contain a backslash"
-avg=$(awk -F: '{ s += length($0) - length($1) - 1 } END { printf "%.1f", s / NR }' "$DATA")
+average_payload
 say "generated $N messages, average payload $avg bytes"
-"$KCAT" -P -b "$B" -t copy_in -K: -X linger.ms=20 -X batch.num.messages=10000 \
-    -X queue.buffering.max.messages=500000 <"$DATA" 2>"$TMP/produce.err"
-rc=$?
-if ((rc != 0)) || grep -q . "$TMP/produce.err"; then
-    cat "$TMP/produce.err" >&2; die "kcat -P to copy_in failed (exit $rc)"
-fi
+produce copy_in <"$DATA"
 rm -f "$DATA"
 t1=$(date +%s%N)
 say "produced N to 'copy_in' in $(((t1 - t0) / 1000000)) ms"
@@ -118,58 +74,15 @@ say "produced N to 'copy_in' in $(((t1 - t0) / 1000000)) ms"
 topic_total() { # messages in TOPIC: sum of high - low over its partitions
     "${PSQL[@]}" -At -c "SELECT coalesce(sum(high - low), 0) FROM kafka.partitions('kafka', '$1')"
 }
-topic_high() { # sum of the high watermarks
-    "${PSQL[@]}" -At -c "SELECT coalesce(sum(high), 0) FROM kafka.partitions('kafka', '$1')"
-}
 for _ in $(seq 1 20); do got=$(topic_total copy_in); [[ $got == "$N" ]] && break; sleep 0.5; done
 [[ $got == "$N" ]] || die "topic copy_in holds $got messages, expected $N"
-say "topic copy_in: $got messages, per partition (partition:low-high) $("${PSQL[@]}" -At \
-    -c "SELECT string_agg(partition || ':' || low || '-' || high, ' ' ORDER BY partition) FROM kafka.partitions('kafka', 'copy_in')")"
+say_partitions copy_in "$got"
 src_avg=$("${PSQL[@]}" -At -c "SELECT round(avg(octet_length(row_to_json(s)::text)), 1) FROM src s")
 say "table src: $N rows, average row_to_json document $src_avg bytes"
 
 # ------------------------------------------------------------------ helpers
-# timed NAME EXPECTED CMD...: run CMD once, wall clock in ms into $ELAPSED;
-# its stdout must equal EXPECTED (unless EXPECTED is "-").  On an error or a
-# wrong result prints the command, its output and the time, returns 1.
-timed() {
-    local name=$1 expected=$2 t0 t1 rc
-    shift 2
-    t0=$(date +%s%N)
-    OUT=$("$@" 2>"$TMP/cmd.err")
-    rc=$?
-    t1=$(date +%s%N)
-    ELAPSED=$(((t1 - t0) / 1000000))
-    ((ELAPSED > 0)) || ELAPSED=1
-    if ((rc != 0)) || [[ $expected != - && $OUT != "$expected" ]]; then
-        say "  !! $name FAILED after $ELAPSED ms (exit $rc)"
-        say "     output:   ${OUT:-<none>}"
-        [[ $expected != - ]] && say "     expected: $expected"
-        sed 's/^/     stderr:   /' "$TMP/cmd.err"
-        return 1
-    fi
-}
-
-rate() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / ms }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-ok_mark() { awk -v q="$1" -v t="$2" 'BEGIN { print (q + 0 >= t + 0) ? "ok" : "MISSED" }'; }
-
-# check_grew TOPIC BEFORE EXPECTED_INCREASE (high watermarks): waits up to 10 s
-check_grew() {
-    local got
-    for _ in $(seq 1 20); do
-        got=$(topic_high "$1") || got='?'
-        [[ $got =~ ^[0-9]+$ ]] && (( got - $2 == $3 )) && return 0
-        sleep 0.5
-    done
-    say "  !! topic $1 grew by $((${got//\?/0} - $2)) messages (now $got), expected $3"
-    return 1
-}
-
-SUMMARY=()
-summary_line() { # what, ours, reference, ratio, target
-    SUMMARY+=("$(printf '| %s | %s | %s | %s | %s |' "$@")")
-}
+# (timed, rate, ratio, ok_mark, topic_high, check_grew, summary_line, report:
+# bench/lib.sh)
 
 # bench NAME: runs the contenders in CONTENDERS RUNS times each, interleaved
 # (the order flips every round); each entry is
@@ -219,23 +132,6 @@ bench() {
     done
     ((failed)) && say "  (some runs failed, see above)"
     return 0
-}
-
-# report LABEL_OURS LABEL_REF WHAT TARGET: ratio line + summary row
-report() {
-    local o=$1 ref=$2 what=$3 target=$4 q ro rr
-    if [[ -z ${BEST[$o]:-} || -z ${BEST[$ref]:-} ]]; then
-        say "  $what: FAILED"
-        summary_line "$what" "${BEST[$o]:+$(rate "$N" "${BEST[$o]}") msg/s}${BEST[$o]:-FAILED}" \
-            "${BEST[$ref]:+$(rate "$N" "${BEST[$ref]}") msg/s}${BEST[$ref]:-FAILED}" "-" "$target"
-        return
-    fi
-    ro=$(rate "$N" "${BEST[$o]}"); rr=$(rate "$N" "${BEST[$ref]}")
-    q=$(ratio "${BEST[$ref]}" "${BEST[$o]}")
-    local mark=''
-    [[ $target == '>= '* ]] && mark=" $(ok_mark "$q" "${target#>= }")"
-    say "  $what: ${q}x (target $target)$mark"
-    summary_line "$what" "$ro msg/s" "$rr msg/s" "${q}x" "$target$mark"
 }
 
 # ------------------------------------------------------------------ commands
@@ -317,9 +213,7 @@ done
 
 # ------------------------------------------------------------------ summary
 section "summary (N=$N, best of $RUNS, rates in messages/s, ratio = ours / reference)"
-say "| comparison | ours | reference | ratio | target |"
-say "|---|---|---|---|---|"
-printf '%s\n' "${SUMMARY[@]}"
+print_summary_table
 say ""
 say "commands:"
 say "  ours:      COPY t(id, name) FROM PROGRAM '$CONSUME_OURS'"
@@ -327,11 +221,6 @@ say "  reference: COPY raw(doc) FROM PROGRAM '$CONSUME_KCAT'"
 say "  (info):    COPY raw(doc) FROM PROGRAM '$CONSUME_KCAT_TUNED'"
 say "  ours:      COPY (SELECT id, name, price FROM src) TO PROGRAM '$PRODUCE_OURS'"
 say "  reference: COPY (SELECT row_to_json(s) FROM src s) TO PROGRAM '$PRODUCE_KCAT'"
-say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-log=$PG_STATE_DIR/server.log
-if [[ -f $log ]]; then
-    nerr=$(grep -cE ' (ERROR|FATAL|PANIC): |terminated by signal' "$log")
-    say "server log ($log): $nerr ERROR/FATAL/PANIC/signal lines"
-    grep -E ' (ERROR|FATAL|PANIC): |terminated by signal' "$log" | head -5 | sed 's/^/    /'
-fi
-say "total runtime: $(($(date +%s) - T_START)) s"
+say_load
+say_server_log ERROR FATAL PANIC
+say_runtime

@@ -10,32 +10,19 @@
 # (bench/tmp/produce/pg), stops both on exit.  Environment knobs:
 #   BENCH_RUNS   timed runs per bulk command, the best one counts (default 3)
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 
 N=${1:-1000000}
-RUNS=${BENCH_RUNS:-3}
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ $N =~ ^[0-9]+$ ]] && ((N >= 10)) || die "N must be an integer >= 10, got '$N'"
-[[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || die "BENCH_RUNS must be >= 1"
 NSMALL=$((N / 10))
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$ROOT/bench/tmp/produce
-mkdir -p "$TMP"
-export KAFKA_STATE_DIR=$TMP/kafka PG_STATE_DIR=$TMP/pg
-export PATH="$(pg_config --bindir):$PATH"
-KCAT=$(command -v kcat) || die "kcat not found"
+bench_init produce
 PGBENCH=$(command -v pgbench) || die "pgbench not found"
 CSV=$TMP/rows.csv             # N CSV lines (COPY FROM and the memory probe)
 CSV_SMALL=$TMP/rows_small.csv # its first N/10 lines (memory probe)
-T_START=$(date +%s)
-
-say() { printf '%s\n' "$*"; }
-section() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
-    bash "$ROOT/test/pg_cluster.sh" stop >/dev/null 2>&1 || true
-    bash "$ROOT/test/kafka_broker.sh" stop >/dev/null 2>&1 &&
-        rm -rf "$KAFKA_STATE_DIR/data"   # ~1.5 GB at N = 1M; the next start wipes it anyway
+    stop_services wipe   # ~1.5 GB of broker data at N = 1M
     rm -f "$CSV" "$CSV_SMALL" "$TMP"/pgbench_log* "$TMP/latency.sql"
 }
 trap cleanup EXIT
@@ -43,32 +30,11 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ set-up
 section "set-up (N=$N, N/10=$NSMALL, best of $RUNS runs)"
-say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-so=$(pg_config --pkglibdir)/kafka_fdw.so
-say "extension: $so ($(stat -c '%y' "$so" 2>/dev/null | cut -d. -f1)), repo HEAD $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-say "kcat: $("$KCAT" -V 2>&1 | grep -m1 -i 'version' | sed 's/^ *//')"
+say_machine
+say_extension
+say_kcat
 
-B=$(bash "$ROOT/test/kafka_broker.sh" start | tail -1) || die "the Kafka broker did not start"
-[[ $B == *:* ]] || die "unexpected broker address '$B'"
-say "broker at $B"
-
-# the cluster preloads kafka_fdw: retry in case an install is in progress
-for try in 1 2 3 4; do
-    if out=$(bash "$ROOT/test/pg_cluster.sh" start 2>&1); then break; fi
-    ((try < 4)) || { say "$out"; die "the PostgreSQL cluster did not start"; }
-    say "cluster start failed (try $try), retrying in 20 s"; sleep 20
-done
-eval "$(grep -E '^PG(HOST|PORT)=' <<<"$out")"
-export PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres
-say "cluster at $PGHOST port $PGPORT"
-
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-PSQL_TAG=(psql -X -v ON_ERROR_STOP=1 -At)   # not quiet: prints the command tag
-for try in 1 2 3 4 5; do
-    if out=$("${PSQL[@]}" -c 'CREATE EXTENSION kafka_fdw' 2>&1); then break; fi
-    ((try < 5)) || die "CREATE EXTENSION kafka_fdw failed: $out"
-    say "CREATE EXTENSION failed (try $try: $out), retrying in 20 s"; sleep 20
-done
+start_services
 
 # events: our side; events_kcat: the kcat reference; lat, send_lat: latencies.
 # All 3 partitions, no keys (librdkafka's sticky partitioner on both sides).
@@ -123,51 +89,8 @@ say "the kcat pipe and COPY FROM '$(cat "$TMP/one.csv")' send the same bytes"
 rm -f "$TMP/one.csv"
 
 # ------------------------------------------------------------------ helpers
-# timed NAME EXPECTED CMD...: run CMD once, wall clock in ms into $ELAPSED;
-# its stdout must equal EXPECTED (unless EXPECTED is "-").  On an error or a
-# wrong result prints the command, its output and the time, returns 1.
-timed() {
-    local name=$1 expected=$2 t0 t1 rc
-    shift 2
-    t0=$(date +%s%N)
-    OUT=$("$@" 2>"$TMP/cmd.err")
-    rc=$?
-    t1=$(date +%s%N)
-    ELAPSED=$(((t1 - t0) / 1000000))
-    ((ELAPSED > 0)) || ELAPSED=1
-    if ((rc != 0)) || [[ $expected != - && $OUT != "$expected" ]]; then
-        say "  !! $name FAILED after $ELAPSED ms (exit $rc)"
-        say "     output:   ${OUT:-<none>}"
-        [[ $expected != - ]] && say "     expected: $expected"
-        sed 's/^/     stderr:   /' "$TMP/cmd.err"
-        return 1
-    fi
-}
-
-rate() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / ms }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-ok_mark() { awk -v q="$1" -v t="$2" 'BEGIN { print (q + 0 >= t + 0) ? "ok" : "MISSED" }'; }
-
-# messages in a topic: the sum of the partitions' high watermarks
-topic_count() {
-    "${PSQL[@]}" -At -c "SELECT coalesce(sum(high), 0) FROM kafka.partitions('kafka', '$1')"
-}
-# check_grew TOPIC BEFORE EXPECTED_INCREASE: waits up to 10 s for the count
-check_grew() {
-    local got
-    for _ in $(seq 1 20); do
-        got=$(topic_count "$1") || got='?'
-        [[ $got =~ ^[0-9]+$ ]] && (( got - $2 == $3 )) && return 0
-        sleep 0.5
-    done
-    say "  !! topic $1 grew by $((${got//\?/0} - $2)) messages (now $got), expected $3"
-    return 1
-}
-
-SUMMARY=()
-summary_line() { # what, ours, reference, ratio, target
-    SUMMARY+=("$(printf '| %s | %s | %s | %s | %s |' "$@")")
-}
+# (timed, rate, ratio, ok_mark, topic_high, check_grew, summary_line, report:
+# bench/lib.sh)
 
 # bench NAME: runs the contenders in CONTENDERS RUNS times each, interleaved
 # (the order flips every round); each entry is "label|function|expected
@@ -187,7 +110,7 @@ bench() {
             IFS='|' read -r label fn exp topic <<<"$entry"
             before=''
             if [[ $topic != - ]]; then
-                before=$(topic_count "$topic") || { say "  !! counting $topic failed"; failed=1; continue; }
+                before=$(topic_high "$topic") || { say "  !! counting $topic failed"; failed=1; continue; }
             fi
             if timed "$label" "$exp" $fn; then
                 if [[ -n $before ]] && ! check_grew "$topic" "$before" "$N"; then
@@ -212,23 +135,6 @@ bench() {
     done
     ((failed)) && say "  (some runs failed, see above)"
     return 0
-}
-
-# report LABEL_OURS LABEL_REF WHAT TARGET: ratio line + summary row
-report() {
-    local o=$1 ref=$2 what=$3 target=$4 q ro rr
-    if [[ -z ${BEST[$o]:-} || -z ${BEST[$ref]:-} ]]; then
-        say "  $what: FAILED"
-        summary_line "$what" "${BEST[$o]:+$(rate "$N" "${BEST[$o]}") msg/s}${BEST[$o]:-FAILED}" \
-            "${BEST[$ref]:+$(rate "$N" "${BEST[$ref]}") msg/s}${BEST[$ref]:-FAILED}" "-" "$target"
-        return
-    fi
-    ro=$(rate "$N" "${BEST[$o]}"); rr=$(rate "$N" "${BEST[$ref]}")
-    q=$(ratio "${BEST[$ref]}" "${BEST[$o]}")
-    local mark=''
-    [[ $target == '>= '* ]] && mark=" $(ok_mark "$q" "${target#>= }")"
-    say "  $what: ${q}x (target $target)$mark"
-    summary_line "$what" "$ro msg/s" "$rr msg/s" "${q}x" "$target$mark"
 }
 
 # ------------------------------------------------------------------ bulk
@@ -271,7 +177,7 @@ ms() { awk '{ printf "%.3f\n", $1 / 1000 }'; }   # us -> ms
 
 section "kafka.produce latency (1000 calls, one session, pgbench -M prepared)"
 printf '%s\n' "SELECT * FROM kafka.produce('kafka', 'lat', 'x'::text);" >"$TMP/latency.sql"
-before=$(topic_count lat)
+before=$(topic_high lat)
 rm -f "$TMP"/pgbench_log*
 if (cd "$TMP" && "$PGBENCH" -n -t 1000 -f latency.sql -M prepared -l --log-prefix=pgbench_log postgres \
         >"$TMP/pgbench.out" 2>&1); then
@@ -302,7 +208,7 @@ send_script() { # send_script MESSAGES RUNS
 }
 for spec in 1:20 100:20 10000:3; do
     m=${spec%%:*} runs=${spec#*:}
-    before=$(topic_count send_lat)
+    before=$(topic_high send_lat)
     if out=$(send_script "$m" "$runs" | "${PSQL[@]}" -At 2>&1); then
         times=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out")
         n=$(grep -c . <<<"$times")
@@ -337,7 +243,7 @@ declare -A HWM
 mem_ok=1
 for t in small:$CSV_SMALL:$NSMALL full:$CSV:$N; do
     IFS=: read -r which file n <<<"$t"
-    before_count=$(topic_count events)
+    before_count=$(topic_high events)
     if ! out=$(mem_probe "$file" 2>&1); then
         say "  !! memory probe with $n lines failed:"; sed 's/^/     /' <<<"$out"; mem_ok=0; continue
     fi
@@ -360,16 +266,9 @@ fi
 
 # ------------------------------------------------------------------ summary
 section "summary (N=$N, best of $RUNS, rates in messages/s, ratio = ours / reference)"
-say "| comparison | ours | reference | ratio | target |"
-say "|---|---|---|---|---|"
-printf '%s\n' "${SUMMARY[@]}"
+print_summary_table
 say ""
 say "best times (ms): $(for l in "$L_INSERT" "$L_KCAT" "$L_NULL" "$L_COPY" "$L_KCAT2"; do printf '%s=%s; ' "$l" "${BEST[$l]:-?}"; done)"
-say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-log=$PG_STATE_DIR/server.log
-if [[ -f $log ]]; then
-    nerr=$(grep -cE ' (ERROR|FATAL|PANIC): |terminated by signal' "$log")
-    say "server log ($log): $nerr ERROR/FATAL/PANIC/signal lines"
-    grep -E ' (ERROR|FATAL|PANIC): |terminated by signal' "$log" | head -5 | sed 's/^/    /'
-fi
-say "total runtime: $(($(date +%s) - T_START)) s"
+say_load
+say_server_log ERROR FATAL PANIC
+say_runtime

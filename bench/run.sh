@@ -8,29 +8,17 @@
 # (bench/tmp/pg), stops both on exit.  Environment knobs:
 #   BENCH_RUNS   timed runs per command, the best one counts (default 3)
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 
 N=${1:-1000000}
-RUNS=${BENCH_RUNS:-3}
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ $N =~ ^[0-9]+$ ]] && ((N >= 10)) || die "N must be an integer >= 10, got '$N'"
-[[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || die "BENCH_RUNS must be >= 1"
 NSMALL=$((N / 10))
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$ROOT/bench/tmp
-mkdir -p "$TMP"
-export KAFKA_STATE_DIR=$TMP/kafka PG_STATE_DIR=$TMP/pg
-export PATH="$(pg_config --bindir):$PATH"
-KCAT=$(command -v kcat) || die "kcat not found"
+bench_init
 DATA=$TMP/data.txt
-T_START=$(date +%s)
-
-say() { printf '%s\n' "$*"; }
-section() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
-    bash "$ROOT/test/pg_cluster.sh" stop >/dev/null 2>&1 || true
-    bash "$ROOT/test/kafka_broker.sh" stop >/dev/null 2>&1 || true
+    stop_services
     rm -f "$DATA"
 }
 trap cleanup EXIT
@@ -38,31 +26,11 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ set-up
 section "set-up (N=$N, N/10=$NSMALL, best of $RUNS runs)"
-say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-so=$(pg_config --pkglibdir)/kafka_fdw.so
-say "extension: $so ($(stat -c '%y' "$so" 2>/dev/null | cut -d. -f1)), repo HEAD $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-say "kcat: $("$KCAT" -V 2>&1 | grep -m1 -i 'version' | sed 's/^ *//')"
+say_machine
+say_extension
+say_kcat
 
-B=$(bash "$ROOT/test/kafka_broker.sh" start | tail -1) || die "the Kafka broker did not start"
-[[ $B == *:* ]] || die "unexpected broker address '$B'"
-say "broker at $B"
-
-# the cluster preloads kafka_fdw: retry in case an install is in progress
-for try in 1 2 3 4; do
-    if out=$(bash "$ROOT/test/pg_cluster.sh" start 2>&1); then break; fi
-    ((try < 4)) || { say "$out"; die "the PostgreSQL cluster did not start"; }
-    say "cluster start failed (try $try), retrying in 20 s"; sleep 20
-done
-eval "$(grep -E '^PG(HOST|PORT)=' <<<"$out")"
-export PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres
-say "cluster at $PGHOST port $PGPORT"
-
-PSQL=(psql -X -q -v ON_ERROR_STOP=1)
-for try in 1 2 3 4 5; do
-    if out=$("${PSQL[@]}" -c 'CREATE EXTENSION kafka_fdw' 2>&1); then break; fi
-    ((try < 5)) || die "CREATE EXTENSION kafka_fdw failed: $out"
-    say "CREATE EXTENSION failed (try $try: $out), retrying in 20 s"; sleep 20
-done
+start_services
 
 "${PSQL[@]}" >/dev/null <<SQL || die "creating the server, topics or tables failed"
 CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$B');
@@ -81,30 +49,14 @@ CREATE UNLOGGED TABLE unlogged_t2 (id int, name text, amount numeric);
 SQL
 
 # ------------------------------------------------------------------ seeding
-# "key:payload" lines; the key is the id, so librdkafka's default partitioner
-# (consistent_random: crc32 of the key) spreads them over the 3 partitions.
-# The payloads are 101-113 bytes (111 for 6-digit ids) and contain no
-# backslash, tab or newline, so COPY's text format reads each one verbatim.
+# "key:payload" lines (see generate_data in bench/lib.sh), over 3 partitions
 section "seeding"
 t0=$(date +%s%N)
-awk -v n="$N" 'BEGIN {
-    for (i = 1; i <= n; i++)
-        printf("%d:{\"id\":%d,\"name\":\"user-%d\",\"price\":%.2f,\"ts_text\":\"2026-11-30T%02d:%02d:%02dZ\",\"tags\":[\"a\",\"b\"],\"active\":true}\n",
-               i, i, i, (i % 10000) / 100, int(i / 3600) % 24, int(i / 60) % 60, i % 60)
-}' >"$DATA" || die "generating $DATA failed"
+generate_data "$N"
 grep -q '\\' "$DATA" && die "generated payloads contain a backslash"
-avg=$(awk -F: '{ s += length($0) - length($1) - 1 } END { printf "%.1f", s / NR }' "$DATA")
+average_payload
 say "generated $N messages, average payload $avg bytes"
 
-produce() { # produce TOPIC < lines
-    "$KCAT" -P -b "$B" -t "$1" -K: -X linger.ms=20 -X batch.num.messages=10000 \
-        -X queue.buffering.max.messages=500000 2>"$TMP/produce.err"
-    local rc=$?
-    if ((rc != 0)) || grep -q . "$TMP/produce.err"; then
-        cat "$TMP/produce.err" >&2
-        die "kcat -P to $1 failed (exit $rc)"
-    fi
-}
 produce bench <"$DATA"
 head -n "$NSMALL" "$DATA" | produce bench_small
 t1=$(date +%s%N)
@@ -112,49 +64,15 @@ say "produced N to 'bench' and N/10 to 'bench_small' in $(((t1 - t0) / 1000000))
 
 # verify the counts through the extension (the watermarks), then that the
 # reference command reads exactly N messages too
-check_topic() { # check_topic TOPIC EXPECTED
-    local got
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        got=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', '$1')") ||
-            die "kafka.partitions('kafka', '$1') failed"
-        [[ $got == "$2" ]] && break
-        sleep 1
-    done
-    [[ $got == "$2" ]] || die "topic $1 holds $got messages, expected $2"
-    say "topic $1: $got messages, per partition (partition:low-high) $("${PSQL[@]}" -At -F: \
-        -c "SELECT string_agg(partition || ':' || low || '-' || high, ' ' ORDER BY partition) FROM kafka.partitions('kafka', '$1')")"
-}
-check_topic bench "$N"
-check_topic bench_small "$NSMALL"
+check_topic bench "$N" 10 1
+check_topic bench_small "$NSMALL" 10 1
 got=$("$KCAT" -C -b "$B" -t bench -e -q -o beginning -X fetch.wait.max.ms=10 | wc -l)
 [[ $got == "$N" ]] || die "kcat reads $got messages from bench, expected $N"
 rm -f "$DATA"   # needed only for seeding: leave the disk and page cache to the broker
 
 # ------------------------------------------------------------------ helpers
-# timed NAME EXPECTED CMD...: run CMD once, wall clock in ms into $ELAPSED;
-# its stdout must equal EXPECTED (unless EXPECTED is "-").  On an error or a
-# wrong result prints the command, its output and the time, returns 1.
-timed() {
-    local name=$1 expected=$2 t0 t1 rc
-    shift 2
-    t0=$(date +%s%N)
-    OUT=$("$@" 2>"$TMP/cmd.err")
-    rc=$?
-    t1=$(date +%s%N)
-    ELAPSED=$(((t1 - t0) / 1000000))
-    ((ELAPSED > 0)) || ELAPSED=1
-    if ((rc != 0)) || [[ $expected != - && $OUT != "$expected" ]]; then
-        say "  !! $name FAILED after $ELAPSED ms (exit $rc)"
-        say "     output:   ${OUT:-<none>}"
-        [[ $expected != - ]] && say "     expected: $expected"
-        sed 's/^/     stderr:   /' "$TMP/cmd.err"
-        return 1
-    fi
-}
-
-rate() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / ms }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
+# (timed, rate, ratio: bench/lib.sh)
+# the summary here is a table of columns, not lib.sh's markdown table
 SUMMARY=()
 summary_line() { # name ours reference ratio target [ratio vs tuned]
     SUMMARY+=("$(printf '%-28s %16s %16s %7s %9s %9s' "$@")")
@@ -234,7 +152,6 @@ ours_decode() { "${PSQL[@]}" -At -c 'SELECT sum(id), count(name) FROM bench_even
 # reference does less than ours, which extracts and converts three fields
 # (int, text, numeric) into typed columns.  Both write ~N rows into an
 # unlogged table, both tables are truncated (untimed) before each run.
-PSQL_TAG=(psql -X -v ON_ERROR_STOP=1 -At)   # not quiet: prints the command tag
 ref_copy() { "${PSQL_TAG[@]}" -c "COPY raw_t FROM PROGRAM '$KCAT_READ'"; }
 ref_copy_tuned() { "${PSQL_TAG[@]}" -c "COPY raw_t FROM PROGRAM '$KCAT_TUNED'"; }
 ours_insert() { "${PSQL_TAG[@]}" -c 'INSERT INTO unlogged_t2 SELECT id, name, amount FROM bench_events'; }
@@ -302,10 +219,5 @@ unset 'SUMMARY[-1]'
 printf '%s\n' "${SUMMARY[@]}"
 say ""
 say "('vs tuned' = ours / the reference with kcat's fetch.wait.max.ms=10; information only)"
-log=$PG_STATE_DIR/server.log
-if [[ -f $log ]]; then
-    nerr=$(grep -cE ' (ERROR|FATAL|PANIC): |terminated by signal' "$log")
-    say "server log ($log): $nerr ERROR/FATAL/PANIC/signal lines"
-    grep -E ' (ERROR|FATAL|PANIC): |terminated by signal' "$log" | head -5 | sed 's/^/    /'
-fi
-say "total runtime: $(($(date +%s) - T_START)) s"
+say_server_log ERROR FATAL PANIC
+say_runtime

@@ -37,28 +37,13 @@
 # (server, tables, topics, positions, broker-side groups) is dropped at exit.
 # Runtime about 2 minutes on 2 cores.
 set -uo pipefail
-
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PASS=0 FAIL=0
-ok() { PASS=$((PASS + 1)); printf 'ok - %s\n' "$*"; }
-not_ok() { FAIL=$((FAIL + 1)); printf 'not ok - %s\n' "$*"; }
-check() { if [[ $1 == 0 ]]; then ok "$2"; else not_ok "$2"; fi; }
-diag() { printf '# %s\n' "$@"; }
-finish() {
-    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-    ((FAIL == 0))
-    exit
-}
-bail() { not_ok "$*"; finish; }
+source "$(dirname "$0")/lib.sh"
 # expect WHAT GOT EXPECTED
 expect() {
     if [[ $2 == "$3" ]]; then ok "$1"; else not_ok "$1: got '$2', expected '$3'"; fi
 }
 
-for v in KAFKA_BROKERS PGHOST PGPORT PGUSER KAFKA_STATE_DIR; do
-    [[ -n ${!v:-} ]] || { echo "groups.sh: $v is not set" >&2; exit 2; }
-done
-export KAFKA_STATE_DIR
+require_env
 export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin):$PATH"
 export PGDATABASE=${PGDATABASE:-postgres}
 command -v kcat >/dev/null || bail "kcat is installed"

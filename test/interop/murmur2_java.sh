@@ -13,24 +13,9 @@
 # "not ok - ..." lines and "N passed, N failed"; exits non-zero on a failure.
 # Everything it creates (server, tables, topics) is dropped at exit.
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PASS=0 FAIL=0
-ok() { PASS=$((PASS + 1)); printf 'ok - %s\n' "$*"; }
-not_ok() { FAIL=$((FAIL + 1)); printf 'not ok - %s\n' "$*"; }
-check() { if [[ $1 == 0 ]]; then ok "$2"; else not_ok "$2"; fi; }
-diag() { printf '# %s\n' "$@"; }
-finish() {
-    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-    ((FAIL == 0))
-    exit
-}
-bail() { not_ok "$*"; finish; }
-
-for v in KAFKA_BROKERS PGHOST PGPORT PGUSER KAFKA_STATE_DIR; do
-    [[ -n ${!v:-} ]] || { echo "murmur2_java.sh: $v is not set" >&2; exit 2; }
-done
-export KAFKA_STATE_DIR
+require_env
 export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/bin):$PATH"
 command -v kcat >/dev/null || bail "kcat is installed"
 # the Java tool reads stdin as UTF-8 whatever the locale
