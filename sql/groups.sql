@@ -79,6 +79,16 @@ SELECT * FROM kafka.group_lag('kafka', 'nobody');
 -- group_start 'latest': a new group starts at the end
 CREATE FOREIGN TABLE late_feed (id int) SERVER kafka OPTIONS (topic 'g_orders', format 'json', group 'late', group_start 'latest');
 SELECT count(*) FROM late_feed;
+-- a topic created again under the same name: the group starts over, with a WARNING
+SELECT kafka.create_topic('kafka', 'g_again', 1);
+\! for i in 1 2 3 4 5; do echo "{\"id\":$i}"; done | kcat -P -b "$KAFKA_BROKERS" -t g_again -p 0
+CREATE FOREIGN TABLE again_feed (id int) SERVER kafka OPTIONS (topic 'g_again', format 'json', group 'again');
+SELECT count(*) FROM again_feed;
+SELECT kafka.delete_topic('kafka', 'g_again');
+SELECT kafka.create_topic('kafka', 'g_again', 1);
+\! for i in 6 7; do echo "{\"id\":$i}"; done | kcat -P -b "$KAFKA_BROKERS" -t g_again -p 0
+SELECT id FROM again_feed ORDER BY id;
+SELECT partition, next_offset, lag FROM kafka.group_lag('kafka', 'again');
 -- positions: a user without USAGE on the server cannot read or move them
 SET ROLE regress_kafka_user;
 SELECT * FROM kafka.group_offsets;

@@ -680,6 +680,19 @@ void ApplyGroupPositions(ScanState *s) {
             next = wm[i].low;
             s->group_next[rs[i].partition] = next;  // the position moves past the gap
         }
+        if (next > wm[i].high) {
+            // The log is shorter than the position: the topic was deleted and
+            // created again (or truncated).  As a Kafka consumer's offset
+            // reset: start again from group_start, loudly.
+            int64 restart = t->group_latest ? wm[i].high : wm[i].low;
+            ereport(WARNING,
+                    (errmsg("consumer group \"%s\" is at offset " INT64_FORMAT " of topic \"%s\" partition %d, past its end (" INT64_FORMAT ")",
+                            t->group, next, t->topic, rs[i].partition, wm[i].high),
+                     errdetail("The topic was created again or truncated; the group starts again from offset " INT64_FORMAT " (group_start).",
+                               restart)));
+            next = restart;
+            s->group_next[rs[i].partition] = next;
+        }
         rs[i].start = Min(Max(rs[i].start, next), wm[i].high);
         rs[i].end = Max(rs[i].start, rs[i].end);
         // Every partition the scan holds is stored and committed to the
