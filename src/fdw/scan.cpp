@@ -680,7 +680,17 @@ void ApplyGroupPositions(ScanState *s) {
             next = wm[i].low;
             s->group_next[rs[i].partition] = next;  // the position moves past the gap
         }
-        if (next > wm[i].high) {
+        int64 fresh_high = wm[i].high;
+        if (next > fresh_high) {
+            // Another transaction may have moved the position past our
+            // snapshot while we waited for its lock: compare with the log's
+            // end now.
+            int32 part = rs[i].partition;
+            KFDW_ENTRY({
+                fresh_high = kafka::QueryWatermarks(MetadataClient(s->spec), t->topic, part, pg::g_timeout_ms).high;
+            });
+        }
+        if (next > fresh_high) {
             // The log is shorter than the position: the topic was deleted and
             // created again (or truncated).  As a Kafka consumer's offset
             // reset: start again from group_start, loudly.
