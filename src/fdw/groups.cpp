@@ -5,6 +5,7 @@
 #include "fdw/options.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -252,8 +253,7 @@ Datum kafka_reset_group(PG_FUNCTION_ARGS) {
         mode = 2;
         TimestampTz ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(position),
                                                                  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-        int64 us = ts + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-        ts_ms = us / 1000 + (us % 1000 > 0 ? 1 : 0);
+        ts_ms = pg::TimestamptzToKafkaMs(ts, true);
     }
     InitMaterializedSRF(fcinfo, 0);
     ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;

@@ -12,6 +12,7 @@
 #include "fdw/options.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -130,9 +131,8 @@ void DatumBytes(ModifyState *ms, int col, Datum d, const char **data, size_t *le
 int64 TimestampMs(ColumnDef *c, Datum d) {
     if (c->type == INT8OID) return DatumGetInt64(d);
     if (c->type == INT4OID) return DatumGetInt32(d);
-    // timestamptz and timestamp (taken as UTC): microseconds since 2000
-    int64 us = DatumGetInt64(d) + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-    return us / 1000;
+    // timestamptz and timestamp (taken as UTC)
+    return pg::TimestamptzToKafkaMs(DatumGetInt64(d));
 }
 
 }  // namespace

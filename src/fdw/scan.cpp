@@ -18,6 +18,7 @@
 #include "fdw/options.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -359,15 +360,6 @@ int64 DatumToInt64(Datum d, Oid type) {
     }
 }
 
-// timestamptz (microseconds since 2000) -> Kafka milliseconds since 1970,
-// rounded up: the first millisecond whose messages can satisfy ts >= value.
-int64 TimestampToKafkaMsCeil(TimestampTz ts) {
-    int64 us = ts + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-    int64 ms = us / 1000;
-    if (us % 1000 > 0) ms++;
-    return ms;
-}
-
 CondValues *EvalConditions(ScanState *s, ExprContext *econtext) {
     CondValues *cv = (CondValues *)palloc0(sizeof(CondValues));
     int n = list_length(s->conds);
@@ -406,7 +398,7 @@ CondValues *EvalConditions(ScanState *s, ExprContext *econtext) {
             cv->nvalues[i] = k;
         } else {
             cv->values[i] = (int64 *)palloc(sizeof(int64));
-            cv->values[i][0] = cv->target[i] == kTargetTimestamp ? TimestampToKafkaMsCeil(DatumGetTimestampTz(d))
+            cv->values[i][0] = cv->target[i] == kTargetTimestamp ? pg::TimestamptzToKafkaMs(DatumGetTimestampTz(d), true)
                                                                  : DatumToInt64(d, type);
             cv->nvalues[i] = 1;
         }
@@ -472,9 +464,9 @@ void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
             default: break;  // <> and NOT IN: no narrowing
             }
         } else if (cv->target[i] == kTargetTimestamp) {
-            // ts >= v (ceil'd to ms); ts > v: next millisecond at least; ts = v: >= v.
-            int64 lo = cv->op[i] == kOpGt ? v[0] : v[0];
-            ts_lo = std::max(ts_lo, lo);
+            // v is rounded up to a millisecond: ts >= v, ts > v and ts = v
+            // all start at the first offset whose timestamp is >= v.
+            ts_lo = std::max(ts_lo, v[0]);
         }
     }
     s->rt->ranges.clear();
@@ -842,12 +834,7 @@ Datum InputValue(ScanState *s, int col, const char *str, bool *isnull) {
 Datum BytesValue(ScanState *s, int col, const char *data, size_t len, bool *isnull) {
     ColumnDef *c = &s->table->columns[col];
     *isnull = false;
-    if (c->type == BYTEAOID) {
-        bytea *b = (bytea *)palloc(len + VARHDRSZ);
-        SET_VARSIZE(b, len + VARHDRSZ);
-        memcpy(VARDATA(b), data, len);
-        return PointerGetDatum(b);
-    }
+    if (c->type == BYTEAOID) return PointerGetDatum(pg::BytesToBytea(data, len));
     const char *problem = nullptr;
     if (memchr(data, '\0', len)) problem = "contains a NUL byte";
     else if (!format::IsValidUtf8(data, len)) problem = "is not valid UTF-8";
@@ -877,7 +864,7 @@ Datum TimestampValue(ScanState *s, int col, int64 ms, bool *isnull) {
         *isnull = true;
         return (Datum)0;
     }
-    TimestampTz ts = (TimestampTz)(ms * 1000 - (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+    TimestampTz ts = pg::KafkaMsToTimestamptz(ms);
     if (c->type == TIMESTAMPTZOID) return TimestampTzGetDatum(ts);
     if (c->type == INT8OID) return Int64GetDatum(ms);
     // other types (timestamp, text, ...): via text
@@ -898,12 +885,6 @@ Datum IntValue(ScanState *s, int col, int64 v, bool *isnull) {
 const char *HeadersJsonCpp(ScanState *s, const rd_kafka_message_t *m) {
     kafka::HeadersToJson(m, s->rt->headers);
     return s->rt->headers.c_str();
-}
-
-// A JSON member value as text for the column's input function.
-const char *JsonMemberText(const format::JsonValue &v, size_t *len) {
-    *len = v.len;
-    return v.data;
 }
 
 void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *nulls) {
@@ -994,8 +975,8 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                 if (!s->rt->json->Found(k) || s->rt->json->Value(k).type == format::JsonType::Null) {
                     isnull = true;
                 } else {
-                    size_t len;
-                    const char *txt = JsonMemberText(s->rt->json->Value(k), &len);
+                    size_t len = s->rt->json->Value(k).len;
+                    const char *txt = s->rt->json->Value(k).data;
                     if (c->type == JSONOID || c->type == JSONBOID) {
                         // json columns take the member as JSON (strings keep their quotes)
                         txt = s->rt->json->Value(k).raw;
@@ -1051,9 +1032,7 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                     values[idx] = BytesValue(s, i, payload, plen, &isnull);
                     nulls[idx] = isnull;
                 } else {
-                    bytea *b = (bytea *)palloc(plen + VARHDRSZ);
-                    SET_VARSIZE(b, plen + VARHDRSZ);
-                    memcpy(VARDATA(b), payload, plen);
+                    bytea *b = pg::BytesToBytea(payload, plen);
                     char *hex = DatumGetCString(DirectFunctionCall1(byteaout, PointerGetDatum(b)));
                     values[idx] = PointerGetDatum(cstring_to_text(hex));
                     nulls[idx] = false;

@@ -5,6 +5,7 @@
 
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -95,26 +96,14 @@ Datum kafka_consume(PG_FUNCTION_ARGS) {
         bool nulls[6] = {false, false, false, false, false, false};
         values[0] = Int32GetDatum(m->partition);
         values[1] = Int64GetDatum(m->offset);
-        if (m->key) {
-            bytea *b = (bytea *)palloc(m->key_len + VARHDRSZ);
-            SET_VARSIZE(b, m->key_len + VARHDRSZ);
-            memcpy(VARDATA(b), m->key, m->key_len);
-            values[2] = PointerGetDatum(b);
-        } else {
-            nulls[2] = true;
-        }
-        if (m->payload) {
-            bytea *b = (bytea *)palloc(m->len + VARHDRSZ);
-            SET_VARSIZE(b, m->len + VARHDRSZ);
-            memcpy(VARDATA(b), m->payload, m->len);
-            values[3] = PointerGetDatum(b);
-        } else {
-            nulls[3] = true;
-        }
+        if (m->key) values[2] = PointerGetDatum(pg::BytesToBytea(m->key, m->key_len));
+        else nulls[2] = true;
+        if (m->payload) values[3] = PointerGetDatum(pg::BytesToBytea(m->payload, m->len));
+        else nulls[3] = true;
         rd_kafka_timestamp_type_t tstype;
         int64 ms = rd_kafka_message_timestamp(m, &tstype);
         if (ms >= 0)
-            values[4] = TimestampTzGetDatum(ms * 1000 - (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+            values[4] = TimestampTzGetDatum(pg::KafkaMsToTimestamptz(ms));
         else
             nulls[4] = true;
         const char *hj = nullptr;

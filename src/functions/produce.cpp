@@ -6,6 +6,7 @@
 #include "fdw/modify.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -60,7 +61,7 @@ Args *ReadArgs(FunctionCallInfo fcinfo, ValueKind value_kind, ValueKind key_kind
     if (!PG_ARGISNULL(5))
         fdw::ParseHeaders(PG_GETARG_JSONB_P(5), "headers", &m->nheaders, &m->hnames, &m->hvalues, &m->hlens);
     if (!PG_ARGISNULL(6))
-        m->ts = (PG_GETARG_TIMESTAMPTZ(6) + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1000;
+        m->ts = pg::TimestamptzToKafkaMs(PG_GETARG_TIMESTAMPTZ(6));
     return a;
 }
 

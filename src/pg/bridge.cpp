@@ -114,7 +114,7 @@ void RaisePending(const PendingError *p) {
 
 namespace {
 // C++ zone: pop one event into plain buffers.
-bool PopEvent(kafka::Client &client, std::vector<kafka::ClientEvent> *pending, char *buf, size_t size,
+bool PopEvent(std::vector<kafka::ClientEvent> *pending, char *buf, size_t size,
               int *elevel) noexcept {
     try {
         if (pending->empty()) return false;
@@ -128,7 +128,6 @@ bool PopEvent(kafka::Client &client, std::vector<kafka::ClientEvent> *pending, c
     } catch (...) {
         return false;
     }
-    (void)client;
 }
 }  // namespace
 
@@ -143,7 +142,7 @@ void ReportClientEvents(kafka::Client &client) {
     }
     char buf[1024];
     int elevel;
-    while (PopEvent(client, pending, buf, sizeof buf, &elevel)) {
+    while (PopEvent(pending, buf, sizeof buf, &elevel)) {
         if (message_level_is_interesting(elevel)) {
             // elog below WARNING never longjmps; free the vector first anyway
             // if this were an ERROR (it is not).

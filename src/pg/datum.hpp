@@ -1,0 +1,33 @@
+// Conversions between Kafka's representations and Datums (Postgres zone).
+#pragma once
+
+#include "pg/postgres.hpp"
+
+#include <cstring>
+
+namespace kafka_fdw::pg {
+
+// Microseconds between 1970-01-01 (Kafka's epoch) and 2000-01-01 (Postgres').
+constexpr int64 kEpochShiftUs = (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+
+// Kafka milliseconds since 1970 -> timestamptz.
+inline TimestampTz KafkaMsToTimestamptz(int64 ms) { return (TimestampTz)(ms * 1000 - kEpochShiftUs); }
+
+// timestamptz (or timestamp taken as UTC) -> Kafka milliseconds since 1970,
+// truncated; with round_up, the first millisecond not before ts.
+inline int64 TimestamptzToKafkaMs(TimestampTz ts, bool round_up = false) {
+    int64 us = ts + kEpochShiftUs;
+    int64 ms = us / 1000;
+    if (round_up && us % 1000 > 0) ms++;
+    return ms;
+}
+
+// Bytes -> a palloc'd bytea.
+inline bytea *BytesToBytea(const void *data, size_t len) {
+    bytea *b = (bytea *)palloc(len + VARHDRSZ);
+    SET_VARSIZE(b, len + VARHDRSZ);
+    memcpy(VARDATA(b), data, len);
+    return b;
+}
+
+}  // namespace kafka_fdw::pg
