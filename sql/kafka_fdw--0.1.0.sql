@@ -113,3 +113,66 @@ CREATE FUNCTION kafka.set_group_offset(server text, group_name text, topic text,
 CREATE FUNCTION kafka._bridge_selftest(kind text) RETURNS int
   AS 'MODULE_PATHNAME', 'kafka_bridge_selftest' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION kafka._bridge_selftest(text) FROM PUBLIC;
+
+-- CDC pipelines ------------------------------------------------------------------
+-- A pipeline streams the row changes of a publication to Kafka (one topic per
+-- table, <topic_prefix>.<schema>.<table>).  Its definition lives here, its
+-- position in the logical replication slot named slot_name, its live status in
+-- shared memory (kafka.pipeline_status).  Written only by the functions below.
+
+CREATE TABLE kafka.pipelines (
+  name        text PRIMARY KEY,
+  server      text NOT NULL,
+  publication text NOT NULL,
+  options     jsonb NOT NULL DEFAULT '{}',
+  slot_name   name NOT NULL UNIQUE,
+  owner       regrole NOT NULL,
+  paused      boolean NOT NULL DEFAULT false,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON kafka.pipelines FROM PUBLIC;
+GRANT SELECT ON kafka.pipelines TO PUBLIC;
+
+CREATE FUNCTION kafka.create_pipeline(name text, server text, publication text, options jsonb DEFAULT '{}')
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_create_pipeline' LANGUAGE C VOLATILE;
+CREATE FUNCTION kafka.drop_pipeline(name text)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_drop_pipeline' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION kafka.pause_pipeline(name text)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_pause_pipeline' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION kafka.resume_pipeline(name text)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_resume_pipeline' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION kafka._pipeline_workers(
+    OUT slot_name text, OUT state text, OUT worker_pid int, OUT events_sent bigint,
+    OUT last_event_at timestamptz, OUT last_error text, OUT last_error_at timestamptz,
+    OUT confirmed_lsn pg_lsn)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'kafka_pipeline_workers' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW kafka.pipeline_status AS
+SELECT p.name,
+       current_database()::name AS database,
+       p.server,
+       p.publication,
+       p.slot_name,
+       CASE WHEN r.slot_name IS NULL THEN 'stopped'
+            WHEN p.paused THEN 'paused'
+            ELSE coalesce(w.state, 'stopped') END AS state,
+       w.worker_pid,
+       r.confirmed_flush_lsn AS confirmed_lsn,
+       CASE WHEN r.confirmed_flush_lsn IS NOT NULL
+            THEN greatest(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.confirmed_flush_lsn), 0)::bigint
+       END AS lag_bytes,
+       coalesce(w.events_sent, 0) AS events_sent,
+       w.last_event_at,
+       CASE WHEN r.slot_name IS NULL THEN 'replication slot ' || p.slot_name || ' does not exist'
+            ELSE w.last_error END AS last_error,
+       w.last_error_at
+  FROM kafka.pipelines p
+  LEFT JOIN kafka._pipeline_workers() w ON w.slot_name = p.slot_name
+  LEFT JOIN pg_catalog.pg_replication_slots r ON r.slot_name = p.slot_name;
+GRANT SELECT ON kafka.pipeline_status TO PUBLIC;

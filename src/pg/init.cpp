@@ -5,6 +5,8 @@
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
+#include "cdc/cdc.hpp"
+
 extern "C" {
 PG_MODULE_MAGIC;
 void _PG_init(void);
@@ -20,4 +22,6 @@ void _PG_init(void) {
     kafka_fdw::pg::DefineGucs();
     kafka_fdw::fdw::RegisterConnectionCallbacks();
     kafka_fdw::fdw::RegisterXactCallbacks();
+    // CDC pipelines need shared memory and the launcher: only when preloaded.
+    if (process_shared_preload_libraries_in_progress) kafka_fdw::cdc::InitAtPreload();
 }

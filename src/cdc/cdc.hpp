@@ -1,0 +1,66 @@
+// Change data capture: pipelines that stream a publication's row changes to
+// Kafka.  One launcher (a static background worker, present when the library
+// is in shared_preload_libraries) watches the cluster's replication slots and
+// keeps one pipeline worker running per slot named kafka_fdw_<dboid>_<name>;
+// each worker decodes the WAL in-process through the built-in pgoutput plugin
+// (so the publication decides exactly as for Postgres' own logical
+// replication) and produces one message per row change.  Shared memory holds
+// the live status; the extension table kafka.pipelines holds the definition;
+// the replication slot holds the position.  Postgres zone.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+extern "C" {
+#include "access/xlogdefs.h"
+}
+
+namespace kafka_fdw::cdc {
+
+enum class WorkerState : int { Stopped = 0, Starting, Running, Paused, Retrying };
+const char *WorkerStateName(WorkerState s);
+
+struct PipelineEntry {
+    bool in_use;
+    Oid dboid;
+    char slot_name[NAMEDATALEN];
+    pid_t pid;                  // the worker's, 0 when none
+    WorkerState state;
+    bool reload;                // definition changed: stop cleanly, start again
+    bool dropping;              // drop_pipeline in progress: do not start
+    TimestampTz restart_at;     // the launcher starts no worker before this
+    int failures;               // consecutive failed runs (backoff)
+    uint64 events_sent;
+    TimestampTz last_event_at;
+    XLogRecPtr confirmed_lsn;
+    char last_error[512];
+    TimestampTz last_error_at;
+};
+
+struct CdcShared {
+    LWLock *lock;
+    pid_t launcher_pid;
+    int launcher_procno;        // -1 when no launcher
+    int max_pipelines;
+    PipelineEntry entries[FLEXIBLE_ARRAY_MEMBER];
+};
+
+// _PG_init, while shared_preload_libraries is processed.
+void InitAtPreload();
+// Whether the library was preloaded (pipelines need the launcher and memory).
+bool Preloaded();
+CdcShared *Shared();
+void WakeLauncher();
+// Under the lock (shared or exclusive): the entry of a slot, or NULL.
+PipelineEntry *FindEntry(const char *slot_name);
+// Sets a worker's latch, if it runs.
+void WakeWorker(pid_t pid);
+
+constexpr const char *kSlotPrefix = "kafka_fdw_";
+
+}  // namespace kafka_fdw::cdc
+
+extern "C" {
+PGDLLEXPORT void kafka_fdw_cdc_launcher_main(Datum arg);
+PGDLLEXPORT void kafka_fdw_cdc_worker_main(Datum arg);
+}

@@ -1,0 +1,402 @@
+// SQL functions of CDC pipelines: kafka.create_pipeline, drop_pipeline,
+// pause_pipeline, resume_pipeline, and the live status behind the view
+// kafka.pipeline_status.  Postgres zone.
+//
+// A pipeline = a row of kafka.pipelines + a logical replication slot named
+// kafka_fdw_<database oid>_<name> with plugin pgoutput.  The launcher starts
+// a worker for every such slot; the worker reads its row.  Slot creation is
+// not transactional: a create_pipeline whose transaction aborts drops the
+// slot it made (abort callback); drop_pipeline stops the worker and drops
+// the slot before its transaction commits.
+#include "fdw/connection.hpp"
+#include "pg/bridge.hpp"
+
+#include "cdc/cdc.hpp"
+
+extern "C" {
+#include "catalog/pg_authid.h"
+#include "catalog/pg_publication.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "replication/slot.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/jsonb.h"
+#include "utils/pg_lsn.h"
+}
+
+extern "C" {
+PG_FUNCTION_INFO_V1(kafka_create_pipeline);
+PG_FUNCTION_INFO_V1(kafka_drop_pipeline);
+PG_FUNCTION_INFO_V1(kafka_pause_pipeline);
+PG_FUNCTION_INFO_V1(kafka_resume_pipeline);
+PG_FUNCTION_INFO_V1(kafka_pipeline_workers);
+}
+
+namespace kafka_fdw::cdc {
+namespace {
+
+// Work to do when the current transaction ends (TopMemoryContext lists).
+List *g_created_slots = NIL;   // drop on abort
+List *g_reload_slots = NIL;    // wake the worker on commit
+List *g_dropping_slots = NIL;  // clear the dropping flag on abort
+bool g_callback_registered = false;
+
+void XactCallback(XactEvent event, void *) {
+    if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_COMMIT &&
+        event != XACT_EVENT_PARALLEL_ABORT)
+        return;
+    bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT;
+    ListCell *lc;
+    if (Shared()) {
+        // Nothing here may fail: plain shared-memory writes and latches.
+        LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+        foreach (lc, commit ? g_reload_slots : g_dropping_slots) {
+            PipelineEntry *e = FindEntry((char *)lfirst(lc));
+            if (!e) continue;
+            if (commit) {
+                e->reload = true;
+                WakeWorker(e->pid);
+            } else {
+                e->dropping = false;
+            }
+        }
+        LWLockRelease(Shared()->lock);
+        WakeLauncher();
+    }
+    if (!commit) {
+        foreach (lc, g_created_slots) {
+            char *slot = (char *)lfirst(lc);
+            // Best effort: a slot left behind has no pipeline row; its worker
+            // finds none and stays stopped; pg_drop_replication_slot removes it.
+            PG_TRY();
+            { ReplicationSlotDrop(slot, true); }
+            PG_CATCH();
+            { FlushErrorState(); }
+            PG_END_TRY();
+        }
+    }
+    list_free_deep(g_created_slots);
+    list_free_deep(g_reload_slots);
+    list_free_deep(g_dropping_slots);
+    g_created_slots = g_reload_slots = g_dropping_slots = NIL;
+}
+
+void Remember(List **list, const char *slot) {
+    if (!g_callback_registered) {
+        RegisterXactCallback(XactCallback, nullptr);
+        g_callback_registered = true;
+    }
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    *list = lappend(*list, pstrdup(slot));
+    MemoryContextSwitchTo(old);
+}
+
+void RequirePreloaded() {
+    if (!Preloaded() || !Shared())
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("CDC pipelines need kafka_fdw in shared_preload_libraries"),
+                        errhint("Add kafka_fdw to shared_preload_libraries in postgresql.conf, set wal_level = "
+                                "logical, and restart PostgreSQL.")));
+}
+
+void CheckName(const char *name) {
+    size_t n = strlen(name);
+    bool ok = n > 0 && n <= 40;
+    for (const char *p = name; ok && *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) ok = false;
+    if (!ok)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_NAME), errmsg("invalid pipeline name \"%s\"", name),
+                        errdetail("Pipeline names are 1 to 40 characters a-z, 0-9 and _.")));
+}
+
+char *SlotName(const char *name) { return psprintf("%s%u_%s", kSlotPrefix, MyDatabaseId, name); }
+
+// Runs SPI statements as the bootstrap superuser: kafka.pipelines is not
+// writable by the callers, whose rights were checked before.
+struct AsSuperuser {
+    Oid saved_uid;
+    int saved_sec;
+};
+void BecomeSuperuser(AsSuperuser *s) {
+    GetUserIdAndSecContext(&s->saved_uid, &s->saved_sec);
+    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, s->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+void RestoreUser(const AsSuperuser *s) { SetUserIdAndSecContext(s->saved_uid, s->saved_sec); }
+
+void Exec(const char *sql, int nargs, Oid *types, Datum *values, int expect) {
+    int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
+    if (rc != expect) elog(ERROR, "kafka_fdw: SPI failed (%d): %s", rc, sql);
+}
+
+struct PipelineRow {
+    char *slot_name;
+    Oid owner;
+    bool paused;
+};
+
+// The pipeline's row, and the caller's right to manage it: superuser, or its
+// owner with the REPLICATION attribute.
+PipelineRow LookupPipeline(const char *name) {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(name)};
+    int rc = SPI_execute_with_args("SELECT slot_name::text, owner::oid::text, paused::text FROM kafka.pipelines "
+                                   "WHERE name = $1 FOR UPDATE",
+                                   1, types, values, nullptr, false, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "kafka_fdw: SPI failed (%d)", rc);
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("pipeline \"%s\" does not exist", name)));
+    HeapTuple t = SPI_tuptable->vals[0];
+    TupleDesc d = SPI_tuptable->tupdesc;
+    PipelineRow r;
+    r.slot_name = SPI_getvalue(t, d, 1);
+    r.owner = (Oid)strtoul(SPI_getvalue(t, d, 2), nullptr, 10);
+    r.paused = strcmp(SPI_getvalue(t, d, 3), "true") == 0;
+    return r;
+}
+
+void CheckManage(const char *name, Oid owner, bool asuper) {
+    if (asuper) return;
+    if (owner != GetUserId() || !has_rolreplication(GetUserId()))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied to manage pipeline \"%s\"", name),
+                        errdetail("Only superusers and the pipeline's owner with the REPLICATION attribute may.")));
+}
+
+// Validates the options object; returns nothing, raises on a bad key/value.
+void CheckOptions(Jsonb *opts) {
+    if (!JB_ROOT_IS_OBJECT(opts))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pipeline options must be a JSON object")));
+    JsonbIterator *it = JsonbIteratorInit(&opts->root);
+    JsonbValue v;
+    JsonbIteratorToken tok;
+    char *key = nullptr;
+    while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
+        if (tok == WJB_KEY) {
+            key = pnstrdup(v.val.string.val, v.val.string.len);
+            continue;
+        }
+        if (tok != WJB_VALUE || !key) continue;
+        if (strcmp(key, "topic_prefix") == 0) {
+            bool ok = v.type == jbvString && v.val.string.len > 0;
+            for (int i = 0; ok && i < v.val.string.len; i++) {
+                char c = v.val.string.val[i];
+                if (!isalnum((unsigned char)c) && c != '.' && c != '_' && c != '-') ok = false;
+            }
+            if (!ok)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"topic_prefix\" must be a non-empty string of "
+                                       "A-Z, a-z, 0-9, '.', '_' and '-'")));
+        } else if (strcmp(key, "partitions") == 0 || strcmp(key, "replication_factor") == 0) {
+            if (v.type != jbvNumeric)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"%s\" must be a number", key)));
+            int n = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v.val.numeric)));
+            if (n == 0 || n < -1)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"%s\" must be positive (or -1, the broker's default)",
+                                       key)));
+        } else if (strcmp(key, "format") == 0) {
+            if (v.type != jbvString || v.val.string.len != 3 || strncmp(v.val.string.val, "row", 3) != 0)
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("pipeline option \"format\" must be \"row\""),
+                                errdetail("Other event formats are not implemented yet.")));
+        } else {
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
+                            errhint("Valid options: topic_prefix, partitions, replication_factor, format.")));
+        }
+        key = nullptr;
+    }
+}
+
+// Is the slot held by a process?
+pid_t SlotActivePid(const char *slot) {
+    pid_t pid = 0;
+    LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+    for (int i = 0; i < max_replication_slots; i++) {
+        ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+        if (s->in_use && strcmp(NameStr(s->data.name), slot) == 0) {
+            SpinLockAcquire(&s->mutex);
+            pid = s->active_pid;
+            SpinLockRelease(&s->mutex);
+        }
+    }
+    LWLockRelease(ReplicationSlotControlLock);
+    return pid;
+}
+
+}  // namespace
+}  // namespace kafka_fdw::cdc
+
+using namespace kafka_fdw::cdc;
+
+extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
+    for (int i = 0; i < 3; i++)
+        if (PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("pipeline name, server and publication must not be NULL")));
+    char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    char *server = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    char *publication = text_to_cstring(PG_GETARG_TEXT_PP(2));
+    Jsonb *opts = PG_ARGISNULL(3) ? nullptr : PG_GETARG_JSONB_P(3);
+
+    RequirePreloaded();
+    CheckName(name);
+    if (!superuser() && !has_rolreplication(GetUserId()))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to create a pipeline"),
+                        errdetail("Only superusers and roles with the REPLICATION attribute may create pipelines.")));
+    (void)kafka_fdw::fdw::GetClientSpecByName(server);  // exists, is ours, USAGE
+    (void)GetPublicationByName(publication, false);
+    if (opts) CheckOptions(opts);
+    char *slot = SlotName(name);
+
+    SPI_connect();
+    AsSuperuser su;
+    BecomeSuperuser(&su);
+    {
+        Oid types[1] = {TEXTOID};
+        Datum values[1] = {CStringGetTextDatum(name)};
+        Exec("SELECT 1 FROM kafka.pipelines WHERE name = $1", 1, types, values, SPI_OK_SELECT);
+        if (SPI_processed > 0)
+            ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("pipeline \"%s\" already exists", name)));
+    }
+    {
+        // Before anything writes: a slot cannot be created by a transaction
+        // that has an xid.
+        Oid types[1] = {NAMEOID};
+        Datum values[1] = {CStringGetDatum(slot)};
+        Exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", 1, types, values,
+             SPI_OK_SELECT);
+        Remember(&g_created_slots, slot);
+    }
+    {
+        Oid types[6] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, OIDOID};
+        Datum values[6] = {CStringGetTextDatum(name),
+                           CStringGetTextDatum(server),
+                           CStringGetTextDatum(publication),
+                           opts ? JsonbPGetDatum(opts) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")),
+                           CStringGetDatum(slot),
+                           ObjectIdGetDatum(su.saved_uid)};
+        Exec("INSERT INTO kafka.pipelines (name, server, publication, options, slot_name, owner) "
+             "VALUES ($1, $2, $3, $4, $5, $6)",
+             6, types, values, SPI_OK_INSERT);
+    }
+    RestoreUser(&su);
+    SPI_finish();
+    // On commit the launcher starts the worker (it scans every second).
+    Remember(&g_reload_slots, slot);
+    PG_RETURN_VOID();
+}
+
+extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
+    char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    RequirePreloaded();
+    bool asuper = superuser();
+    SPI_connect();
+    AsSuperuser su;
+    BecomeSuperuser(&su);
+    PipelineRow row = LookupPipeline(name);
+    RestoreUser(&su);
+    CheckManage(name, row.owner, asuper);
+
+    // Stop the worker and keep the launcher from starting another.
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    PipelineEntry *e = FindEntry(row.slot_name);
+    if (e) {
+        e->dropping = true;
+        e->reload = true;
+        WakeWorker(e->pid);
+    }
+    LWLockRelease(Shared()->lock);
+    Remember(&g_dropping_slots, row.slot_name);
+
+    // Wait for the slot to be released (interruptibly, up to the timeout).
+    TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(kafka_fdw::pg::g_timeout_ms, 5000));
+    for (;;) {
+        pid_t pid = SlotActivePid(row.slot_name);
+        if (pid == 0) break;
+        if (GetCurrentTimestamp() > deadline)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                            errmsg("replication slot \"%s\" of pipeline \"%s\" is still in use by process %d",
+                                   row.slot_name, name, (int)pid)));
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50L, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+
+    BecomeSuperuser(&su);
+    {
+        Oid types[1] = {TEXTOID};
+        Datum values[1] = {CStringGetTextDatum(name)};
+        Exec("DELETE FROM kafka.pipelines WHERE name = $1", 1, types, values, SPI_OK_DELETE);
+    }
+    {
+        Oid types[1] = {NAMEOID};
+        Datum values[1] = {CStringGetDatum(row.slot_name)};
+        Exec("SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
+             "WHERE slot_name = $1",
+             1, types, values, SPI_OK_SELECT);
+    }
+    RestoreUser(&su);
+    SPI_finish();
+    WakeLauncher();
+    PG_RETURN_VOID();
+}
+
+static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
+    char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    RequirePreloaded();
+    bool asuper = superuser();
+    SPI_connect();
+    AsSuperuser su;
+    BecomeSuperuser(&su);
+    PipelineRow row = LookupPipeline(name);
+    RestoreUser(&su);
+    CheckManage(name, row.owner, asuper);
+    if (row.paused != paused) {
+        BecomeSuperuser(&su);
+        Oid types[2] = {TEXTOID, BOOLOID};
+        Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(paused)};
+        Exec("UPDATE kafka.pipelines SET paused = $2 WHERE name = $1", 2, types, values, SPI_OK_UPDATE);
+        RestoreUser(&su);
+        Remember(&g_reload_slots, row.slot_name);
+    }
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+extern "C" Datum kafka_pause_pipeline(PG_FUNCTION_ARGS) { return SetPaused(fcinfo, true); }
+extern "C" Datum kafka_resume_pipeline(PG_FUNCTION_ARGS) { return SetPaused(fcinfo, false); }
+
+// Live status of this database's pipeline workers (shared memory).
+extern "C" Datum kafka_pipeline_workers(PG_FUNCTION_ARGS) {
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    InitMaterializedSRF(fcinfo, 0);
+    if (!Shared()) return (Datum)0;
+    int n = Shared()->max_pipelines;
+    PipelineEntry *copy = (PipelineEntry *)palloc(sizeof(PipelineEntry) * n);
+    LWLockAcquire(Shared()->lock, LW_SHARED);
+    memcpy(copy, Shared()->entries, sizeof(PipelineEntry) * n);
+    LWLockRelease(Shared()->lock);
+    for (int i = 0; i < n; i++) {
+        PipelineEntry *e = &copy[i];
+        if (!e->in_use || e->dboid != MyDatabaseId) continue;
+        Datum values[8];
+        bool nulls[8] = {false};
+        values[0] = CStringGetTextDatum(e->slot_name);
+        values[1] = CStringGetTextDatum(WorkerStateName(e->state));
+        values[2] = Int32GetDatum(e->pid);
+        nulls[2] = e->pid == 0;
+        values[3] = Int64GetDatum((int64)e->events_sent);
+        values[4] = TimestampTzGetDatum(e->last_event_at);
+        nulls[4] = e->last_event_at == 0;
+        values[5] = CStringGetTextDatum(e->last_error);
+        nulls[5] = e->last_error[0] == '\0';
+        values[6] = TimestampTzGetDatum(e->last_error_at);
+        nulls[6] = e->last_error_at == 0;
+        values[7] = LSNGetDatum(e->confirmed_lsn);
+        nulls[7] = e->confirmed_lsn == InvalidXLogRecPtr;
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
+}

@@ -1,0 +1,264 @@
+// The CDC launcher and the pipelines' shared memory.  The launcher is a
+// static background worker (registered only when the library is preloaded).
+// Every second, or when woken, it lists the logical replication slots named
+// kafka_fdw_* that use pgoutput (each is a pipeline of some database), and
+// starts a pipeline worker for each that has none, with a backoff after
+// failed runs.  It needs no database connection: slots are cluster-wide.
+#include "cdc/cdc.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+}
+
+namespace kafka_fdw::cdc {
+namespace {
+
+bool g_preloaded = false;
+int g_max_pipelines = 8;
+CdcShared *g_shared = nullptr;
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+Size SharedSize() {
+    return add_size(offsetof(CdcShared, entries), mul_size(sizeof(PipelineEntry), g_max_pipelines));
+}
+
+void ShmemRequest() {
+    if (prev_shmem_request_hook) prev_shmem_request_hook();
+    RequestAddinShmemSpace(SharedSize());
+    RequestNamedLWLockTranche("kafka_fdw_cdc", 1);
+}
+
+void ShmemStartup() {
+    if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found;
+    g_shared = static_cast<CdcShared *>(ShmemInitStruct("kafka_fdw_cdc", SharedSize(), &found));
+    if (!found) {
+        memset(g_shared, 0, SharedSize());
+        g_shared->lock = &(GetNamedLWLockTranche("kafka_fdw_cdc"))->lock;
+        g_shared->launcher_procno = -1;
+        g_shared->max_pipelines = g_max_pipelines;
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+}  // namespace
+
+const char *WorkerStateName(WorkerState s) {
+    switch (s) {
+    case WorkerState::Starting:
+    case WorkerState::Running:
+        return "running";
+    case WorkerState::Paused:
+        return "paused";
+    case WorkerState::Retrying:
+        return "retrying";
+    case WorkerState::Stopped:
+        break;
+    }
+    return "stopped";
+}
+
+bool Preloaded() { return g_preloaded; }
+CdcShared *Shared() { return g_shared; }
+
+void InitAtPreload() {
+    g_preloaded = true;
+    DefineCustomIntVariable("kafka_fdw.max_pipelines", "Maximum number of CDC pipelines in the cluster.", nullptr,
+                            &g_max_pipelines, 8, 1, 1000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    prev_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = ShmemRequest;
+    prev_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = ShmemStartup;
+
+    BackgroundWorker bgw;
+    memset(&bgw, 0, sizeof bgw);
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    bgw.bgw_restart_time = 5;
+    snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
+    snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_fdw_cdc_launcher_main");
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw CDC launcher");
+    snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw CDC launcher");
+    RegisterBackgroundWorker(&bgw);
+}
+
+void WakeLauncher() {
+    if (!g_shared) return;
+    int procno = g_shared->launcher_procno;
+    if (procno >= 0) SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+void WakeWorker(pid_t pid) {
+    if (pid == 0) return;
+    PGPROC *proc = BackendPidGetProc(pid);
+    if (proc) SetLatch(&proc->procLatch);
+}
+
+PipelineEntry *FindEntry(const char *slot_name) {
+    for (int i = 0; i < g_shared->max_pipelines; i++) {
+        PipelineEntry *e = &g_shared->entries[i];
+        if (e->in_use && strcmp(e->slot_name, slot_name) == 0) return e;
+    }
+    return nullptr;
+}
+
+namespace {
+
+struct SlotRef {
+    char name[NAMEDATALEN];
+    Oid dboid;
+};
+
+// The launcher's own handles of the workers it started, by entry index.
+BackgroundWorkerHandle **g_handles = nullptr;
+
+void LauncherExit(int, Datum) {
+    if (!g_shared) return;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    g_shared->launcher_procno = -1;
+    g_shared->launcher_pid = 0;
+    LWLockRelease(g_shared->lock);
+}
+
+void StartWorker(int idx) {
+    PipelineEntry *e = &g_shared->entries[idx];
+    BackgroundWorker bgw;
+    memset(&bgw, 0, sizeof bgw);
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    bgw.bgw_restart_time = BGW_NEVER_RESTART;  // the launcher restarts it
+    snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
+    snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_fdw_cdc_worker_main");
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw pipeline %s", e->slot_name);
+    snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw pipeline");
+    bgw.bgw_main_arg = Int32GetDatum(idx);
+    bgw.bgw_notify_pid = MyProcPid;
+    BackgroundWorkerHandle *h = nullptr;
+    if (RegisterDynamicBackgroundWorker(&bgw, &h)) {
+        g_handles[idx] = h;
+        e->state = WorkerState::Starting;
+    } else {
+        // No free background worker slot: say so, try again later.
+        snprintf(e->last_error, sizeof e->last_error,
+                 "could not start a pipeline worker: no free background worker slot (raise max_worker_processes)");
+        e->last_error_at = GetCurrentTimestamp();
+        e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+    }
+}
+
+void ScanSlots() {
+    // Our slots, from the cluster's slot array.
+    SlotRef *slots = static_cast<SlotRef *>(palloc0(sizeof(SlotRef) * Max(1, max_replication_slots)));
+    int nslots = 0;
+    size_t plen = strlen(kSlotPrefix);
+    LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+    for (int i = 0; i < max_replication_slots; i++) {
+        ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+        if (!s->in_use || !SlotIsLogical(s)) continue;
+        if (strncmp(NameStr(s->data.name), kSlotPrefix, plen) != 0) continue;
+        if (strcmp(NameStr(s->data.plugin), "pgoutput") != 0) continue;
+        strlcpy(slots[nslots].name, NameStr(s->data.name), NAMEDATALEN);
+        slots[nslots].dboid = s->data.database;
+        nslots++;
+    }
+    LWLockRelease(ReplicationSlotControlLock);
+
+    TimestampTz now = GetCurrentTimestamp();
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    // Forget the workers that ended.
+    for (int i = 0; i < g_shared->max_pipelines; i++) {
+        if (!g_handles[i]) continue;
+        pid_t pid;
+        if (GetBackgroundWorkerPid(g_handles[i], &pid) == BGWH_STOPPED) {
+            pfree(g_handles[i]);
+            g_handles[i] = nullptr;
+            PipelineEntry *e = &g_shared->entries[i];
+            e->pid = 0;
+            if (e->state == WorkerState::Starting || e->state == WorkerState::Running ||
+                e->state == WorkerState::Paused)
+                e->state = WorkerState::Stopped;
+        }
+    }
+    // Entries for new slots; entries of slots that are gone are freed.
+    for (int i = 0; i < g_shared->max_pipelines; i++) {
+        PipelineEntry *e = &g_shared->entries[i];
+        if (!e->in_use || g_handles[i]) continue;
+        bool exists = false;
+        for (int j = 0; j < nslots; j++)
+            if (strcmp(slots[j].name, e->slot_name) == 0) exists = true;
+        if (!exists) memset(e, 0, sizeof *e);
+    }
+    for (int j = 0; j < nslots; j++) {
+        if (FindEntry(slots[j].name)) continue;
+        for (int i = 0; i < g_shared->max_pipelines; i++) {
+            PipelineEntry *e = &g_shared->entries[i];
+            if (e->in_use || g_handles[i]) continue;
+            memset(e, 0, sizeof *e);
+            e->in_use = true;
+            e->dboid = slots[j].dboid;
+            strlcpy(e->slot_name, slots[j].name, NAMEDATALEN);
+            e->restart_at = now;
+            break;
+        }
+    }
+    // Start what should run.
+    for (int i = 0; i < g_shared->max_pipelines; i++) {
+        PipelineEntry *e = &g_shared->entries[i];
+        if (!e->in_use || g_handles[i] || e->dropping) continue;
+        if (now < e->restart_at) continue;
+        // A worker started by an earlier launcher may still run.
+        if (e->pid != 0 && BackendPidGetProc(e->pid) != nullptr) continue;
+        StartWorker(i);
+    }
+    LWLockRelease(g_shared->lock);
+    pfree(slots);
+}
+
+}  // namespace
+}  // namespace kafka_fdw::cdc
+
+using namespace kafka_fdw::cdc;
+
+void kafka_fdw_cdc_launcher_main(Datum) {
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    BackgroundWorkerUnblockSignals();
+
+    g_handles = static_cast<BackgroundWorkerHandle **>(
+        MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * g_shared->max_pipelines));
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    g_shared->launcher_pid = MyProcPid;
+    g_shared->launcher_procno = MyProc->pgprocno;
+    // A launcher that starts after a crash-free restart of itself finds
+    // entries of workers that are still running: keep their status but
+    // forget them (their exit no longer notifies us; they end on their own).
+    LWLockRelease(g_shared->lock);
+    before_shmem_exit(LauncherExit, 0);
+
+    MemoryContext scan_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw launcher", ALLOCSET_DEFAULT_SIZES);
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        MemoryContext old = MemoryContextSwitchTo(scan_cxt);
+        ScanSlots();
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(scan_cxt);
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+    }
+}

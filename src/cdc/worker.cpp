@@ -1,0 +1,750 @@
+// A pipeline worker: decodes the WAL in-process and produces one Kafka
+// message per row change of its publication.
+//
+// Shape (as the walsender's logical replication): one long-lived decoding
+// context on the pipeline's slot, created outside any transaction; a loop of
+// XLogReadRecord + LogicalDecodingProcessRecord; our page_read callback waits
+// for new WAL on the latch and meanwhile serves Kafka's delivery reports and
+// confirms progress.  The slot's plugin is the built-in pgoutput, so which
+// changes and columns are sent is decided exactly as for Postgres' own
+// logical replication (membership, publish actions, row filters, column
+// lists, publish_via_partition_root); our writer callback reads pgoutput's
+// messages and renders each row as row_to_json would.
+//
+// Delivery: each decoded transaction gets a producer ledger (CommitQueue).
+// The slot is confirmed only up to the commit of the oldest transaction with
+// an unacknowledged message, or to the reader's position when nothing is
+// pending, and saved to disk every second.  A restart therefore re-sends
+// whole transactions and never skips one.
+//
+// Errors: any ERROR ends the worker (exit 1) after its text was put in
+// shared memory; the launcher starts it again with a backoff.  No decoding
+// context is ever reused after an error.
+#include "cdc/sender.hpp"
+#include "kafka/errors.hpp"
+
+#include "fdw/connection.hpp"
+#include "pg/bridge.hpp"
+
+#include "cdc/cdc.hpp"
+
+extern "C" {
+#include "access/xlog.h"
+#include "access/xlogreader.h"
+#include "access/xlogutils.h"
+#include "catalog/pg_cast.h"
+#include "common/jsonapi.h"
+#include "executor/spi.h"
+#include "parser/parse_coerce.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
+#include "utils/datetime.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+}
+
+namespace kafka_fdw::cdc {
+namespace {
+
+namespace pgo = format::pgoutput;
+
+// How a column's text (as pgoutput sends it) becomes JSON, following
+// json_categorize_type / datum_to_json of PostgreSQL 15.
+enum class Cat { Bool, Number, DateTime, Json, Array, Composite, Cast, String };
+
+struct AttrInfo {
+    char *name;
+    bool key;
+    Cat cat;
+    Oid basetype;
+    int32 basetypmod;
+    FmgrInfo infunc;  // base type's input function (DateTime, Array, Composite, Cast)
+    Oid ioparam;
+    Oid castfunc;     // Cast: the type's cast to json
+};
+
+struct RelInfo {
+    uint32 relid;  // hash key
+    MemoryContext cxt;
+    char *table;   // schema.table
+    char *topic;
+    int natts;
+    AttrInfo *attrs;
+};
+
+struct Worker {
+    int idx;
+    PipelineEntry *entry;
+    char slot_name[NAMEDATALEN];
+    char *name;
+    char *server;
+    char *publication;
+    char *topic_prefix;
+    int partitions;
+    int replication;
+    Oid owner;
+    bool paused;
+    MemoryContext cxt;      // worker lifetime
+    MemoryContext scratch;  // reset after each pgoutput message
+    Sender *sender;
+    LogicalDecodingContext *ctx;
+    HTAB *rels;
+    XLogRecPtr confirmed;
+    bool dirty;
+    TimestampTz last_save;
+    TimestampTz last_housekeeping;
+    TimestampTz stalled_since;  // first time we saw pending messages not moving
+    uint64 last_pending;
+    uint64 records;
+    char toast_cols[1024];
+};
+
+Worker *W = nullptr;
+constexpr const char *kUnchangedToast = "__kafka_fdw_unchanged_toast__";
+
+// ---- shared-memory status ---------------------------------------------------
+
+void SetState(WorkerState s, const char *error) {
+    PipelineEntry *e = W->entry;
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    e->state = s;
+    if (error) {
+        strlcpy(e->last_error, error, sizeof e->last_error);
+        e->last_error_at = GetCurrentTimestamp();
+    }
+    LWLockRelease(Shared()->lock);
+}
+
+void PublishProgress() {
+    PipelineEntry *e = W->entry;
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    if (W->sender && e->events_sent != W->sender->events_sent) {
+        e->events_sent = W->sender->events_sent;
+        e->last_event_at = GetCurrentTimestamp();
+    }
+    e->confirmed_lsn = W->confirmed;
+    LWLockRelease(Shared()->lock);
+}
+
+void WorkerExit(int code, Datum) {
+    if (!W) return;
+    PipelineEntry *e = W->entry;
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    e->pid = 0;
+    TimestampTz now = GetCurrentTimestamp();
+    if (code != 0) {
+        // Back off: 1, 2, 4, 8 s, at most 10 s.
+        e->failures = Min(e->failures + 1, 10);
+        int delay = Min(10000, 1000 << Min(e->failures - 1, 4));
+        e->restart_at = TimestampTzPlusMilliseconds(now, delay);
+        e->state = WorkerState::Retrying;
+    } else {
+        e->restart_at = now;
+        if (e->state != WorkerState::Paused) e->state = WorkerState::Stopped;
+    }
+    LWLockRelease(Shared()->lock);
+    WakeLauncher();
+}
+
+bool StopRequested() { return ProcDiePending || W->entry->reload; }
+
+// ---- the pipeline's definition ---------------------------------------------
+
+// Reads kafka.pipelines in a short transaction.  False when this slot has no
+// pipeline in this database (yet: a create_pipeline not committed).
+bool LoadDefinition() {
+    bool found = false;
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    SPI_connect();
+    int rc = SPI_execute("SELECT to_regclass('kafka.pipelines') IS NOT NULL", true, 1);
+    bool has_table = rc == SPI_OK_SELECT && SPI_processed == 1 &&
+                     strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+    if (has_table) {
+        Oid argtypes[1] = {NAMEOID};
+        Datum values[1] = {CStringGetDatum(W->slot_name)};
+        rc = SPI_execute_with_args(
+            "SELECT name, server, publication, owner::oid::text, paused::text, "
+            "coalesce(options->>'topic_prefix', name), coalesce(options->>'partitions', '-1'), "
+            "coalesce(options->>'replication_factor', '-1') "
+            "FROM kafka.pipelines WHERE slot_name = $1",
+            1, argtypes, values, nullptr, true, 1);
+        if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+            HeapTuple t = SPI_tuptable->vals[0];
+            TupleDesc d = SPI_tuptable->tupdesc;
+            MemoryContext old = MemoryContextSwitchTo(W->cxt);
+            W->name = pstrdup(SPI_getvalue(t, d, 1));
+            W->server = pstrdup(SPI_getvalue(t, d, 2));
+            W->publication = pstrdup(SPI_getvalue(t, d, 3));
+            W->owner = (Oid)strtoul(SPI_getvalue(t, d, 4), nullptr, 10);
+            W->paused = strcmp(SPI_getvalue(t, d, 5), "true") == 0;
+            W->topic_prefix = pstrdup(SPI_getvalue(t, d, 6));
+            W->partitions = atoi(SPI_getvalue(t, d, 7));
+            W->replication = atoi(SPI_getvalue(t, d, 8));
+            MemoryContextSwitchTo(old);
+            found = true;
+        }
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    return found;
+}
+
+void CreateSender() {
+    StartTransactionCommand();
+    ForeignServer *server = GetForeignServerByName(W->server, false);
+    fdw::ClientSpec *spec = fdw::GetClientSpec(server->serverid, W->owner, false);
+    MemoryContext old = MemoryContextSwitchTo(W->cxt);
+    char client_id[NAMEDATALEN + 32];
+    snprintf(client_id, sizeof client_id, "kafka_fdw-cdc-%s", W->name);
+    KFDW_ENTRY({
+        kafka::Properties defaults = {
+            {"client.id", client_id},
+            {"acks", "all"},
+            {"enable.idempotence", "true"},
+            // Never give up on a message: an outage stalls the pipeline
+            // (and the slot), it does not drop changes.
+            {"message.timeout.ms", "0"},
+            {"linger.ms", "5"},
+            {"queue.buffering.max.messages", "100000"},
+            {"queue.buffering.max.kbytes", "65536"},
+        };
+        kafka::Config conf = fdw::MakeConfig(spec, defaults);
+        W->sender = pg::OwnBy(W->cxt, new Sender(std::move(conf), spec->partitioner));
+    });
+    MemoryContextSwitchTo(old);
+    CommitTransactionCommand();
+}
+
+// ---- rendering rows as row_to_json does ------------------------------------
+
+void Categorize(AttrInfo *a, Oid typid, int32 typmod, MemoryContext cxt) {
+    int32 basetypmod = typmod;
+    Oid base = getBaseTypeAndTypmod(typid, &basetypmod);
+    a->basetype = base;
+    a->basetypmod = basetypmod;
+    a->castfunc = InvalidOid;
+    bool need_input = false;
+    switch (base) {
+    case BOOLOID:
+        a->cat = Cat::Bool;
+        break;
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+    case FLOAT4OID:
+    case FLOAT8OID:
+    case NUMERICOID:
+        a->cat = Cat::Number;
+        break;
+    case DATEOID:
+    case TIMESTAMPOID:
+    case TIMESTAMPTZOID:
+        a->cat = Cat::DateTime;
+        need_input = true;
+        break;
+    case JSONOID:
+    case JSONBOID:
+        a->cat = Cat::Json;
+        break;
+    default:
+        if (OidIsValid(get_element_type(base)) || base == ANYARRAYOID || base == RECORDARRAYOID) {
+            a->cat = Cat::Array;
+            need_input = true;
+        } else if (type_is_rowtype(base)) {
+            a->cat = Cat::Composite;
+            need_input = true;
+        } else {
+            a->cat = Cat::String;
+            if (base >= FirstNormalObjectId) {
+                Oid castfunc = InvalidOid;
+                CoercionPathType ct = find_coercion_pathway(JSONOID, base, COERCION_EXPLICIT, &castfunc);
+                if (ct == COERCION_PATH_FUNC && OidIsValid(castfunc)) {
+                    a->cat = Cat::Cast;
+                    a->castfunc = castfunc;
+                    need_input = true;
+                }
+            }
+        }
+    }
+    if (need_input) {
+        Oid infn;
+        getTypeInputInfo(base, &infn, &a->ioparam);
+        fmgr_info_cxt(infn, &a->infunc, cxt);
+    }
+}
+
+void AppendTextDatum(StringInfo out, Datum d) {
+    text *t = DatumGetTextPP(d);
+    appendBinaryStringInfo(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+void RenderValue(StringInfo out, AttrInfo *a, const pgo::Column &c) {
+    char *s = pnstrdup(c.data.data(), c.data.size());
+    switch (a->cat) {
+    case Cat::Bool:
+        appendStringInfoString(out, s[0] == 't' ? "true" : "false");
+        break;
+    case Cat::Number:
+        if (IsValidJsonNumber(s, (int)c.data.size())) appendStringInfoString(out, s);
+        else escape_json(out, s);
+        break;
+    case Cat::Json:
+        appendStringInfoString(out, s);
+        break;
+    case Cat::DateTime: {
+        Datum d = InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod);
+        char buf[MAXDATELEN + 1];
+        JsonEncodeDateTime(buf, d, a->basetype, nullptr);
+        appendStringInfo(out, "\"%s\"", buf);
+        break;
+    }
+    case Cat::Array:
+        AppendTextDatum(out, DirectFunctionCall1(array_to_json,
+                                                 InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod)));
+        break;
+    case Cat::Composite:
+        AppendTextDatum(out, DirectFunctionCall1(row_to_json,
+                                                 InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod)));
+        break;
+    case Cat::Cast:
+        AppendTextDatum(out, OidFunctionCall1(a->castfunc,
+                                              InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod)));
+        break;
+    case Cat::String:
+        escape_json(out, s);
+        break;
+    }
+}
+
+// The row as a JSON object.  Unchanged TOASTed values: from the old row when
+// it is complete (REPLICA IDENTITY FULL), else the placeholder, and the
+// column is listed in W->toast_cols.
+void RenderRow(StringInfo out, RelInfo *rel, const pgo::Tuple &tup, const pgo::Tuple *full_old) {
+    W->toast_cols[0] = '\0';
+    appendStringInfoChar(out, '{');
+    int n = Min(rel->natts, (int)tup.size());
+    for (int i = 0; i < n; i++) {
+        AttrInfo *a = &rel->attrs[i];
+        if (i > 0) appendStringInfoChar(out, ',');
+        escape_json(out, a->name);
+        appendStringInfoChar(out, ':');
+        const pgo::Column *c = &tup[i];
+        if (c->kind == 'u' && full_old && i < (int)full_old->size() && (*full_old)[i].kind != 'u') c = &(*full_old)[i];
+        if (c->kind == 'n') {
+            appendStringInfoString(out, "null");
+        } else if (c->kind == 'u') {
+            escape_json(out, kUnchangedToast);
+            if (W->toast_cols[0]) strlcat(W->toast_cols, ",", sizeof W->toast_cols);
+            strlcat(W->toast_cols, a->name, sizeof W->toast_cols);
+        } else {
+            RenderValue(out, a, *c);
+        }
+    }
+    appendStringInfoChar(out, '}');
+}
+
+// The key: the key columns as a JSON object; false when the table has none.
+bool RenderKey(StringInfo out, RelInfo *rel, const pgo::Tuple &tup) {
+    bool any = false;
+    int n = Min(rel->natts, (int)tup.size());
+    for (int i = 0; i < n; i++) {
+        AttrInfo *a = &rel->attrs[i];
+        if (!a->key) continue;
+        appendStringInfoChar(out, any ? ',' : '{');
+        any = true;
+        escape_json(out, a->name);
+        appendStringInfoChar(out, ':');
+        const pgo::Column &c = tup[i];
+        if (c.kind == 't') RenderValue(out, a, c);
+        else appendStringInfoString(out, "null");
+    }
+    if (any) appendStringInfoChar(out, '}');
+    return any;
+}
+
+// Kafka topic names allow [A-Za-z0-9._-]; anything else becomes '_'.
+char *TopicName(const char *prefix, const char *nsp, const char *rel) {
+    char *t = psprintf("%s.%s.%s", prefix, nsp, rel);
+    for (char *p = t; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') *p = '_';
+    if (strlen(t) > 249) t[249] = '\0';
+    return t;
+}
+
+// Primary key column names of a relation (for REPLICA IDENTITY FULL tables,
+// whose identity is the whole row).  Runs under the historic snapshot.
+List *PrimaryKeyNames(Oid relid) {
+    List *names = NIL;
+    Relation r = RelationIdGetRelation(relid);
+    if (!RelationIsValid(r)) return NIL;
+    List *indexes = RelationGetIndexList(r);
+    Oid pk = r->rd_pkindex;
+    list_free(indexes);
+    if (OidIsValid(pk)) {
+        Relation idx = RelationIdGetRelation(pk);
+        if (RelationIsValid(idx)) {
+            for (int i = 0; i < idx->rd_index->indnkeyatts; i++) {
+                AttrNumber att = idx->rd_index->indkey.values[i];
+                if (att > 0) names = lappend(names, get_attname(relid, att, false));
+            }
+            RelationClose(idx);
+        }
+    }
+    RelationClose(r);
+    return names;
+}
+
+void OnRelation(const pgo::Relation &msg) {
+    bool found;
+    RelInfo *rel = static_cast<RelInfo *>(hash_search(W->rels, &msg.relid, HASH_ENTER, &found));
+    if (found) MemoryContextDelete(rel->cxt);
+    rel->cxt = AllocSetContextCreate(W->cxt, "kafka_fdw relation", ALLOCSET_SMALL_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(rel->cxt);
+    rel->table = psprintf("%s.%s", msg.nspname.c_str(), msg.relname.c_str());
+    rel->topic = TopicName(W->topic_prefix, msg.nspname.c_str(), msg.relname.c_str());
+    rel->natts = (int)msg.attrs.size();
+    rel->attrs = static_cast<AttrInfo *>(palloc0(sizeof(AttrInfo) * Max(1, rel->natts)));
+    List *pk = msg.replident == 'f' ? PrimaryKeyNames(msg.relid) : NIL;
+    for (int i = 0; i < rel->natts; i++) {
+        const pgo::Attribute &src = msg.attrs[i];
+        AttrInfo *a = &rel->attrs[i];
+        a->name = pstrdup(src.name.c_str());
+        a->key = src.key;
+        if (pk != NIL) {
+            a->key = false;
+            ListCell *lc;
+            foreach (lc, pk)
+                if (strcmp((char *)lfirst(lc), a->name) == 0) a->key = true;
+        }
+        Categorize(a, src.type_oid, src.typmod, rel->cxt);
+    }
+    MemoryContextSwitchTo(old);
+    const char *topic = rel->topic;
+    KFDW_ENTRY(W->sender->EnsureTopic(topic, W->partitions, W->replication, pg::g_timeout_ms););
+}
+
+RelInfo *LookupRel(uint32 relid) {
+    bool found;
+    RelInfo *rel = static_cast<RelInfo *>(hash_search(W->rels, &relid, HASH_FIND, &found));
+    if (!found) elog(ERROR, "pgoutput sent a change of relation %u before its description", relid);
+    return rel;
+}
+
+// Enqueues one event; waits (interruptibly) while the local queue is full.
+void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *toast) {
+    const char *k = key ? key->data : nullptr;
+    size_t klen = key ? key->len : 0;
+    const char *v = value ? value->data : nullptr;
+    size_t vlen = value ? value->len : 0;
+    const char *topic = rel->topic;
+    const char *table = rel->table;
+    for (;;) {
+        bool queued = false;
+        KFDW_ENTRY(queued = W->sender->Send(topic, k, klen, v, vlen, op, table, toast););
+        if (queued) return;
+        // The broker does not take our messages: say so and keep trying.
+        char msg[512];
+        const char *why = nullptr;
+        KFDW_ENTRY({
+            const std::string &t = W->sender->producer().last_error_text();
+            snprintf(msg, sizeof msg, "waiting for Kafka: local produce queue is full%s%s", t.empty() ? "" : ": ",
+                     t.c_str());
+            why = msg;
+        });
+        SetState(WorkerState::Retrying, why);
+        CHECK_FOR_INTERRUPTS();
+        if (W->entry->reload) proc_exit(0);  // nothing of this transaction was confirmed
+    }
+}
+
+void OnChange(const char *data, int len) {
+    pgo::Change *ch = &W->sender->change;
+    KFDW_ENTRY(pgo::ParseChange(std::string_view(data, len), ch););
+    RelInfo *rel = LookupRel(ch->relid);
+    StringInfoData key, value;
+    initStringInfo(&key);
+    initStringInfo(&value);
+    const pgo::Tuple *full_old = ch->old_kind == 'O' ? &ch->old_tuple : nullptr;
+    if (ch->action == 'D') {
+        bool has_key = RenderKey(&key, rel, ch->old_tuple);
+        Send(rel, has_key ? &key : nullptr, nullptr, 'd', nullptr);
+        return;
+    }
+    bool has_key = RenderKey(&key, rel, ch->new_tuple);
+    if (ch->action == 'U' && ch->old_kind) {
+        // The key changed: a tombstone for the old key first.
+        StringInfoData old_key;
+        initStringInfo(&old_key);
+        bool had_key = RenderKey(&old_key, rel, ch->old_tuple);
+        if (had_key && (!has_key || strcmp(old_key.data, key.data) != 0)) Send(rel, &old_key, nullptr, 'd', nullptr);
+    }
+    RenderRow(&value, rel, ch->new_tuple, full_old);
+    Send(rel, has_key ? &key : nullptr, &value, ch->action == 'I' ? 'c' : 'u',
+         W->toast_cols[0] ? W->toast_cols : nullptr);
+}
+
+void OnMessage(const char *data, int len) {
+    std::string_view msg(data, len);
+    switch (pgo::MessageType(msg)) {
+    case 'B':
+        KFDW_ENTRY(W->sender->Begin(pgo::ParseBegin(msg)););
+        break;
+    case 'C':
+        KFDW_ENTRY(W->sender->Commit(););
+        break;
+    case 'R': {
+        pgo::Relation *rel = nullptr;
+        KFDW_ENTRY(rel = new pgo::Relation(pgo::ParseRelation(msg)););
+        PG_TRY();
+        { OnRelation(*rel); }
+        PG_FINALLY();
+        { delete rel; }
+        PG_END_TRY();
+        break;
+    }
+    case 'I':
+    case 'U':
+    case 'D':
+        OnChange(data, len);
+        break;
+    case 'T': {
+        int nrel = 0;
+        uint32 *relids = nullptr;
+        KFDW_ENTRY({
+            pgo::Truncate t = pgo::ParseTruncate(msg);
+            nrel = (int)t.relids.size();
+            relids = static_cast<uint32 *>(pg::AllocOrThrow(sizeof(uint32) * Max(1, nrel)));
+            for (int i = 0; i < nrel; i++) relids[i] = t.relids[i];
+        });
+        for (int i = 0; i < nrel; i++) {
+            StringInfoData value;
+            initStringInfo(&value);
+            appendStringInfoString(&value, "{}");
+            Send(LookupRel(relids[i]), nullptr, &value, 't', nullptr);
+        }
+        break;
+    }
+    default:  // 'Y' types, 'O' origins, 'M' messages: nothing to send
+        break;
+    }
+}
+
+// ---- output writer callbacks (pgoutput writes, we produce) -----------------
+
+void PrepareWrite(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) { resetStringInfo(ctx->out); }
+
+void Write(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) {
+    MemoryContext old = MemoryContextSwitchTo(W->scratch);
+    OnMessage(ctx->out->data, ctx->out->len);
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(W->scratch);
+}
+
+void UpdateProgress(LogicalDecodingContext *, XLogRecPtr, TransactionId, bool) {
+    // Long filtered transactions: keep serving delivery reports.
+    KFDW_ENTRY(W->sender->producer().Poll(0););
+}
+
+// ---- confirming progress ----------------------------------------------------
+
+void Housekeeping(bool force) {
+    TimestampTz now = GetCurrentTimestamp();
+    if (!force && now - W->last_housekeeping < 20 * 1000) return;  // 20 ms
+    W->last_housekeeping = now;
+    uint64_t target = 0, pending = 0;
+    XLogRecPtr read_end = W->ctx ? W->ctx->reader->EndRecPtr : InvalidXLogRecPtr;
+    KFDW_ENTRY({
+        target = W->sender->Progress(read_end);
+        pending = W->sender->pending();
+    });
+    if (target > W->confirmed) {
+        LogicalConfirmReceivedLocation(target);
+        ReplicationSlotMarkDirty();
+        W->confirmed = target;
+        W->dirty = true;
+    }
+    if (W->dirty && now - W->last_save >= 1000 * 1000) {
+        ReplicationSlotSave();
+        W->dirty = false;
+        W->last_save = now;
+    }
+    // Stalled: messages pending and not one acknowledged for 3 s.
+    if (pending > 0 && pending >= W->last_pending) {
+        if (W->stalled_since == 0) W->stalled_since = now;
+    } else {
+        W->stalled_since = 0;
+        if (W->entry->state == WorkerState::Retrying) SetState(WorkerState::Running, nullptr);
+    }
+    W->last_pending = pending;
+    if (W->stalled_since && now - W->stalled_since > 3000 * 1000 && W->entry->state != WorkerState::Retrying) {
+        char msg[512];
+        KFDW_ENTRY({
+            const std::string &t = W->sender->producer().last_error_text();
+            snprintf(msg, sizeof msg, "waiting for Kafka to acknowledge %llu messages%s%s",
+                     (unsigned long long)pending, t.empty() ? "" : ": ", t.c_str());
+        });
+        SetState(WorkerState::Retrying, msg);
+    }
+    PublishProgress();
+    if (W->entry->state == WorkerState::Retrying && W->stalled_since == 0) {
+    } else if (W->entry->state == WorkerState::Starting) {
+        SetState(WorkerState::Running, nullptr);
+    }
+}
+
+// A clean stop (definition changed, pipeline paused or dropped, shutdown):
+// wait briefly for acknowledgements, confirm, save the slot.
+[[noreturn]] void StopCleanly() {
+    if (!ProcDiePending && W->sender) {
+        bool drained = false;
+        KFDW_ENTRY(drained = W->sender->Drain(Min(pg::g_timeout_ms, 5000)););
+        (void)drained;
+    }
+    if (W->ctx) {
+        Housekeeping(true);
+        ReplicationSlotMarkDirty();
+        ReplicationSlotSave();
+    }
+    CHECK_FOR_INTERRUPTS();  // a shutdown ends here
+    proc_exit(0);
+}
+
+int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, char *cur_page) {
+    XLogRecPtr flush;
+    TimeLineID tli;
+    long sleep_ms = 1;
+    for (;;) {
+        flush = GetFlushRecPtr(&tli);
+        if (page + req_len <= flush) break;
+        if (StopRequested()) return -1;
+        Housekeeping(true);
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        if (!ProcDiePending) CHECK_FOR_INTERRUPTS();
+        sleep_ms = Min(sleep_ms * 2, 20);
+    }
+    XLogReadDetermineTimeline(state, page, req_len, tli);
+    int count = page + XLOG_BLCKSZ <= flush ? XLOG_BLCKSZ : (int)(flush - page);
+    WALReadError errinfo;
+    if (!WALRead(state, cur_page, page, count, tli, &errinfo)) WALReadRaiseError(&errinfo);
+    return count;
+}
+
+XLogReaderRoutine g_routine = {PageRead, wal_segment_open, wal_segment_close};
+
+void WaitWhilePaused() {
+    SetState(WorkerState::Paused, nullptr);
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        if (W->entry->reload) proc_exit(0);
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+    }
+}
+
+void Run() {
+    if (!LoadDefinition()) {
+        // No pipeline row (yet): a create_pipeline still in progress, or a
+        // slot of another database's kafka_fdw without the extension.
+        LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+        W->entry->state = WorkerState::Stopped;
+        LWLockRelease(Shared()->lock);
+        proc_exit(0);
+    }
+    if (W->paused) WaitWhilePaused();
+    CreateSender();
+
+    ReplicationSlotAcquire(W->slot_name, true);
+    if (XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("replication slot \"%s\" of pipeline \"%s\" was invalidated", W->slot_name, W->name),
+                        errdetail("The WAL it needed was removed (max_slot_wal_keep_size)."),
+                        errhint("Drop the pipeline and create it again.")));
+    W->confirmed = MyReplicationSlot->data.confirmed_flush;
+
+    MemoryContext old = MemoryContextSwitchTo(W->cxt);
+    List *options = list_make2(makeDefElem(pstrdup("proto_version"), (Node *)makeString(pstrdup("1")), -1),
+                               makeDefElem(pstrdup("publication_names"),
+                                           (Node *)makeString(pstrdup(quote_identifier(W->publication))), -1));
+    W->ctx = CreateDecodingContext(InvalidXLogRecPtr, options, false, &g_routine, PrepareWrite, Write, UpdateProgress);
+    W->ctx->output_writer_private = W;
+    MemoryContextSwitchTo(old);
+    XLogBeginRead(W->ctx->reader, MyReplicationSlot->data.restart_lsn);
+    InvalidateSystemCaches();
+    SetState(WorkerState::Running, nullptr);
+
+    for (;;) {
+        if (StopRequested()) StopCleanly();
+        char *errm = nullptr;
+        XLogRecord *record = XLogReadRecord(W->ctx->reader, &errm);
+        if (errm) elog(ERROR, "could not read WAL at %X/%X: %s", (uint32)(W->ctx->reader->EndRecPtr >> 32),
+                             (uint32)W->ctx->reader->EndRecPtr, errm);
+        if (record) {
+            LogicalDecodingProcessRecord(W->ctx, W->ctx->reader);
+            W->records++;
+        }
+        Housekeeping(false);
+        if (!ProcDiePending) CHECK_FOR_INTERRUPTS();
+    }
+}
+
+}  // namespace
+}  // namespace kafka_fdw::cdc
+
+using namespace kafka_fdw::cdc;
+
+void kafka_fdw_cdc_worker_main(Datum arg) {
+    int idx = DatumGetInt32(arg);
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+
+    MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw pipeline", ALLOCSET_DEFAULT_SIZES);
+    W = static_cast<Worker *>(MemoryContextAllocZero(cxt, sizeof(Worker)));
+    W->idx = idx;
+    W->cxt = cxt;
+    W->scratch = AllocSetContextCreate(cxt, "kafka_fdw pipeline scratch", ALLOCSET_DEFAULT_SIZES);
+    W->entry = &Shared()->entries[idx];
+    HASHCTL hctl;
+    memset(&hctl, 0, sizeof hctl);
+    hctl.keysize = sizeof(uint32);
+    hctl.entrysize = sizeof(RelInfo);
+    hctl.hcxt = cxt;
+    W->rels = hash_create("kafka_fdw pipeline relations", 64, &hctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+    Oid dboid;
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    dboid = W->entry->dboid;
+    strlcpy(W->slot_name, W->entry->slot_name, NAMEDATALEN);
+    W->entry->pid = MyProcPid;
+    W->entry->reload = false;
+    LWLockRelease(Shared()->lock);
+    before_shmem_exit(WorkerExit, 0);
+
+    BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+    // Any ERROR: record it for pipeline_status, then exit(1) (restart with
+    // a backoff).  The context is never reused after an error.
+    PG_TRY();
+    { Run(); }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(W->cxt);
+        ErrorData *edata = CopyErrorData();
+        SetState(WorkerState::Retrying, edata->message ? edata->message : "error");
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    proc_exit(0);
+}
