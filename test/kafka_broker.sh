@@ -18,6 +18,7 @@
 #                         directory is already running, just prints its address.
 #   stop                  stop the broker (TERM, then KILL after $KAFKA_STOP_TIMEOUT s)
 #   restart               stop, then start --keep-data (same data, same ports)
+#   restart-slow          the same with the broker down for $KAFKA_DOWN_SECONDS (20) s
 #   pause | resume        SIGSTOP / SIGCONT the broker (simulates a hung broker)
 #   status                prints running | paused | stopped (exit 0, 0, 3)
 #   env                   prints KAFKA_BROKERS=<bootstrap> (for eval)
@@ -473,6 +474,8 @@ cmd_stop() {
 cmd_restart() {
     cmd_stop
     exec 9>&-
+    # restart-slow: the broker stays down for KAFKA_DOWN_SECONDS (20) first
+    if [ "${1:-}" = slow ]; then sleep "${KAFKA_DOWN_SECONDS:-20}"; fi
     cmd_start --keep-data
 }
 
@@ -521,6 +524,7 @@ case $cmd in
     start) cmd_start "$@" ;;
     stop) cmd_stop ;;
     restart) cmd_restart ;;
+    restart-slow) cmd_restart slow ;;
     pause) cmd_signal STOP ;;
     resume) cmd_signal CONT ;;
     status) cmd_status ;;

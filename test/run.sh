@@ -97,7 +97,7 @@ if ls test/t/*.pl >/dev/null 2>&1; then
   (
     while read -r cmd id <"$ctl"; do
       case "$cmd" in
-        pause|resume|restart|status|bootstrap)
+        pause|resume|restart|restart-slow|status|bootstrap)
           bash test/kafka_broker.sh "$cmd" >"$ctl.out.$id" 2>&1; echo $? >"$ctl.done.tmp.$id"
           chmod 644 "$ctl.out.$id" "$ctl.done.tmp.$id"; mv "$ctl.done.tmp.$id" "$ctl.done.$id" ;;
         quit) break ;;

@@ -157,12 +157,14 @@ sub broker_pause
 # armed at exit (should the test die with the broker down).
 sub broker_restart_start
 {
+	my ($cmd) = @_;
+	$cmd //= 'restart';    # or 'restart-slow': down for 20 s
 	$restarting = 1;
 	arm_signals();
 	my $script = $ENV{KAFKA_BROKER_SCRIPT};
 	my $r = { out => '', t0 => time() };
 	$r->{timer} = IPC::Run::timeout(240);
-	$r->{h} = IPC::Run::start([ 'bash', $script, 'restart' ],
+	$r->{h} = IPC::Run::start([ 'bash', $script, $cmd ],
 		'<', \undef, '>&', \$r->{out}, $r->{timer});
 	return $r;
 }
