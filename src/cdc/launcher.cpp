@@ -146,7 +146,11 @@ void StartWorker(int idx) {
     bgw.bgw_main_arg = Int32GetDatum(idx);
     bgw.bgw_notify_pid = MyProcPid;
     BackgroundWorkerHandle *h = nullptr;
-    if (RegisterDynamicBackgroundWorker(&bgw, &h)) {
+    // The handle outlives this scan (whose memory is reset).
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    bool ok = RegisterDynamicBackgroundWorker(&bgw, &h);
+    MemoryContextSwitchTo(old);
+    if (ok) {
         g_handles[idx] = h;
         e->state = WorkerState::Starting;
     } else {

@@ -1,0 +1,325 @@
+# CDC pipelines against the real broker: events as row_to_json renders the
+# rows, deletes/key changes/truncates, headers, schema changes, publication
+# row filters and column lists compared with a pgoutput slot, unchanged
+# TOAST, pause/resume/drop, several pipelines and databases, the slot moving
+# while only unpublished tables are written, permissions, a large
+# transaction, and the ERROR without shared_preload_libraries.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use KafkaTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+brokers();
+my $node = kafka_node('cdc');
+my $run = int(time() * 1000) % 100000000;    # topic names unique per run
+
+sub sq { my ($sql, $db) = @_; return $node->safe_psql($db // 'postgres', $sql); }
+
+# Polls $sql until it returns $want (or the timeout); returns the last value.
+sub wait_for
+{
+	my ($sql, $want, $timeout, $db) = @_;
+	$timeout //= 60;
+	my $t0 = time();
+	my $got;
+	while (time() - $t0 < $timeout)
+	{
+		$got = $node->safe_psql($db // 'postgres', $sql);
+		return $got if $got eq $want;
+		sleep 0.2;
+	}
+	return $got;
+}
+
+# Number of messages in a topic (0 when it does not exist yet).
+sub topic_count
+{
+	my ($topic, $db) = @_;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT CASE WHEN EXISTS (SELECT 1 FROM kafka.topics('kafka') WHERE topic = '$topic') "
+		  . "THEN (SELECT count(*) FROM kafka.consume('kafka', '$topic')) ELSE 0 END");
+}
+
+sub wait_count
+{
+	my ($topic, $n, $db) = @_;
+	my $t0 = time();
+	my $got;
+	while (time() - $t0 < 60)
+	{
+		$got = topic_count($topic, $db);
+		return $got if $got >= $n;
+		sleep 0.3;
+	}
+	return $got;
+}
+
+# Events of a topic as a temp-table-like query: (p, o, k, v jsonb, h jsonb).
+sub events_sql
+{
+	my ($topic) = @_;
+	return "(SELECT partition AS p, \"offset\" AS o, convert_from(key, 'UTF8') AS k, "
+	  . "convert_from(value, 'UTF8')::jsonb AS v, headers AS h, ts FROM kafka.consume('kafka', '$topic')) e";
+}
+
+# ---------------------------------------------------------------------------
+# Not preloaded: a clear ERROR with a HINT.
+{
+	my $plain = PostgreSQL::Test::Cluster->new('plain');
+	$plain->init;
+	$plain->append_conf('postgresql.conf', "wal_level = logical\n");
+	$plain->start;
+	my $b = brokers();
+	$plain->safe_psql('postgres',
+		"CREATE EXTENSION kafka_fdw; CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$b');"
+		  . "CREATE TABLE x (id int primary key); CREATE PUBLICATION p FOR TABLE x;");
+	my ($rc, $out, $err) = $plain->psql('postgres', "SELECT kafka.create_pipeline('p', 'kafka', 'p')",
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	isnt($rc, 0, 'create_pipeline fails without shared_preload_libraries');
+	like($err, qr/shared_preload_libraries/, 'the error names shared_preload_libraries');
+	like($err, qr/HINT:.*restart/, 'with a HINT');
+	is($plain->safe_psql('postgres', 'SELECT count(*) FROM pg_replication_slots'), '0', 'and leaves no slot');
+	$plain->stop;
+}
+
+# ---------------------------------------------------------------------------
+# Events of every type equal row_to_json; deletes, key changes, truncate.
+my $p = "r$run";
+sq(qq{
+CREATE TYPE mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+CREATE TYPE pair AS (a int, b text);
+CREATE TABLE typed (
+  id int PRIMARY KEY, n numeric, i8 bigint, f4 real, f8 float8, b bool, t text, vc varchar(10),
+  ts timestamp, tz timestamptz, d date, tm time, iv interval, j json, jb jsonb, ba bytea,
+  arr int[], tarr text[], m mood, dom posint, c pair, u uuid, inet inet, money money, bits bit(3));
+CREATE TABLE other (id int PRIMARY KEY, name text);
+CREATE PUBLICATION pub_all FOR TABLE typed, other;
+SELECT kafka.create_pipeline('$p', 'kafka', 'pub_all', '{"partitions": 2}');
+});
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$p'", 'running'),
+	'running', 'the pipeline runs');
+is(sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name = (SELECT slot_name FROM kafka.pipelines WHERE name = '$p') AND plugin = 'pgoutput'"),
+	'1', 'it has a pgoutput slot');
+
+sq(q{
+INSERT INTO typed VALUES
+ (1, 1.50, 9007199254740993, 1.5, 'NaN', true, E'quote " backslash \\ newline \n tab \t uni é ☃', 'abc',
+  '2024-02-29 12:34:56.789', '2024-02-29 12:34:56.789+02', '2024-02-29', '12:00', '1 day 2 hours',
+  '{"x": [1, 2, {"y": null}]}', '{"b": 2, "a": 1}', '\x00ff10', '{1,NULL,3}', '{"a b","c\"d"}', 'happy', 5,
+  ROW(1, 'x"y'), 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '10.0.0.1/8', 12.34, B'101'),
+ (2, 'Infinity', -1, '-Infinity', 1e300, false, '', NULL, 'infinity', '-infinity', 'infinity', NULL, NULL,
+  'null', '[]', '', '{}', '{}', 'sad', 1, ROW(NULL, NULL), NULL, NULL, NULL, NULL),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+});
+my $topic = "$p.public.typed";
+is(wait_count($topic, 3), 3, 'three inserts, three events');
+is(sq("SELECT count(*) FROM " . events_sql($topic) . " JOIN typed src ON e.k::jsonb = jsonb_build_object('id', src.id) "
+	  . "WHERE e.v = row_to_json(src)::jsonb"), '3',
+	'every value equals row_to_json of the row (numeric, float specials, text escapes, timestamps, json, bytea, arrays, enum, domain, composite, uuid, inet, money, bit)');
+is(sq("SELECT string_agg(k, ' ' ORDER BY k) FROM " . events_sql($topic)),
+	'{"id":1} {"id":2} {"id":3}', 'keys are the primary key as a JSON object');
+is(sq("SELECT count(*) FROM " . events_sql($topic) . " WHERE h ?& array['op','lsn','xid','table','commit_ts'] "
+	  . "AND h->>'op' = 'c' AND h->>'table' = 'public.typed' AND (h->>'lsn')::pg_lsn > '0/0' "
+	  . "AND abs(extract(epoch FROM (h->>'commit_ts')::timestamptz - e.ts)) < 0.002"), '3',
+	'headers op, lsn, xid, table, commit_ts; the message timestamp is the commit time');
+
+sq(q{
+UPDATE typed SET t = 'changed' WHERE id = 1;
+DELETE FROM typed WHERE id = 2;
+UPDATE typed SET id = 30 WHERE id = 3;
+INSERT INTO other VALUES (1, 'a'), (2, 'b');
+TRUNCATE other;
+});
+is(wait_count($topic, 7), 7, 'update, delete and key change give 4 more events');
+is(sq("SELECT string_agg(k || ' ' || CASE WHEN v IS NULL THEN 'NULL' ELSE coalesce(v->>'t', 'null') END || ' ' || (h->>'op'), ' | ' ORDER BY o) "
+	  . "FROM " . events_sql($topic) . " WHERE o >= 0 AND (h->>'op') <> 'c'"),
+	q({"id":1} changed u | {"id":2} NULL d | {"id":3} NULL d | {"id":30} null u),
+	'update = new row; delete = tombstone; key change = tombstone of the old key, then the new row')
+  or diag sq("SELECT * FROM " . events_sql($topic));
+is(sq("SELECT count(DISTINCT p) FROM " . events_sql($topic) . " WHERE k = '{\"id\":1}'"), '1',
+	"one key's events stay in one partition");
+is(wait_count("$p.public.other", 3), 3, 'truncate: one more event');
+is(sq("SELECT coalesce(k, 'NULL') || ' ' || v::text || ' ' || (h->>'op') FROM " . events_sql("$p.public.other")
+	  . " WHERE h->>'op' = 't'"), 'NULL {} t', 'truncate: NULL key, value {} and op t');
+
+# ---------------------------------------------------------------------------
+# Schema changes mid-stream show in the next events.
+sq(q{
+ALTER TABLE other ADD COLUMN extra int DEFAULT 7;
+INSERT INTO other VALUES (10, 'x');
+ALTER TABLE other RENAME COLUMN name TO label;
+INSERT INTO other VALUES (11, 'y');
+ALTER TABLE other ALTER COLUMN extra TYPE text USING extra::text;
+INSERT INTO other VALUES (12, 'z', 'seven');
+ALTER TABLE other DROP COLUMN extra;
+INSERT INTO other VALUES (13, 'w');
+});
+is(wait_count("$p.public.other", 7), 7, 'four events after four schema changes');
+is(sq("SELECT string_agg(v::text, ' ' ORDER BY (v->>'id')::int) FROM " . events_sql("$p.public.other")
+	  . " WHERE (v->>'id')::int >= 10"),
+	'{"id": 10, "name": "x", "extra": 7} {"id": 11, "extra": 7, "label": "y"} {"id": 12, "extra": "seven", "label": "z"} {"id": 13, "label": "w"}',
+	'ADD, RENAME, ALTER TYPE and DROP COLUMN show in the next events, without a restart');
+
+# ---------------------------------------------------------------------------
+# Row filters and column lists, compared with a pgoutput slot on the same
+# publication and workload.
+my $pf = "f$run";
+sq(qq{
+CREATE TABLE filt (id int PRIMARY KEY, a text, secret text, n int);
+CREATE PUBLICATION pub_filt FOR TABLE filt (id, a, n) WHERE (id > 10) WITH (publish = 'insert, update, delete');
+SELECT 'cmp' FROM pg_create_logical_replication_slot('cmp_$run', 'pgoutput');
+SELECT kafka.create_pipeline('$pf', 'kafka', 'pub_filt');
+});
+wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$pf'", 'running');
+sq(q{
+INSERT INTO filt SELECT g, 'a' || g, 's' || g, g FROM generate_series(1, 20) g;
+UPDATE filt SET id = id + 100 WHERE id BETWEEN 6 AND 10;  -- move into the filter: inserts for pgoutput
+UPDATE filt SET a = 'updated' WHERE id BETWEEN 11 AND 15;  -- stay in: updates
+UPDATE filt SET id = id - 100 WHERE id IN (18, 19);       -- leave the filter: deletes for pgoutput
+DELETE FROM filt WHERE id IN (3, 20);
+TRUNCATE filt;                                          -- not published (publish has no truncate)
+});
+my $pg = sq("SELECT string_agg(chr(get_byte(data, 0)), '' ORDER BY lsn) FROM pg_logical_slot_peek_binary_changes('cmp_$run', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_filt') WHERE chr(get_byte(data, 0)) IN ('I', 'U', 'D', 'T')");
+my %pgcount;
+$pgcount{$_}++ for split //, $pg;
+my $want = ($pgcount{I} // 0) + ($pgcount{U} // 0) + ($pgcount{D} // 0) + ($pgcount{T} // 0);
+ok($want > 0, "pgoutput sent $want changes (I=" . ($pgcount{I} // 0) . " U=" . ($pgcount{U} // 0) . " D=" . ($pgcount{D} // 0) . " T=" . ($pgcount{T} // 0) . ")");
+is(wait_count("$pf.public.filt", $want), $want, 'the pipeline sent as many events as pgoutput sent changes');
+is(sq("SELECT count(*) FILTER (WHERE h->>'op' = 'c') || ' ' || count(*) FILTER (WHERE h->>'op' = 'u') || ' ' || count(*) FILTER (WHERE h->>'op' = 'd') FROM " . events_sql("$pf.public.filt")),
+	($pgcount{I} // 0) . ' ' . ($pgcount{U} // 0) . ' ' . ($pgcount{D} // 0),
+	'inserts, updates and deletes as pgoutput (row filter: an UPDATE into the filter is an insert, out of it a delete)');
+is(sq("SELECT count(*) FROM " . events_sql("$pf.public.filt") . " WHERE v IS NOT NULL AND (SELECT array_agg(x ORDER BY x) FROM jsonb_object_keys(v) x) <> '{a,id,n}'"),
+	'0', 'only the published columns (the column list leaves out secret)');
+is(sq("SELECT count(*) FROM " . events_sql("$pf.public.filt") . " WHERE v IS NOT NULL AND (v->>'id')::int <= 10"),
+	'0', 'no row outside the row filter');
+sq("SELECT pg_drop_replication_slot('cmp_$run')");
+
+# ---------------------------------------------------------------------------
+# Unchanged TOASTed values.
+sq(q{
+CREATE TABLE big (id int PRIMARY KEY, n int, doc text);
+ALTER TABLE big ALTER COLUMN doc SET STORAGE EXTERNAL;
+CREATE TABLE bigfull (id int PRIMARY KEY, n int, doc text);
+ALTER TABLE bigfull ALTER COLUMN doc SET STORAGE EXTERNAL;
+ALTER TABLE bigfull REPLICA IDENTITY FULL;
+ALTER PUBLICATION pub_all ADD TABLE big, bigfull;
+INSERT INTO big VALUES (1, 1, repeat('x', 100000));
+INSERT INTO bigfull VALUES (1, 1, repeat('y', 100000));
+UPDATE big SET n = 2;
+UPDATE bigfull SET n = 2;
+});
+is(wait_count("$p.public.big", 2), 2, 'TOAST table: insert and update');
+is(sq("SELECT (v->>'doc') || ' ' || (h->>'unchanged_toast') FROM " . events_sql("$p.public.big") . " WHERE h->>'op' = 'u'"),
+	'__kafka_fdw_unchanged_toast__ doc',
+	'an unchanged TOASTed value is the documented placeholder, listed in header unchanged_toast');
+is(wait_count("$p.public.bigfull", 2), 2, 'REPLICA IDENTITY FULL table: insert and update');
+is(sq("SELECT length(v->>'doc') || ' ' || (v->>'n') || ' ' || (h ? 'unchanged_toast')::text || ' ' || k FROM " . events_sql("$p.public.bigfull") . " WHERE h->>'op' = 'u'"),
+	'100000 2 false {"id":1}',
+	'with REPLICA IDENTITY FULL the value is complete (and the key is still the primary key)');
+
+# ---------------------------------------------------------------------------
+# Pause, resume; a second pipeline on the same publication; status.
+my $p2 = "s$run";
+sq("SELECT kafka.create_pipeline('$p2', 'kafka', 'pub_all', '{\"topic_prefix\": \"second$run\"}')");
+is(wait_for("SELECT string_agg(state, ',' ORDER BY name) FROM kafka.pipeline_status WHERE name IN ('$p', '$p2')", 'running,running'),
+	'running,running', 'two pipelines on one database');
+sq("SELECT kafka.pause_pipeline('$p')");
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$p'", 'paused'), 'paused', 'pause_pipeline: paused');
+my $before = topic_count("$p.public.other");
+sq("INSERT INTO other VALUES (100, 'while paused')");
+is(wait_count("second$run.public.other", 1), 1, 'the second pipeline (topic_prefix) sends the change');
+sleep 2;
+is(topic_count("$p.public.other"), $before, 'the paused pipeline does not');
+sq("SELECT kafka.resume_pipeline('$p')");
+is(wait_count("$p.public.other", $before + 1), $before + 1, 'resume_pipeline: the change made while paused arrives');
+is(sq("SELECT state || ' ' || (worker_pid > 0) || ' ' || (events_sent > 0) || ' ' || (last_event_at IS NOT NULL) || ' ' || (confirmed_lsn IS NOT NULL) || ' ' || (lag_bytes >= 0) || ' ' || database || ' ' || server || ' ' || publication FROM kafka.pipeline_status WHERE name = '$p'"),
+	'running true true true true true postgres kafka pub_all', 'pipeline_status columns');
+
+# ---------------------------------------------------------------------------
+# Idle published tables do not hold WAL: write only an unpublished table.
+sq("CREATE TABLE unpublished (id int, pad text)");
+my $lsn0 = sq("SELECT pg_current_wal_lsn()");
+sq("INSERT INTO unpublished SELECT g, repeat('p', 500) FROM generate_series(1, 40000) g");
+my $lsn1 = sq("SELECT pg_current_wal_lsn()");
+my $mb = sq("SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / 1048576)");
+is(wait_for("SELECT confirmed_lsn >= '$lsn1' FROM kafka.pipeline_status WHERE name = '$p'", 't'), 't',
+	"the slot's confirmed position passes $mb MB of WAL written only to an unpublished table");
+is(wait_for("SELECT restart_lsn > '$lsn0' FROM pg_replication_slots WHERE slot_name = (SELECT slot_name FROM kafka.pipelines WHERE name = '$p')", 't', 60),
+	't', 'and its restart_lsn moves past it too (WAL is released)');
+
+# ---------------------------------------------------------------------------
+# Permissions.
+sq(q{
+CREATE ROLE plain_user LOGIN;
+CREATE ROLE repl_user LOGIN REPLICATION;
+CREATE ROLE repl_other LOGIN REPLICATION;
+GRANT USAGE ON FOREIGN SERVER kafka TO repl_user, repl_other, plain_user;
+GRANT USAGE ON SCHEMA kafka TO plain_user, repl_user, repl_other;
+});
+my ($rc, $out, $err) = $node->psql('postgres', "SET ROLE plain_user; SELECT kafka.create_pipeline('nope', 'kafka', 'pub_all')");
+like($err, qr/permission denied to create a pipeline/, 'a role without REPLICATION cannot create a pipeline');
+my $po = "o$run";
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE repl_user; SELECT kafka.create_pipeline('$po', 'kafka', 'pub_all')");
+is($rc, 0, 'a REPLICATION role can') or diag $err;
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE repl_other; SELECT kafka.pause_pipeline('$po')");
+like($err, qr/permission denied to manage pipeline/, 'another REPLICATION role cannot pause it');
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE repl_other; SELECT kafka.drop_pipeline('$po')");
+like($err, qr/permission denied to manage pipeline/, 'nor drop it');
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE repl_user; SELECT kafka.drop_pipeline('$po')");
+is($rc, 0, 'its owner can drop it') or diag $err;
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_pipeline('Bad Name', 'kafka', 'pub_all')");
+like($err, qr/invalid pipeline name/, 'bad pipeline name');
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_pipeline('x$run', 'kafka', 'no_such_pub')");
+like($err, qr/publication "no_such_pub" does not exist/, 'unknown publication');
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_pipeline('x$run', 'kafka', 'pub_all', '{\"bogus\": 1}')");
+like($err, qr/unknown pipeline option "bogus"/, 'unknown option');
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_pipeline('$p', 'kafka', 'pub_all')");
+like($err, qr/already exists/, 'duplicate name');
+($rc, $out, $err) = $node->psql('postgres', "BEGIN; SELECT kafka.create_pipeline('y$run', 'kafka', 'pub_all'); ROLLBACK;");
+is(sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%y$run'"), '0',
+	'a create_pipeline rolled back leaves no slot');
+
+# ---------------------------------------------------------------------------
+# Pipelines in a second database.
+sq("CREATE DATABASE other_db");
+my $b = brokers();
+sq(qq{
+CREATE EXTENSION kafka_fdw; CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$b');
+CREATE TABLE other (id int PRIMARY KEY, name text); CREATE PUBLICATION pub_all FOR TABLE other;
+SELECT kafka.create_pipeline('$p', 'kafka', 'pub_all', '{"topic_prefix": "db2$run"}');
+INSERT INTO other VALUES (1, 'from db2');
+}, 'other_db');
+is(wait_count("db2$run.public.other", 1, 'other_db'), 1, 'a pipeline of the same name in another database works');
+is(sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'kafka_fdw_%_$p'"), '2', 'each with its own slot');
+
+# ---------------------------------------------------------------------------
+# A large transaction (spills to disk), with the worker's peak memory.
+sq("CREATE TABLE bulk (id int PRIMARY KEY, v text); ALTER PUBLICATION pub_all ADD TABLE bulk;");
+my $pid = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = '$p'");
+sq("INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 200000) g");
+is(wait_count("$p.public.bulk", 200000), 200000, 'a 200k-row transaction arrives whole');
+my $hwm = `grep VmHWM /proc/$pid/status 2>/dev/null`;
+$hwm =~ s/\s+/ /g;
+note "worker peak RSS after the 200k-row transaction: $hwm";
+ok($hwm =~ /(\d+) kB/ && $1 < 400 * 1024, "the worker's peak RSS stays bounded ($hwm)");
+
+# ---------------------------------------------------------------------------
+# Drop: the worker stops, the slot goes.
+sq("SELECT kafka.drop_pipeline('$p2')");
+is(sq("SELECT count(*) FROM kafka.pipelines WHERE name = '$p2'") . ' '
+	  . sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'kafka_fdw_%_$p2'"),
+	'0 0', 'drop_pipeline removes the pipeline and its slot');
+is(wait_for("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_fdw pipeline' AND pid NOT IN (SELECT worker_pid FROM kafka.pipeline_status WHERE worker_pid IS NOT NULL) AND datname = 'postgres'", '0'),
+	'0', 'and its worker is gone');
+
+ok(!log_has_crash($node), 'no backend crashed');
+$node->stop;
+done_testing();
