@@ -5,6 +5,7 @@
 // (consumers) join that cluster through rd_kafka_mock_cluster_bootstraps()
 // of rd_kafka_handle_mock_cluster().
 // The producer owns the cluster, so it is created first and destroyed last.
+#include "kafka/commit_queue.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/metadata.hpp"
 #include "kafka/producer.hpp"
@@ -791,4 +792,64 @@ TEST(mock_bug_headers_to_json_invalid_utf8_name) {
     const std::string v = "v";
     std::string json = HeadersJsonOf(mock, "h2", {{"\xff\xfe", &v}});
     CHECK(kafka_fdw::format::IsValidUtf8(json.data(), json.size()));
+}
+
+// ---- CDC ack ledger (CommitQueue) ---------------------------------------------
+
+namespace {
+void ProduceN(Producer &p, uint32_t ledger, const char *topic, int n) {
+    for (int i = 0; i < n; i++) {
+        std::string v = "v" + std::to_string(i);
+        OutMessage m;
+        m.value = v.data();
+        m.value_len = v.size();
+        p.Produce(ledger, topic, m);
+    }
+}
+}  // namespace
+
+TEST(commit_queue_confirms_only_acknowledged_commits_in_order) {
+    Mock mock;
+    mock.CreateTopic("cdc", 3);
+    Producer &p = *mock.producer;
+    kafka_fdw::kafka::CommitQueue q(p);
+    CHECK_EQ(q.ConfirmTarget(50), 50u);  // nothing pending: the read position
+    uint32_t a = q.Open(100);
+    ProduceN(p, a, "cdc", 3);
+    q.Close(a);
+    uint32_t b = q.Open(200);
+    ProduceN(p, b, "cdc", 2);
+    // A has unacknowledged messages (nothing was polled yet): its commit start.
+    CHECK_EQ(q.ConfirmTarget(500), 100u);
+    CHECK(p.FlushAll(5000));
+    // A is done; B still open (its commit not decoded): B's commit start.
+    CHECK_EQ(q.ConfirmTarget(500), 200u);
+    CHECK_EQ(q.open_transactions(), 1u);
+    q.Close(b);
+    CHECK_EQ(q.ConfirmTarget(600), 600u);
+    CHECK_EQ(q.open_transactions(), 0u);
+    CHECK_EQ(p.open_ledgers(), 0u);
+}
+
+TEST(commit_queue_holds_while_the_broker_is_down_and_throws_on_failure) {
+    Mock mock(Properties{{"message.timeout.ms", "1500"}});
+    mock.CreateTopic("cdc", 1);
+    Producer &p = *mock.producer;
+    kafka_fdw::kafka::CommitQueue q(p);
+    rd_kafka_mock_broker_set_down(mock.cluster, 1);
+    uint32_t a = q.Open(100);
+    ProduceN(p, a, "cdc", 2);
+    q.Close(a);
+    uint32_t b = q.Open(200);
+    ProduceN(p, b, "cdc", 1);
+    q.Close(b);
+    CHECK_EQ(q.ConfirmTarget(900), 100u);
+    CHECK_EQ(q.pending_messages(), 3u);
+    // The messages time out (1.5 s here; the CDC worker never times out):
+    // the head transaction failed, so ConfirmTarget throws and never
+    // confirms past it.
+    Stopwatch sw;
+    while (q.pending_messages() > 0 && sw.Ms() < 10000) p.Poll(100);
+    CHECK_THROWS(q.ConfirmTarget(900), Error);
+    CHECK_EQ(q.open_transactions(), 2u);
 }

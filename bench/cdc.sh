@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# CDC benchmark: N row changes (narrow rows, transactions of 10k) already in
+# the WAL, delivered by a pipeline worker (from its start to the last
+# acknowledgement), against decoding the same WAL with pgoutput only
+# (pg_logical_slot_peek_binary_changes), in the same run.  Then the latency
+# from commit to the broker's append (LogAppendTime topic, commit time from
+# the commit_ts header) at 5,000 changes/s, and the worker's peak RSS while
+# it delivers one transaction of N rows.  See "CDC benchmark" in
+# bench/README.md.
+#
+#   bash bench/cdc.sh [N]        N = row changes (default 1000000)
+#
+# Starts its own Kafka broker (bench/tmp/cdc/kafka) and PostgreSQL cluster
+# (bench/tmp/cdc/pg), stops both on exit.  Environment knobs:
+#   BENCH_RUNS        timed runs of the decode-only reference (default 3)
+#   CDC_RATE_SECONDS  length of the latency run (default 10)
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+N=${1:-1000000}
+[[ $N =~ ^[0-9]+$ ]] && ((N >= 10000)) || die "N must be an integer >= 10000, got '$N'"
+TXN=10000
+SECONDS_RATE=${CDC_RATE_SECONDS:-10}
+
+bench_init cdc
+trap 'stop_services wipe' EXIT
+trap 'exit 130' INT TERM
+
+section "set-up (N=$N row changes in transactions of $TXN)"
+say_machine
+say_extension
+start_services
+
+"${PSQL[@]}" >/dev/null <<SQL || die "set-up failed"
+CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$B');
+CREATE TABLE narrow (id int PRIMARY KEY, v int, name text);
+CREATE TABLE rate (id bigserial PRIMARY KEY, v int);
+CREATE TABLE big (id int PRIMARY KEY, v int, name text);
+CREATE PUBLICATION bench_pub FOR TABLE narrow, rate, big;
+SELECT kafka.create_topic('kafka', 'bench.public.narrow', 3);
+SELECT kafka.create_topic('kafka', 'bench.public.big', 3);
+SELECT kafka.create_topic('kafka', 'bench.public.rate', 3, -1, '{"message.timestamp.type": "LogAppendTime"}');
+SELECT kafka.create_pipeline('bench', 'kafka', 'bench_pub');
+SELECT kafka.pause_pipeline('bench');
+SELECT 'ref' FROM pg_create_logical_replication_slot('ref', 'pgoutput');
+SQL
+for _ in $(seq 1 100); do
+    st=$("${PSQL[@]}" -At -c "SELECT state FROM kafka.pipeline_status WHERE name = 'bench'")
+    [[ $st == paused ]] && break
+    sleep 0.1
+done
+say "pipeline created and paused (state $st); reference slot 'ref' (pgoutput)"
+
+# The workload, with the pipeline paused: everything is in the WAL first.
+t0=$(date +%s%N)
+"${PSQL[@]}" <<SQL || die "workload failed"
+DO \$\$
+BEGIN
+  FOR i IN 0..($N / $TXN) - 1 LOOP
+    INSERT INTO narrow SELECT g, g % 1000, 'name-' || g FROM generate_series(i * $TXN + 1, (i + 1) * $TXN) g;
+    COMMIT;
+  END LOOP;
+END
+\$\$;
+SQL
+t1=$(date +%s%N)
+END_LSN=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
+WAL_MB=$("${PSQL[@]}" -At -c "SELECT round(pg_wal_lsn_diff('$END_LSN', restart_lsn) / 1048576) FROM pg_replication_slots WHERE slot_name = 'ref'")
+say "workload: $N inserts in $((N / TXN)) transactions in $(((t1 - t0) / 1000000)) ms; $WAL_MB MB of WAL to decode"
+
+section "decode only: pg_logical_slot_peek_binary_changes with pgoutput (best of $RUNS)"
+best_ref=
+for r in $(seq 1 "$RUNS"); do
+    timed "peek" - "${PSQL[@]}" -At -c "SELECT count(*) FROM pg_logical_slot_peek_binary_changes('ref', '$END_LSN', NULL, 'proto_version', '1', 'publication_names', 'bench_pub')" || continue
+    say "  run $r: $ELAPSED ms ($OUT protocol messages)"
+    [[ -z $best_ref || $ELAPSED -lt $best_ref ]] && best_ref=$ELAPSED
+done
+"${PSQL[@]}" -c "SELECT pg_drop_replication_slot('ref')" >/dev/null
+
+section "pipeline worker: resume, then until the last acknowledgement"
+t0=$(date +%s%N)
+"${PSQL[@]}" -c "SELECT kafka.resume_pipeline('bench')" >/dev/null
+pid=
+for _ in $(seq 1 6000); do
+    row=$("${PSQL[@]}" -At -c "SELECT coalesce(worker_pid, 0), confirmed_lsn >= '$END_LSN', events_sent FROM kafka.pipeline_status WHERE name = 'bench'")
+    IFS='|' read -r p done sent <<<"$row"
+    ((p > 0)) && pid=$p
+    [[ $done == t ]] && break
+    sleep 0.05
+done
+t1=$(date +%s%N)
+worker_ms=$(((t1 - t0) / 1000000))
+high=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.narrow')")
+say "  $worker_ms ms; events_sent $sent; messages in the topic: $high"
+[[ $high == "$N" ]] || say "  !! expected $N messages in the topic"
+hwm1=$(awk '/VmHWM/ {print $2}' /proc/"$pid"/status 2>/dev/null)
+say "  worker pid $pid, peak RSS ${hwm1:-?} kB"
+
+if [[ -n $best_ref ]]; then
+    ours=$(rate "$N" "$worker_ms"); ref=$(rate "$N" "$best_ref")
+    q=$(ratio "$best_ref" "$worker_ms")
+    say "  worker ${ours} events/s vs decode-only ${ref} changes/s: ${q}x (target >= 0.25) $(ok_mark "$q" 0.25)"
+    summary_line "worker events/s (start to last ack) vs pgoutput decode-only" "$ours/s" "$ref/s" "${q}x" ">= 0.25 $(ok_mark "$q" 0.25)"
+fi
+
+section "latency from commit to broker append at 5,000 changes/s for $SECONDS_RATE s"
+"${PSQL[@]}" <<SQL || die "rate workload failed"
+DO \$\$
+DECLARE t0 timestamptz := clock_timestamp(); lag interval;
+BEGIN
+  FOR i IN 1..500 * $SECONDS_RATE LOOP       -- 500 transactions/s of 10 rows
+    INSERT INTO rate (v) SELECT g FROM generate_series(1, 10) g;
+    COMMIT;
+    lag := t0 + i * interval '2 ms' - clock_timestamp();
+    IF lag > interval '0' THEN PERFORM pg_sleep(extract(epoch FROM lag)); END IF;
+  END LOOP;
+END
+\$\$;
+SQL
+want=$((5000 * SECONDS_RATE))
+for _ in $(seq 1 600); do
+    got=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.rate')")
+    ((got >= want)) && break
+    sleep 0.1
+done
+lat=$("${PSQL[@]}" -At -F' ' -c "
+SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l)::numeric, 2),
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 2),
+       round(max(l)::numeric, 2), count(*)
+  FROM (SELECT extract(epoch FROM ts - (headers->>'commit_ts')::timestamptz) * 1000 AS l
+          FROM kafka.consume('kafka', 'bench.public.rate')) x")
+read -r p50 p99 pmax cnt <<<"$lat"
+say "  $cnt events: p50 $p50 ms, p99 $p99 ms, max $pmax ms (commit time -> LogAppendTime)"
+summary_line "latency commit -> broker append at 5k changes/s" "p50 $p50 ms, p99 $p99 ms" "-" "-" "-"
+
+section "one transaction of $N rows: worker peak RSS"
+pid=$("${PSQL[@]}" -At -c "SELECT worker_pid FROM kafka.pipeline_status WHERE name = 'bench'")
+base=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status 2>/dev/null)
+t0=$(date +%s%N)
+"${PSQL[@]}" -c "INSERT INTO big SELECT g, g % 1000, 'name-' || g FROM generate_series(1, $N) g" || die "big insert failed"
+END2=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
+for _ in $(seq 1 6000); do
+    done=$("${PSQL[@]}" -At -c "SELECT confirmed_lsn >= '$END2' FROM kafka.pipeline_status WHERE name = 'bench'")
+    [[ $done == t ]] && break
+    sleep 0.1
+done
+t1=$(date +%s%N)
+hwm=$(awk '/VmHWM/ {print $2}' /proc/"$pid"/status 2>/dev/null)
+high=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.big')")
+spill=$(du -sm "$PG_STATE_DIR/data/pg_replslot" 2>/dev/null | cut -f1)
+say "  commit to last ack: $(((t1 - t0) / 1000000)) ms; $high messages; worker RSS before ${base:-?} kB, peak ${hwm:-?} kB"
+summary_line "worker peak RSS, one $N-row transaction" "${hwm:-?} kB" "-" "-" "bounded"
+
+section "summary"
+print_summary_table
+say_server_log ERROR FATAL PANIC
+say_load
+say_runtime

@@ -1,0 +1,127 @@
+// The pgoutput protocol reader (src/format/pgoutput.hpp), on hand-built
+// messages laid out as PostgreSQL 15's proto.c writes them.
+#include "format/pgoutput.hpp"
+
+#include "framework.hpp"
+
+#include <string>
+
+namespace pgo = kafka_fdw::format::pgoutput;
+
+namespace {
+
+struct Msg {
+    std::string b;
+    Msg &U8(int v) { b.push_back(static_cast<char>(v)); return *this; }
+    Msg &U16(uint32_t v) { return U8((v >> 8) & 0xff).U8(v & 0xff); }
+    Msg &U32(uint32_t v) { return U16(v >> 16).U16(v & 0xffff); }
+    Msg &U64(uint64_t v) { return U32(static_cast<uint32_t>(v >> 32)).U32(static_cast<uint32_t>(v)); }
+    Msg &Str(const std::string &s) { b += s; b.push_back('\0'); return *this; }
+    Msg &Text(const std::string &s) { U8('t').U32(static_cast<uint32_t>(s.size())); b += s; return *this; }
+};
+
+}  // namespace
+
+TEST(pgoutput_begin_commit) {
+    Msg m;
+    m.U8('B').U64(0x16B374D848ull).U64(123456789).U32(731);
+    pgo::Begin b = pgo::ParseBegin(m.b);
+    CHECK_EQ(b.final_lsn, 0x16B374D848ull);
+    CHECK_EQ(b.commit_time, 123456789);
+    CHECK_EQ(b.xid, 731u);
+    Msg c;
+    c.U8('C').U8(0).U64(10).U64(20).U64(30);
+    pgo::Commit cm = pgo::ParseCommit(c.b);
+    CHECK_EQ(cm.commit_lsn, 10u);
+    CHECK_EQ(cm.end_lsn, 20u);
+    CHECK_EQ(cm.commit_time, 30);
+    CHECK_EQ(pgo::LsnToString(0x16B374D848ull), std::string("16/B374D848"));
+}
+
+TEST(pgoutput_relation) {
+    Msg m;
+    m.U8('R').U32(16384).Str("").Str("orders").U8('d').U16(2);
+    m.U8(1).Str("id").U32(23).U32(0xffffffff);
+    m.U8(0).Str("note").U32(25).U32(0xffffffff);
+    pgo::Relation r = pgo::ParseRelation(m.b);
+    CHECK_EQ(r.relid, 16384u);
+    CHECK_EQ(r.nspname, std::string("pg_catalog"));  // "" on the wire
+    CHECK_EQ(r.relname, std::string("orders"));
+    REQUIRE(r.attrs.size() == 2u);
+    CHECK(r.attrs[0].key);
+    CHECK(!r.attrs[1].key);
+    CHECK_EQ(r.attrs[1].name, std::string("note"));
+    CHECK_EQ(r.attrs[1].type_oid, 25u);
+    CHECK_EQ(r.attrs[1].typmod, -1);
+}
+
+TEST(pgoutput_changes) {
+    pgo::Change ch;
+    Msg ins;
+    ins.U8('I').U32(7).U8('N').U16(3).Text("42").U8('n').U8('u');
+    pgo::ParseChange(ins.b, &ch);
+    CHECK_EQ(ch.action, 'I');
+    CHECK_EQ(ch.relid, 7u);
+    CHECK_EQ(ch.old_kind, 0);
+    REQUIRE(ch.new_tuple.size() == 3u);
+    CHECK_EQ(std::string(ch.new_tuple[0].data), std::string("42"));
+    CHECK_EQ(ch.new_tuple[1].kind, 'n');
+    CHECK_EQ(ch.new_tuple[2].kind, 'u');
+
+    Msg upd;  // key changed: old key, then the new row
+    upd.U8('U').U32(7).U8('K').U16(1).Text("1").U8('N').U16(1).Text("2");
+    pgo::ParseChange(upd.b, &ch);
+    CHECK_EQ(ch.action, 'U');
+    CHECK_EQ(ch.old_kind, 'K');
+    CHECK_EQ(std::string(ch.old_tuple[0].data), std::string("1"));
+    CHECK_EQ(std::string(ch.new_tuple[0].data), std::string("2"));
+
+    Msg upd2;  // no old tuple
+    upd2.U8('U').U32(7).U8('N').U16(1).Text("");
+    pgo::ParseChange(upd2.b, &ch);
+    CHECK_EQ(ch.old_kind, 0);
+    CHECK_EQ(ch.new_tuple[0].data.size(), 0u);
+
+    Msg del;
+    del.U8('D').U32(7).U8('O').U16(2).Text("5").Text("x");
+    pgo::ParseChange(del.b, &ch);
+    CHECK_EQ(ch.action, 'D');
+    CHECK_EQ(ch.old_kind, 'O');
+    CHECK_EQ(ch.old_tuple.size(), 2u);
+    CHECK(ch.new_tuple.empty());
+
+    Msg trunc;
+    trunc.U8('T').U32(2).U8(1).U32(7).U32(8);
+    pgo::Truncate t = pgo::ParseTruncate(trunc.b);
+    CHECK_EQ(t.flags, 1);
+    REQUIRE(t.relids.size() == 2u);
+    CHECK_EQ(t.relids[1], 8u);
+}
+
+TEST(pgoutput_malformed) {
+    pgo::Change ch;
+    Msg cut;
+    cut.U8('I').U32(7).U8('N').U16(2).Text("1");  // says 2 columns, has 1
+    CHECK_THROWS(pgo::ParseChange(cut.b, &ch), pgo::ProtocolError);
+    Msg len;
+    len.U8('I').U32(7).U8('N').U16(1).U8('t').U32(100);  // length past the end
+    CHECK_THROWS(pgo::ParseChange(len.b, &ch), pgo::ProtocolError);
+    Msg kind;
+    kind.U8('I').U32(7).U8('N').U16(1).U8('?');
+    CHECK_THROWS(pgo::ParseChange(kind.b, &ch), pgo::ProtocolError);
+    Msg str;
+    str.U8('R').U32(1).b += "no terminator";
+    CHECK_THROWS(pgo::ParseRelation(str.b), pgo::ProtocolError);
+    CHECK_THROWS(pgo::ParseBegin("B"), pgo::ProtocolError);
+}
+
+TEST(pgoutput_times) {
+    // 2000-01-01 00:00:00.000001 UTC
+    CHECK_EQ(pgo::PgTimeToIso8601(1), std::string("2000-01-01T00:00:00.000001Z"));
+    CHECK_EQ(pgo::PgTimeToUnixMs(0), 946684800000LL);
+    CHECK_EQ(pgo::PgTimeToIso8601(-1), std::string("1999-12-31T23:59:59.999999Z"));
+    // 2026-11-28 07:12:24.404414 UTC
+    int64_t t = (1795849944LL - 946684800LL) * 1000000 + 404414;
+    CHECK_EQ(pgo::PgTimeToIso8601(t), std::string("2026-11-28T07:12:24.404414Z"));
+    CHECK_EQ(pgo::PgTimeToUnixMs(t), 1795849944404LL);
+}
