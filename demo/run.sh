@@ -68,4 +68,26 @@ echo
 echo "-- kafka_copy, the COPY program from the same core: topic -> COPY text"
 "$(pg_config --bindir)/kafka_copy" consume -b "$KAFKA_BROKERS" -t orders --format json --columns id,item,qty --meta partition,offset | sed 's/^/   /'
 
+echo
+echo "-- change data capture: a pipeline streams a publication's row changes to Kafka"
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+\set ECHO queries
+CREATE TABLE customers (id int PRIMARY KEY, name text, tier text);
+CREATE PUBLICATION shop_pub FOR TABLE customers;
+SELECT kafka.create_pipeline('shop', 'kafka', 'shop_pub');
+INSERT INTO customers VALUES (1, 'Ada', 'gold'), (2, 'Bob', 'silver');
+UPDATE customers SET tier = 'platinum' WHERE id = 1;
+DELETE FROM customers WHERE id = 2;
+SQL
+for _ in $(seq 1 100); do   # the worker starts within a second; wait for its 4 events
+  n=$(psql -X -At -c "SELECT coalesce(sum(high - low), 0) FROM kafka.partitions('kafka', 'shop.public.customers')" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 4 ] && break; sleep 0.2
+done
+echo "-- kcat reads the change events (key | value | headers; a delete is a tombstone):"
+kcat -C -b "$KAFKA_BROKERS" -t shop.public.customers -e -q -f '   %k | %s | %h\n'
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+\set ECHO queries
+SELECT name, state, events_sent, lag_bytes, last_error FROM kafka.pipeline_status;
+SQL
+
 echo; echo "== done (broker and cluster stop now)"
