@@ -695,7 +695,8 @@ void Run() {
             LogicalDecodingProcessRecord(W->ctx, W->ctx->reader);
             W->records++;
         }
-        Housekeeping(false);
+        // Cheap enough per record, but the clock need not be read for each.
+        if (!record || (W->records & 63) == 0) Housekeeping(false);
         if (!ProcDiePending) CHECK_FOR_INTERRUPTS();
     }
 }
