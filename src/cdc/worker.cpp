@@ -211,6 +211,9 @@ void CreateSender() {
     KFDW_ENTRY({
         kafka::Properties defaults = {
             {"client.id", client_id},
+            // Metadata requests must not create topics with the broker's
+            // defaults: EnsureTopic creates them with the pipeline's options.
+            {"allow.auto.create.topics", "false"},
             {"acks", "all"},
             {"enable.idempotence", "true"},
             // Never give up on a message: an outage stalls the pipeline
@@ -570,6 +573,11 @@ void Housekeeping(bool force) {
         pending = W->sender->pending();
     });
     if (target > W->confirmed) {
+        if (W->entry->failures) {  // progress: the next failure backs off from 1 s again
+            LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+            W->entry->failures = 0;
+            LWLockRelease(Shared()->lock);
+        }
         LogicalConfirmReceivedLocation(target);
         ReplicationSlotMarkDirty();
         W->confirmed = target;
