@@ -139,7 +139,7 @@ INSERT INTO other VALUES (1, 'a'), (2, 'b');
 TRUNCATE other;
 });
 is(wait_count($topic, 7), 7, 'update, delete and key change give 4 more events');
-is(sq("SELECT string_agg(k || ' ' || CASE WHEN v IS NULL THEN 'NULL' ELSE coalesce(v->>'t', 'null') END || ' ' || (h->>'op'), ' | ' ORDER BY o) "
+is(sq("SELECT string_agg(k || ' ' || CASE WHEN v IS NULL THEN 'NULL' ELSE coalesce(v->>'t', 'null') END || ' ' || (h->>'op'), ' | ' ORDER BY (h->>'lsn')::pg_lsn, v IS NOT NULL) "
 	  . "FROM " . events_sql($topic) . " WHERE o >= 0 AND (h->>'op') <> 'c'"),
 	q({"id":1} changed u | {"id":2} NULL d | {"id":3} NULL d | {"id":30} null u),
 	'update = new row; delete = tombstone; key change = tombstone of the old key, then the new row')
