@@ -163,6 +163,19 @@ void CheckManage(const char *name, Oid owner, bool asuper) {
                         errdetail("Only superusers and the pipeline's owner with the REPLICATION attribute may.")));
 }
 
+// For drop/pause/resume: the library is preloaded, SPI is connected, the
+// pipeline exists and the caller may manage it.
+PipelineRow OpenManagedPipeline(const char *name, AsSuperuser *su) {
+    RequirePreloaded();
+    bool asuper = superuser();
+    SPI_connect();
+    BecomeSuperuser(su);
+    PipelineRow row = LookupPipeline(name);
+    RestoreUser(su);
+    CheckManage(name, row.owner, asuper);
+    return row;
+}
+
 // Validates the options object; returns nothing, raises on a bad key/value.
 void CheckOptions(Jsonb *opts) {
     if (!JB_ROOT_IS_OBJECT(opts))
@@ -290,14 +303,8 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
 
 extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
     char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    RequirePreloaded();
-    bool asuper = superuser();
-    SPI_connect();
     AsSuperuser su;
-    BecomeSuperuser(&su);
-    PipelineRow row = LookupPipeline(name);
-    RestoreUser(&su);
-    CheckManage(name, row.owner, asuper);
+    PipelineRow row = OpenManagedPipeline(name, &su);
 
     // Stop the worker and keep the launcher from starting another.
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
@@ -345,14 +352,8 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
 
 static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
     char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    RequirePreloaded();
-    bool asuper = superuser();
-    SPI_connect();
     AsSuperuser su;
-    BecomeSuperuser(&su);
-    PipelineRow row = LookupPipeline(name);
-    RestoreUser(&su);
-    CheckManage(name, row.owner, asuper);
+    PipelineRow row = OpenManagedPipeline(name, &su);
     if (row.paused != paused) {
         BecomeSuperuser(&su);
         Oid types[2] = {TEXTOID, BOOLOID};
