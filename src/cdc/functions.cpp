@@ -226,13 +226,11 @@ void CheckOptions(Jsonb *opts) {
 pid_t SlotActivePid(const char *slot) {
     pid_t pid = 0;
     LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-    for (int i = 0; i < max_replication_slots; i++) {
-        ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-        if (s->in_use && strcmp(NameStr(s->data.name), slot) == 0) {
-            SpinLockAcquire(&s->mutex);
-            pid = s->active_pid;
-            SpinLockRelease(&s->mutex);
-        }
+    ReplicationSlot *s = SearchNamedReplicationSlot(slot, false);
+    if (s) {
+        SpinLockAcquire(&s->mutex);
+        pid = s->active_pid;
+        SpinLockRelease(&s->mutex);
     }
     LWLockRelease(ReplicationSlotControlLock);
     return pid;

@@ -445,6 +445,15 @@ RelInfo *LookupRel(uint32 relid) {
     return rel;
 }
 
+// "<what>[: <the producer's last client error>]", for pipeline_status while
+// the broker does not take or acknowledge our messages.
+void DescribeKafkaWait(char *buf, size_t size, const char *what) {
+    KFDW_ENTRY({
+        const std::string &t = W->sender->producer().last_error_text();
+        snprintf(buf, size, "%s%s%s", what, t.empty() ? "" : ": ", t.c_str());
+    });
+}
+
 // Enqueues one event; waits (interruptibly) while the local queue is full.
 void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *toast) {
     const char *k = key ? key->data : nullptr;
@@ -459,14 +468,8 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
         if (queued) return;
         // The broker does not take our messages: say so and keep trying.
         char msg[512];
-        const char *why = nullptr;
-        KFDW_ENTRY({
-            const std::string &t = W->sender->producer().last_error_text();
-            snprintf(msg, sizeof msg, "waiting for Kafka: local produce queue is full%s%s", t.empty() ? "" : ": ",
-                     t.c_str());
-            why = msg;
-        });
-        SetState(WorkerState::Retrying, why);
+        DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka: local produce queue is full");
+        SetState(WorkerState::Retrying, msg);
         CHECK_FOR_INTERRUPTS();
         if (W->entry->reload) proc_exit(0);  // nothing of this transaction was confirmed
     }
@@ -597,29 +600,18 @@ void Housekeeping(bool force) {
     }
     W->last_pending = pending;
     if (W->stalled_since && now - W->stalled_since > 3000 * 1000 && W->entry->state != WorkerState::Retrying) {
-        char msg[512];
-        KFDW_ENTRY({
-            const std::string &t = W->sender->producer().last_error_text();
-            snprintf(msg, sizeof msg, "waiting for Kafka to acknowledge %llu messages%s%s",
-                     (unsigned long long)pending, t.empty() ? "" : ": ", t.c_str());
-        });
+        char what[96], msg[512];
+        snprintf(what, sizeof what, "waiting for Kafka to acknowledge %llu messages", (unsigned long long)pending);
+        DescribeKafkaWait(msg, sizeof msg, what);
         SetState(WorkerState::Retrying, msg);
     }
     PublishProgress();
-    if (W->entry->state == WorkerState::Retrying && W->stalled_since == 0) {
-    } else if (W->entry->state == WorkerState::Starting) {
-        SetState(WorkerState::Running, nullptr);
-    }
 }
 
 // A clean stop (definition changed, pipeline paused or dropped, shutdown):
 // wait briefly for acknowledgements, confirm, save the slot.
 [[noreturn]] void StopCleanly() {
-    if (!ProcDiePending && W->sender) {
-        bool drained = false;
-        KFDW_ENTRY(drained = W->sender->Drain(Min(pg::g_timeout_ms, 5000)););
-        (void)drained;
-    }
+    if (!ProcDiePending && W->sender) KFDW_ENTRY(W->sender->Drain(Min(pg::g_timeout_ms, 5000)););
     if (W->ctx) {
         Housekeeping(true);
         ReplicationSlotMarkDirty();

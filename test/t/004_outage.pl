@@ -47,17 +47,7 @@ is($out, $total, 'the session counts the topic before the restart');
 my $restart = broker_restart_start();
 
 # wait for the broker's port to refuse connections (stopped, not yet back)
-my $deadline = time() + 60;
-my $down = 0;
-while (time() < $deadline)
-{
-	if (!broker_listening())
-	{
-		$down = 1;
-		last;
-	}
-	sleep(0.1);
-}
+my $down = broker_wait_down(60);
 ok($down, 'the broker goes down during the restart');
 
 SKIP:

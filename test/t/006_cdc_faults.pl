@@ -310,17 +310,7 @@ wait_committed(int($target * 0.5), 'before the broker outage');
 note 'before the broker outage: ' . status();
 my $t_out = time();
 my $restart = broker_restart_start('restart-slow');
-my $deadline = time() + 60;
-my $down = 0;
-while (time() < $deadline)
-{
-	if (!broker_listening())
-	{
-		$down = 1;
-		last;
-	}
-	sleep(0.1);
-}
+my $down = broker_wait_down(60);
 ok($down, 'the broker goes down');
 note sprintf('broker down %.1f s after the request', time() - $t_out);
 

@@ -44,7 +44,7 @@ our @EXPORT = qw(
   brokers broker_script kafka_node make_topic produce
   wait_for_broker wait_for_topic
   broker_ctl broker_pause broker_resume
-  broker_restart_start broker_restart_wait broker_listening
+  broker_restart_start broker_restart_wait broker_listening broker_wait_down
   bg_psql bg_wait_active bg_finish
   thread_count wait_thread_count log_has_crash
 );
@@ -200,6 +200,20 @@ sub broker_listening
 	return 0 unless $sock;
 	close($sock);
 	return 1;
+}
+
+# Waits up to $timeout s (60) for the broker's port to refuse connections
+# (stopped by a restart, not yet back); returns whether it did.
+sub broker_wait_down
+{
+	my ($timeout) = @_;
+	my $deadline = time() + ($timeout // 60);
+	while (time() < $deadline)
+	{
+		return 1 unless broker_listening();
+		sleep(0.1);
+	}
+	return 0;
 }
 
 sub arm_signals
