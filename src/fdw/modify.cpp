@@ -4,6 +4,7 @@
 // inserts, RETURNING of the assigned partition and offset, and transactional
 // producers (see xact.hpp).
 #include "format/csv.hpp"
+#include "format/json.hpp"
 #include "kafka/producer.hpp"
 
 #include "fdw/connection.hpp"
@@ -44,6 +45,21 @@ struct LedgerGuard {
     ~LedgerGuard() { producer->CloseLedger(ledger); }
 };
 
+// Rows waiting for one ProduceBatch call: their keys and values copied into
+// one arena (a row's own memory is reset before the next row).
+struct RowBuffer {
+    struct Entry {
+        size_t key_off, key_len, value_off, value_len;
+        bool has_key, has_value;
+    };
+    std::string arena;
+    std::vector<Entry> entries;
+    std::vector<kafka::BatchMessage> msgs;
+    static constexpr size_t kMaxRows = 1000;
+    static constexpr size_t kMaxBytes = 1 << 20;
+    bool Full() const { return entries.size() >= kMaxRows || arena.size() >= kMaxBytes; }
+};
+
 struct ModifyState {
     TableDef *table;
     ClientSpec *spec;
@@ -55,12 +71,14 @@ struct ModifyState {
     int npayload;
     FmgrInfo *out_funcs;
     int *json_kinds;         // per payload column, for the JSON encoder
+    Oid *json_types;         // per payload column: its base type
     FmgrInfo *to_json;       // per payload column of kind kJsonOther: to_json(<its type>)
     char **json_keys;        // per payload column: its escaped member name and ':' ('"id":')
     StringInfoData json_buf; // reused for every row
     MemoryContext row_cxt;
     std::vector<kafka::Header> *headers;  // reused per row (owned by the guard's context)
     std::string *buf;
+    RowBuffer *pending;      // rows not yet handed to librdkafka (no RETURNING)
     int64 rows;
 };
 
@@ -68,13 +86,14 @@ struct ModifyState {
 // How row_to_json writes a column's value.  Simple kinds are written
 // directly; kJsonOther columns (dates, arrays, composites, ...) go through
 // to_json for their type, which is what row_to_json does for them.
-enum JsonKind { kJsonNumber, kJsonBool, kJsonRaw, kJsonString, kJsonOther };
+enum JsonKind { kJsonInt, kJsonNumber, kJsonBool, kJsonRaw, kJsonText, kJsonString, kJsonOther };
 
 int JsonKindOf(Oid type) {
     switch (getBaseType(type)) {
     case INT2OID:
     case INT4OID:
     case INT8OID:
+        return kJsonInt;
     case FLOAT4OID:
     case FLOAT8OID:
     case NUMERICOID:
@@ -86,6 +105,7 @@ int JsonKindOf(Oid type) {
         return kJsonRaw;
     case TEXTOID:
     case VARCHAROID:
+        return kJsonText;
     case BPCHAROID:
     case NAMEOID:
     case UUIDOID:
@@ -290,6 +310,28 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
             }
             Datum d = slot->tts_values[idx];
             switch (ms->json_kinds[k]) {
+            case kJsonInt: {
+                // int2/int4/int8 (or a domain over one) as int*out writes them
+                char num[MAXINT8LEN + 1];
+                Oid base = ms->json_types[k];
+                int64 v = base == INT2OID ? DatumGetInt16(d) : base == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
+                appendBinaryStringInfo(b, num, pg_lltoa(v, num));
+                break;
+            }
+            case kJsonText: {
+                // text/varchar: its bytes are its output; most need no escape
+                text *txt = DatumGetTextPP(d);
+                const char *p = VARDATA_ANY(txt);
+                int len = (int)VARSIZE_ANY_EXHDR(txt);
+                if (format::JsonNeedsEscape(p, (size_t)len)) {
+                    escape_json(b, text_to_cstring(txt));
+                } else {
+                    appendStringInfoChar(b, '"');
+                    appendBinaryStringInfo(b, p, len);
+                    appendStringInfoChar(b, '"');
+                }
+                break;
+            }
             case kJsonBool:
                 appendStringInfoString(b, DatumGetBool(d) ? "true" : "false");
                 break;
@@ -347,8 +389,49 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
     m->value_len = out_len;
 }
 
+// C++ zone: hands the buffered rows to librdkafka, in order.
+void FlushPendingCpp(ModifyState *ms) {
+    RowBuffer &b = *ms->pending;
+    if (b.entries.empty()) return;
+    if (ms->transactional) JoinKafkaTransaction(*ms->producer, GetCurrentSubTransactionId());
+    b.msgs.resize(b.entries.size());
+    for (size_t i = 0; i < b.entries.size(); i++) {
+        const RowBuffer::Entry &e = b.entries[i];
+        kafka::BatchMessage &m = b.msgs[i];
+        m.key = e.has_key ? b.arena.data() + e.key_off : nullptr;
+        m.key_len = e.key_len;
+        m.value = e.has_value ? b.arena.data() + e.value_off : nullptr;
+        m.value_len = e.value_len;
+    }
+    ms->producer->ProduceBatch(ms->guard->ledger, ms->table->topic,
+                               ms->table->partitioner_set ? ms->table->partitioner : nullptr, b.msgs.data(),
+                               b.msgs.size());
+    b.entries.clear();
+    b.arena.clear();
+}
+
+// C++ zone: buffers a row that ProduceBatch can take (partitioned by key, no
+// headers or timestamp); false if it must go through ProduceRowCpp.
+bool BufferRowCpp(ModifyState *ms, const MessageData *m) {
+    if (ms->returning || m->partition != RD_KAFKA_PARTITION_UA || m->nheaders > 0 || m->ts != 0) return false;
+    RowBuffer &b = *ms->pending;
+    RowBuffer::Entry e{};
+    e.has_key = m->key != nullptr;
+    e.key_off = b.arena.size();
+    e.key_len = m->key_len;
+    if (e.has_key) b.arena.append(m->key, m->key_len);
+    e.has_value = m->value != nullptr;
+    e.value_off = b.arena.size();
+    e.value_len = m->value_len;
+    if (e.has_value) b.arena.append(m->value, m->value_len);
+    b.entries.push_back(e);
+    if (b.Full()) FlushPendingCpp(ms);
+    return true;
+}
+
 // C++ zone: enqueue one row's message.
 void ProduceRowCpp(ModifyState *ms, const MessageData *m) {
+    FlushPendingCpp(ms);  // keep the rows in order
     if (ms->transactional) JoinKafkaTransaction(*ms->producer, GetCurrentSubTransactionId());
     kafka::OutMessage out = ToOutMessage(*m, *ms->headers);
     out.partitioner = ms->table->partitioner_set ? ms->table->partitioner : nullptr;
@@ -389,6 +472,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
                                FormatName(t->format), RelationGetRelationName(rel), ms->npayload)));
     if (t->format == Format::Json && ms->npayload > 0) {
         ms->json_kinds = (int *)palloc0(sizeof(int) * ms->npayload);
+        ms->json_types = (Oid *)palloc0(sizeof(Oid) * ms->npayload);
         ms->to_json = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * ms->npayload);
         ms->json_keys = (char **)palloc0(sizeof(char *) * ms->npayload);
         for (int k = 0; k < ms->npayload; k++) {
@@ -399,6 +483,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
             appendStringInfoChar(&key, ':');
             ms->json_keys[k] = key.data;
             ms->json_kinds[k] = JsonKindOf(c->type);
+            ms->json_types[k] = getBaseType(c->type);
             if (ms->json_kinds[k] != kJsonOther) continue;
             // to_json(anyelement) learns its argument's type from fn_expr.
             fmgr_info(F_TO_JSON, &ms->to_json[k]);
@@ -417,6 +502,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
         ms->guard = pg::OwnBy(cxt, guard.release());
         ms->headers = pg::OwnBy(cxt, new std::vector<kafka::Header>());
         ms->buf = pg::OwnBy(cxt, new std::string());
+        ms->pending = pg::OwnBy(cxt, new RowBuffer());
     });
     return ms;
 }
@@ -425,6 +511,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
 void FinishModify(ModifyState *ms) {
     if (!ms || !ms->guard) return;
     KFDW_ENTRY({
+        FlushPendingCpp(ms);
         ms->producer->Await(ms->guard->ledger, ms->producer->timeout_ms() + 1000);
         ms->producer->CheckLedger(ms->guard->ledger);
     });
@@ -438,8 +525,10 @@ TupleTableSlot *InsertRow(ModifyState *ms, TupleTableSlot *slot) {
     EncodeRow(ms, slot, &m);
     uint64 seq = 0;
     KFDW_ENTRY({
-        ProduceRowCpp(ms, &m);
-        seq = ms->producer->GetLedger(ms->guard->ledger).sent - 1;
+        if (!BufferRowCpp(ms, &m)) {
+            ProduceRowCpp(ms, &m);
+            seq = ms->producer->GetLedger(ms->guard->ledger).sent - 1;
+        }
     });
     MemoryContextSwitchTo(old);
     ms->rows++;

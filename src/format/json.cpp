@@ -377,9 +377,21 @@ bool JsonArrayToPgArray(const char *data, size_t len, std::string &out) {
     return c.p == c.end;
 }
 
+bool JsonNeedsEscape(const char *s, size_t len) noexcept {
+    const unsigned char *p = reinterpret_cast<const unsigned char *>(s);
+    for (size_t i = 0; i < len; i++)
+        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') return true;
+    return false;
+}
+
 void AppendJsonString(std::string &out, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     out.push_back('"');
+    if (!JsonNeedsEscape(s, len)) {
+        out.append(s, len);
+        out.push_back('"');
+        return;
+    }
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = static_cast<unsigned char>(s[i]);
         switch (ch) {

@@ -52,8 +52,13 @@ private:
 // Returns false if the text is not a valid JSON array.
 bool JsonArrayToPgArray(const char *data, size_t len, std::string &out);
 
-// Appends `s` to `out` as a JSON string literal (with quotes).
+// Appends `s` to `out` as a JSON string literal (with quotes), escaped as
+// PostgreSQL's escape_json does.
 void AppendJsonString(std::string &out, const char *s, size_t len);
+
+// True if `s` holds a character that a JSON string literal must escape
+// (a control character, '"' or '\\'): otherwise the literal is `s` in quotes.
+bool JsonNeedsEscape(const char *s, size_t len) noexcept;
 
 // True if [s, s+len) is valid UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(const char *s, size_t len) noexcept;

@@ -104,36 +104,8 @@ uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const O
                                     RD_KAFKA_V_OPAQUE(PackOpaque(ledger_id, seq)), RD_KAFKA_V_END);
         }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            if (!deadline) deadline = std::make_unique<Deadline>(timeout_ms_);
-            if (deadline->Expired())
-                throw Error(ErrorKind::Timeout,
-                            "local produce queue stayed full for " + std::to_string(timeout_ms_) + " ms",
-                            last_error_text())
-                    .At(topic)
-                    .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout.");
-            Poll(deadline->SliceMs());
-            CheckInterrupts();
-            continue;
-        }
-        ErrorKind kind = KindOf(err);
-        std::string message = "could not produce to topic \"" + topic + "\"";
-        if (kind == ErrorKind::MessageTooLarge) {
-            char buf[64];
-            size_t sz = sizeof buf;
-            std::string limit = "message.max.bytes";
-            if (rd_kafka_conf_get(rd_kafka_conf(handle()), "message.max.bytes", buf, &sz) ==
-                RD_KAFKA_CONF_OK)
-                limit = buf;
-            message = "message of " + std::to_string(m.value_len + m.key_len) +
-                      " bytes exceeds the producer's limit of " + limit + " bytes";
-        } else if (kind == ErrorKind::UnknownTopic) {
-            message = "topic \"" + topic + "\" does not exist";
-        } else if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
-            message = "partition " + std::to_string(m.partition) + " of topic \"" + topic +
-                      "\" does not exist";
-        }
-        throw Error(kind, message, rd_kafka_err2str(err), err).At(topic, m.partition);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) ThrowProduceError(err, topic, m.partition, m.value_len + m.key_len);
+        WaitForQueue(deadline, topic);
     }
     ledger.sent++;
     if (ledger.track) ledger.results.emplace_back();
@@ -141,6 +113,79 @@ uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const O
     // (every 64 messages: polling takes librdkafka's locks).
     if ((++produced_ & 63) == 0) Poll(0);
     return seq;
+}
+
+void Producer::ProduceBatch(uint32_t ledger_id, const std::string &topic, const char *partitioner,
+                            const BatchMessage *msgs, size_t n) {
+    Ledger &ledger = ledgers_.at(ledger_id);
+    rd_kafka_topic_t *rkt = Topic(topic, partitioner);
+    if (batch_.size() < n) batch_.resize(n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t &r = batch_[i];
+        r = rd_kafka_message_t{};
+        r.partition = RD_KAFKA_PARTITION_UA;
+        r.payload = const_cast<char *>(msgs[i].value);
+        r.len = msgs[i].value ? msgs[i].value_len : 0;
+        r.key = const_cast<char *>(msgs[i].key);
+        r.key_len = msgs[i].key ? msgs[i].key_len : 0;
+    }
+    std::unique_ptr<Deadline> deadline;  // only once the local queue is full
+    size_t done = 0;
+    while (done < n) {
+        for (size_t i = done; i < n; i++) {
+            batch_[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+            batch_[i]._private = PackOpaque(ledger_id, ledger.sent + (i - done));
+        }
+        rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, &batch_[done],
+                               static_cast<int>(n - done));
+        // Enqueued messages form a prefix: after the first full-queue error
+        // librdkafka fails every later message of the call with it.
+        size_t i = done;
+        for (; i < n && batch_[i].err == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+            ledger.sent++;
+            if (ledger.track) ledger.results.emplace_back();
+        }
+        produced_ += i - done;
+        done = i;
+        if (done == n) break;
+        if (batch_[done].err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            ThrowProduceError(batch_[done].err, topic, RD_KAFKA_PARTITION_UA,
+                              batch_[done].len + batch_[done].key_len);
+        WaitForQueue(deadline, topic);
+    }
+    Poll(0);
+}
+
+void Producer::WaitForQueue(std::unique_ptr<Deadline> &deadline, const std::string &topic) {
+    if (!deadline) deadline = std::make_unique<Deadline>(timeout_ms_);
+    if (deadline->Expired())
+        throw Error(ErrorKind::Timeout,
+                    "local produce queue stayed full for " + std::to_string(timeout_ms_) + " ms",
+                    last_error_text())
+            .At(topic)
+            .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout.");
+    Poll(deadline->SliceMs());
+    CheckInterrupts();
+}
+
+void Producer::ThrowProduceError(rd_kafka_resp_err_t err, const std::string &topic, int32_t partition,
+                                 size_t bytes) {
+    ErrorKind kind = KindOf(err);
+    std::string message = "could not produce to topic \"" + topic + "\"";
+    if (kind == ErrorKind::MessageTooLarge) {
+        char buf[64];
+        size_t sz = sizeof buf;
+        std::string limit = "message.max.bytes";
+        if (rd_kafka_conf_get(rd_kafka_conf(handle()), "message.max.bytes", buf, &sz) == RD_KAFKA_CONF_OK)
+            limit = buf;
+        message = "message of " + std::to_string(bytes) + " bytes exceeds the producer's limit of " + limit +
+                  " bytes";
+    } else if (kind == ErrorKind::UnknownTopic) {
+        message = "topic \"" + topic + "\" does not exist";
+    } else if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+        message = "partition " + std::to_string(partition) + " of topic \"" + topic + "\" does not exist";
+    }
+    throw Error(kind, message, rd_kafka_err2str(err), err).At(topic, partition);
 }
 
 void Producer::OnDelivery(const rd_kafka_message_t *msg) {

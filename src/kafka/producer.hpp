@@ -10,11 +10,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace kafka_fdw::kafka {
+
+class Deadline;
 
 struct Header {
     std::string name;
@@ -30,6 +33,16 @@ struct OutMessage {
     int64_t timestamp_ms = 0;                   // 0: now
     const std::vector<Header> *headers = nullptr;
     const char *partitioner = nullptr;          // nullptr: the producer's default
+};
+
+// A message for ProduceBatch: partitioned by its key, no headers,
+// timestamped when enqueued.  (2.0.2's produce_batch leaks a message given a
+// partition the topic does not have, so explicit partitions go to Produce.)
+struct BatchMessage {
+    const char *key = nullptr;  // nullptr: no key
+    size_t key_len = 0;
+    const char *value = nullptr;  // nullptr: a tombstone
+    size_t value_len = 0;
 };
 
 struct DeliveryResult {
@@ -69,6 +82,11 @@ public:
     // the deadline; then Error(Timeout).  Returns the message's sequence in
     // its ledger.
     uint64_t Produce(uint32_t ledger, const std::string &topic, const OutMessage &msg);
+    // Enqueue messages in order with rd_kafka_produce_batch (one clock read
+    // and topic lock per call instead of per message); the same full-queue
+    // waits and errors as Produce.  `partitioner`: as OutMessage's.
+    void ProduceBatch(uint32_t ledger, const std::string &topic, const char *partitioner,
+                      const BatchMessage *msgs, size_t n);
 
     // Wait until the ledger has no pending message, or throw on the deadline.
     void Await(uint32_t ledger, int timeout_ms);
@@ -93,6 +111,12 @@ protected:
     void OnDelivery(const rd_kafka_message_t *msg) override;
 
 private:
+    [[noreturn]] void ThrowProduceError(rd_kafka_resp_err_t err, const std::string &topic, int32_t partition,
+                                        size_t bytes);
+    // A full local queue: serve delivery reports for a slice; Error(Timeout)
+    // once the deadline (created at the first wait) has passed.
+    void WaitForQueue(std::unique_ptr<Deadline> &deadline, const std::string &topic);
+
     std::string partitioner_;
     int timeout_ms_;
     uint32_t next_ledger_ = 1;
@@ -100,6 +124,7 @@ private:
     std::unordered_map<std::string, rd_kafka_topic_t *> topics_;
     bool txn_init_ = false;
     uint64_t produced_ = 0;
+    std::vector<rd_kafka_message_t> batch_;  // ProduceBatch's scratch
 };
 
 }  // namespace kafka_fdw::kafka

@@ -520,6 +520,24 @@ TEST(json_append_string_escaping) {
     CHECK_EQ(out, "prefix:\"x\"");  // appends, does not replace
 }
 
+TEST(json_needs_escape) {
+    using kafka_fdw::format::JsonNeedsEscape;
+    CHECK(!JsonNeedsEscape("", 0));
+    CHECK(!JsonNeedsEscape("plain text / with 'quotes' and \x7F h\xC3\xA9", 27));
+    CHECK(JsonNeedsEscape("a\"b", 3));
+    CHECK(JsonNeedsEscape("a\\b", 3));
+    CHECK(JsonNeedsEscape("tab\there", 8));
+    CHECK(JsonNeedsEscape("\x1f", 1));
+    CHECK(JsonNeedsEscape(std::string("a\0b", 3).data(), 3));
+    CHECK(!JsonNeedsEscape("ab\"", 2));  // only the given length counts
+    // for every byte: escaped exactly when AppendJsonString changes it
+    for (int c = 0; c < 256; c++) {
+        std::string s(1, static_cast<char>(c)), out;
+        AppendJsonString(out, s.data(), 1);
+        CHECK_EQ(JsonNeedsEscape(s.data(), 1), out != "\"" + s + "\"");
+    }
+}
+
 TEST(json_append_string_round_trips_through_the_reader) {
     std::string all_bytes;
     for (int c = 1; c < 0x80; c++) all_bytes.push_back(static_cast<char>(c));

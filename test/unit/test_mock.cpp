@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+using kafka_fdw::kafka::BatchMessage;
 using kafka_fdw::kafka::Config;
 using kafka_fdw::kafka::DeliveryResult;
 using kafka_fdw::kafka::Error;
@@ -214,6 +216,115 @@ TEST(mock_produce_explicit_partition_and_ledgers_apart) {
     }());
     p.CloseLedger(gone);
     CHECK(p.FlushAll(5000));
+}
+
+TEST(mock_produce_batch_partitions_like_produce_and_keeps_order) {
+    // queue.buffering.max.messages=50: the 400-message batch meets a full
+    // local queue several times and resumes where librdkafka stopped.
+    Mock mock(Properties{{"queue.buffering.max.messages", "50"}});
+    mock.CreateTopic("single", 4);
+    mock.CreateTopic("batch", 4);
+    Producer &p = *mock.producer;
+    const int n = 400;
+    std::vector<std::string> keys, values;
+    for (int i = 0; i < n; i++) {
+        keys.push_back("key-" + std::to_string(i % 7));
+        values.push_back("value-" + std::to_string(i));
+    }
+    uint32_t single = p.OpenLedger(true);
+    for (int i = 0; i < n; i++) {
+        OutMessage m;
+        m.key = keys[i].data();
+        m.key_len = keys[i].size();
+        m.value = values[i].data();
+        m.value_len = values[i].size();
+        p.Produce(single, "single", m);
+    }
+    std::vector<BatchMessage> batch(n);
+    for (int i = 0; i < n; i++) {
+        batch[i].key = keys[i].data();
+        batch[i].key_len = keys[i].size();
+        batch[i].value = values[i].data();
+        batch[i].value_len = values[i].size();
+    }
+    batch[3].value = nullptr;  // a tombstone
+    batch[5].key = "";         // an empty key is a key
+    batch[5].key_len = 0;
+    batch[8].key = nullptr;    // no key
+    uint32_t l = p.OpenLedger(true);
+    p.ProduceBatch(l, "batch", nullptr, batch.data(), batch.size());
+    p.Await(single, 10000);
+    p.Await(l, 10000);
+    CHECK_NOTHROW(p.CheckLedger(l));
+    const Ledger &led = p.GetLedger(l);
+    CHECK_EQ(led.sent, static_cast<uint64_t>(n));
+    CHECK_EQ(led.acked, static_cast<uint64_t>(n));
+    REQUIRE(led.results.size() == static_cast<size_t>(n));
+    // every keyed message in the partition that Produce chose for its key
+    for (int i = 0; i < n; i++) {
+        if (i == 5 || i == 8) continue;
+        CHECK_EQ(led.results[i].partition, p.GetLedger(single).results[i].partition);
+    }
+    // read back in order per partition: the payloads and keys as given
+    std::vector<PartitionRange> ranges;
+    for (int32_t part = 0; part < 4; part++) {
+        auto wm = kafka_fdw::kafka::QueryWatermarks(p, "batch", part, 5000);
+        ranges.push_back({part, wm.low, wm.high});
+    }
+    auto c = mock.Consumer("batch", 5000);
+    c->Start(ranges);
+    std::vector<Got> got = ReadAll(*c);
+    REQUIRE(got.size() == static_cast<size_t>(n));
+    std::map<int32_t, int> last_index;
+    int tombstones = 0, empty_keys = 0, no_keys = 0;
+    for (const Got &g : got) {
+        if (g.value == "<null>") {
+            tombstones++;
+            CHECK_EQ(g.key, "key-3");
+            continue;
+        }
+        int i = std::stoi(g.value.substr(6));
+        CHECK(last_index.count(g.partition) == 0 || last_index[g.partition] < i);  // order kept
+        last_index[g.partition] = i;
+        if (i == 5) empty_keys += g.key.empty();
+        else if (i == 8) no_keys += g.key == "<null>";
+        else CHECK_EQ(g.key, keys[i]);
+    }
+    CHECK_EQ(tombstones, 1);
+    CHECK_EQ(empty_keys, 1);
+    CHECK_EQ(no_keys, 1);
+    CHECK(p.FlushAll(5000));
+}
+
+TEST(mock_produce_batch_errors) {
+    Mock mock(Properties{{"message.max.bytes", "1000"}}, 300);
+    mock.CreateTopic("small", 1);
+    Producer &p = *mock.producer;
+    std::string big(5000, 'x'), ok = "ok";
+    BatchMessage m[2];
+    m[0].value = ok.data();
+    m[0].value_len = ok.size();
+    m[1].value = big.data();
+    m[1].value_len = big.size();
+    uint32_t l = p.OpenLedger();
+    try {
+        p.ProduceBatch(l, "small", nullptr, m, 2);
+        unit::RecordFailure(__FILE__, __LINE__, "an oversized message did not throw");
+    } catch (const Error &e) {
+        CHECK(e.kind == ErrorKind::MessageTooLarge);
+        CHECK(Contains(e.what(), "5000 bytes"));
+        CHECK(Contains(e.what(), "1000"));
+    }
+    CHECK_EQ(p.GetLedger(l).sent, 1u);  // the first one was enqueued
+    p.Await(l, 10000);
+    CHECK_EQ(p.GetLedger(l).acked, 1u);
+    // an unknown partitioner is the topic handle's error, as for Produce
+    try {
+        p.ProduceBatch(l, "small", "no-such-partitioner", m, 1);
+        unit::RecordFailure(__FILE__, __LINE__, "a bad partitioner did not throw");
+    } catch (const Error &e) {
+        CHECK(e.kind == ErrorKind::InvalidConfig);
+    }
 }
 
 TEST(mock_produce_fails_when_the_broker_is_down) {
