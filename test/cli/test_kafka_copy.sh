@@ -231,6 +231,15 @@ check "--from-time in the past gives all rows" \
   test "$("$KC" consume -b "$B" -t "$TE" --from-time '2000-01-01 00:00:00+00' | wc -l)" = 1000
 check "list shows partitions and watermarks" \
   test "$("$KC" list -b "$B" -t "$TE" | cut -f2,4 | tr '\t\n' ': ')" = "0:500 1:0 2:500 "
+"$KC" consume -b "$B" -t "$TE" --progress --format json --columns id >/dev/null 2>"$TMP/progress"; rc=$?
+check "--progress reports the final count and rate on stderr" \
+  bash -c "[ $rc -eq 0 ] && grep -qE '^kafka_copy: done: 1000 messages, [0-9.]+ MB, [0-9.]+ MB/s' '$TMP/progress'"
+# psql's \copy runs the program on the client, as the calling user
+q -c "CREATE TABLE via_client (part int, off bigint, id int)"
+q -c "\\copy via_client FROM PROGRAM '$KC consume -b $B -t $TE --meta partition,offset --format json --columns id'" \
+  >"$TMP/out" 2>"$TMP/err"; rc=$?
+check "\\copy FROM PROGRAM kafka_copy loads every row (rc=$rc)" \
+  test "$(q -c 'SELECT count(*), count(DISTINCT (part, off)), sum(id) FROM via_client')" = "1000|1000|500500"
 q -c "CREATE TABLE parts (topic text, partition int, low bigint, high bigint, messages bigint)"
 q -c "COPY parts FROM PROGRAM '$KC list -b $B -t $TE'"
 check "list output loads with COPY" test "$(q -c 'SELECT sum(messages) FROM parts')" = 1000
