@@ -145,6 +145,19 @@ ClientSpec *GetClientSpecByName(const char *server_name) {
     return GetClientSpec(server->serverid, GetUserId(), true);
 }
 
+const kafka::Properties &ReaderDefaults() {
+    // A few MB of prefetched messages at most: both thresholds hold for the
+    // whole scan (its partitions share one queue), each fetch brings at most
+    // 256 kB per partition, and the consumer wakes the fetchers when the
+    // queue drains (kafka/consumer.hpp), so little throughput is lost.
+    static const kafka::Properties defaults = {{"queued.min.messages", "5000"},
+                                               {"queued.max.messages.kbytes", "2048"},
+                                               {"max.partition.fetch.bytes", "262144"},
+                                               {"fetch.wait.max.ms", "20"},
+                                               {"fetch.error.backoff.ms", "5"}};
+    return defaults;
+}
+
 kafka::Config MakeConfig(const ClientSpec *spec, const kafka::Properties &extra_defaults) {
     kafka::Config conf;
     // Defaults first; the server's and user mapping's settings override them.

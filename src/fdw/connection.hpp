@@ -36,6 +36,9 @@ ClientSpec *GetClientSpecByName(const char *server_name);
 // Our defaults first, then `extra_defaults`, then the server's and user
 // mapping's properties (which win).
 kafka::Config MakeConfig(const ClientSpec *spec, const kafka::Properties &extra_defaults = {});
+// The extra defaults of every reading client (scans, kafka.consume, IMPORT's
+// sampling): a bounded prefetch (see kafka/consumer.hpp), short fetch waits.
+const kafka::Properties &ReaderDefaults();
 kafka::Client &MetadataClient(const ClientSpec *spec);
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional);
 // A client with group.id = group (never subscribes): committed offsets.

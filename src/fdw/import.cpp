@@ -74,7 +74,7 @@ void SampleTopicCpp(const ClientSpec *spec, const ImportRequest *req, const std:
     }
     format::SchemaInferrer inf;
     if (!ranges.empty()) {
-        kafka::Config conf = MakeConfig(spec);
+        kafka::Config conf = MakeConfig(spec, ReaderDefaults());
         kafka::RangeConsumer consumer(std::move(conf), topic, pg::g_timeout_ms);
         consumer.Start(ranges);
         while (const rd_kafka_message_t *m = consumer.Next()) {

@@ -488,16 +488,7 @@ void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
 // C++ zone: a consumer for the given ranges.
 void StartConsumerCpp(ScanState *s, const std::vector<kafka::PartitionRange> &ranges) {
     s->rt->consumer.reset();
-    // Prefetch: librdkafka 2.0.2 pauses a partition's fetching for up to a
-    // second whenever its local queue reaches queued.min.messages or
-    // queued.max.messages.kbytes, so thresholds small enough to keep memory
-    // flat make decoding scans stall.  These favour throughput; memory stays
-    // bounded (at most this much per partition), and a server option of the
-    // same name overrides them.
-    kafka::Config conf = MakeConfig(s->spec, {{"queued.min.messages", "200000"},
-                                              {"queued.max.messages.kbytes", "65536"},
-                                              {"fetch.wait.max.ms", "20"},
-                                              {"fetch.error.backoff.ms", "5"}});
+    kafka::Config conf = MakeConfig(s->spec, ReaderDefaults());
     conf.Set("isolation.level", s->table->isolation_level);
     auto consumer = std::make_unique<kafka::RangeConsumer>(std::move(conf), s->table->topic, pg::g_timeout_ms);
     consumer->Start(ranges);
@@ -1119,7 +1110,12 @@ static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
     if (es->analyze && s->ranges_text) ExplainPropertyText("Kafka Ranges", s->ranges_text, es);
     if (es->verbose) {
         ExplainPropertyText("Isolation Level", s->table->isolation_level, es);
-        ExplainPropertyText("Fetch", "queued.min.messages=200000, queued.max.messages.kbytes=65536, fetch.wait.max.ms=20 (server options override)", es);
+        StringInfoData fetch;
+        initStringInfo(&fetch);
+        for (const auto &[name, value] : ReaderDefaults())
+            appendStringInfo(&fetch, "%s%s=%s", fetch.len ? ", " : "", name.c_str(), value.c_str());
+        appendStringInfoString(&fetch, " (server options override)");
+        ExplainPropertyText("Fetch", fetch.data, es);
     }
 }
 

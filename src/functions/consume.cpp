@@ -46,7 +46,7 @@ void StartCpp(ConsumeRuntime *rt, fdw::ClientSpec *spec, const char *topic, int3
         if (max >= 0 && start + max < end) end = start + max;
         ranges.push_back({p, start, std::max(start, end)});
     }
-    kafka::Config conf = fdw::MakeConfig(spec);
+    kafka::Config conf = fdw::MakeConfig(spec, fdw::ReaderDefaults());
     rt->consumer = std::make_unique<kafka::RangeConsumer>(std::move(conf), topic, pg::g_timeout_ms);
     rt->consumer->Start(ranges);
 }

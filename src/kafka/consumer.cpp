@@ -6,6 +6,7 @@
 #include "format/json.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 namespace kafka_fdw::kafka {
@@ -61,12 +62,21 @@ RangeConsumer::RangeConsumer(Config &&conf, std::string topic, int stall_timeout
     rkt_ = rd_kafka_topic_new(handle(), topic_.c_str(), tconf);
     if (!rkt_) Throw(rd_kafka_last_error(), "could not create topic handle for \"" + topic_ + "\"");
     queue_ = rd_kafka_queue_new(handle());
+    auto conf_int = [this](const char *name, int64_t fallback) {
+        char buf[64];
+        size_t sz = sizeof buf;
+        if (rd_kafka_conf_get(rd_kafka_conf(handle()), name, buf, &sz) != RD_KAFKA_CONF_OK) return fallback;
+        return static_cast<int64_t>(strtoll(buf, nullptr, 10));
+    };
+    queue_max_messages_ = conf_int("queued.min.messages", queue_max_messages_);
+    queue_max_bytes_ = conf_int("queued.max.messages.kbytes", queue_max_bytes_ / 1024) * 1024;
 }
 
 RangeConsumer::~RangeConsumer() {
     ReleaseBatch();
     Stop();
     if (queue_) rd_kafka_queue_destroy(queue_);
+    if (wake_list_) rd_kafka_topic_partition_list_destroy(wake_list_);
     if (rkt_) rd_kafka_topic_destroy(rkt_);
 }
 
@@ -83,6 +93,34 @@ void RangeConsumer::Start(const std::vector<PartitionRange> &ranges) {
         p.started = true;
     }
     remaining_ = parts_.size();
+    wake_list_ = rd_kafka_topic_partition_list_new(static_cast<int>(parts_.size()));
+    for (auto &p : parts_) rd_kafka_topic_partition_list_add(wake_list_, topic_.c_str(), p.range.partition);
+}
+
+void RangeConsumer::MaybeWakeFetchers(bool queue_empty) {
+    if (!wake_list_ || wake_list_->cnt == 0 || remaining_ == 0) return;
+    auto now = std::chrono::steady_clock::now();
+    int64_t len = rd_kafka_queue_length(queue_);
+    double bytes = static_cast<double>(len) * avg_message_bytes_;
+    bool low = 2 * len <= queue_max_messages_ && 2 * bytes <= static_cast<double>(queue_max_bytes_);
+    if (!queue_empty) {
+        if (len > queue_peak_) queue_peak_ = len;
+        double peak_bytes = static_cast<double>(queue_peak_) * avg_message_bytes_;
+        // Near a threshold since the last wake-up (a fetch response lands
+        // whole, so "near" is 3/4), and now drained to half: wake.
+        bool was_high = 4 * queue_peak_ >= 3 * queue_max_messages_ ||
+                        4 * peak_bytes >= 3 * static_cast<double>(queue_max_bytes_);
+        if (!was_high || !low) return;
+    } else if (now - last_wake_ < std::chrono::milliseconds(5)) {
+        return;  // empty and waiting: at most every 5 ms
+    }
+    for (int i = 0; i < wake_list_->cnt; i++) wake_list_->elems[i].offset = RD_KAFKA_OFFSET_END;
+    // Timeout 0: the requests are sent (which wakes the broker threads) and
+    // the call returns; late replies are dropped by librdkafka.
+    rd_kafka_offsets_for_times(handle(), wake_list_, 0);
+    last_wake_ = now;
+    queue_peak_ = len;
+    wake_ups_++;
 }
 
 void RangeConsumer::Stop() {
@@ -115,6 +153,7 @@ bool RangeConsumer::FetchBatch() {
         // timeout: take what is there without waiting, and only when the
         // queue is empty wait (one slice) for the next message.
         ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, batch_.data(), kBatch);
+        MaybeWakeFetchers(n == 0);
         // Queue empty: wait a few ms for a full batch (a fast reader would
         // otherwise wake up for every message), then a slice for anything.
         if (n == 0) n = rd_kafka_consume_batch_queue(queue_, 5, batch_.data(), kBatch);
@@ -206,6 +245,8 @@ const rd_kafka_message_t *RangeConsumer::Next() {
         }
         if (deliver) {
             delivered_++;
+            // running average of the message size (its payload and key)
+            avg_message_bytes_ += (static_cast<double>(m->len + m->key_len) - avg_message_bytes_) / 64.0;
             return m;  // destroyed at the next call
         }
         rd_kafka_message_destroy(m);

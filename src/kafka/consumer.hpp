@@ -7,11 +7,21 @@
 // messages).  A scan never ends because a timeout passed: if no progress is
 // made for `stall_timeout_ms`, it fails with Error(Timeout) naming the
 // partition and offset it was waiting for.
+//
+// Bounded prefetch: librdkafka 2.0.2 stops fetching while the local queue
+// holds queued.min.messages or queued.max.messages.kbytes, and its broker
+// thread looks again only when something wakes it, or after a hard-coded
+// second (2.4 added fetch.queue.backoff.ms).  So once the queue was near a
+// threshold and has drained to half of it, Next() wakes the broker threads
+// with a ListOffsets request it does not wait for (rd_kafka_offsets_for_times
+// with timeout 0: nothing queued is purged, no position changes).  Small
+// thresholds then cost little throughput and keep memory flat.
 #pragma once
 #include "kafka/cpp_only.hpp"
 
 #include "kafka/client.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -46,6 +56,8 @@ public:
 
     const std::string &topic() const { return topic_; }
     int64_t delivered() const { return delivered_; }
+    // How often the broker threads were woken (see above).
+    int64_t wake_ups() const { return wake_ups_; }
 
 private:
     struct Part {
@@ -57,6 +69,18 @@ private:
     Part *Find(int32_t partition);
     void ReleaseBatch();
     bool FetchBatch();
+    // Wakes the leaders' broker threads if the prefetch may have stopped.
+    void MaybeWakeFetchers(bool queue_empty);
+
+    // Prefetch thresholds (from the configuration), the queue's peak since
+    // the last wake-up, the average message size seen, the last wake-up.
+    int64_t queue_max_messages_ = 100000;
+    int64_t queue_max_bytes_ = 65536 * 1024LL;
+    int64_t queue_peak_ = 0;
+    double avg_message_bytes_ = 0;
+    std::chrono::steady_clock::time_point last_wake_{};
+    rd_kafka_topic_partition_list_t *wake_list_ = nullptr;
+    int64_t wake_ups_ = 0;
 
     std::string topic_;
     int stall_timeout_ms_;
