@@ -5,6 +5,7 @@
 
 #include "format/json.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -97,19 +98,19 @@ void RangeConsumer::Start(const std::vector<PartitionRange> &ranges) {
     for (auto &p : parts_) rd_kafka_topic_partition_list_add(wake_list_, topic_.c_str(), p.range.partition);
 }
 
-void RangeConsumer::MaybeWakeFetchers(bool queue_empty) {
+void RangeConsumer::MaybeWakeFetchers(int64_t queued, int64_t taken) {
     if (!wake_list_ || wake_list_->cnt == 0 || remaining_ == 0) return;
     auto now = std::chrono::steady_clock::now();
-    int64_t len = rd_kafka_queue_length(queue_);
-    double bytes = static_cast<double>(len) * avg_message_bytes_;
-    bool low = 2 * len <= queue_max_messages_ && 2 * bytes <= static_cast<double>(queue_max_bytes_);
-    if (!queue_empty) {
-        if (len > queue_peak_) queue_peak_ = len;
+    int64_t left = std::max<int64_t>(0, queued - taken);
+    if (taken > 0) {
+        queue_peak_ = std::max(queue_peak_, queued);
         double peak_bytes = static_cast<double>(queue_peak_) * avg_message_bytes_;
+        double left_bytes = static_cast<double>(left) * avg_message_bytes_;
         // Near a threshold since the last wake-up (a fetch response lands
         // whole, so "near" is 3/4), and now drained to half: wake.
         bool was_high = 4 * queue_peak_ >= 3 * queue_max_messages_ ||
                         4 * peak_bytes >= 3 * static_cast<double>(queue_max_bytes_);
+        bool low = 2 * left <= queue_max_messages_ && 2 * left_bytes <= static_cast<double>(queue_max_bytes_);
         if (!was_high || !low) return;
     } else if (now - last_wake_ < std::chrono::milliseconds(5)) {
         return;  // empty and waiting: at most every 5 ms
@@ -119,7 +120,7 @@ void RangeConsumer::MaybeWakeFetchers(bool queue_empty) {
     // the call returns; late replies are dropped by librdkafka.
     rd_kafka_offsets_for_times(handle(), wake_list_, 0);
     last_wake_ = now;
-    queue_peak_ = len;
+    queue_peak_ = left;
     wake_ups_++;
 }
 
@@ -152,8 +153,9 @@ bool RangeConsumer::FetchBatch() {
         // rd_kafka_consume_batch_queue waits for a FULL batch until its
         // timeout: take what is there without waiting, and only when the
         // queue is empty wait (one slice) for the next message.
+        int64_t queued = rd_kafka_queue_length(queue_);
         ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, batch_.data(), kBatch);
-        MaybeWakeFetchers(n == 0);
+        MaybeWakeFetchers(queued, std::max<ssize_t>(n, 0));
         // Queue empty: wait a few ms for a full batch (a fast reader would
         // otherwise wake up for every message), then a slice for anything.
         if (n == 0) n = rd_kafka_consume_batch_queue(queue_, 5, batch_.data(), kBatch);

@@ -69,8 +69,9 @@ private:
     Part *Find(int32_t partition);
     void ReleaseBatch();
     bool FetchBatch();
-    // Wakes the leaders' broker threads if the prefetch may have stopped.
-    void MaybeWakeFetchers(bool queue_empty);
+    // Wakes the leaders' broker threads if the prefetch may have stopped:
+    // `queued` messages were in the queue, `taken` were just taken from it.
+    void MaybeWakeFetchers(int64_t queued, int64_t taken);
 
     // Prefetch thresholds (from the configuration), the queue's peak since
     // the last wake-up, the average message size seen, the last wake-up.

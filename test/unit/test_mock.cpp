@@ -562,6 +562,27 @@ TEST(mock_range_consumer_reads_exact_ranges) {
     c->Stop();
 }
 
+TEST(mock_range_consumer_small_prefetch_wakes_the_fetchers) {
+    // A prefetch queue of 300 messages for 3 x 2000: librdkafka stops
+    // fetching at the threshold, and Next() wakes it when the queue drained.
+    Mock mock;
+    mock.CreateTopic("small_prefetch", 3);
+    for (int32_t p = 0; p < 3; p++) mock.Fill("small_prefetch", p, 2000);
+    auto c = mock.Consumer("small_prefetch", 10000,
+                           {{"queued.min.messages", "300"}, {"max.partition.fetch.bytes", "2048"}});
+    c->Start({{0, 0, 2000}, {1, 0, 2000}, {2, 0, 2000}});
+    std::vector<Got> got = ReadAll(*c);
+    REQUIRE(got.size() == 6000u);
+    int64_t next[3] = {0, 0, 0};
+    for (const Got &g : got) {
+        REQUIRE(g.partition >= 0 && g.partition < 3);
+        CHECK_EQ(g.offset, next[g.partition]);  // each offset once, in order
+        CHECK_EQ(g.value, "m" + std::to_string(g.offset));
+        next[g.partition] = g.offset + 1;
+    }
+    CHECK(c->wake_ups() > 0);
+}
+
 TEST(mock_range_consumer_sub_range) {
     Mock mock;
     mock.CreateTopic("sub", 2);
