@@ -2,7 +2,8 @@
 # CDC benchmark: N row changes (narrow rows, transactions of 10k) already in
 # the WAL, delivered by a pipeline worker (from its start to the last
 # acknowledgement), against decoding the same WAL with pgoutput only
-# (pg_logical_slot_peek_binary_changes), in the same run.  Then the latency
+# (pg_logical_slot_peek_binary_changes), in the same run, after a warm-up
+# delivery of N changes of another table.  Then the latency
 # from commit to the broker's append (LogAppendTime topic, commit time from
 # the commit_ts header) at 5,000 changes/s, and the worker's peak RSS while
 # it delivers one transaction of N rows.  See "CDC benchmark" in
@@ -14,12 +15,15 @@
 # (bench/tmp/cdc/pg), stops both on exit.  Environment knobs:
 #   BENCH_RUNS        timed runs of the decode-only reference (default 3)
 #   CDC_RATE_SECONDS  length of the latency run (default 10)
+#   CDC_WARMUP        warm-up rounds of N inserts (default 2)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 N=${1:-1000000}
 [[ $N =~ ^[0-9]+$ ]] && ((N >= 10000)) || die "N must be an integer >= 10000, got '$N'"
 TXN=10000
+WARMUP=${CDC_WARMUP:-2}
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "CDC_WARMUP must be an integer >= 0, got '$WARMUP'"
 SECONDS_RATE=${CDC_RATE_SECONDS:-10}
 
 bench_init cdc
@@ -33,14 +37,68 @@ start_services
 
 "${PSQL[@]}" >/dev/null <<SQL || die "set-up failed"
 CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$B');
+CREATE TABLE warm (id int PRIMARY KEY, v int, name text);
 CREATE TABLE narrow (id int PRIMARY KEY, v int, name text);
 CREATE TABLE rate (id bigserial PRIMARY KEY, v int);
 CREATE TABLE big (id int PRIMARY KEY, v int, name text);
-CREATE PUBLICATION bench_pub FOR TABLE narrow, rate, big;
+CREATE PUBLICATION bench_pub FOR TABLE warm, narrow, rate, big;
+SELECT kafka.create_topic('kafka', 'bench.public.warm', 3);
 SELECT kafka.create_topic('kafka', 'bench.public.narrow', 3);
 SELECT kafka.create_topic('kafka', 'bench.public.big', 3);
 SELECT kafka.create_topic('kafka', 'bench.public.rate', 3, -1, '{"message.timestamp.type": "LogAppendTime"}');
+-- Polls every 10 ms inside the server (a psql process per poll would take
+-- CPU from the worker) until the pipeline confirmed lsn; returns the ms from
+-- the call to the start of a worker other than old_pid, and from that start
+-- to the confirmation, and that worker's pid.
+CREATE FUNCTION bench_wait(lsn pg_lsn, old_pid int, OUT start_ms int, OUT run_ms int, OUT pid int) AS \$\$
+DECLARE t0 timestamptz := clock_timestamp(); tw timestamptz; p int; done bool;
+BEGIN
+  LOOP
+    SELECT coalesce(worker_pid, 0), coalesce(confirmed_lsn >= lsn, false) INTO p, done
+      FROM kafka.pipeline_status WHERE name = 'bench';
+    IF tw IS NULL AND p > 0 AND p <> old_pid THEN tw := clock_timestamp(); pid := p; END IF;
+    EXIT WHEN done OR clock_timestamp() - t0 > interval '600 s';
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  tw := coalesce(tw, t0);
+  start_ms := extract(epoch FROM tw - t0) * 1000;
+  run_ms := extract(epoch FROM clock_timestamp() - tw) * 1000;
+  pid := coalesce(pid, 0);
+END \$\$ LANGUAGE plpgsql;
 SELECT kafka.create_pipeline('bench', 'kafka', 'bench_pub');
+SQL
+
+# Warm-up: the pipeline delivers N changes of another table first (a new
+# broker's JVM needs a few million messages before its code is compiled, and
+# until then it, not the worker, sets the pace).
+for ((w = 0; w < WARMUP; w++)); do
+    "${PSQL[@]}" <<SQL || die "warm-up workload failed"
+DO \$\$
+BEGIN
+  FOR i IN 0..($N / $TXN) - 1 LOOP
+    INSERT INTO warm SELECT g, g % 1000, 'name-' || g
+      FROM generate_series($w * $N + i * $TXN + 1, $w * $N + (i + 1) * $TXN) g;
+    COMMIT;
+  END LOOP;
+END
+\$\$;
+SQL
+    WARM_LSN=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
+    row=$("${PSQL[@]}" -At -c "SELECT start_ms, run_ms, pid FROM bench_wait('$WARM_LSN', 0)") || die "warm-up failed"
+    IFS='|' read -r _ warm_ms _ <<<"$row"
+    say "warm-up $((w + 1)): $N inserts into table warm, all acknowledged ${warm_ms} ms after the workload ended"
+done
+
+# A worker restarts decoding at its slot's restart_lsn, which PostgreSQL moves
+# only past a running-transactions record (logged at checkpoints and every
+# 15 s): log one, let the worker confirm past it, so the timed run decodes
+# the timed workload only (as the reference does), not the warm-up again.
+"${PSQL[@]}" -c "CHECKPOINT" -c "INSERT INTO warm VALUES (0, 0, 'after the checkpoint')" >/dev/null || die "checkpoint failed"
+WARM_LSN=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
+"${PSQL[@]}" -At -c "SELECT bench_wait('$WARM_LSN', 0)" >/dev/null || die "warm-up failed"
+say "slot restart_lsn $("${PSQL[@]}" -At -c "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name LIKE 'kafka_fdw_%'"), WAL now at $WARM_LSN"
+
+"${PSQL[@]}" >/dev/null <<SQL || die "set-up failed"
 SELECT kafka.pause_pipeline('bench');
 SELECT 'ref' FROM pg_create_logical_replication_slot('ref', 'pgoutput');
 SQL
@@ -49,7 +107,7 @@ for _ in $(seq 1 100); do
     [[ $st == paused ]] && break
     sleep 0.1
 done
-say "pipeline created and paused (state $st); reference slot 'ref' (pgoutput)"
+say "pipeline paused (state $st); reference slot 'ref' (pgoutput)"
 
 # The workload, with the pipeline paused: everything is in the WAL first.
 t0=$(date +%s%N)
@@ -79,20 +137,19 @@ done
 
 section "pipeline worker: resume, then until the last acknowledgement"
 paused_pid=$("${PSQL[@]}" -At -c "SELECT coalesce(worker_pid, 0) FROM kafka.pipeline_status WHERE name = 'bench'")
-t0=$(date +%s%N)
-"${PSQL[@]}" -c "SELECT kafka.resume_pipeline('bench')" >/dev/null
-pid=; tw=
-for _ in $(seq 1 60000); do
-    row=$("${PSQL[@]}" -At -c "SELECT coalesce(worker_pid, 0), confirmed_lsn >= '$END_LSN', events_sent FROM kafka.pipeline_status WHERE name = 'bench'")
-    IFS='|' read -r p done sent <<<"$row"
-    if ((p > 0 && p != paused_pid)); then pid=$p; [[ -z $tw ]] && tw=$(date +%s%N); fi
-    [[ $done == t ]] && break
-    sleep 0.01
-done
-t1=$(date +%s%N)
-[[ -n $tw ]] || tw=$t0
-say "  resume to worker start (launcher restarts the worker): $(((tw - t0) / 1000000)) ms"
-worker_ms=$(((t1 - tw) / 1000000))
+cpu_ms() { awk '{ print ($14 + $15) * 10 }' "$1" 2>/dev/null || echo 0; }  # utime+stime, 100 Hz ticks
+jvm=$(cat "$KAFKA_STATE_DIR/pid" 2>/dev/null)
+jvm0=$(cpu_ms "/proc/$jvm/stat")
+row=$("${PSQL[@]}" -At <<SQL
+SELECT kafka.resume_pipeline('bench') \\g /dev/null
+SELECT start_ms, run_ms, pid FROM bench_wait('$END_LSN', $paused_pid);
+SQL
+) || die "waiting for the worker failed"
+IFS='|' read -r start_ms worker_ms pid <<<"$row"
+jvm1=$(cpu_ms "/proc/$jvm/stat")
+say "  CPU during the run: worker $(cpu_ms "/proc/$pid/stat") ms (its main thread $(cpu_ms "/proc/$pid/task/$pid/stat") ms), broker JVM $((jvm1 - jvm0)) ms"
+sent=$("${PSQL[@]}" -At -c "SELECT events_sent FROM kafka.pipeline_status WHERE name = 'bench'")
+say "  resume to worker start (launcher restarts the worker): $start_ms ms"
 high=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.narrow')")
 say "  worker start to last acknowledgement: $worker_ms ms (includes connecting to Kafka); events_sent $sent; messages in the topic: $high"
 [[ $high == "$N" ]] || say "  !! expected $N messages in the topic"
