@@ -5,6 +5,8 @@
 #include "kafka/metadata.hpp"
 #include "kafka/wait.hpp"
 
+#include <cstring>
+
 namespace kafka_fdw::cdc {
 
 namespace pgo = format::pgoutput;
@@ -14,14 +16,7 @@ namespace pgo = format::pgoutput;
 constexpr int kQueueFullSliceMs = 1000;
 
 Sender::Sender(kafka::Config &&conf, const std::string &partitioner)
-    : producer_(std::move(conf), partitioner, kQueueFullSliceMs), queue_(producer_) {
-    headers_.resize(5);
-    headers_[0].name = "op";
-    headers_[1].name = "lsn";
-    headers_[2].name = "xid";
-    headers_[3].name = "table";
-    headers_[4].name = "commit_ts";
-}
+    : producer_(std::move(conf), partitioner, kQueueFullSliceMs), queue_(producer_) {}
 
 void Sender::EnsureTopic(const std::string &topic, int partitions, int replication, int timeout_ms) {
     if (topics_.count(topic)) return;
@@ -55,25 +50,28 @@ void Sender::Commit() {
     producer_.Poll(0);
 }
 
-bool Sender::Send(const std::string &topic, const char *key, size_t key_len, const char *value, size_t value_len,
+bool Sender::Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
                   char op, const char *table, const char *unchanged_toast) {
     if (!in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "change outside a decoded transaction");
-    headers_.resize(5);
-    headers_[0].value.assign(1, op);
-    headers_[1].value = lsn_;
-    headers_[2].value = xid_;
-    headers_[3].value = table;
-    headers_[4].value = commit_ts_;
-    if (unchanged_toast) headers_.push_back(kafka::Header{"unchanged_toast", unchanged_toast});
+    if (topic_ != topic) topic_ = topic;
+    const kafka::HeaderRef headers[6] = {
+        {"op", &op, 1},
+        {"lsn", lsn_.data(), lsn_.size()},
+        {"xid", xid_.data(), xid_.size()},
+        {"table", table, strlen(table)},
+        {"commit_ts", commit_ts_.data(), commit_ts_.size()},
+        {"unchanged_toast", unchanged_toast, unchanged_toast ? strlen(unchanged_toast) : 0},
+    };
     kafka::OutMessage m;
     m.key = key;
     m.key_len = key_len;
     m.value = value;
     m.value_len = value_len;
     m.timestamp_ms = ts_ms_;
-    m.headers = &headers_;
+    m.header_refs = headers;
+    m.n_header_refs = unchanged_toast ? 6 : 5;
     try {
-        producer_.Produce(ledger_, topic, m);
+        producer_.Produce(ledger_, topic_, m);
     } catch (const kafka::Error &e) {
         if (e.kind == kafka::ErrorKind::Timeout) return false;
         throw;

@@ -28,7 +28,7 @@ public:
     // Enqueues one event of the current transaction.  value == nullptr is a
     // tombstone.  Returns false when the local queue stayed full for a
     // slice (the broker is slow or down): the caller reports it and retries.
-    bool Send(const std::string &topic, const char *key, size_t key_len, const char *value, size_t value_len,
+    bool Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
               char op, const char *table, const char *unchanged_toast);
 
     // Serves delivery reports; returns the position the slot may be
@@ -46,7 +46,7 @@ private:
     kafka::Producer producer_;
     kafka::CommitQueue queue_;
     std::unordered_set<std::string> topics_;
-    std::vector<kafka::Header> headers_;
+    std::string topic_;  // the last topic sent to (most events go to the same)
     uint32_t ledger_ = 0;
     bool in_txn_ = false;
     std::string lsn_, xid_, commit_ts_;

@@ -21,6 +21,7 @@
 // shared memory; the launcher starts it again with a backoff.  No decoding
 // context is ever reused after an error.
 #include "cdc/sender.hpp"
+#include "format/json.hpp"
 #include "kafka/errors.hpp"
 
 #include "fdw/connection.hpp"
@@ -64,6 +65,7 @@ enum class Cat { Bool, Number, DateTime, Json, Array, Composite, Cast, String };
 
 struct AttrInfo {
     char *name;
+    char *json_name;  // the name as a JSON string and ':' ('"id":')
     bool key;
     Cat cat;
     Oid basetype;
@@ -294,17 +296,40 @@ void AppendTextDatum(StringInfo out, Datum d) {
 }
 
 void RenderValue(StringInfo out, AttrInfo *a, const pgo::Column &c) {
-    char *s = pnstrdup(c.data.data(), c.data.size());
+    const char *data = c.data.data();
+    int len = (int)c.data.size();
+    // The simple categories straight from pgoutput's text, no copy.
     switch (a->cat) {
     case Cat::Bool:
-        appendStringInfoString(out, s[0] == 't' ? "true" : "false");
-        break;
+        appendStringInfoString(out, len > 0 && data[0] == 't' ? "true" : "false");
+        return;
     case Cat::Number:
-        if (IsValidJsonNumber(s, (int)c.data.size())) appendStringInfoString(out, s);
-        else escape_json(out, s);
-        break;
+        if (IsValidJsonNumber(data, len)) {
+            appendBinaryStringInfo(out, data, len);
+            return;
+        }
+        break;  // NaN, Infinity: strings, below
     case Cat::Json:
-        appendStringInfoString(out, s);
+        appendBinaryStringInfo(out, data, len);
+        return;
+    case Cat::String:
+        if (!format::JsonNeedsEscape(data, (size_t)len)) {
+            appendStringInfoChar(out, '"');
+            appendBinaryStringInfo(out, data, len);
+            appendStringInfoChar(out, '"');
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    char *s = pnstrdup(data, len);
+    switch (a->cat) {
+    case Cat::Bool:
+    case Cat::Json:
+        break;  // done above
+    case Cat::Number:
+        escape_json(out, s);
         break;
     case Cat::DateTime: {
         Datum d = InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod);
@@ -341,8 +366,7 @@ void RenderRow(StringInfo out, RelInfo *rel, const pgo::Tuple &tup, const pgo::T
     for (int i = 0; i < n; i++) {
         AttrInfo *a = &rel->attrs[i];
         if (i > 0) appendStringInfoChar(out, ',');
-        escape_json(out, a->name);
-        appendStringInfoChar(out, ':');
+        appendStringInfoString(out, a->json_name);
         const pgo::Column *c = &tup[i];
         if (c->kind == 'u' && full_old && i < (int)full_old->size() && (*full_old)[i].kind != 'u') c = &(*full_old)[i];
         if (c->kind == 'n') {
@@ -367,8 +391,7 @@ bool RenderKey(StringInfo out, RelInfo *rel, const pgo::Tuple &tup) {
         if (!a->key) continue;
         appendStringInfoChar(out, any ? ',' : '{');
         any = true;
-        escape_json(out, a->name);
-        appendStringInfoChar(out, ':');
+        appendStringInfoString(out, a->json_name);
         const pgo::Column &c = tup[i];
         if (c.kind == 't') RenderValue(out, a, c);
         else appendStringInfoString(out, "null");
@@ -424,6 +447,11 @@ void OnRelation(const pgo::Relation &msg) {
         const pgo::Attribute &src = msg.attrs[i];
         AttrInfo *a = &rel->attrs[i];
         a->name = pstrdup(src.name.c_str());
+        StringInfoData jn;
+        initStringInfo(&jn);
+        escape_json(&jn, a->name);
+        appendStringInfoChar(&jn, ':');
+        a->json_name = jn.data;
         a->key = src.key;
         if (pk != NIL) {
             a->key = false;

@@ -38,11 +38,20 @@ Producer::~Producer() {
 }
 
 rd_kafka_topic_t *Producer::Topic(const std::string &name, const char *partitioner_in) {
+    // The common case, one topic with the default partitioner: no lookup.
+    bool default_partitioner = !partitioner_in || partitioner_ == partitioner_in;
+    if (default_partitioner && last_rkt_ && last_topic_ == name) return last_rkt_;
     const std::string partitioner = partitioner_in ? partitioner_in : partitioner_;
     // One handle per topic and partitioner (a table may choose its own).
     const std::string key = partitioner == partitioner_ ? name : name + '\0' + partitioner;
     auto it = topics_.find(key);
-    if (it != topics_.end()) return it->second;
+    if (it != topics_.end()) {
+        if (default_partitioner) {
+            last_topic_ = name;
+            last_rkt_ = it->second;
+        }
+        return it->second;
+    }
     // Start from the topic-level settings of the client's configuration
     // (acks, message.timeout.ms, compression...), then set the partitioner.
     rd_kafka_topic_conf_t *tconf = rd_kafka_default_topic_conf_dup(handle());
@@ -73,7 +82,7 @@ Ledger &Producer::GetLedger(uint32_t id) { return ledgers_.at(id); }
 void Producer::CloseLedger(uint32_t id) { ledgers_.erase(id); }
 
 uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const OutMessage &m) {
-    Ledger &ledger = ledgers_.at(ledger_id);
+    Ledger &ledger = GetLedger(ledger_id);
     rd_kafka_topic_t *rkt = Topic(topic, m.partitioner);
     uint64_t seq = ledger.sent;
 
@@ -81,11 +90,16 @@ uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const O
     std::unique_ptr<Deadline> deadline;  // only once the local queue is full
     for (;;) {
         rd_kafka_resp_err_t err;
-        if (m.headers && !m.headers->empty()) {
-            hdrs = rd_kafka_headers_new(m.headers->size());
-            for (const auto &h : *m.headers)
-                rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()),
-                                    h.value.data(), static_cast<ssize_t>(h.value.size()));
+        size_t nheaders = (m.headers ? m.headers->size() : 0) + m.n_header_refs;
+        if (nheaders > 0) {
+            hdrs = rd_kafka_headers_new(nheaders);
+            if (m.headers)
+                for (const auto &h : *m.headers)
+                    rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()),
+                                        h.value.data(), static_cast<ssize_t>(h.value.size()));
+            for (size_t i = 0; i < m.n_header_refs; i++)
+                rd_kafka_header_add(hdrs, m.header_refs[i].name, -1, m.header_refs[i].value,
+                                    static_cast<ssize_t>(m.header_refs[i].value_len));
             // producev: produceva double-frees headers on some errors in 2.0.2
             err = rd_kafka_producev(handle(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m.partition),
                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -117,7 +131,7 @@ uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const O
 
 void Producer::ProduceBatch(uint32_t ledger_id, const std::string &topic, const char *partitioner,
                             const BatchMessage *msgs, size_t n) {
-    Ledger &ledger = ledgers_.at(ledger_id);
+    Ledger &ledger = GetLedger(ledger_id);
     rd_kafka_topic_t *rkt = Topic(topic, partitioner);
     if (batch_.size() < n) batch_.resize(n);
     for (size_t i = 0; i < n; i++) {

@@ -24,6 +24,13 @@ struct Header {
     std::string value;
 };
 
+// A header given by reference (for hot paths: no copies).
+struct HeaderRef {
+    const char *name;  // NUL-terminated
+    const char *value;
+    size_t value_len;
+};
+
 struct OutMessage {
     int32_t partition = RD_KAFKA_PARTITION_UA;  // UA: chosen by the partitioner
     const char *key = nullptr;                  // nullptr: no key
@@ -32,6 +39,8 @@ struct OutMessage {
     size_t value_len = 0;
     int64_t timestamp_ms = 0;                   // 0: now
     const std::vector<Header> *headers = nullptr;
+    const HeaderRef *header_refs = nullptr;     // more headers, after `headers`
+    size_t n_header_refs = 0;
     const char *partitioner = nullptr;          // nullptr: the producer's default
 };
 
@@ -122,6 +131,8 @@ private:
     uint32_t next_ledger_ = 1;
     std::map<uint32_t, Ledger> ledgers_;
     std::unordered_map<std::string, rd_kafka_topic_t *> topics_;
+    std::string last_topic_;                  // Topic()'s last answer for the default partitioner
+    rd_kafka_topic_t *last_rkt_ = nullptr;
     bool txn_init_ = false;
     uint64_t produced_ = 0;
     std::vector<rd_kafka_message_t> batch_;  // ProduceBatch's scratch

@@ -533,6 +533,56 @@ TEST(mock_headers_tombstones_and_timestamps_round_trip) {
     CHECK_EQ(c->delivered(), 2);
 }
 
+TEST(mock_header_refs_and_alternating_topics) {
+    // HeaderRef headers come after the vector's; the producer's last-topic
+    // shortcut must not send a message to the previous topic.
+    Mock mock;
+    mock.CreateTopic("ta", 1);
+    mock.CreateTopic("tb", 1);
+    Producer &p = *mock.producer;
+    uint32_t l = p.OpenLedger(true);
+    std::vector<Header> vec = {{"first", "1"}};
+    const char op = 'c';
+    const kafka_fdw::kafka::HeaderRef refs[2] = {{"op", &op, 1}, {"empty", "", 0}};
+    const char *order[] = {"ta", "tb", "tb", "ta", "tb"};
+    for (int i = 0; i < 5; i++) {
+        std::string v = "v" + std::to_string(i);
+        OutMessage m;
+        m.value = v.data();
+        m.value_len = v.size();
+        m.headers = &vec;
+        m.header_refs = refs;
+        m.n_header_refs = 2;
+        if (i == 3) m.partitioner = "consistent";  // another topic handle, same topic
+        p.Produce(l, order[i], m);
+    }
+    p.Await(l, 10000);
+    CHECK_NOTHROW(p.CheckLedger(l));
+    for (const char *topic : {"ta", "tb"}) {
+        auto c = mock.Consumer(topic, 5000);
+        c->Start({{0, 0, std::string(topic) == "ta" ? 2 : 3}});
+        std::vector<std::string> values;
+        while (const rd_kafka_message_t *got = c->Next()) {
+            values.push_back(std::string(static_cast<const char *>(got->payload), got->len));
+            rd_kafka_headers_t *hdrs = nullptr;
+            REQUIRE(rd_kafka_message_headers(got, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR);
+            REQUIRE(rd_kafka_header_cnt(hdrs) == 3u);
+            const char *name;
+            const void *val;
+            size_t size;
+            REQUIRE(rd_kafka_header_get_all(hdrs, 0, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR);
+            CHECK_EQ(std::string(name), "first");
+            REQUIRE(rd_kafka_header_get_all(hdrs, 1, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR);
+            CHECK_EQ(std::string(name) + "=" + std::string(static_cast<const char *>(val), size), "op=c");
+            REQUIRE(rd_kafka_header_get_all(hdrs, 2, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR);
+            CHECK_EQ(std::string(name), "empty");
+            CHECK_EQ(size, 0u);
+        }
+        if (std::string(topic) == "ta") CHECK(values == std::vector<std::string>({"v0", "v3"}));
+        else CHECK(values == std::vector<std::string>({"v1", "v2", "v4"}));
+    }
+}
+
 // ---- consumer ----------------------------------------------------------------
 
 TEST(mock_range_consumer_reads_exact_ranges) {
