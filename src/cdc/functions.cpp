@@ -10,6 +10,7 @@
 // the slot before its transaction commits.
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 #include "cdc/cdc.hpp"
 
@@ -180,16 +181,8 @@ PipelineRow OpenManagedPipeline(const char *name, AsSuperuser *su) {
 void CheckOptions(Jsonb *opts) {
     if (!JB_ROOT_IS_OBJECT(opts))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pipeline options must be a JSON object")));
-    JsonbIterator *it = JsonbIteratorInit(&opts->root);
-    JsonbValue v;
-    JsonbIteratorToken tok;
-    char *key = nullptr;
-    while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
-        if (tok == WJB_KEY) {
-            key = pnstrdup(v.val.string.val, v.val.string.len);
-            continue;
-        }
-        if (tok != WJB_VALUE || !key) continue;
+    pg::ForEachJsonbMember(opts, [](char *key, JsonbValue *jv) {
+        const JsonbValue &v = *jv;
         if (strcmp(key, "topic_prefix") == 0) {
             bool ok = v.type == jbvString && v.val.string.len > 0;
             for (int i = 0; ok && i < v.val.string.len; i++) {
@@ -218,8 +211,7 @@ void CheckOptions(Jsonb *opts) {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
                             errhint("Valid options: topic_prefix, partitions, replication_factor, format.")));
         }
-        key = nullptr;
-    }
+    });
 }
 
 // Is the slot held by a process?

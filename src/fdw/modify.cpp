@@ -157,20 +157,6 @@ int64 TimestampMs(ColumnDef *c, Datum d) {
 
 }  // namespace
 
-// A non-string jsonb value as JSON text (numbers, booleans, nested values).
-char *JsonbScalarText(JsonbValue *v) {
-    switch (v->type) {
-    case jbvNumeric:
-        return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-    case jbvBool:
-        return pstrdup(v->val.boolean ? "true" : "false");
-    case jbvBinary:
-        return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-    default:
-        return pstrdup("null");
-    }
-}
-
 namespace {
 
 }  // namespace
@@ -204,26 +190,20 @@ void ParseHeaders(Jsonb *jb, const char *what, int *n_out, const char ***names, 
     *values = (const char **)palloc0(sizeof(char *) * (n + 1));
     *lens = (size_t *)palloc0(sizeof(size_t) * (n + 1));
     *n_out = 0;
-    JsonbIterator *it = JsonbIteratorInit(&jb->root);
-    JsonbValue v;
-    JsonbIteratorToken tok;
-    while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
-        if (tok == WJB_KEY) {
-            (*names)[*n_out] = pnstrdup(v.val.string.val, v.val.string.len);
-        } else if (tok == WJB_VALUE) {
-            int k = (*n_out)++;
-            if (v.type == jbvNull) {
-                (*values)[k] = nullptr;
-            } else if (v.type == jbvString) {
-                (*values)[k] = v.val.string.val;
-                (*lens)[k] = v.val.string.len;
-            } else {
-                char *s = JsonbScalarText(&v);
-                (*values)[k] = s;
-                (*lens)[k] = strlen(s);
-            }
+    pg::ForEachJsonbMember(jb, [&](char *key, JsonbValue *v) {
+        int k = (*n_out)++;
+        (*names)[k] = key;
+        if (v->type == jbvNull) {
+            (*values)[k] = nullptr;
+        } else if (v->type == jbvString) {
+            (*values)[k] = v->val.string.val;
+            (*lens)[k] = v->val.string.len;
+        } else {
+            char *s = pg::JsonbScalarText(v);
+            (*values)[k] = s;
+            (*lens)[k] = strlen(s);
         }
-    }
+    });
 }
 
 namespace {

@@ -30,7 +30,4 @@ kafka::OutMessage ToOutMessage(const MessageData &m, std::vector<kafka::Header> 
 // as is; other values as their JSON text).  ERROR if not an object.
 void ParseHeaders(Jsonb *jb, const char *what, int *n, const char ***names, const char ***values, size_t **lens);
 
-// A non-string jsonb value as JSON text.
-char *JsonbScalarText(JsonbValue *v);
-
 }  // namespace kafka_fdw::fdw

@@ -3,6 +3,7 @@
 
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 using namespace kafka_fdw;
 using kafka_fdw::pg::g_timeout_ms;
@@ -74,26 +75,16 @@ namespace {
 void JsonbToPairs(Jsonb *jb, List **names, List **values) {
     if (!JB_ROOT_IS_OBJECT(jb))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("topic config must be a JSON object")));
-    JsonbIterator *it = JsonbIteratorInit(&jb->root);
-    JsonbValue v;
-    JsonbIteratorToken tok;
-    char *key = nullptr;
-    while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
-        if (tok == WJB_KEY) {
-            key = pnstrdup(v.val.string.val, v.val.string.len);
-        } else if (tok == WJB_VALUE) {
-            char *val;
-            if (v.type == jbvString) val = pnstrdup(v.val.string.val, v.val.string.len);
-            else if (v.type == jbvNumeric)
-                val = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
-            else if (v.type == jbvBool) val = pstrdup(v.val.boolean ? "true" : "false");
-            else
-                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                                errmsg("topic config \"%s\" must be a string, number or boolean", key)));
-            *names = lappend(*names, key);
-            *values = lappend(*values, val);
-        }
-    }
+    pg::ForEachJsonbMember(jb, [&](char *key, JsonbValue *v) {
+        char *val;
+        if (v->type == jbvString) val = pnstrdup(v->val.string.val, v->val.string.len);
+        else if (v->type == jbvNumeric || v->type == jbvBool) val = pg::JsonbScalarText(v);
+        else
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("topic config \"%s\" must be a string, number or boolean", key)));
+        *names = lappend(*names, key);
+        *values = lappend(*values, val);
+    });
 }
 }  // namespace
 

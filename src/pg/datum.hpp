@@ -30,4 +30,38 @@ inline bytea *BytesToBytea(const void *data, size_t len) {
     return b;
 }
 
+// Calls f(key, value) for each member of the jsonb object `jb` (the caller
+// checks that it is one).  `key` is palloc'd and NUL-terminated; nested
+// objects and arrays come as jbvBinary values.  f may ereport: nothing here
+// needs destroying.
+template <typename F>
+void ForEachJsonbMember(Jsonb *jb, F &&f) {
+    JsonbIterator *it = JsonbIteratorInit(&jb->root);
+    JsonbValue v;
+    JsonbIteratorToken tok;
+    char *key = nullptr;
+    while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
+        if (tok == WJB_KEY) {
+            key = pnstrdup(v.val.string.val, v.val.string.len);
+        } else if (tok == WJB_VALUE && key) {
+            f(key, &v);
+            key = nullptr;
+        }
+    }
+}
+
+// A non-string jsonb value as JSON text (numbers, booleans, nested values).
+inline char *JsonbScalarText(JsonbValue *v) {
+    switch (v->type) {
+    case jbvNumeric:
+        return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+    case jbvBool:
+        return pstrdup(v->val.boolean ? "true" : "false");
+    case jbvBinary:
+        return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+    default:
+        return pstrdup("null");
+    }
+}
+
 }  // namespace kafka_fdw::pg
