@@ -100,7 +100,6 @@ void RangeConsumer::Start(const std::vector<PartitionRange> &ranges) {
 
 void RangeConsumer::MaybeWakeFetchers(int64_t queued, int64_t taken) {
     if (!wake_list_ || wake_list_->cnt == 0 || remaining_ == 0) return;
-    auto now = std::chrono::steady_clock::now();
     int64_t left = std::max<int64_t>(0, queued - taken);
     if (taken > 0) {
         queue_peak_ = std::max(queue_peak_, queued);
@@ -112,9 +111,9 @@ void RangeConsumer::MaybeWakeFetchers(int64_t queued, int64_t taken) {
                         4 * peak_bytes >= 3 * static_cast<double>(queue_max_bytes_);
         bool low = 2 * left <= queue_max_messages_ && 2 * left_bytes <= static_cast<double>(queue_max_bytes_);
         if (!was_high || !low) return;
-    } else if (now - last_wake_ < std::chrono::milliseconds(5)) {
-        return;  // empty and waiting: at most every 5 ms
     }
+    auto now = std::chrono::steady_clock::now();  // not read per batch: only here
+    if (taken == 0 && now - last_wake_ < std::chrono::milliseconds(5)) return;  // empty: at most every 5 ms
     for (int i = 0; i < wake_list_->cnt; i++) wake_list_->elems[i].offset = RD_KAFKA_OFFSET_END;
     // Timeout 0: the requests are sent (which wakes the broker threads) and
     // the call returns; late replies are dropped by librdkafka.
