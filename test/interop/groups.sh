@@ -175,7 +175,8 @@ section_a() {
         while [[ ! -e $WORK/stop ]]; do
             produce "$T" - $((i + 1)) $((i + 25)) || echo "kcat exit $?" >>"$WORK/prod_a.err"
             i=$((i + 25))
-            echo "$i" >"$WORK/prod_a.count"
+            # written aside, then renamed: a reader never sees it empty
+            echo "$i" >"$WORK/prod_a.count.tmp" && mv "$WORK/prod_a.count.tmp" "$WORK/prod_a.count"
             sleep 0.1
         done
     ) &
