@@ -16,6 +16,8 @@
 #   BENCH_RUNS        timed runs of the decode-only reference (default 3)
 #   CDC_RATE_SECONDS  length of the latency run (default 10)
 #   CDC_WARMUP        warm-up rounds of N inserts (default 2)
+#   CDC_PERF          a file: record a system-wide perf profile of the timed run
+#   CDC_PERF_ARGS     perf record options (default "-g -F 999")
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -140,6 +142,12 @@ paused_pid=$("${PSQL[@]}" -At -c "SELECT coalesce(worker_pid, 0) FROM kafka.pipe
 cpu_ms() { awk '{ print ($14 + $15) * 10 }' "$1" 2>/dev/null || echo 0; }  # utime+stime, 100 Hz ticks
 jvm=$(cat "$KAFKA_STATE_DIR/pid" 2>/dev/null)
 jvm0=$(cpu_ms "/proc/$jvm/stat")
+perf_pid=
+if [[ -n ${CDC_PERF:-} ]]; then    # CDC_PERF=file: system-wide profile of the timed run
+    perf record -a ${CDC_PERF_ARGS:--g -F 999} -e cpu-clock -o "$CDC_PERF" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 1
+fi
 row=$("${PSQL[@]}" -At <<SQL
 SELECT kafka.resume_pipeline('bench') \\g /dev/null
 SELECT start_ms, run_ms, pid FROM bench_wait('$END_LSN', $paused_pid);
@@ -147,6 +155,7 @@ SQL
 ) || die "waiting for the worker failed"
 IFS='|' read -r start_ms worker_ms pid <<<"$row"
 jvm1=$(cpu_ms "/proc/$jvm/stat")
+[[ -n $perf_pid ]] && { kill -INT "$perf_pid"; wait "$perf_pid"; say "  profile written to $CDC_PERF"; }
 say "  CPU during the run: worker $(cpu_ms "/proc/$pid/stat") ms (its main thread $(cpu_ms "/proc/$pid/task/$pid/stat") ms), broker JVM $((jvm1 - jvm0)) ms"
 sent=$("${PSQL[@]}" -At -c "SELECT events_sent FROM kafka.pipeline_status WHERE name = 'bench'")
 say "  resume to worker start (launcher restarts the worker): $start_ms ms"

@@ -56,9 +56,13 @@ PSQL_TAG=(psql -X -v ON_ERROR_STOP=1 -At)   # not quiet: prints the command tag
 # start_services: starts the broker (its address in B) and the cluster
 # (exports PGHOST, PGPORT, PGUSER, PGDATABASE), then CREATE EXTENSION kafka_fdw
 start_services() {
+    # The broker's heap as Kafka's own kafka-server-start.sh sets it (the
+    # test suite's default is smaller; a heap that grows while measured
+    # costs the broker page faults).
+    export KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx1G -Xms1G}
     B=$(bash "$ROOT/test/kafka_broker.sh" start | tail -1) || die "the Kafka broker did not start"
     [[ $B == *:* ]] || die "unexpected broker address '$B'"
-    say "broker at $B"
+    say "broker at $B (heap $KAFKA_HEAP_OPTS)"
 
     # the cluster preloads kafka_fdw: retry in case an install is in progress
     for try in 1 2 3 4; do
