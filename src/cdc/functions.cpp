@@ -6,8 +6,9 @@
 // kafka_fdw_<database oid>_<name> with plugin pgoutput.  The launcher starts
 // a worker for every such slot; the worker reads its row.  Slot creation is
 // not transactional: a create_pipeline whose transaction aborts drops the
-// slot it made (abort callback); drop_pipeline stops the worker and drops
-// the slot before its transaction commits.
+// slot it made (abort callback); drop_pipeline stops the worker, deletes
+// the row, and drops the slot as its transaction commits (pre-commit
+// callback: a failure there aborts the transaction, a rollback keeps both).
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
 #include "pg/datum.hpp"
@@ -37,59 +38,108 @@ PG_FUNCTION_INFO_V1(kafka_pipeline_workers);
 namespace kafka_fdw::cdc {
 namespace {
 
-// Work to do when the current transaction ends (TopMemoryContext lists).
-List *g_created_slots = NIL;   // drop on abort
-List *g_reload_slots = NIL;    // wake the worker on commit
-List *g_dropping_slots = NIL;  // clear the dropping flag on abort
+// Work to do when the current transaction ends, by the subtransaction that
+// asked for it (a ROLLBACK TO SAVEPOINT forgets it).  In TopMemoryContext.
+enum class Pending { Created, Reload, Dropping };
+struct PendingSlot {
+    Pending what;  // Created: drop on abort; Reload: wake the worker on commit;
+                   // Dropping: drop before commit, clear the dropping flag on abort
+    SubTransactionId subid;
+    char slot[NAMEDATALEN];
+};
+List *g_pending = NIL;
 bool g_callback_registered = false;
 
+bool AnyPending(Pending what) {
+    ListCell *lc;
+    foreach (lc, g_pending)
+        if (static_cast<PendingSlot *>(lfirst(lc))->what == what) return true;
+    return false;
+}
+
+// Undoes what an aborted (sub)transaction asked for.  Nothing may fail here.
+void Undo(const PendingSlot *p) {
+    if (p->what == Pending::Dropping && Shared()) {
+        LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+        if (PipelineEntry *e = FindEntry(p->slot)) e->dropping = false;
+        LWLockRelease(Shared()->lock);
+        WakeLauncher();
+    } else if (p->what == Pending::Created) {
+        // Best effort: a slot left behind has no pipeline row; its worker
+        // finds none and stays stopped; pg_drop_replication_slot removes it.
+        PG_TRY();
+        { ReplicationSlotDrop(p->slot, true); }
+        PG_CATCH();
+        { FlushErrorState(); }
+        PG_END_TRY();
+    }
+}
+
 void XactCallback(XactEvent event, void *) {
+    if (event == XACT_EVENT_PRE_PREPARE && (AnyPending(Pending::Created) || AnyPending(Pending::Dropping)))
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("cannot PREPARE a transaction that created or dropped a pipeline")));
+    ListCell *lc;
+    if (event == XACT_EVENT_PRE_COMMIT) {
+        // May fail: then the transaction aborts and the row stays too.
+        foreach (lc, g_pending) {
+            const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
+            if (p->what == Pending::Dropping && SearchNamedReplicationSlot(p->slot, true))
+                ReplicationSlotDrop(p->slot, true);
+        }
+        return;
+    }
     if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_COMMIT &&
         event != XACT_EVENT_PARALLEL_ABORT)
         return;
     bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT;
-    ListCell *lc;
-    if (Shared()) {
+    if (commit && Shared()) {
         // Nothing here may fail: plain shared-memory writes and latches.
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-        foreach (lc, commit ? g_reload_slots : g_dropping_slots) {
-            PipelineEntry *e = FindEntry((char *)lfirst(lc));
+        foreach (lc, g_pending) {
+            const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
+            PipelineEntry *e = p->what == Pending::Reload ? FindEntry(p->slot) : nullptr;
             if (!e) continue;
-            if (commit) {
-                e->reload = true;
-                WakeWorker(e->pid);
-            } else {
-                e->dropping = false;
-            }
+            e->reload = true;
+            WakeWorker(e->pid);
         }
         LWLockRelease(Shared()->lock);
         WakeLauncher();
     }
-    if (!commit) {
-        foreach (lc, g_created_slots) {
-            char *slot = (char *)lfirst(lc);
-            // Best effort: a slot left behind has no pipeline row; its worker
-            // finds none and stays stopped; pg_drop_replication_slot removes it.
-            PG_TRY();
-            { ReplicationSlotDrop(slot, true); }
-            PG_CATCH();
-            { FlushErrorState(); }
-            PG_END_TRY();
-        }
-    }
-    list_free_deep(g_created_slots);
-    list_free_deep(g_reload_slots);
-    list_free_deep(g_dropping_slots);
-    g_created_slots = g_reload_slots = g_dropping_slots = NIL;
+    if (!commit)
+        foreach (lc, g_pending) Undo(static_cast<PendingSlot *>(lfirst(lc)));
+    list_free_deep(g_pending);
+    g_pending = NIL;
 }
 
-void Remember(List **list, const char *slot) {
+void SubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *) {
+    if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB) return;
+    ListCell *lc;
+    foreach (lc, g_pending) {
+        PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
+        if (p->subid != mySubid) continue;
+        if (event == SUBXACT_EVENT_COMMIT_SUB) {
+            p->subid = parentSubid;
+        } else {
+            Undo(p);
+            g_pending = foreach_delete_current(g_pending, lc);
+            pfree(p);
+        }
+    }
+}
+
+void Remember(Pending what, const char *slot) {
     if (!g_callback_registered) {
         RegisterXactCallback(XactCallback, nullptr);
+        RegisterSubXactCallback(SubXactCallback, nullptr);
         g_callback_registered = true;
     }
+    auto *p = static_cast<PendingSlot *>(MemoryContextAllocZero(TopMemoryContext, sizeof(PendingSlot)));
+    p->what = what;
+    p->subid = GetCurrentSubTransactionId();
+    strlcpy(p->slot, slot, sizeof p->slot);
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-    *list = lappend(*list, pstrdup(slot));
+    g_pending = lappend(g_pending, p);
     MemoryContextSwitchTo(old);
 }
 
@@ -270,7 +320,7 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
         Datum values[1] = {CStringGetDatum(slot)};
         Exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", 1, types, values,
              SPI_OK_SELECT);
-        Remember(&g_created_slots, slot);
+        Remember(Pending::Created, slot);
     }
     {
         Oid types[6] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, OIDOID};
@@ -287,7 +337,7 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
     RestoreUser(&su);
     SPI_finish();
     // On commit the launcher starts the worker (it scans every second).
-    Remember(&g_reload_slots, slot);
+    Remember(Pending::Reload, slot);
     PG_RETURN_VOID();
 }
 
@@ -305,7 +355,7 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
         WakeWorker(e->pid);
     }
     LWLockRelease(Shared()->lock);
-    Remember(&g_dropping_slots, row.slot_name);
+    Remember(Pending::Dropping, row.slot_name);
 
     // Wait for the slot to be released (interruptibly, up to the timeout).
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(kafka_fdw::pg::g_timeout_ms, 5000));
@@ -327,13 +377,6 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
         Datum values[1] = {CStringGetTextDatum(name)};
         Exec("DELETE FROM kafka.pipelines WHERE name = $1", 1, types, values, SPI_OK_DELETE);
     }
-    {
-        Oid types[1] = {NAMEOID};
-        Datum values[1] = {CStringGetDatum(row.slot_name)};
-        Exec("SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
-             "WHERE slot_name = $1",
-             1, types, values, SPI_OK_SELECT);
-    }
     RestoreUser(&su);
     SPI_finish();
     WakeLauncher();
@@ -350,7 +393,7 @@ static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
         Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(paused)};
         Exec("UPDATE kafka.pipelines SET paused = $2 WHERE name = $1", 2, types, values, SPI_OK_UPDATE);
         RestoreUser(&su);
-        Remember(&g_reload_slots, row.slot_name);
+        Remember(Pending::Reload, row.slot_name);
     }
     SPI_finish();
     PG_RETURN_VOID();
