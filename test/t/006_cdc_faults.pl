@@ -316,7 +316,7 @@ note sprintf('broker down %.1f s after the request', time() - $t_out);
 
 SKIP:
 {
-	skip 'the broker never went down', 7 unless $down;
+	skip 'the broker never went down', 8 unless $down;
 
 	# retrying, with the error
 	my $t0 = time();
@@ -344,6 +344,15 @@ SKIP:
 		  " FROM kafka.pipeline_status WHERE name = 'cdc'", 't', 20);
 	ok($ok, 'the launcher starts another worker') or diag 'pipeline_status: ' . status();
 	note sprintf('new worker %.1f s after the terminate: %s', time() - $t0, status());
+	# a worker that starts while the broker is down says so within seconds
+	# (not 'running' until a metadata request times out)
+	$t0 = time();
+	($ok, $last) = poll(
+		"SELECT state = 'retrying' AND last_error LIKE 'waiting for Kafka: topic %'
+		   FROM kafka.pipeline_status WHERE name = 'cdc' AND worker_pid IS NOT NULL", 't', 10);
+	ok($ok, "a worker started while the broker is down shows 'retrying' and what it waits for")
+	  or diag 'pipeline_status: ' . status();
+	note sprintf('after %.1f s: %s', time() - $t0, status());
 
 	# a fast shutdown ends within seconds
 	my $still_down = !broker_listening();
