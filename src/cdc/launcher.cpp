@@ -162,7 +162,10 @@ void StartWorker(int idx) {
     }
 }
 
-void ScanSlots() {
+// Returns true when a worker has said goodbye (its exit callback ran) but
+// the postmaster has not reaped it yet: the caller looks again shortly.
+bool ScanSlots() {
+    bool exiting = false;
     // Our slots, from the cluster's slot array.
     SlotRef *slots = static_cast<SlotRef *>(palloc0(sizeof(SlotRef) * Max(1, max_replication_slots)));
     int nslots = 0;
@@ -185,7 +188,11 @@ void ScanSlots() {
     for (int i = 0; i < g_shared->max_pipelines; i++) {
         if (!g_handles[i]) continue;
         pid_t pid;
-        if (GetBackgroundWorkerPid(g_handles[i], &pid) == BGWH_STOPPED) {
+        BgwHandleStatus st = GetBackgroundWorkerPid(g_handles[i], &pid);
+        if (st != BGWH_STOPPED) {
+            const PipelineEntry *e = &g_shared->entries[i];
+            if (st == BGWH_STARTED && e->pid == 0 && e->state != WorkerState::Starting) exiting = true;
+        } else {
             pfree(g_handles[i]);
             g_handles[i] = nullptr;
             PipelineEntry *e = &g_shared->entries[i];
@@ -228,6 +235,7 @@ void ScanSlots() {
     }
     LWLockRelease(g_shared->lock);
     pfree(slots);
+    return exiting;
 }
 
 }  // namespace
@@ -253,16 +261,22 @@ void kafka_fdw_cdc_launcher_main(Datum) {
 
     MemoryContext scan_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw launcher", ALLOCSET_DEFAULT_SIZES);
     for (;;) {
+        // Reset before the scan: a wake-up during it (a worker that ended,
+        // the postmaster's notice that it is gone) makes the wait return at
+        // once instead of being lost.
+        ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
         }
         MemoryContext old = MemoryContextSwitchTo(scan_cxt);
-        ScanSlots();
+        bool exiting = ScanSlots();
         MemoryContextSwitchTo(old);
         MemoryContextReset(scan_cxt);
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
+        // A worker about to be gone (resume, reload, failure): restart it as
+        // soon as the postmaster has reaped it, not at the next scan.
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, exiting ? 10L : 1000L,
+                        PG_WAIT_EXTENSION);
     }
 }
