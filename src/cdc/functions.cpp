@@ -231,7 +231,9 @@ PipelineRow OpenManagedPipeline(const char *name, AsSuperuser *su) {
 void CheckOptions(Jsonb *opts) {
     if (!JB_ROOT_IS_OBJECT(opts))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pipeline options must be a JSON object")));
-    pg::ForEachJsonbMember(opts, [](char *key, JsonbValue *jv) {
+    bool debezium_format = false, schemas_given = false;
+    bool *debezium = &debezium_format, *schemas = &schemas_given;
+    pg::ForEachJsonbMember(opts, [debezium, schemas](char *key, JsonbValue *jv) {
         const JsonbValue &v = *jv;
         if (strcmp(key, "topic_prefix") == 0) {
             bool ok = v.type == jbvString && v.val.string.len > 0;
@@ -253,15 +255,27 @@ void CheckOptions(Jsonb *opts) {
                                 errmsg("pipeline option \"%s\" must be positive (or -1, the broker's default)",
                                        key)));
         } else if (strcmp(key, "format") == 0) {
-            if (v.type != jbvString || v.val.string.len != 3 || strncmp(v.val.string.val, "row", 3) != 0)
-                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                                errmsg("pipeline option \"format\" must be \"row\""),
-                                errdetail("Other event formats are not implemented yet.")));
+            auto is = [&](const char *f) {
+                return v.type == jbvString && v.val.string.len == (int)strlen(f) &&
+                       strncmp(v.val.string.val, f, v.val.string.len) == 0;
+            };
+            if (!is("row") && !is("debezium"))
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"format\" must be \"row\" or \"debezium\"")));
+            *debezium = is("debezium");
+        } else if (strcmp(key, "schemas") == 0) {
+            if (v.type != jbvBool)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"schemas\" must be true or false")));
+            *schemas = true;
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
-                            errhint("Valid options: topic_prefix, partitions, replication_factor, format.")));
+                            errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas.")));
         }
     });
+    if (schemas_given && !debezium_format)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("pipeline option \"schemas\" applies to \"format\": \"debezium\" only")));
 }
 
 // Is the slot held by a process?

@@ -20,6 +20,7 @@
 // Errors: any ERROR ends the worker (exit 1) after its text was put in
 // shared memory; the launcher starts it again with a backoff.  No decoding
 // context is ever reused after an error.
+#include "cdc/debezium.hpp"
 #include "cdc/sender.hpp"
 #include "format/json.hpp"
 #include "kafka/errors.hpp"
@@ -34,6 +35,7 @@ extern "C" {
 #include "access/xlogreader.h"
 #include "access/xlogutils.h"
 #include "catalog/pg_cast.h"
+#include "commands/dbcommands.h"
 #include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "parser/parse_coerce.h"
@@ -84,6 +86,7 @@ struct RelInfo {
     char *topic;
     int natts;
     AttrInfo *attrs;
+    dbz::Relation *dbz;  // format "debezium"
 };
 
 struct Worker {
@@ -111,6 +114,14 @@ struct Worker {
     uint64 last_pending;
     uint64 records;
     char toast_cols[1024];
+    bool debezium;      // format "debezium" (else "row")
+    bool dbz_schemas;   // its option "schemas"
+    char *dbname;
+    // the transaction being decoded, and the position of the current change
+    uint64 txn_final_lsn;
+    uint32 txn_xid;
+    int64 txn_commit_unix_us;
+    XLogRecPtr change_lsn;
 };
 
 Worker *W = nullptr;
@@ -183,7 +194,8 @@ bool LoadDefinition() {
         rc = SPI_execute_with_args(
             "SELECT name, server, publication, owner::oid::text, paused::text, "
             "coalesce(options->>'topic_prefix', name), coalesce(options->>'partitions', '-1'), "
-            "coalesce(options->>'replication_factor', '-1') "
+            "coalesce(options->>'replication_factor', '-1'), coalesce(options->>'format', 'row'), "
+            "coalesce(options->>'schemas', 'true') "
             "FROM kafka.pipelines WHERE slot_name = $1",
             1, argtypes, values, nullptr, true, 1);
         if (rc == SPI_OK_SELECT && SPI_processed == 1) {
@@ -198,6 +210,9 @@ bool LoadDefinition() {
             W->topic_prefix = pstrdup(SPI_getvalue(t, d, 6));
             W->partitions = atoi(SPI_getvalue(t, d, 7));
             W->replication = atoi(SPI_getvalue(t, d, 8));
+            W->debezium = strcmp(SPI_getvalue(t, d, 9), "debezium") == 0;
+            W->dbz_schemas = strcmp(SPI_getvalue(t, d, 10), "false") != 0;
+            W->dbname = get_database_name(MyDatabaseId);
             MemoryContextSwitchTo(old);
             found = true;
         }
@@ -493,6 +508,13 @@ void OnRelation(const pgo::Relation &msg) {
         }
         Categorize(a, src.type_oid, src.typmod, rel->cxt);
     }
+    rel->dbz = nullptr;
+    if (W->debezium) {
+        bool *key = static_cast<bool *>(palloc0(sizeof(bool) * Max(1, rel->natts)));
+        for (int i = 0; i < rel->natts; i++) key[i] = rel->attrs[i].key;
+        dbz::Options o{W->dbz_schemas, W->topic_prefix, W->dbname};
+        rel->dbz = dbz::Describe(msg.relid, msg, key, o, rel->cxt);
+    }
     MemoryContextSwitchTo(old);
     EnsureTopic(rel->topic);
 }
@@ -534,10 +556,54 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
     }
 }
 
+// A change as Debezium's connector sends it: an event with the envelope; a
+// delete is followed by a tombstone; a key change is a delete (and its
+// tombstone) of the old key and a create of the new one.
+void OnChangeDebezium(RelInfo *rel, const pgo::Change *ch) {
+    const dbz::Relation *d = rel->dbz;
+    dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn};
+    const pgo::Tuple *full_old = ch->old_kind == 'O' ? &ch->old_tuple : nullptr;
+    const pgo::Tuple *old = ch->old_kind ? &ch->old_tuple : nullptr;
+    bool old_key_only = ch->old_kind == 'K';
+    StringInfoData key, value;
+    initStringInfo(&key);
+    initStringInfo(&value);
+    auto send_delete = [&](StringInfo k, bool has) {
+        dbz::RenderEnvelope(&value, d, 'd', old, old_key_only, nullptr, nullptr, src);
+        Send(rel, has ? k : nullptr, &value, 'd', nullptr);
+        Send(rel, has ? k : nullptr, nullptr, 'd', nullptr);  // the tombstone
+    };
+    if (ch->action == 'D') {
+        bool has_key = old && dbz::RenderKey(&key, d, *old);
+        send_delete(&key, has_key);
+        return;
+    }
+    bool has_key = dbz::RenderKey(&key, d, ch->new_tuple);
+    if (ch->action == 'U' && old) {
+        StringInfoData old_key;
+        initStringInfo(&old_key);
+        bool had_key = dbz::RenderKey(&old_key, d, *old);
+        if (had_key && (!has_key || strcmp(old_key.data, key.data) != 0)) {
+            send_delete(&old_key, true);
+            resetStringInfo(&value);
+            dbz::RenderEnvelope(&value, d, 'c', nullptr, false, &ch->new_tuple, full_old, src);
+            Send(rel, has_key ? &key : nullptr, &value, 'c', nullptr);
+            return;
+        }
+    }
+    char op = ch->action == 'I' ? 'c' : 'u';
+    dbz::RenderEnvelope(&value, d, op, ch->action == 'U' ? full_old : nullptr, false, &ch->new_tuple, full_old, src);
+    Send(rel, has_key ? &key : nullptr, &value, op, nullptr);
+}
+
 void OnChange(const char *data, int len) {
     pgo::Change *ch = &W->sender->change;
     KFDW_ENTRY(pgo::ParseChange(std::string_view(data, len), ch););
     RelInfo *rel = LookupRel(ch->relid);
+    if (rel->dbz) {
+        OnChangeDebezium(rel, ch);
+        return;
+    }
     StringInfoData key, value;
     initStringInfo(&key);
     initStringInfo(&value);
@@ -564,7 +630,13 @@ void OnMessage(const char *data, int len) {
     std::string_view msg(data, len);
     switch (pgo::MessageType(msg)) {
     case 'B':
-        KFDW_ENTRY(W->sender->Begin(pgo::ParseBegin(msg)););
+        KFDW_ENTRY({
+            pgo::Begin b = pgo::ParseBegin(msg);
+            W->sender->Begin(b);
+            W->txn_final_lsn = b.final_lsn;
+            W->txn_xid = b.xid;
+            W->txn_commit_unix_us = b.commit_time + (int64_t)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+        });
         break;
     case 'C':
         KFDW_ENTRY(W->sender->Commit(););
@@ -594,10 +666,16 @@ void OnMessage(const char *data, int len) {
             for (int i = 0; i < nrel; i++) relids[i] = t.relids[i];
         });
         for (int i = 0; i < nrel; i++) {
+            RelInfo *rel = LookupRel(relids[i]);
             StringInfoData value;
             initStringInfo(&value);
-            appendStringInfoString(&value, "{}");
-            Send(LookupRel(relids[i]), nullptr, &value, 't', nullptr);
+            if (rel->dbz) {
+                dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn};
+                dbz::RenderEnvelope(&value, rel->dbz, 't', nullptr, false, nullptr, nullptr, src);
+            } else {
+                appendStringInfoString(&value, "{}");
+            }
+            Send(rel, nullptr, &value, 't', nullptr);
         }
         break;
     }
@@ -610,7 +688,8 @@ void OnMessage(const char *data, int len) {
 
 void PrepareWrite(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) { resetStringInfo(ctx->out); }
 
-void Write(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) {
+void Write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId, bool) {
+    W->change_lsn = lsn;
     MemoryContext old = MemoryContextSwitchTo(W->scratch);
     OnMessage(ctx->out->data, ctx->out->len);
     MemoryContextSwitchTo(old);

@@ -1,0 +1,660 @@
+// Debezium-compatible change events (see debezium.hpp).  Postgres zone.
+#include "cdc/debezium.hpp"
+
+extern "C" {
+#include "access/table.h"
+#include "catalog/pg_enum.h"
+#include "common/base64.h"
+#include "common/jsonapi.h"
+#include "utils/array.h"
+#include "utils/catcache.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+
+namespace kafka_fdw::cdc::dbz {
+
+namespace pgo = format::pgoutput;
+
+// Debezium's encodings (INTEROP.md §2.6), by the column's base type.
+enum class Kind {
+    Bool, Int16, Int32, Int64, Float32, Float64,
+    String,        // text and everything without a closer mapping: the text form
+    Decimal,       // numeric(p,s): base64 of the unscaled two's complement
+    VarDecimal,    // numeric: {"scale":s,"value":<base64>}
+    Date,          // days since 1970-01-01
+    TimeMs, TimeUs,            // time(0-3) / time(4-6), time
+    TimestampMs, TimestampUs,  // timestamp(0-3) / timestamp(4-6), timestamp
+    ZonedTimestamp,  // timestamptz: ISO 8601 in UTC
+    ZonedTime,       // timetz: ISO 8601 in UTC
+    Interval,        // microseconds, 365.25/12-day months
+    Uuid, Json, Xml, Enum,  // strings with a semantic name
+    Bytes,           // bytea: base64
+    Array,
+};
+
+struct Column {
+    char *json_name;  // "\"name\":"
+    Kind kind;
+    bool key;
+    bool notnull;
+    int32 typmod;
+    FmgrInfo infunc;  // the base type's input function (to read pgoutput's text)
+    Oid ioparam;
+    char *schema;     // the field's schema, without "field"
+    // arrays: the element's encoding and its output function
+    Column *elem;
+    Oid elemtype;
+    int16 elmlen;
+    bool elmbyval;
+    char elmalign;
+    FmgrInfo elem_out;
+};
+
+namespace {
+
+constexpr const char *kUnavailable = "__debezium_unavailable_value";
+constexpr int64 kUnixEpochDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;  // 10957
+constexpr int64 kUnixEpochUs = kUnixEpochDays * USECS_PER_DAY;
+// Debezium's values for +-infinity timestamps (postgresql.adoc).
+constexpr int64 kPlusInfinity = 9223372036825200000LL;
+constexpr int64 kMinusInfinity = -9223372036832400000LL;
+
+// Avro-style names, as Debezium's schema name adjuster: [A-Za-z0-9_] and
+// dots, never a leading digit in a segment.
+char *AvroName(const char *s) {
+    char *n = pstrdup(s);
+    bool seg_start = true;
+    for (char *p = n; *p; p++) {
+        if (*p == '.') {
+            seg_start = true;
+            continue;
+        }
+        if (!(isalnum((unsigned char)*p) || *p == '_') || (seg_start && isdigit((unsigned char)*p))) *p = '_';
+        seg_start = false;
+    }
+    return n;
+}
+
+void AppendJsonString(StringInfo out, const char *s, int len) {
+    char *c = pnstrdup(s, len);
+    escape_json(out, c);
+    pfree(c);
+}
+
+void AppendBase64(StringInfo out, const unsigned char *data, int len) {
+    int size = pg_b64_enc_len(len);
+    enlargeStringInfo(out, size + 3);
+    appendStringInfoChar(out, '"');
+    int n = pg_b64_encode(reinterpret_cast<const char *>(data), len, out->data + out->len, size);
+    if (n < 0) elog(ERROR, "could not encode %d bytes as base64", len);
+    out->len += n;
+    out->data[out->len] = '\0';
+    appendStringInfoChar(out, '"');
+}
+
+// numeric text -> base64 of the unscaled value as Java's
+// BigInteger.toByteArray() (minimal two's complement, big-endian); *scale
+// gets the digits after the point.  False for NaN and infinities.  (Plain
+// arrays from palloc: this is Postgres-zone code, ERRORs may pass through.)
+bool AppendUnscaled(StringInfo out, const char *text, int len, int *scale) {
+    bool neg = len > 0 && text[0] == '-';
+    int *digits = static_cast<int *>(palloc(sizeof(int) * Max(1, len)));
+    int nd = 0, sc = 0;
+    bool point = false;
+    for (int i = neg ? 1 : 0; i < len; i++) {
+        char c = text[i];
+        if (c == '.') {
+            point = true;
+        } else if (c >= '0' && c <= '9') {
+            digits[nd++] = c - '0';
+            if (point) sc++;
+        } else {
+            return false;  // NaN, Infinity
+        }
+    }
+    // base 10 -> base 256 by repeated division; bytes come out least
+    // significant first, written from the end of b (one spare byte in front
+    // for the sign)
+    int cap = nd / 2 + 2;
+    unsigned char *b = static_cast<unsigned char *>(palloc0(cap));
+    int pos = cap;
+    int start = 0;
+    while (start < nd && digits[start] == 0) start++;
+    while (start < nd) {
+        int rem = 0;
+        for (int i = start; i < nd; i++) {
+            int cur = rem * 10 + digits[i];
+            digits[i] = cur / 256;
+            rem = cur % 256;
+        }
+        b[--pos] = (unsigned char)rem;
+        while (start < nd && digits[start] == 0) start++;
+    }
+    int n = cap - pos;  // magnitude bytes in b[pos..cap)
+    if (n == 0) neg = false;  // -0
+    if (!neg) {
+        if (n == 0 || (b[pos] & 0x80)) {
+            b[--pos] = 0;
+            n++;
+        }
+    } else {
+        for (int i = pos; i < cap; i++) b[i] = (unsigned char)~b[i];
+        for (int i = cap; i-- > pos;)
+            if (++b[i] != 0) break;
+        if (!(b[pos] & 0x80)) {
+            b[--pos] = 0xff;
+            n++;
+        }
+        while (n > 1 && b[pos] == 0xff && (b[pos + 1] & 0x80)) {
+            pos++;
+            n--;
+        }
+    }
+    *scale = sc;
+    AppendBase64(out, b + pos, n);
+    return true;
+}
+
+// "HH:MM:SS[.ffffff]" of a time of day in microseconds; `digits` fraction
+// digits, or -1: as many as needed (none when whole).
+void AppendClock(StringInfo out, int64 us, int digits) {
+    int64 secs = us / USECS_PER_SEC;
+    int64 frac = us % USECS_PER_SEC;
+    appendStringInfo(out, "%02d:%02d:%02d", (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+    char f[8];
+    snprintf(f, sizeof f, "%06d", (int)frac);
+    int n = digits;
+    if (n < 0) {
+        n = 6;
+        while (n > 0 && f[n - 1] == '0') n--;
+    }
+    if (n > 0) appendStringInfo(out, ".%.*s", n, f);
+}
+
+Kind KindOf(Oid base, int32 typmod) {
+    switch (base) {
+    case BOOLOID: return Kind::Bool;
+    case INT2OID: return Kind::Int16;
+    case INT4OID: return Kind::Int32;
+    case INT8OID:
+    case OIDOID: return Kind::Int64;
+    case FLOAT4OID: return Kind::Float32;
+    case FLOAT8OID: return Kind::Float64;
+    case NUMERICOID: return typmod >= (int32)VARHDRSZ ? Kind::Decimal : Kind::VarDecimal;
+    case DATEOID: return Kind::Date;
+    case TIMEOID: return typmod >= 0 && typmod <= 3 ? Kind::TimeMs : Kind::TimeUs;
+    case TIMESTAMPOID: return typmod >= 0 && typmod <= 3 ? Kind::TimestampMs : Kind::TimestampUs;
+    case TIMESTAMPTZOID: return Kind::ZonedTimestamp;
+    case TIMETZOID: return Kind::ZonedTime;
+    case INTERVALOID: return Kind::Interval;
+    case UUIDOID: return Kind::Uuid;
+    case JSONOID:
+    case JSONBOID: return Kind::Json;
+    case XMLOID: return Kind::Xml;
+    case BYTEAOID: return Kind::Bytes;
+    default: break;
+    }
+    if (type_is_enum(base)) return Kind::Enum;
+    return Kind::String;
+}
+
+// The enum's labels in their order, comma-separated (Enum's "allowed").
+struct EnumLabel {
+    float4 order;
+    const char *label;
+};
+int CompareLabels(const void *a, const void *b) {
+    float4 x = static_cast<const EnumLabel *>(a)->order, y = static_cast<const EnumLabel *>(b)->order;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+char *EnumLabels(Oid typid) {
+    CatCList *list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(typid));
+    auto *labels = static_cast<EnumLabel *>(palloc(sizeof(EnumLabel) * Max(1, list->n_members)));
+    for (int i = 0; i < list->n_members; i++) {
+        auto *e = (Form_pg_enum)GETSTRUCT(&list->members[i]->tuple);
+        labels[i] = {e->enumsortorder, pstrdup(NameStr(e->enumlabel))};
+    }
+    qsort(labels, list->n_members, sizeof(EnumLabel), CompareLabels);
+    StringInfoData s;
+    initStringInfo(&s);
+    for (int i = 0; i < list->n_members; i++) {
+        if (i > 0) appendStringInfoChar(&s, ',');
+        appendStringInfoString(&s, labels[i].label);
+    }
+    ReleaseSysCacheList(list);
+    return s.data;
+}
+
+// The field schema of a column (JsonConverter's key order: type, fields or
+// items, optional, name, version, doc, parameters).
+void AppendSchema(StringInfo s, const Column *c, Oid base, int32 typmod, bool optional) {
+    const char *opt = optional ? "true" : "false";
+    auto semantic = [&](const char *type, const char *name) {
+        appendStringInfo(s, "{\"type\":\"%s\",\"optional\":%s,\"name\":\"%s\",\"version\":1", type, opt, name);
+    };
+    switch (c->kind) {
+    case Kind::Bool: appendStringInfo(s, "{\"type\":\"boolean\",\"optional\":%s", opt); break;
+    case Kind::Int16: appendStringInfo(s, "{\"type\":\"int16\",\"optional\":%s", opt); break;
+    case Kind::Int32: appendStringInfo(s, "{\"type\":\"int32\",\"optional\":%s", opt); break;
+    case Kind::Int64: appendStringInfo(s, "{\"type\":\"int64\",\"optional\":%s", opt); break;
+    case Kind::Float32: appendStringInfo(s, "{\"type\":\"float\",\"optional\":%s", opt); break;
+    case Kind::Float64: appendStringInfo(s, "{\"type\":\"double\",\"optional\":%s", opt); break;
+    case Kind::String: appendStringInfo(s, "{\"type\":\"string\",\"optional\":%s", opt); break;
+    case Kind::Decimal: {
+        int32 t = typmod - VARHDRSZ;
+        semantic("bytes", "org.apache.kafka.connect.data.Decimal");
+        appendStringInfo(s, ",\"parameters\":{\"scale\":\"%d\",\"connect.decimal.precision\":\"%d\"}",
+                         (int)(t & 0xffff), (int)((t >> 16) & 0xffff));
+        break;
+    }
+    case Kind::VarDecimal:
+        appendStringInfo(s,
+                         "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":"
+                         "\"scale\"},{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":%s,"
+                         "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"version\":1,\"doc\":\"Variable "
+                         "scaled decimal\"",
+                         opt);
+        break;
+    case Kind::Date: semantic("int32", "io.debezium.time.Date"); break;
+    case Kind::TimeMs: semantic("int32", "io.debezium.time.Time"); break;
+    case Kind::TimeUs: semantic("int64", "io.debezium.time.MicroTime"); break;
+    case Kind::TimestampMs: semantic("int64", "io.debezium.time.Timestamp"); break;
+    case Kind::TimestampUs: semantic("int64", "io.debezium.time.MicroTimestamp"); break;
+    case Kind::ZonedTimestamp: semantic("string", "io.debezium.time.ZonedTimestamp"); break;
+    case Kind::ZonedTime: semantic("string", "io.debezium.time.ZonedTime"); break;
+    case Kind::Interval: semantic("int64", "io.debezium.time.MicroDuration"); break;
+    case Kind::Uuid: semantic("string", "io.debezium.data.Uuid"); break;
+    case Kind::Json: semantic("string", "io.debezium.data.Json"); break;
+    case Kind::Xml: semantic("string", "io.debezium.data.Xml"); break;
+    case Kind::Enum: {
+        semantic("string", "io.debezium.data.Enum");
+        StringInfoData allowed;
+        initStringInfo(&allowed);
+        escape_json(&allowed, EnumLabels(base));
+        appendStringInfo(s, ",\"parameters\":{\"allowed\":%s}", allowed.data);
+        break;
+    }
+    case Kind::Bytes: appendStringInfo(s, "{\"type\":\"bytes\",\"optional\":%s", opt); break;
+    case Kind::Array:  // Init writes array schemas
+        break;
+    }
+}
+
+void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt);
+
+void InitArray(Column *c, Oid base, MemoryContext cxt) {
+    Oid elem = get_element_type(base);
+    c->elem = static_cast<Column *>(MemoryContextAllocZero(cxt, sizeof(Column)));
+    Init(c->elem, elem, -1, true, cxt);
+    if (c->elem->kind == Kind::Array) c->elem->kind = Kind::String;  // no nested arrays here
+    c->elemtype = elem;
+    get_typlenbyvalalign(elem, &c->elmlen, &c->elmbyval, &c->elmalign);
+    Oid outfn;
+    bool varlena;
+    getTypeOutputInfo(elem, &outfn, &varlena);
+    fmgr_info_cxt(outfn, &c->elem_out, cxt);
+}
+
+void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt) {
+    int32 basetypmod = typmod;
+    Oid base = getBaseTypeAndTypmod(typid, &basetypmod);
+    c->typmod = basetypmod;
+    bool is_array = OidIsValid(get_element_type(base)) && base != INT2VECTOROID && base != OIDVECTOROID;
+    c->kind = is_array ? Kind::Array : KindOf(base, basetypmod);
+    Oid infn;
+    getTypeInputInfo(base, &infn, &c->ioparam);
+    fmgr_info_cxt(infn, &c->infunc, cxt);
+    if (c->kind == Kind::Array) InitArray(c, base, cxt);
+    StringInfoData s;
+    initStringInfo(&s);
+    if (c->kind == Kind::Array) {
+        appendStringInfoString(&s, "{\"type\":\"array\",\"items\":");
+        appendStringInfoString(&s, c->elem->schema);
+        appendStringInfo(&s, ",\"optional\":%s", optional ? "true" : "false");
+    } else {
+        AppendSchema(&s, c, base, basetypmod, optional);
+    }
+    appendStringInfoChar(&s, '}');
+    c->schema = s.data;
+}
+
+Datum Read(const Column *c, const char *text, int len) {
+    char *s = pnstrdup(text, len);
+    return InputFunctionCall(const_cast<FmgrInfo *>(&c->infunc), s, c->ioparam, c->typmod);
+}
+
+// The fallback Debezium writes for a NOT NULL column missing from an old
+// key-only row (JdbcValueConverters: the type's zero).
+void AppendFallback(StringInfo out, const Column *c) {
+    switch (c->kind) {
+    case Kind::Bool: appendStringInfoString(out, "false"); break;
+    case Kind::Int16: case Kind::Int32: case Kind::Int64: case Kind::Float32: case Kind::Float64:
+    case Kind::Date: case Kind::TimeMs: case Kind::TimeUs: case Kind::TimestampMs: case Kind::TimestampUs:
+    case Kind::Interval: appendStringInfoString(out, "0"); break;
+    case Kind::Decimal: appendStringInfoString(out, "\"AA==\""); break;
+    case Kind::VarDecimal: appendStringInfoString(out, "{\"scale\":0,\"value\":\"AA==\"}"); break;
+    case Kind::Array: appendStringInfoString(out, "[]"); break;
+    default: appendStringInfoString(out, "\"\""); break;  // strings, bytes (empty base64)
+    }
+}
+
+// Unchanged TOASTed value that the WAL does not carry (Debezium's
+// unavailable.value.placeholder, by type; null where it has no form).
+void AppendUnavailable(StringInfo out, const Column *c) {
+    switch (c->kind) {
+    case Kind::String: case Kind::Json: case Kind::Xml: case Kind::Enum: case Kind::Uuid:
+        escape_json(out, kUnavailable);
+        break;
+    case Kind::Bytes:
+        AppendBase64(out, reinterpret_cast<const unsigned char *>(kUnavailable), (int)strlen(kUnavailable));
+        break;
+    case Kind::Array:
+        if (c->elem->kind == Kind::String) {
+            appendStringInfoChar(out, '[');
+            escape_json(out, kUnavailable);
+            appendStringInfoChar(out, ']');
+            break;
+        }
+        appendStringInfoString(out, "null");
+        break;
+    default: appendStringInfoString(out, "null"); break;
+    }
+}
+
+void AppendValue(StringInfo out, const Column *c, const char *text, int len);
+
+void AppendArray(StringInfo out, const Column *c, const char *text, int len) {
+    ArrayType *arr = DatumGetArrayTypeP(Read(c, text, len));
+    Datum *elems;
+    bool *nulls;
+    int n;
+    deconstruct_array(arr, c->elemtype, c->elmlen, c->elmbyval, c->elmalign, &elems, &nulls, &n);
+    appendStringInfoChar(out, '[');
+    for (int i = 0; i < n; i++) {
+        if (i > 0) appendStringInfoChar(out, ',');
+        if (nulls[i]) {
+            appendStringInfoString(out, "null");
+            continue;
+        }
+        char *s = OutputFunctionCall(const_cast<FmgrInfo *>(&c->elem_out), elems[i]);
+        AppendValue(out, c->elem, s, (int)strlen(s));
+    }
+    appendStringInfoChar(out, ']');
+}
+
+// One value from pgoutput's text form.
+void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
+    switch (c->kind) {
+    case Kind::Bool:
+        appendStringInfoString(out, len > 0 && text[0] == 't' ? "true" : "false");
+        return;
+    case Kind::Int16: case Kind::Int32: case Kind::Int64:
+        appendBinaryStringInfo(out, text, len);
+        return;
+    case Kind::Float32: case Kind::Float64:
+        if (IsValidJsonNumber(text, len)) appendBinaryStringInfo(out, text, len);
+        else appendStringInfoString(out, "null");  // NaN, Infinity: no JSON number
+        return;
+    case Kind::Decimal: {
+        int scale;
+        if (!AppendUnscaled(out, text, len, &scale)) appendStringInfoString(out, "null");
+        return;
+    }
+    case Kind::VarDecimal: {
+        StringInfoData v;
+        initStringInfo(&v);
+        int scale;
+        if (!AppendUnscaled(&v, text, len, &scale)) {
+            appendStringInfoString(out, "null");
+            return;
+        }
+        appendStringInfo(out, "{\"scale\":%d,\"value\":%s}", scale, v.data);
+        return;
+    }
+    case Kind::Date: {
+        DateADT d = DatumGetDateADT(Read(c, text, len));
+        if (DATE_NOT_FINITE(d)) appendStringInfoString(out, "null");
+        else appendStringInfo(out, "%d", (int)(d + kUnixEpochDays));
+        return;
+    }
+    case Kind::TimeMs:
+    case Kind::TimeUs: {
+        TimeADT t = DatumGetTimeADT(Read(c, text, len));
+        appendStringInfo(out, INT64_FORMAT, (int64)(c->kind == Kind::TimeMs ? t / 1000 : t));
+        return;
+    }
+    case Kind::TimestampMs:
+    case Kind::TimestampUs: {
+        Timestamp ts = DatumGetTimestamp(Read(c, text, len));
+        int64 v;
+        if (TIMESTAMP_IS_NOBEGIN(ts)) v = kMinusInfinity;
+        else if (TIMESTAMP_IS_NOEND(ts)) v = kPlusInfinity;
+        else {
+            v = ts + kUnixEpochUs;
+            if (c->kind == Kind::TimestampMs) v = v >= 0 ? v / 1000 : -((-v + 999) / 1000);
+        }
+        appendStringInfo(out, INT64_FORMAT, v);
+        return;
+    }
+    case Kind::ZonedTimestamp: {
+        TimestampTz ts = DatumGetTimestampTz(Read(c, text, len));
+        struct pg_tm tm;
+        fsec_t fsec;
+        if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, nullptr, &tm, &fsec, nullptr, nullptr) != 0) {
+            appendStringInfoString(out, "null");
+            return;
+        }
+        int digits = c->typmod >= 0 && c->typmod <= 6 ? c->typmod : 6;
+        appendStringInfo(out, "\"%04d-%02d-%02dT", tm.tm_year, tm.tm_mon, tm.tm_mday);
+        AppendClock(out, ((int64)(tm.tm_hour * 60 + tm.tm_min) * 60 + tm.tm_sec) * USECS_PER_SEC + fsec, digits);
+        appendStringInfoString(out, "Z\"");
+        return;
+    }
+    case Kind::ZonedTime: {
+        TimeTzADT *t = DatumGetTimeTzADTP(Read(c, text, len));
+        int64 utc = (t->time + (int64)t->zone * USECS_PER_SEC) % USECS_PER_DAY;
+        if (utc < 0) utc += USECS_PER_DAY;
+        appendStringInfoChar(out, '"');
+        AppendClock(out, utc, -1);
+        appendStringInfoString(out, "Z\"");
+        return;
+    }
+    case Kind::Interval: {
+        Interval *iv = DatumGetIntervalP(Read(c, text, len));
+        double days = iv->month * (365.25 / 12.0) + iv->day;
+        appendStringInfo(out, INT64_FORMAT, (int64)(days * (double)USECS_PER_DAY) + iv->time);
+        return;
+    }
+    case Kind::Bytes: {
+        bytea *b = DatumGetByteaPP(Read(c, text, len));
+        AppendBase64(out, reinterpret_cast<const unsigned char *>(VARDATA_ANY(b)), (int)VARSIZE_ANY_EXHDR(b));
+        return;
+    }
+    case Kind::Array:
+        AppendArray(out, c, text, len);
+        return;
+    case Kind::String: case Kind::Uuid: case Kind::Json: case Kind::Xml: case Kind::Enum:
+        AppendJsonString(out, text, len);
+        return;
+    }
+}
+
+// A row as Debezium's Value struct.
+void AppendRow(StringInfo out, const Relation *rel, const pgo::Tuple &tup, bool key_only, const pgo::Tuple *full_old) {
+    appendStringInfoChar(out, '{');
+    int n = Min(rel->natts, (int)tup.size());
+    for (int i = 0; i < n; i++) {
+        const Column *c = &rel->cols[i];
+        if (i > 0) appendStringInfoChar(out, ',');
+        appendStringInfoString(out, c->json_name);
+        const pgo::Column *v = &tup[i];
+        if (v->kind == 'u' && full_old && i < (int)full_old->size() && (*full_old)[i].kind != 'u') v = &(*full_old)[i];
+        if (v->kind == 't') AppendValue(out, c, v->data.data(), (int)v->data.size());
+        else if (v->kind == 'u') AppendUnavailable(out, c);
+        else if (key_only && !c->key && c->notnull) AppendFallback(out, c);
+        else appendStringInfoString(out, "null");
+    }
+    appendStringInfoChar(out, '}');
+}
+
+}  // namespace
+
+Relation *Describe(Oid relid, const pgo::Relation &msg, const bool *key, const Options &o, MemoryContext cxt) {
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    auto *rel = static_cast<Relation *>(palloc0(sizeof(Relation)));
+    rel->natts = (int)msg.attrs.size();
+    rel->cols = static_cast<Column *>(palloc0(sizeof(Column) * Max(1, rel->natts)));
+
+    // NOT NULL, from the catalog as of the change (historic snapshot).
+    bool *notnull = static_cast<bool *>(palloc0(sizeof(bool) * Max(1, rel->natts)));
+    ::Relation pgrel = RelationIdGetRelation(relid);
+    if (RelationIsValid(pgrel)) {
+        TupleDesc td = RelationGetDescr(pgrel);
+        for (int i = 0; i < rel->natts; i++)
+            for (int a = 0; a < td->natts; a++) {
+                Form_pg_attribute att = TupleDescAttr(td, a);
+                if (!att->attisdropped && strcmp(NameStr(att->attname), msg.attrs[i].name.c_str()) == 0)
+                    notnull[i] = att->attnotnull;
+            }
+        RelationClose(pgrel);
+    }
+
+    StringInfoData fields, keyfields;
+    initStringInfo(&fields);
+    initStringInfo(&keyfields);
+    for (int i = 0; i < rel->natts; i++) {
+        Column *c = &rel->cols[i];
+        const pgo::Attribute &a = msg.attrs[i];
+        StringInfoData jn;
+        initStringInfo(&jn);
+        escape_json(&jn, a.name.c_str());
+        appendStringInfoChar(&jn, ':');
+        c->json_name = jn.data;
+        c->key = key[i];
+        c->notnull = notnull[i] || key[i];
+        Init(c, a.type_oid, a.typmod, !c->notnull, cxt);
+        // "...}" + ',"field":"name"}'
+        StringInfo dst[2] = {&fields, c->key ? &keyfields : nullptr};
+        for (StringInfo d : dst) {
+            if (!d) continue;
+            if (d->len > 0) appendStringInfoChar(d, ',');
+            appendBinaryStringInfo(d, c->schema, (int)strlen(c->schema) - 1);
+            appendStringInfoString(d, ",\"field\":");
+            escape_json(d, a.name.c_str());
+            appendStringInfoChar(d, '}');
+        }
+        if (c->key) rel->has_key = true;
+    }
+
+    char *base = AvroName(psprintf("%s.%s.%s", o.prefix, msg.nspname.c_str(), msg.relname.c_str()));
+    if (o.schemas) {
+        rel->key_head = psprintf("{\"schema\":{\"type\":\"struct\",\"fields\":[%s],\"optional\":false,\"name\":\"%s.Key\"},"
+                                 "\"payload\":",
+                                 keyfields.data, base);
+        StringInfoData v;
+        initStringInfo(&v);
+        appendStringInfoString(&v, "{\"schema\":{\"type\":\"struct\",\"fields\":[");
+        for (const char *f : {"before", "after"})
+            appendStringInfo(&v, "{\"type\":\"struct\",\"fields\":[%s],\"optional\":true,\"name\":\"%s.Value\",\"field\":\"%s\"},",
+                             fields.data, base, f);
+        appendStringInfoString(
+            &v,
+            "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"
+            "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\",\"optional\":false,"
+            "\"field\":\"name\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":\"string\","
+            "\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":{\"allowed\":"
+            "\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},{\"type\":\"string\","
+            "\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"
+            "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,"
+            "\"field\":\"ts_ns\"},{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},{\"type\":\"string\","
+            "\"optional\":false,\"field\":\"table\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},"
+            "{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},{\"type\":\"int64\",\"optional\":true,\"field\":"
+            "\"xmin\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"},"
+            "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":"
+            "\"int64\",\"optional\":false,\"field\":\"total_order\"},{\"type\":\"int64\",\"optional\":false,\"field\":"
+            "\"data_collection_order\"}],\"optional\":true,\"name\":\"event.block\",\"version\":1,\"field\":"
+            "\"transaction\"},{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},{\"type\":\"int64\","
+            "\"optional\":true,\"field\":\"ts_ms\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},"
+            "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"}],\"optional\":false,");
+        appendStringInfo(&v, "\"name\":\"%s.Envelope\",\"version\":2},\"payload\":", base);
+        rel->value_head = v.data;
+    } else {
+        rel->key_head = pstrdup("");
+        rel->value_head = pstrdup("");
+    }
+    StringInfoData s;
+    initStringInfo(&s);
+    appendStringInfoString(&s, ",\"source\":{\"version\":\"kafka_fdw-0.1.0\",\"connector\":\"postgresql\",\"name\":");
+    escape_json(&s, o.prefix);
+    appendStringInfoString(&s, ",\"ts_ms\":");
+    rel->source_head = s.data;
+    initStringInfo(&s);
+    appendStringInfoString(&s, ",\"snapshot\":\"false\",\"db\":");
+    escape_json(&s, o.dbname);
+    appendStringInfoString(&s, ",\"sequence\":");
+    rel->source_db = s.data;
+    initStringInfo(&s);
+    appendStringInfoString(&s, ",\"schema\":");
+    escape_json(&s, msg.nspname.c_str());
+    appendStringInfoString(&s, ",\"table\":");
+    escape_json(&s, msg.relname.c_str());
+    appendStringInfoString(&s, ",\"txId\":");
+    rel->source_table = s.data;
+    MemoryContextSwitchTo(old);
+    return rel;
+}
+
+bool RenderKey(StringInfo out, const Relation *rel, const pgo::Tuple &tup) {
+    if (!rel->has_key) return false;
+    appendStringInfoString(out, rel->key_head);
+    appendStringInfoChar(out, '{');
+    bool first = true;
+    int n = Min(rel->natts, (int)tup.size());
+    for (int i = 0; i < n; i++) {
+        const Column *c = &rel->cols[i];
+        if (!c->key) continue;
+        if (!first) appendStringInfoChar(out, ',');
+        first = false;
+        appendStringInfoString(out, c->json_name);
+        if (tup[i].kind == 't') AppendValue(out, c, tup[i].data.data(), (int)tup[i].data.size());
+        else appendStringInfoString(out, "null");
+    }
+    appendStringInfoChar(out, '}');
+    if (rel->key_head[0]) appendStringInfoChar(out, '}');
+    return true;
+}
+
+void RenderEnvelope(StringInfo out, const Relation *rel, char op, const pgo::Tuple *before, bool before_key_only,
+                    const pgo::Tuple *after, const pgo::Tuple *full_old, const Source &src) {
+    appendStringInfoString(out, rel->value_head);
+    appendStringInfoString(out, "{\"before\":");
+    if (before) AppendRow(out, rel, *before, before_key_only, nullptr);
+    else appendStringInfoString(out, "null");
+    appendStringInfoString(out, ",\"after\":");
+    if (after) AppendRow(out, rel, *after, false, full_old);
+    else appendStringInfoString(out, "null");
+    // source: commit time, the transaction, the change's position
+    int64 commit_us = src.commit_unix_us;
+    appendStringInfoString(out, rel->source_head);
+    appendStringInfo(out, INT64_FORMAT, commit_us / 1000);
+    appendStringInfoString(out, rel->source_db);
+    appendStringInfo(out, "\"[\\\"" UINT64_FORMAT "\\\",\\\"" UINT64_FORMAT "\\\"]\"", src.commit_lsn, src.change_lsn);
+    appendStringInfo(out, ",\"ts_us\":" INT64_FORMAT ",\"ts_ns\":" INT64_FORMAT, commit_us, commit_us * 1000);
+    appendStringInfoString(out, rel->source_table);
+    appendStringInfo(out, "%u,\"lsn\":" UINT64_FORMAT ",\"xmin\":null}", src.xid, src.change_lsn);
+    // the event itself: when it was made
+    int64 now_us = GetCurrentTimestamp() + kUnixEpochUs;
+    appendStringInfo(out, ",\"transaction\":null,\"op\":\"%c\",\"ts_ms\":" INT64_FORMAT ",\"ts_us\":" INT64_FORMAT
+                          ",\"ts_ns\":" INT64_FORMAT "}",
+                     op, now_us / 1000, now_us, now_us * 1000);
+    if (rel->value_head[0]) appendStringInfoChar(out, '}');
+}
+
+}  // namespace kafka_fdw::cdc::dbz

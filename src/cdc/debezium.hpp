@@ -1,0 +1,65 @@
+// Debezium-compatible change events (pipeline option "format": "debezium").
+// Postgres zone.
+//
+// The key and value are what Debezium's PostgreSQL connector writes through
+// Kafka Connect's JsonConverter: with "schemas" (the default, as
+// schemas.enable=true) each is {"schema": ..., "payload": ...}; without, the
+// payload alone.  The value is Debezium's envelope (before, after, source,
+// transaction, op, ts_ms, ts_us, ts_ns) with its source block for
+// PostgreSQL, and column values in Debezium's default encodings
+// (decimal.handling.mode=precise, time.precision.mode=adaptive,
+// binary.handling.mode=bytes).  See ../shared/design/INTEROP.md §2 and the
+// README's "Debezium format".
+#pragma once
+#include "format/pgoutput.hpp"
+
+#include "pg/postgres.hpp"
+
+namespace kafka_fdw::cdc::dbz {
+
+struct Column;  // how one column is described and encoded
+
+struct Relation {
+    int natts;
+    Column *cols;
+    bool has_key;
+    char *key_head;    // '{"schema":<key schema>,"payload":' or "" without schemas
+    char *value_head;  // '{"schema":<envelope schema>,"payload":' or "" without schemas
+    // the source block's constant parts, around its per-event values
+    char *source_head;   // ',"source":{"version":...,"name":<prefix>,"ts_ms":'
+    char *source_db;     // ',"snapshot":"false","db":<db>,"sequence":'
+    char *source_table;  // ',"schema":<nsp>,"table":<rel>,"txId":'
+};
+
+struct Options {
+    bool schemas;
+    const char *prefix;  // Debezium's topic.prefix: the logical server name
+    const char *dbname;
+};
+
+// Built when pgoutput describes a relation (under the decoding's historic
+// snapshot, which catalog lookups here use).  key[i]: column i is part of
+// the event key.
+Relation *Describe(Oid relid, const format::pgoutput::Relation &msg, const bool *key, const Options &o,
+                   MemoryContext cxt);
+
+struct Source {
+    int64 commit_unix_us;  // commit time, microseconds since 1970
+    uint32 xid;
+    uint64 commit_lsn;
+    uint64 change_lsn;
+};
+
+// The key ({...} of the key columns); false when the table has none.
+bool RenderKey(StringInfo out, const Relation *rel, const format::pgoutput::Tuple &tup);
+
+// The envelope.  op 'c', 'u', 'd' or 't'.  before/after may be null;
+// before_key_only: `before` holds the key columns only (REPLICA IDENTITY
+// DEFAULT): other NOT NULL columns get their type's fallback value, as
+// Debezium writes them.  full_old: the complete old row (REPLICA IDENTITY
+// FULL), for unchanged TOASTed values of `after`.
+void RenderEnvelope(StringInfo out, const Relation *rel, char op, const format::pgoutput::Tuple *before,
+                    bool before_key_only, const format::pgoutput::Tuple *after,
+                    const format::pgoutput::Tuple *full_old, const Source &src);
+
+}  // namespace kafka_fdw::cdc::dbz
