@@ -82,6 +82,7 @@ run_script "kafka_copy tests" bash test/cli/test_kafka_copy.sh
 run_script "interop: murmur2 against Kafka's Java producer" bash test/interop/murmur2_java.sh
 run_script "interop: broker outage during INSERT" bash test/interop/broker_outage.sh
 run_script "interop: consumer groups" bash test/interop/groups.sh
+run_script "interop: Debezium-format CDC events through Kafka Connect's JsonConverter" bash test/interop/debezium_connect.sh
 bash test/kafka_broker.sh resume >/dev/null 2>&1 || true
 
 note "TAP tests"
