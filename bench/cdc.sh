@@ -16,6 +16,7 @@
 #   BENCH_RUNS        timed runs of the decode-only reference (default 3)
 #   CDC_RATE_SECONDS  length of the latency run (default 10)
 #   CDC_WARMUP        warm-up rounds of N inserts (default 2)
+#   CDC_FORMAT        the pipeline's event format: row (default) or debezium
 #   CDC_PERF          a file: record a system-wide perf profile of the timed run
 #   CDC_PERF_ARGS     perf record options (default "-g -F 999")
 set -uo pipefail
@@ -27,12 +28,14 @@ TXN=10000
 WARMUP=${CDC_WARMUP:-2}
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "CDC_WARMUP must be an integer >= 0, got '$WARMUP'"
 SECONDS_RATE=${CDC_RATE_SECONDS:-10}
+FORMAT=${CDC_FORMAT:-row}
+[[ $FORMAT == row || $FORMAT == debezium ]] || die "CDC_FORMAT must be row or debezium, got '$FORMAT'"
 
 bench_init cdc
 trap 'stop_services wipe' EXIT
 trap 'exit 130' INT TERM
 
-section "set-up (N=$N row changes in transactions of $TXN)"
+section "set-up (N=$N row changes in transactions of $TXN, format $FORMAT)"
 say_machine
 say_extension
 start_services
@@ -67,7 +70,7 @@ BEGIN
   run_ms := extract(epoch FROM clock_timestamp() - tw) * 1000;
   pid := coalesce(pid, 0);
 END \$\$ LANGUAGE plpgsql;
-SELECT kafka.create_pipeline('bench', 'kafka', 'bench_pub');
+SELECT kafka.create_pipeline('bench', 'kafka', 'bench_pub', '{"format": "$FORMAT"}');
 SQL
 
 # Warm-up: the pipeline delivers N changes of another table first: a new

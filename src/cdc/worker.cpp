@@ -245,6 +245,9 @@ void CreateSender() {
             {"queue.buffering.max.messages", "100000"},
             {"queue.buffering.max.kbytes", "65536"},
         };
+        // Debezium events with schemas repeat a few kB of schema in every
+        // message: compressed, the broker stores and moves a fraction.
+        if (W->debezium && W->dbz_schemas) defaults.push_back({"compression.type", "lz4"});
         kafka::Config conf = fdw::MakeConfig(spec, defaults);
         W->sender = pg::OwnBy(W->cxt, new Sender(std::move(conf), spec->partitioner));
     });
