@@ -134,11 +134,13 @@ UPDATE $TABLE SET name = 'gizmo' WHERE id = 1;
 UPDATE $TABLE SET id = 3 WHERE id = 2;
 DELETE FROM $TABLE WHERE id = 1;
 TRUNCATE $TABLE;
+ALTER TABLE $TABLE ADD COLUMN extra int, DROP COLUMN txt;
+INSERT INTO $TABLE (id, name, active, extra) VALUES (10, 'after ddl', true, 5);
 SQL
-ok "workload: 2 inserts, an update, a key change, a delete, a truncate"
+ok "workload: 2 inserts, an update, a key change, a delete, a truncate, a column added and dropped, an insert"
 
-# 1 c, 2 c, 3 u, 4 d(2) 5 tombstone(2) 6 c(3), 7 d(1) 8 tombstone(1), 9 t
-EXPECT=9
+# 1 c, 2 c, 3 u, 4 d(2) 5 tombstone(2) 6 c(3), 7 d(1) 8 tombstone(1), 9 t, 10 c
+EXPECT=10
 dump() {  # dump TOPIC FILE: topic TAB base64(key) TAB base64(value), in order
     "${PSQL[@]}" -F $'\t' -c "SELECT '$1', coalesce(translate(encode(key, 'base64'), E'\n', ''), ''),
         coalesce(translate(encode(value, 'base64'), E'\n', ''), '')
@@ -201,8 +203,10 @@ check $? "source: txId and lsn are numbers"
 
 # the event sequence
 ops=$(awk '$2 == "value.op" { printf "%s%s", sep, $1 ":" $3; sep = " " } $2 == "tombstone" { printf "%s%s", sep, $1 ":-"; sep = " " }' "$WORK/decoded")
-[[ $ops == "1:c 2:c 3:u 4:d 5:- 6:c 7:d 8:- 9:t" ]]
-check $? "ops: create, create, update, delete+tombstone+create for the key change, delete+tombstone, truncate ($ops)"
+[[ $ops == "1:c 2:c 3:u 4:d 5:- 6:c 7:d 8:- 9:t 10:c" ]]
+check $? "ops: create, create, update, delete+tombstone+create for the key change, delete+tombstone, truncate, create ($ops)"
+expect "10 value.after.extra 5" "a column added mid-stream is in the next event (and its schema)"
+! grep -q '^10 value.after.txt ' "$WORK/decoded"; check $? "a column dropped mid-stream is gone from the next event"
 expect "3 value.before null" "an update under REPLICA IDENTITY DEFAULT has before = null"
 expect "3 value.after.name gizmo" "the update's after row"
 expect "4 key Struct{id=2}" "the key change: a delete of the old key"
