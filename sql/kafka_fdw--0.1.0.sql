@@ -128,7 +128,10 @@ CREATE TABLE kafka.pipelines (
   slot_name   name NOT NULL UNIQUE,
   owner       regrole NOT NULL,
   paused      boolean NOT NULL DEFAULT false,
-  created_at  timestamptz NOT NULL DEFAULT now()
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  -- initial snapshot (option "snapshot"): none, pending (to be done, or done
+  -- again after an unfinished attempt) or done
+  snapshot    text NOT NULL DEFAULT 'none' CHECK (snapshot IN ('none', 'pending', 'done'))
 );
 REVOKE ALL ON kafka.pipelines FROM PUBLIC;
 GRANT SELECT ON kafka.pipelines TO PUBLIC;

@@ -596,7 +596,7 @@ Relation *Describe(Oid relid, const pgo::Relation &msg, const bool *key, const O
     appendStringInfoString(&s, ",\"ts_ms\":");
     rel->source_head = s.data;
     initStringInfo(&s);
-    appendStringInfoString(&s, ",\"snapshot\":\"false\",\"db\":");
+    appendStringInfoString(&s, ",\"db\":");
     escape_json(&s, o.dbname);
     appendStringInfoString(&s, ",\"sequence\":");
     rel->source_db = s.data;
@@ -643,7 +643,7 @@ void RenderEnvelope(StringInfo out, const Relation *rel, char op, const pgo::Tup
     // source: commit time, the transaction, the change's position
     int64 commit_us = src.commit_unix_us;
     appendStringInfoString(out, rel->source_head);
-    appendStringInfo(out, INT64_FORMAT, commit_us / 1000);
+    appendStringInfo(out, INT64_FORMAT ",\"snapshot\":\"%s\"", commit_us / 1000, src.snapshot ? "true" : "false");
     appendStringInfoString(out, rel->source_db);
     appendStringInfo(out, "\"[\\\"" UINT64_FORMAT "\\\",\\\"" UINT64_FORMAT "\\\"]\"", src.commit_lsn, src.change_lsn);
     appendStringInfo(out, ",\"ts_us\":" INT64_FORMAT ",\"ts_ns\":" INT64_FORMAT, commit_us, commit_us * 1000);

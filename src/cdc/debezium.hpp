@@ -27,7 +27,7 @@ struct Relation {
     char *value_head;  // '{"schema":<envelope schema>,"payload":' or "" without schemas
     // the source block's constant parts, around its per-event values
     char *source_head;   // ',"source":{"version":...,"name":<prefix>,"ts_ms":'
-    char *source_db;     // ',"snapshot":"false","db":<db>,"sequence":'
+    char *source_db;     // ',"db":<db>,"sequence":'
     char *source_table;  // ',"schema":<nsp>,"table":<rel>,"txId":'
 };
 
@@ -48,6 +48,7 @@ struct Source {
     uint32 xid;
     uint64 commit_lsn;
     uint64 change_lsn;
+    bool snapshot;  // an event of the initial snapshot (op 'r')
 };
 
 // The key ({...} of the key columns); false when the table has none.

@@ -263,6 +263,10 @@ void CheckOptions(Jsonb *opts) {
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                                 errmsg("pipeline option \"format\" must be \"row\" or \"debezium\"")));
             *debezium = is("debezium");
+        } else if (strcmp(key, "snapshot") == 0) {
+            if (v.type != jbvBool)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"snapshot\" must be true or false")));
         } else if (strcmp(key, "schemas") == 0) {
             if (v.type != jbvBool)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -270,12 +274,33 @@ void CheckOptions(Jsonb *opts) {
             *schemas = true;
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
-                            errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas.")));
+                            errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, snapshot.")));
         }
     });
     if (schemas_given && !debezium_format)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("pipeline option \"schemas\" applies to \"format\": \"debezium\" only")));
+}
+
+// A pipeline's worker needs a shared-memory entry: refuse the pipeline that
+// would find none (its worker would never start).
+void CheckPipelineLimit() {
+    int ours = 0;
+    size_t plen = strlen(kSlotPrefix);
+    LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+    for (int i = 0; i < max_replication_slots; i++) {
+        ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+        if (s->in_use && SlotIsLogical(s) && strncmp(NameStr(s->data.name), kSlotPrefix, plen) == 0 &&
+            strcmp(NameStr(s->data.plugin), "pgoutput") == 0)
+            ours++;
+    }
+    LWLockRelease(ReplicationSlotControlLock);
+    if (ours >= Shared()->max_pipelines)
+        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                        errmsg("too many pipelines: kafka_fdw.max_pipelines is %d", Shared()->max_pipelines),
+                        errdetail("The cluster has %d pipelines (in all its databases).", ours),
+                        errhint("Drop a pipeline, or raise kafka_fdw.max_pipelines (and max_worker_processes) "
+                                "and restart the server.")));
 }
 
 // Is the slot held by a process?
@@ -314,6 +339,7 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
                         errdetail("Only superusers and roles with the REPLICATION attribute may create pipelines.")));
     (void)kafka_fdw::fdw::GetClientSpecByName(server);  // exists, is ours, USAGE
     (void)GetPublicationByName(publication, false);
+    CheckPipelineLimit();
     if (opts) CheckOptions(opts);
     char *slot = SlotName(name);
 
@@ -344,8 +370,8 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
                            opts ? JsonbPGetDatum(opts) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")),
                            CStringGetDatum(slot),
                            ObjectIdGetDatum(su.saved_uid)};
-        Exec("INSERT INTO kafka.pipelines (name, server, publication, options, slot_name, owner) "
-             "VALUES ($1, $2, $3, $4, $5, $6)",
+        Exec("INSERT INTO kafka.pipelines (name, server, publication, options, slot_name, owner, snapshot) "
+             "VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN ($4->>'snapshot')::boolean THEN 'pending' ELSE 'none' END)",
              6, types, values, SPI_OK_INSERT);
     }
     RestoreUser(&su);

@@ -43,6 +43,12 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "replication/decode.h"
 #include "replication/logical.h"
+#include "replication/snapbuild.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
+#include "utils/ruleutils.h"
+#include "access/sysattr.h"
+#include "catalog/pg_class.h"
 #include "utils/datetime.h"
 #include "replication/slot.h"
 #include "storage/ipc.h"
@@ -114,6 +120,7 @@ struct Worker {
     uint64 last_pending;
     uint64 records;
     char toast_cols[1024];
+    bool snapshot_pending;  // the initial snapshot is still to be (re)done
     bool debezium;      // format "debezium" (else "row")
     bool dbz_schemas;   // its option "schemas"
     char *dbname;
@@ -195,7 +202,7 @@ bool LoadDefinition() {
             "SELECT name, server, publication, owner::oid::text, paused::text, "
             "coalesce(options->>'topic_prefix', name), coalesce(options->>'partitions', '-1'), "
             "coalesce(options->>'replication_factor', '-1'), coalesce(options->>'format', 'row'), "
-            "coalesce(options->>'schemas', 'true') "
+            "coalesce(options->>'schemas', 'true'), snapshot "
             "FROM kafka.pipelines WHERE slot_name = $1",
             1, argtypes, values, nullptr, true, 1);
         if (rc == SPI_OK_SELECT && SPI_processed == 1) {
@@ -213,6 +220,7 @@ bool LoadDefinition() {
             W->debezium = strcmp(SPI_getvalue(t, d, 9), "debezium") == 0;
             W->dbz_schemas = strcmp(SPI_getvalue(t, d, 10), "false") != 0;
             W->dbname = get_database_name(MyDatabaseId);
+            W->snapshot_pending = strcmp(SPI_getvalue(t, d, 11), "pending") == 0;
             MemoryContextSwitchTo(old);
             found = true;
         }
@@ -564,7 +572,7 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
 // tombstone) of the old key and a create of the new one.
 void OnChangeDebezium(RelInfo *rel, const pgo::Change *ch) {
     const dbz::Relation *d = rel->dbz;
-    dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn};
+    dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn, false};
     const pgo::Tuple *full_old = ch->old_kind == 'O' ? &ch->old_tuple : nullptr;
     const pgo::Tuple *old = ch->old_kind ? &ch->old_tuple : nullptr;
     bool old_key_only = ch->old_kind == 'K';
@@ -673,7 +681,7 @@ void OnMessage(const char *data, int len) {
             StringInfoData value;
             initStringInfo(&value);
             if (rel->dbz) {
-                dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn};
+                dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn, false};
                 dbz::RenderEnvelope(&value, rel->dbz, 't', nullptr, false, nullptr, nullptr, src);
             } else {
                 appendStringInfoString(&value, "{}");
@@ -795,6 +803,250 @@ void WaitWhilePaused() {
     }
 }
 
+// ---- the initial snapshot ---------------------------------------------------
+//
+// The rows that exist when the pipeline starts, as events with op 'r', read
+// in a snapshot that matches the slot's start exactly: as the walsender's
+// CREATE_REPLICATION_SLOT ... (SNAPSHOT 'use'), in-process.  The slot that
+// create_pipeline made is replaced by one made here, and this transaction
+// reads the tables as of the new slot's consistent point; streaming then
+// starts at that point, so no change is missed or sent twice.  The
+// pipeline's snapshot state becomes 'done' only once every event was
+// acknowledged: a worker that stops before does it all again (the events of
+// the unfinished attempt are then duplicates, never gaps).
+
+struct SnapTable {
+    Oid relid;
+    char *nsp;
+    char *rel;
+    char relkind;
+    char replident;
+    Datum attnames;  // name[] of the column list, or 0: every column
+    bool has_attnames;
+    char *rowfilter;  // or nullptr
+};
+
+// pgoutput's description of a table (the columns it publishes, the key
+// columns of its replica identity), made from the catalog.
+pgo::Relation *DescribeForSnapshot(const SnapTable &t) {
+    pgo::Relation *msg = nullptr;
+    KFDW_ENTRY({
+        msg = new pgo::Relation();
+        msg->relid = t.relid;
+        msg->nspname = t.nsp;
+        msg->relname = t.rel;
+        msg->replident = t.replident;
+    });
+    ::Relation r = RelationIdGetRelation(t.relid);
+    if (!RelationIsValid(r)) elog(ERROR, "could not open relation %u", t.relid);
+    Bitmapset *ident = t.replident == 'f' ? nullptr : RelationGetIndexAttrBitmap(r, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+    TupleDesc td = RelationGetDescr(r);
+    ArrayType *names = t.has_attnames ? DatumGetArrayTypeP(t.attnames) : nullptr;
+    Datum *nv = nullptr;
+    int nn = 0;
+    if (names) deconstruct_array(names, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &nv, nullptr, &nn);
+    for (int i = 0; i < td->natts; i++) {
+        Form_pg_attribute a = TupleDescAttr(td, i);
+        if (a->attisdropped || a->attgenerated) continue;
+        bool listed = !names;
+        for (int j = 0; j < nn && !listed; j++)
+            if (strcmp(NameStr(*DatumGetName(nv[j])), NameStr(a->attname)) == 0) listed = true;
+        if (!listed) continue;
+        bool key = t.replident == 'f' ||
+                   bms_is_member(a->attnum - FirstLowInvalidHeapAttributeNumber, ident);
+        const char *name = NameStr(a->attname);
+        Oid type = a->atttypid;
+        int32 typmod = a->atttypmod;
+        KFDW_ENTRY({
+            pgo::Attribute at;
+            at.key = key;
+            at.name = name;
+            at.type_oid = type;
+            at.typmod = typmod;
+            msg->attrs.push_back(std::move(at));
+        });
+    }
+    RelationClose(r);
+    return msg;
+}
+
+// The rows of a cursor, 1,000 at a time, as events with op 'r'.
+void SnapshotRows(Portal portal, RelInfo *rel, pgo::Tuple *tup, MemoryContext batch_cxt) {
+    for (;;) {
+        SPI_cursor_fetch(portal, true, 1000);
+        if (SPI_processed == 0) break;
+        MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+        for (uint64 r = 0; r < SPI_processed; r++) {
+            HeapTuple ht = SPI_tuptable->vals[r];
+            for (int i = 0; i < rel->natts; i++) {
+                char *v = SPI_getvalue(ht, SPI_tuptable->tupdesc, i + 1);
+                (*tup)[i].kind = v ? 't' : 'n';
+                (*tup)[i].data = v ? std::string_view(v, strlen(v)) : std::string_view();
+            }
+            StringInfoData key, value;
+            initStringInfo(&key);
+            initStringInfo(&value);
+            bool has_key;
+            if (rel->dbz) {
+                has_key = dbz::RenderKey(&key, rel->dbz, *tup);
+                dbz::Source src{W->txn_commit_unix_us, 0, W->txn_final_lsn, W->txn_final_lsn, true};
+                dbz::RenderEnvelope(&value, rel->dbz, 'r', nullptr, false, tup, nullptr, src);
+            } else {
+                has_key = RenderKey(&key, rel, *tup);
+                RenderRow(&value, rel, *tup, nullptr);
+            }
+            Send(rel, has_key ? &key : nullptr, &value, 'r', nullptr);
+        }
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(batch_cxt);
+        SPI_freetuptable(SPI_tuptable);
+        PublishProgress();
+        CHECK_FOR_INTERRUPTS();
+        if (W->entry->reload) proc_exit(0);  // paused or dropped: done again later, or never
+    }
+}
+
+// The table's RelInfo, as if pgoutput had described it.
+RelInfo *DescribeSnapshotTable(const SnapTable &t) {
+    pgo::Relation *msg = DescribeForSnapshot(t);
+    PG_TRY();
+    { OnRelation(*msg); }
+    PG_FINALLY();
+    { delete msg; }
+    PG_END_TRY();
+    return LookupRel(t.relid);
+}
+
+void ScanSnapshotTable(Portal portal, RelInfo *rel, MemoryContext batch_cxt) {
+    pgo::Tuple *tup = nullptr;
+    KFDW_ENTRY(tup = new pgo::Tuple(rel->natts););
+    PG_TRY();
+    { SnapshotRows(portal, rel, tup, batch_cxt); }
+    PG_FINALLY();
+    { delete tup; }
+    PG_END_TRY();
+}
+
+void SnapshotTable(const SnapTable &t, MemoryContext batch_cxt) {
+    RelInfo *rel = DescribeSnapshotTable(t);
+
+    StringInfoData q;
+    initStringInfo(&q);
+    appendStringInfoString(&q, "SELECT ");
+    for (int i = 0; i < rel->natts; i++)
+        appendStringInfo(&q, "%s%s", i ? ", " : "", quote_identifier(rel->attrs[i].name));
+    if (rel->natts == 0) appendStringInfoString(&q, "1");
+    appendStringInfo(&q, " FROM %s%s", t.relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+                     quote_qualified_identifier(t.nsp, t.rel));
+    if (t.rowfilter) appendStringInfo(&q, " WHERE (%s)", t.rowfilter);
+
+    Portal portal = SPI_cursor_open_with_args(nullptr, q.data, 0, nullptr, nullptr, nullptr, true, 0);
+    ScanSnapshotTable(portal, rel, batch_cxt);
+    SPI_cursor_close(portal);
+}
+
+void TakeSnapshot() {
+    // A new slot, and a snapshot at its consistent point.
+    if (SearchNamedReplicationSlot(W->slot_name, true)) ReplicationSlotDrop(W->slot_name, true);
+    CheckLogicalDecodingRequirements();
+    StartTransactionCommand();
+    XactIsoLevel = XACT_REPEATABLE_READ;
+    XactReadOnly = true;
+    ReplicationSlotCreate(W->slot_name, true, RS_EPHEMERAL, false);
+    XLogReaderRoutine routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
+    LogicalDecodingContext *ctx =
+        CreateInitDecodingContext("pgoutput", NIL, true, InvalidXLogRecPtr, &routine, nullptr, nullptr, nullptr);
+    DecodingContextFindStartpoint(ctx);
+    XLogRecPtr start = MyReplicationSlot->data.confirmed_flush;
+    InvalidateCatalogSnapshot();
+    Snapshot snap = SnapBuildInitialSnapshot(ctx->snapshot_builder);
+    RestoreTransactionSnapshot(snap, MyProc);
+    FreeDecodingContext(ctx);
+    ReplicationSlotPersist();
+    ReplicationSlotRelease();
+    W->confirmed = start;
+
+    // The tables and columns the publication publishes, and its row filters.
+    PushActiveSnapshot(GetTransactionSnapshot());
+    SPI_connect();
+    Oid argtypes[1] = {TEXTOID};
+    Datum args[1] = {CStringGetTextDatum(W->publication)};
+    int rc = SPI_execute_with_args(
+        "SELECT c.oid, p.schemaname::text, p.tablename::text, c.relkind::text, c.relreplident::text, p.attnames, "
+        "p.rowfilter FROM pg_catalog.pg_publication_tables p "
+        "JOIN pg_catalog.pg_namespace n ON n.nspname = p.schemaname "
+        "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename "
+        "WHERE p.pubname = $1 ORDER BY 2, 3",
+        1, argtypes, args, nullptr, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "could not list the tables of publication \"%s\"", W->publication);
+    MemoryContext snap_cxt = AllocSetContextCreate(W->cxt, "kafka_fdw snapshot", ALLOCSET_DEFAULT_SIZES);
+    int ntables = (int)SPI_processed;
+    SnapTable *tables = static_cast<SnapTable *>(MemoryContextAllocZero(snap_cxt, sizeof(SnapTable) * Max(1, ntables)));
+    for (int i = 0; i < ntables; i++) {
+        HeapTuple ht = SPI_tuptable->vals[i];
+        TupleDesc td = SPI_tuptable->tupdesc;
+        SnapTable &t = tables[i];
+        bool isnull;
+        MemoryContext old = MemoryContextSwitchTo(snap_cxt);
+        t.relid = DatumGetObjectId(SPI_getbinval(ht, td, 1, &isnull));
+        t.nsp = SPI_getvalue(ht, td, 2);
+        t.rel = SPI_getvalue(ht, td, 3);
+        t.relkind = SPI_getvalue(ht, td, 4)[0];
+        t.replident = SPI_getvalue(ht, td, 5)[0];
+        Datum names = SPI_getbinval(ht, td, 6, &isnull);
+        t.has_attnames = !isnull;
+        if (!isnull) t.attnames = PointerGetDatum(PG_DETOAST_DATUM_COPY(names));
+        t.rowfilter = SPI_getvalue(ht, td, 7);
+        MemoryContextSwitchTo(old);
+    }
+    SPI_freetuptable(SPI_tuptable);
+
+    // One "transaction" of events for the ack ledger, at the slot's start.
+    W->txn_final_lsn = start;
+    W->txn_xid = 0;
+    W->txn_commit_unix_us = GetCurrentTimestamp() + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+    KFDW_ENTRY({
+        pgo::Begin b;
+        b.final_lsn = start;
+        b.xid = 0;
+        b.commit_time = GetCurrentTimestamp();
+        W->sender->Begin(b);
+    });
+    MemoryContext batch_cxt = AllocSetContextCreate(snap_cxt, "kafka_fdw snapshot batch", ALLOCSET_DEFAULT_SIZES);
+    for (int i = 0; i < ntables; i++) SnapshotTable(tables[i], batch_cxt);
+    KFDW_ENTRY(W->sender->Commit(););
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+
+    // Every event acknowledged, then the snapshot is done.
+    for (;;) {
+        bool drained = false;
+        KFDW_ENTRY(drained = W->sender->Drain(1000););
+        if (drained) break;
+        char msg[512];
+        DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka to acknowledge the initial snapshot");
+        SetState(WorkerState::Retrying, msg);
+        CHECK_FOR_INTERRUPTS();
+        if (W->entry->reload) proc_exit(0);
+    }
+    SetState(WorkerState::Running, nullptr);
+    PublishProgress();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    SPI_connect();
+    Oid types[1] = {NAMEOID};
+    Datum values[1] = {CStringGetDatum(W->slot_name)};
+    if (SPI_execute_with_args("UPDATE kafka.pipelines SET snapshot = 'done' WHERE slot_name = $1", 1, types, values,
+                              nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not record the end of the initial snapshot");
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    MemoryContextDelete(snap_cxt);
+    W->snapshot_pending = false;
+}
+
 void Run() {
     if (!LoadDefinition()) {
         // No pipeline row (yet): a create_pipeline still in progress, or a
@@ -806,6 +1058,10 @@ void Run() {
     }
     if (W->paused) WaitWhilePaused();
     CreateSender();
+    if (W->snapshot_pending) {
+        SetState(WorkerState::Running, nullptr);
+        TakeSnapshot();
+    }
 
     ReplicationSlotAcquire(W->slot_name, true);
     if (XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))

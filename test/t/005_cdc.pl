@@ -316,6 +316,52 @@ note "worker peak RSS after the 200k-row transaction: $hwm";
 ok($hwm =~ /(\d+) kB/ && $1 < 400 * 1024, "the worker's peak RSS stays bounded ($hwm)");
 
 # ---------------------------------------------------------------------------
+# Initial snapshot ("snapshot": true): the rows that exist when the pipeline
+# starts (op r), then the changes, with no gap and no change twice.
+sq(q{CREATE TABLE snap (id int PRIMARY KEY, v text, secret text);
+INSERT INTO snap SELECT g, 'v' || g, 's' || g FROM generate_series(1, 3000) g;
+CREATE PUBLICATION pub_snap FOR TABLE snap;
+CREATE PUBLICATION pub_snapf FOR TABLE snap (id, v) WHERE (id % 2 = 0);});
+my ($ps, $pf, $pd) = ("snap$run", "snapf$run", "snapd$run");
+sq("SELECT kafka.create_pipeline('$ps', 'kafka', 'pub_snap', '{\"snapshot\": true}');
+    SELECT kafka.create_pipeline('$pf', 'kafka', 'pub_snapf', '{\"snapshot\": true}');
+    SELECT kafka.create_pipeline('$pd', 'kafka', 'pub_snap', '{\"snapshot\": true, \"format\": \"debezium\", \"schemas\": false}');");
+# changes while the snapshots are being taken (before or after their points)
+sq("UPDATE snap SET v = 'changed' WHERE id <= 10; DELETE FROM snap WHERE id > 2990;
+    INSERT INTO snap VALUES (3001, 'new', 's'); UPDATE snap SET v = 'changed again' WHERE id = 2;");
+is(wait_for("SELECT string_agg(snapshot, ',' ORDER BY name) FROM kafka.pipelines WHERE name IN ('$ps', '$pf', '$pd')",
+		'done,done,done'), 'done,done,done', 'the initial snapshots are done (every event acknowledged)');
+sub snap_events
+{
+	my ($topic) = @_;
+	return "(SELECT partition AS p, \"offset\" AS o, convert_from(key, 'UTF8')::jsonb AS k, "
+	  . "convert_from(value, 'UTF8')::jsonb AS v, headers->>'op' AS op FROM kafka.consume('kafka', '$topic'))";
+}
+sub replay_diff
+{
+	my ($topic, $table_sql) = @_;
+	my $e = snap_events($topic);
+	return "WITH e AS (SELECT * FROM $e e), last AS (SELECT DISTINCT ON (k) k, v FROM e ORDER BY k, p, o DESC),
+	  t AS ($table_sql) SELECT count(*) FROM ((SELECT v FROM last WHERE v IS NOT NULL EXCEPT SELECT * FROM t)
+	  UNION ALL (SELECT * FROM t EXCEPT SELECT v FROM last WHERE v IS NOT NULL)) d";
+}
+is(wait_for(replay_diff("$ps.public.snap", 'SELECT row_to_json(s)::jsonb FROM snap s'), '0'), '0',
+	'snapshot + changes replay to the table exactly');
+my $ev = snap_events("$ps.public.snap");
+is(sq("WITH ev AS $ev SELECT count(*) FILTER (WHERE op = 'r') BETWEEN 2990 AND 3000,
+         count(*) FILTER (WHERE op = 'r' AND EXISTS (SELECT 1 FROM ev e2 WHERE e2.k = e.k AND e2.p = e.p AND e2.o < e.o)),
+         (SELECT count(*) FROM (SELECT k FROM ev WHERE op = 'r' GROUP BY k HAVING count(*) > 1) d)
+       FROM ev e"), 't|0|0', "one op r event per existing row, each before its row's changes");
+is(wait_for(replay_diff("$pf.public.snap", "SELECT json_build_object('id', id, 'v', v)::jsonb FROM snap WHERE id % 2 = 0"), '0'),
+	'0', "the snapshot honours the publication's row filter and column list");
+is(sq("SELECT count(*) FROM " . snap_events("$pf.public.snap") . " e WHERE op = 'r' AND (v ? 'secret' OR (k->>'id')::int % 2 <> 0)"),
+	'0', 'no filtered row or column in the snapshot');
+is(wait_for("SELECT count(*) > 0 AND bool_and(v->>'op' = 'r' AND v->'source'->>'snapshot' = 'true' AND v->'after' ? 'secret')
+	  FROM " . snap_events("$pd.public.snap") . " e WHERE op = 'r'", 't'),
+	't', 'debezium format: snapshot events have op "r" and source.snapshot "true"');
+sq("SELECT kafka.drop_pipeline(n) FROM unnest(ARRAY['$ps', '$pf', '$pd']) n");
+
+# ---------------------------------------------------------------------------
 # Drop: the worker stops, the slot goes -- when the transaction commits.
 my $p2_topic = "second$run.public.other";
 my $p2_before = sq("SELECT coalesce(sum(high), 0) FROM kafka.partitions('kafka', '$p2_topic')");

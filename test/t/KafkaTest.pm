@@ -80,6 +80,9 @@ sub kafka_node
 shared_preload_libraries = 'kafka_fdw'
 wal_level = logical
 max_wal_senders = 2
+max_replication_slots = 24
+max_worker_processes = 24
+kafka_fdw.max_pipelines = 16
 log_min_messages = warning
 });
 	$node->start;
