@@ -175,6 +175,44 @@ if [[ -n $best_ref ]]; then
     summary_line "worker events/s (start to last ack) vs pgoutput decode-only" "$ours/s" "$ref/s" "${q}x" ">= 0.25 $(ok_mark "$q" 0.25)"
 fi
 
+section "initial snapshot of the $N rows of table narrow vs COPY narrow TO '/dev/null'"
+# A second pipeline with "snapshot": true on a publication of narrow alone:
+# from create_pipeline to every snapshot event acknowledged (its worker makes
+# its slot, reads the table in the slot's snapshot, produces op r events),
+# against Postgres reading the same table out (COPY, best of $RUNS).
+best_copy=
+for r in $(seq 1 "$RUNS"); do
+    timed "copy" - "${PSQL[@]}" -c "COPY narrow TO '/dev/null'" || continue
+    [[ -z $best_copy || $ELAPSED -lt $best_copy ]] && best_copy=$ELAPSED
+done
+"${PSQL[@]}" -c "CREATE PUBLICATION snap_pub FOR TABLE narrow" >/dev/null || die "publication failed"
+t0=$(date +%s%N)
+"${PSQL[@]}" -c "SELECT kafka.create_pipeline('snapbench', 'kafka', 'snap_pub', '{\"snapshot\": true, \"format\": \"$FORMAT\"}')" >/dev/null ||
+    die "create_pipeline failed"
+snap_state=$("${PSQL[@]}" -At <<'SQL'
+DO $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  WHILE (SELECT snapshot FROM kafka.pipelines WHERE name = 'snapbench') <> 'done'
+        AND clock_timestamp() - t0 < interval '600 s' LOOP
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END $$;
+SELECT snapshot FROM kafka.pipelines WHERE name = 'snapbench';
+SQL
+)
+t1=$(date +%s%N)
+snap_ms=$(((t1 - t0) / 1000000))
+snap_n=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'snapbench.public.narrow')")
+"${PSQL[@]}" -c "SELECT kafka.drop_pipeline('snapbench')" >/dev/null
+if [[ $snap_state == done && -n $best_copy ]]; then
+    q=$(ratio "$best_copy" "$snap_ms")
+    say "  snapshot: $snap_n events in $snap_ms ms ($(rate "$N" "$snap_ms") rows/s); COPY TO /dev/null: $best_copy ms ($(rate "$N" "$best_copy") rows/s): ${q}x"
+    summary_line "initial snapshot rows/s vs COPY TO /dev/null" "$(rate "$N" "$snap_ms")/s" "$(rate "$N" "$best_copy")/s" "${q}x" "-"
+else
+    say "  !! the snapshot did not finish (state '$snap_state')"
+fi
+
 section "latency from commit to broker append at 5,000 changes/s for $SECONDS_RATE s"
 "${PSQL[@]}" <<SQL || die "rate workload failed"
 DO \$\$
