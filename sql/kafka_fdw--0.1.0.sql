@@ -179,3 +179,195 @@ SELECT p.name,
   LEFT JOIN kafka._pipeline_workers() w ON w.slot_name = p.slot_name
   LEFT JOIN pg_catalog.pg_replication_slots r ON r.slot_name = p.slot_name;
 GRANT SELECT ON kafka.pipeline_status TO PUBLIC;
+
+-- ---------------------------------------------------------------- sinks
+-- A sink applies a topic into a table continuously: the database's sink
+-- worker runs the sink's statement (INSERT INTO target SELECT ... FROM source
+-- LIMIT batch_size, or its upsert form) again and again, as the sink's owner,
+-- one transaction per batch.  The source is a kafka_fdw foreign table with a
+-- consumer group, whose positions move in the same transaction as the rows:
+-- every message is applied exactly once.  Rows are visible to everyone;
+-- a role changes only its own sinks (row security), and only their paused
+-- flag.
+
+CREATE TABLE kafka.sinks (
+  name            text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,63}$'),
+  source          regclass NOT NULL,
+  target          regclass NOT NULL,
+  mode            text NOT NULL DEFAULT 'insert' CHECK (mode IN ('insert', 'upsert')),
+  batch_size      int NOT NULL DEFAULT 10000 CHECK (batch_size > 0),
+  owner           regrole NOT NULL,
+  paused          boolean NOT NULL DEFAULT false,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  rows_applied    bigint NOT NULL DEFAULT 0,
+  last_applied_at timestamptz,
+  last_error      text,
+  last_error_at   timestamptz
+);
+ALTER TABLE kafka.sinks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sinks_read ON kafka.sinks FOR SELECT USING (true);
+CREATE POLICY sinks_create ON kafka.sinks FOR INSERT WITH CHECK (owner = current_user::regrole);
+CREATE POLICY sinks_change ON kafka.sinks FOR UPDATE USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
+CREATE POLICY sinks_drop ON kafka.sinks FOR DELETE USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
+REVOKE ALL ON kafka.sinks FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON kafka.sinks TO PUBLIC;
+GRANT UPDATE (paused) ON kafka.sinks TO PUBLIC;
+
+CREATE FUNCTION kafka._sink_wake() RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_sink_wake' LANGUAGE C VOLATILE;
+CREATE FUNCTION kafka._sink_worker_pid() RETURNS int
+  AS 'MODULE_PATHNAME', 'kafka_sink_worker_pid' LANGUAGE C VOLATILE;
+
+-- The statement of one batch (identifiers quoted by format/quote_ident).
+CREATE FUNCTION kafka._sink_statement_for(source regclass, target regclass, mode text, batch_size int)
+  RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  cols text[];
+  pk text[];
+  part text;
+  off text;
+  upd text;
+BEGIN
+  SELECT array_agg(quote_ident(t.attname) ORDER BY t.attnum) INTO cols
+    FROM pg_attribute t
+    JOIN pg_attribute s ON s.attrelid = source AND s.attname = t.attname AND s.attnum > 0 AND NOT s.attisdropped
+   WHERE t.attrelid = target AND t.attnum > 0 AND NOT t.attisdropped AND t.attgenerated = '';
+  IF cols IS NULL THEN
+    RAISE EXCEPTION 'sink source % and target % have no column name in common', source, target
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The sink fills the target''s columns from the source''s columns of the same name.';
+  END IF;
+  IF mode = 'insert' THEN
+    RETURN format('INSERT INTO %s (%s) SELECT %s FROM %s LIMIT %s', target, array_to_string(cols, ', '),
+                  array_to_string(cols, ', '), source, batch_size);
+  END IF;
+  SELECT array_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey::int2[], a.attnum)) INTO pk
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+   WHERE i.indrelid = target AND i.indisprimary;
+  IF pk IS NULL THEN
+    RAISE EXCEPTION 'sink mode "upsert" needs a primary key on %', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NOT pk <@ cols THEN
+    RAISE EXCEPTION 'sink mode "upsert": the source % lacks primary key columns of %', source, target
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT quote_ident(attname) INTO part FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'partition=true' = ANY (attfdwoptions);
+  SELECT quote_ident(attname) INTO off FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'offset=true' = ANY (attfdwoptions);
+  IF part IS NULL OR off IS NULL THEN
+    RAISE EXCEPTION 'sink mode "upsert" needs the partition and offset of each message'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = format('Give %s columns with the options partition ''true'' and offset ''true'': the last message of a key wins.', source);
+  END IF;
+  SELECT string_agg(format('%1$s = EXCLUDED.%1$s', c), ', ') INTO upd FROM unnest(cols) c WHERE c <> ALL (pk);
+  RETURN format('INSERT INTO %s AS t (%s) SELECT DISTINCT ON (%s) %s FROM (SELECT %s, %s AS "__kafka_p", %s AS "__kafka_o" '
+                'FROM %s LIMIT %s) s WHERE (%s) IS NOT NULL ORDER BY %s, "__kafka_p", "__kafka_o" DESC ON CONFLICT (%s) DO %s',
+                target, array_to_string(cols, ', '), array_to_string(pk, ', '), array_to_string(cols, ', '),
+                array_to_string(cols, ', '), part, off, source, batch_size, array_to_string(pk, ', '),
+                array_to_string(pk, ', '), array_to_string(pk, ', '),
+                CASE WHEN upd IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || upd END);
+END $$;
+
+CREATE FUNCTION kafka._sink_statement(sink text) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT kafka._sink_statement_for(source, target, mode, batch_size) FROM kafka.sinks WHERE name = sink
+$$;
+
+CREATE FUNCTION kafka.create_sink(name text, source regclass, target regclass, options jsonb DEFAULT '{}')
+  RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k text;
+  sink_mode text;
+  batch int;
+  server_name text;
+BEGIN
+  IF name IS NULL OR source IS NULL OR target IS NULL THEN
+    RAISE EXCEPTION 'sink name, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF name !~ '^[a-z0-9_]{1,63}$' THEN
+    RAISE EXCEPTION 'invalid sink name "%"', name USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Sink names are 1-63 characters a-z, 0-9, _.';
+  END IF;
+  IF jsonb_typeof(coalesce(options, '{}')) <> 'object' THEN
+    RAISE EXCEPTION 'sink options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(coalesce(options, '{}')) LOOP
+    IF k NOT IN ('mode', 'batch_size') THEN
+      RAISE EXCEPTION 'unknown sink option "%"', k USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Valid options: mode, batch_size.';
+    END IF;
+  END LOOP;
+  sink_mode := coalesce(options->>'mode', 'insert');
+  IF sink_mode NOT IN ('insert', 'upsert') THEN
+    RAISE EXCEPTION 'sink option "mode" must be "insert" or "upsert"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  BEGIN
+    batch := coalesce((options->>'batch_size')::int, 10000);
+  EXCEPTION WHEN others THEN
+    batch := 0;
+  END;
+  IF batch <= 0 THEN
+    RAISE EXCEPTION 'sink option "batch_size" must be a positive integer' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT s.srvname INTO server_name
+    FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver
+    JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+   WHERE ft.ftrelid = source AND w.fdwname = 'kafka_fdw';
+  IF server_name IS NULL THEN
+    RAISE EXCEPTION '% is not a kafka_fdw foreign table', source USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_foreign_table ft, unnest(ft.ftoptions) o
+                  WHERE ft.ftrelid = source AND o LIKE 'group=%') THEN
+    RAISE EXCEPTION 'foreign table % has no consumer group', source USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A sink reads through a consumer group (table option "group"), whose positions move with the applied rows.';
+  END IF;
+  IF (SELECT relkind FROM pg_class WHERE oid = target) NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION '% is not a table', target USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(target, 'INSERT')
+     OR (sink_mode = 'upsert' AND NOT has_table_privilege(target, 'UPDATE')) THEN
+    RAISE EXCEPTION 'permission denied to create sink "%"', name USING ERRCODE = 'insufficient_privilege',
+      DETAIL = format('The sink''s owner needs SELECT on %s and INSERT%s on %s.', source,
+                      CASE WHEN sink_mode = 'upsert' THEN ' and UPDATE' END, target);
+  END IF;
+  PERFORM kafka._sink_statement_for(source, target, sink_mode, batch);  -- checks the columns
+  INSERT INTO kafka.sinks (name, source, target, mode, batch_size, owner)
+  VALUES (create_sink.name, source, target, sink_mode, batch, current_user::regrole);
+  PERFORM kafka._sink_wake();
+END $$;
+
+CREATE FUNCTION kafka.drop_sink(name text) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  DELETE FROM kafka.sinks s WHERE s.name = drop_sink.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'sink "%" does not exist, or is not yours', name USING ERRCODE = 'undefined_object';
+  END IF;
+  PERFORM kafka._sink_wake();
+END $$;
+
+CREATE FUNCTION kafka._sink_pause(sink text, pause boolean) RETURNS void
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  UPDATE kafka.sinks s SET paused = pause WHERE s.name = sink;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'sink "%" does not exist, or is not yours', sink USING ERRCODE = 'undefined_object';
+  END IF;
+  PERFORM kafka._sink_wake();
+END $$;
+CREATE FUNCTION kafka.pause_sink(name text) RETURNS void
+  LANGUAGE sql AS $$ SELECT kafka._sink_pause(name, true) $$;
+CREATE FUNCTION kafka.resume_sink(name text) RETURNS void
+  LANGUAGE sql AS $$ SELECT kafka._sink_pause(name, false) $$;
+
+CREATE VIEW kafka.sink_status AS
+SELECT s.name, s.source, s.target, s.mode,
+       CASE WHEN s.paused THEN 'paused'
+            WHEN kafka._sink_worker_pid() IS NULL THEN 'stopped'
+            WHEN s.last_error_at > coalesce(s.last_applied_at, '-infinity') THEN 'retrying'
+            ELSE 'running' END AS state,
+       CASE WHEN NOT s.paused THEN kafka._sink_worker_pid() END AS worker_pid,
+       s.rows_applied, s.last_applied_at, s.last_error, s.last_error_at
+  FROM kafka.sinks s;
+GRANT SELECT ON kafka.sink_status TO PUBLIC;

@@ -37,11 +37,23 @@ struct PipelineEntry {
     TimestampTz last_error_at;
 };
 
+// Sinks (see sink.cpp): one sink worker per database that has sinks.
+constexpr int kMaxSinkDatabases = 32;
+struct SinkDbEntry {
+    Oid dboid;                  // InvalidOid: free
+    bool wanted;                // the database may have sinks: keep a worker running
+    bool wake_pending;          // sinks changed since the worker last read them
+    pid_t pid;                  // the worker's, 0 when none
+    TimestampTz restart_at;
+    int failures;
+};
+
 struct CdcShared {
     LWLock *lock;
     pid_t launcher_pid;
     int launcher_procno;        // -1 when no launcher
     int max_pipelines;
+    SinkDbEntry sinkdbs[kMaxSinkDatabases];
     PipelineEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -58,9 +70,14 @@ void WakeWorker(pid_t pid);
 
 constexpr const char *kSlotPrefix = "kafka_fdw_";
 
+// Under the exclusive lock: the sink entry of a database (made when `create`
+// and none exists; NULL when the table is full or not found).
+SinkDbEntry *FindSinkDb(Oid dboid, bool create);
+
 }  // namespace kafka_fdw::cdc
 
 extern "C" {
 PGDLLEXPORT void kafka_fdw_cdc_launcher_main(Datum arg);
 PGDLLEXPORT void kafka_fdw_cdc_worker_main(Datum arg);
+PGDLLEXPORT void kafka_fdw_sink_worker_main(Datum arg);
 }

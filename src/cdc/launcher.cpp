@@ -3,10 +3,17 @@
 // Every second, or when woken, it lists the logical replication slots named
 // kafka_fdw_* that use pgoutput (each is a pipeline of some database), and
 // starts a pipeline worker for each that has none, with a backoff after
-// failed runs.  It needs no database connection: slots are cluster-wide.
+// failed runs.  Slots are cluster-wide; the launcher connects to no database
+// but reads pg_database once at start: every database that allows
+// connections gets a sink worker that looks for sinks (and ends if it finds
+// none); kafka.create_sink marks its database again.
 #include "cdc/cdc.hpp"
 
 extern "C" {
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_database.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -18,6 +25,7 @@ extern "C" {
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
 }
 
 namespace kafka_fdw::cdc {
@@ -84,7 +92,7 @@ void InitAtPreload() {
 
     BackgroundWorker bgw;
     memset(&bgw, 0, sizeof bgw);
-    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS;
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
     bgw.bgw_restart_time = 5;
     snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
@@ -106,6 +114,19 @@ void WakeWorker(pid_t pid) {
     if (proc) SetLatch(&proc->procLatch);
 }
 
+SinkDbEntry *FindSinkDb(Oid dboid, bool create) {
+    SinkDbEntry *free_entry = nullptr;
+    for (int i = 0; i < kMaxSinkDatabases; i++) {
+        SinkDbEntry *e = &g_shared->sinkdbs[i];
+        if (e->dboid == dboid) return e;
+        if (e->dboid == InvalidOid && !free_entry) free_entry = e;
+    }
+    if (!create || !free_entry) return nullptr;
+    memset(free_entry, 0, sizeof *free_entry);
+    free_entry->dboid = dboid;
+    return free_entry;
+}
+
 PipelineEntry *FindEntry(const char *slot_name) {
     for (int i = 0; i < g_shared->max_pipelines; i++) {
         PipelineEntry *e = &g_shared->entries[i];
@@ -123,6 +144,7 @@ struct SlotRef {
 
 // The launcher's own handles of the workers it started, by entry index.
 BackgroundWorkerHandle **g_handles = nullptr;
+BackgroundWorkerHandle *g_sink_handles[kMaxSinkDatabases];
 
 void LauncherExit(int, Datum) {
     if (!g_shared) return;
@@ -159,6 +181,65 @@ void StartWorker(int idx) {
                  "could not start a pipeline worker: no free background worker slot (raise max_worker_processes)");
         e->last_error_at = GetCurrentTimestamp();
         e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+    }
+}
+
+// Every database that allows connections may have sinks: mark them all once.
+void MarkAllDatabases() {
+    StartTransactionCommand();
+    (void)GetTransactionSnapshot();
+    Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+    TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
+    HeapTuple tup;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
+        auto *db = (Form_pg_database)GETSTRUCT(tup);
+        if (!db->datallowconn || db->datistemplate) continue;
+        SinkDbEntry *e = FindSinkDb(db->oid, true);
+        if (e) e->wanted = true;
+    }
+    LWLockRelease(g_shared->lock);
+    table_endscan(scan);
+    table_close(rel, AccessShareLock);
+    CommitTransactionCommand();
+}
+
+void StartSinkWorker(int idx) {
+    SinkDbEntry *e = &g_shared->sinkdbs[idx];
+    BackgroundWorker bgw;
+    memset(&bgw, 0, sizeof bgw);
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    bgw.bgw_restart_time = BGW_NEVER_RESTART;
+    snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
+    snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_fdw_sink_worker_main");
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw sinks of database %u", e->dboid);
+    snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw sink");
+    bgw.bgw_main_arg = Int32GetDatum(idx);
+    bgw.bgw_notify_pid = MyProcPid;
+    BackgroundWorkerHandle *h = nullptr;
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    bool ok = RegisterDynamicBackgroundWorker(&bgw, &h);
+    MemoryContextSwitchTo(old);
+    if (ok) g_sink_handles[idx] = h;
+    else e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+}
+
+// Under the exclusive lock: forget sink workers that ended, start the wanted.
+void ScanSinks() {
+    TimestampTz now = GetCurrentTimestamp();
+    for (int i = 0; i < kMaxSinkDatabases; i++) {
+        SinkDbEntry *e = &g_shared->sinkdbs[i];
+        if (g_sink_handles[i]) {
+            pid_t pid;
+            if (GetBackgroundWorkerPid(g_sink_handles[i], &pid) != BGWH_STOPPED) continue;
+            pfree(g_sink_handles[i]);
+            g_sink_handles[i] = nullptr;
+            e->pid = 0;
+        }
+        if (e->dboid == InvalidOid || !e->wanted || now < e->restart_at) continue;
+        if (e->pid != 0 && BackendPidGetProc(e->pid) != nullptr) continue;
+        StartSinkWorker(i);
     }
 }
 
@@ -224,6 +305,7 @@ bool ScanSlots() {
             break;
         }
     }
+    ScanSinks();
     // Start what should run.
     for (int i = 0; i < g_shared->max_pipelines; i++) {
         PipelineEntry *e = &g_shared->entries[i];
@@ -258,6 +340,8 @@ void kafka_fdw_cdc_launcher_main(Datum) {
     // forget them (their exit no longer notifies us; they end on their own).
     LWLockRelease(g_shared->lock);
     before_shmem_exit(LauncherExit, 0);
+    BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);  // shared catalogs only
+    MarkAllDatabases();
 
     MemoryContext scan_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw launcher", ALLOCSET_DEFAULT_SIZES);
     for (;;) {

@@ -1,0 +1,137 @@
+# Sinks: a topic applied into a table continuously by the database's sink
+# worker, through a group foreign table.  Exactly once across an immediate
+# stop of the server; upsert (the last message of a key wins); a failing
+# batch is retried (and reported) until the cause is fixed; pause, resume,
+# drop; permissions; options.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use KafkaTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+brokers();
+my $node = kafka_node('sink');
+my $run = int(time() * 1000) % 100000000;    # topic names unique per run
+
+sub sq { my ($sql) = @_; return $node->safe_psql('postgres', $sql); }
+
+sub wait_for
+{
+	my ($sql, $want, $timeout) = @_;
+	$timeout //= 60;
+	my $t0 = time();
+	my $got;
+	while (time() - $t0 < $timeout)
+	{
+		$got = $node->safe_psql('postgres', $sql);
+		return $got if $got eq $want;
+		sleep 0.2;
+	}
+	return $got;
+}
+
+# N JSON messages {"id": first..first+n-1, "qty": id % 7} keyed by id % 50
+sub produce_orders
+{
+	my ($topic, $first, $n) = @_;
+	sq("SELECT count(*) FROM (SELECT kafka.produce('kafka', '$topic', json_build_object('id', g, 'qty', g % 7)::text::bytea,
+	      (g % 50)::text::bytea) FROM generate_series($first, $first + $n - 1) g) x");
+}
+
+my $orders = "orders_$run";
+sq("SELECT kafka.create_topic('kafka', '$orders', 3);
+    CREATE FOREIGN TABLE orders_feed (part int OPTIONS (partition 'true'), off bigint OPTIONS (offset 'true'),
+      id int, qty int) SERVER kafka OPTIONS (topic '$orders', format 'json', group 'sink_orders');
+    CREATE TABLE orders (id int, qty int CHECK (qty >= 0));");
+produce_orders($orders, 1, 5000);
+
+# --- exactly once across an immediate stop --------------------------------
+sq("SELECT kafka.create_sink('orders_sink', 'orders_feed', 'orders', '{\"batch_size\": 100}')");
+my $t0 = time();
+my $mid = '0';
+while (time() - $t0 < 60)
+{
+	$mid = sq('SELECT count(*) FROM orders');
+	last if $mid > 0;
+	sleep 0.05;
+}
+note "rows applied before the immediate stop: $mid of 5000";
+$node->stop('immediate');
+$node->start;
+produce_orders($orders, 5001, 1000);
+is(wait_for('SELECT count(*) FROM orders', '6000', 90), '6000', 'every message is applied, also after an immediate stop');
+is(sq('SELECT count(DISTINCT id) || \' \' || min(id) || \' \' || max(id) FROM orders'), '6000 1 6000',
+	'each message exactly once (no duplicate, no gap)');
+is(sq("SELECT state || ' ' || rows_applied FROM kafka.sink_status WHERE name = 'orders_sink'"), 'running 6000',
+	'sink_status: running, rows_applied counts them (kept across the restart: same transaction)');
+is(sq("SELECT sum(lag) FROM kafka.group_lag('kafka', 'sink_orders')"), '0', "the group's lag is 0");
+
+# --- a batch that fails is retried until the cause goes -------------------
+sq("SELECT kafka.produce('kafka', '$orders', '{\"id\": 6001, \"qty\": -1}'::bytea, '1'::bytea)");
+produce_orders($orders, 6002, 10);
+is(wait_for("SELECT state || ' ' || (last_error LIKE '%violates check constraint%') FROM kafka.sink_status
+	  WHERE name = 'orders_sink'", 'retrying true'), 'retrying true',
+	'a row the target refuses: state retrying, last_error says why');
+my $stuck = sq('SELECT count(*) FROM orders');
+ok($stuck >= 6000 && $stuck < 6011, "nothing of the failing batch is applied ($stuck rows)");
+sq('ALTER TABLE orders DROP CONSTRAINT orders_qty_check');
+is(wait_for('SELECT count(*) FROM orders', '6011', 60), '6011', 'once the cause is gone the sink goes on');
+is(wait_for("SELECT state FROM kafka.sink_status WHERE name = 'orders_sink'", 'running'), 'running', 'state running again');
+
+# --- pause, resume -------------------------------------------------------------
+sq("SELECT kafka.pause_sink('orders_sink')");
+is(sq("SELECT state || ' ' || (worker_pid IS NULL) FROM kafka.sink_status WHERE name = 'orders_sink'"), 'paused true',
+	'pause_sink: paused');
+produce_orders($orders, 6012, 20);
+sleep 2;
+is(sq('SELECT count(*) FROM orders'), '6011', 'a paused sink applies nothing');
+sq("SELECT kafka.resume_sink('orders_sink')");
+is(wait_for('SELECT count(*) FROM orders', '6031', 30), '6031', 'resume_sink: the messages sent meanwhile arrive');
+
+# --- upsert: the last message of each key wins ---------------------------
+my $stock = "stock_$run";
+sq("SELECT kafka.create_topic('kafka', '$stock', 3);
+    CREATE FOREIGN TABLE stock_feed (p int OPTIONS (partition 'true'), o bigint OPTIONS (offset 'true'),
+      id int, qty int) SERVER kafka OPTIONS (topic '$stock', format 'json', group 'sink_stock');
+    CREATE TABLE stock (id int PRIMARY KEY, qty int);
+    SELECT count(*) FROM (SELECT kafka.produce('kafka', '$stock', json_build_object('id', g % 100, 'qty', g)::text::bytea,
+      (g % 100)::text::bytea) FROM generate_series(1, 3000) g) x;
+    SELECT kafka.create_sink('stock_sink', 'stock_feed', 'stock', '{\"mode\": \"upsert\", \"batch_size\": 250}');");
+is(wait_for('SELECT count(*) || \' \' || sum(qty) FROM stock', '100 ' . (2901 + 3000) * 100 / 2, 60),
+	'100 ' . (2901 + 3000) * 100 / 2, 'upsert: one row per key, each with its last message');
+
+# --- options and permissions ---------------------------------------------------
+my ($rc, $out, $err);
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_sink('x', 'stock', 'orders')");
+like($err, qr/is not a kafka_fdw foreign table/, 'the source must be a kafka_fdw foreign table');
+sq("CREATE FOREIGN TABLE nogroup (id int) SERVER kafka OPTIONS (topic '$orders', format 'json')");
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_sink('x', 'nogroup', 'orders')");
+like($err, qr/has no consumer group/, 'the source needs a consumer group');
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_sink('x', 'orders_feed', 'orders', '{\"mode\": \"upsert\"}')");
+like($err, qr/needs a primary key/, 'upsert needs a primary key');
+($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_sink('x', 'orders_feed', 'orders', '{\"bogus\": 1}')");
+like($err, qr/unknown sink option "bogus"/, 'unknown option');
+sq("CREATE ROLE sinker LOGIN; GRANT USAGE ON SCHEMA kafka TO sinker; GRANT SELECT ON orders_feed TO sinker;");
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE sinker; SELECT kafka.create_sink('x', 'orders_feed', 'orders')");
+like($err, qr/permission denied to create sink "x"/, 'the owner needs INSERT on the target');
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE sinker; SELECT kafka.drop_sink('stock_sink')");
+like($err, qr/does not exist, or is not yours/, "another role cannot drop a sink");
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE sinker; UPDATE kafka.sinks SET owner = 'sinker'");
+like($err, qr/permission denied/, 'nor change its owner');
+
+# --- drop: the worker ends when its database has no sink left --------------
+sq("SELECT kafka.drop_sink('orders_sink'); SELECT kafka.drop_sink('stock_sink');");
+is(wait_for("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_fdw sink'", '0', 30), '0',
+	'with no sink left the sink worker ends');
+produce_orders($orders, 7000, 10);
+sleep 1;
+is(sq('SELECT count(*) FROM orders'), '6031', 'a dropped sink applies nothing');
+
+ok(!log_has_crash($node), 'no backend crashed');
+$node->stop;
+done_testing();
