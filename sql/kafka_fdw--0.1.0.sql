@@ -227,6 +227,11 @@ DECLARE
   part text;
   off text;
   upd text;
+  keycol text;
+  valcol text;
+  pkx text;
+  pkn text;
+  pkj text;
 BEGIN
   SELECT array_agg(quote_ident(t.attname) ORDER BY t.attnum) INTO cols
     FROM pg_attribute t
@@ -261,11 +266,37 @@ BEGIN
             HINT = format('Give %s columns with the options partition ''true'' and offset ''true'': the last message of a key wins.', source);
   END IF;
   SELECT string_agg(format('%1$s = EXCLUDED.%1$s', c), ', ') INTO upd FROM unnest(cols) c WHERE c <> ALL (pk);
-  RETURN format('INSERT INTO %s AS t (%s) SELECT DISTINCT ON (%s) %s FROM (SELECT %s, %s AS "__kafka_p", %s AS "__kafka_o" '
-                'FROM %s LIMIT %s) s WHERE (%s) IS NOT NULL ORDER BY %s, "__kafka_p", "__kafka_o" DESC ON CONFLICT (%s) DO %s',
-                target, array_to_string(cols, ', '), array_to_string(pk, ', '), array_to_string(cols, ', '),
-                array_to_string(cols, ', '), part, off, source, batch_size, array_to_string(pk, ', '),
-                array_to_string(pk, ', '), array_to_string(pk, ', '),
+  SELECT quote_ident(attname) INTO keycol FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'key=true' = ANY (attfdwoptions);
+  SELECT quote_ident(attname) INTO valcol FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'value=true' = ANY (attfdwoptions);
+  IF keycol IS NULL OR valcol IS NULL THEN
+    -- no way to tell tombstones: upsert only, rows without a key skipped
+    RETURN format('INSERT INTO %s AS t (%s) SELECT DISTINCT ON (%s) %s FROM (SELECT %s, %s AS "__kafka_p", %s AS "__kafka_o" '
+                  'FROM %s LIMIT %s) s WHERE (%s) IS NOT NULL ORDER BY %s, "__kafka_p", "__kafka_o" DESC ON CONFLICT (%s) DO %s',
+                  target, array_to_string(cols, ', '), array_to_string(pk, ', '), array_to_string(cols, ', '),
+                  array_to_string(cols, ', '), part, off, source, batch_size, array_to_string(pk, ', '),
+                  array_to_string(pk, ', '), array_to_string(pk, ', '),
+                  CASE WHEN upd IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || upd END);
+  END IF;
+  -- With the message's key and whole value: a tombstone (NULL value) deletes
+  -- the row whose primary key its key (a JSON object) names.  Per key, the
+  -- last message of the batch decides.
+  SELECT string_agg(format('CASE WHEN "__kafka_del" THEN ("__kafka_k").%1$s ELSE %1$s END AS "__kafka_pk%2$s"', c, i), ', '),
+         string_agg(format('"__kafka_pk%s"', i), ', '),
+         string_agg(format('t.%1$s = l."__kafka_pk%2$s"', c, i), ' AND ')
+    INTO pkx, pkn, pkj FROM unnest(pk) WITH ORDINALITY u(c, i);
+  RETURN format('WITH b AS MATERIALIZED (SELECT %s, %s AS "__kafka_p", %s AS "__kafka_o", %s IS NULL AS "__kafka_del", '
+                'CASE WHEN %s IS NULL THEN jsonb_populate_record(NULL::%s, (%s)::jsonb) END AS "__kafka_k" FROM %s LIMIT %s), '
+                'l AS (SELECT DISTINCT ON (%s) * FROM (SELECT *, %s FROM b) x WHERE (%s) IS NOT NULL '
+                'ORDER BY %s, "__kafka_p", "__kafka_o" DESC), '
+                'd AS (DELETE FROM %s t USING l WHERE l."__kafka_del" AND %s RETURNING 1), '
+                'i AS (INSERT INTO %s AS t (%s) SELECT %s FROM l WHERE NOT l."__kafka_del" ON CONFLICT (%s) DO %s RETURNING 1) '
+                'SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM i)',
+                array_to_string(cols, ', '), part, off, valcol, valcol, target, keycol, source, batch_size,
+                pkn, pkx, pkn, pkn,
+                target, pkj,
+                target, array_to_string(cols, ', '), array_to_string(cols, ', '), array_to_string(pk, ', '),
                 CASE WHEN upd IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || upd END);
 END $$;
 

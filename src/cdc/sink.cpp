@@ -156,8 +156,15 @@ uint64 ApplyBatch(Sink *s) {
         SetUserIdAndSecContext(s->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
         int rc = SPI_execute(s->sql, false, 0);
         SetUserIdAndSecContext(save_uid, save_sec);
-        if (rc != SPI_OK_INSERT) elog(ERROR, "unexpected result %d of sink \"%s\"", rc, s->name);
-        n = SPI_processed;
+        if (rc == SPI_OK_INSERT) {
+            n = SPI_processed;
+        } else if (rc == SPI_OK_SELECT && SPI_processed == 1) {  // upsert with deletes: rows written
+            bool isnull;
+            Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+            n = isnull ? 0 : (uint64)DatumGetInt64(d);
+        } else {
+            elog(ERROR, "unexpected result %d of sink \"%s\"", rc, s->name);
+        }
         if (n > 0) {
             Oid types[2] = {TEXTOID, INT8OID};
             Datum values[2] = {CStringGetTextDatum(s->name), Int64GetDatum((int64)n)};

@@ -2,7 +2,8 @@
 # worker, through a group foreign table.  Exactly once across an immediate
 # stop of the server; upsert (the last message of a key wins); a failing
 # batch is retried (and reported) until the cause is fixed; pause, resume,
-# drop; permissions; options.
+# drop; a CDC pipeline's topic applied back into a replica (tombstones
+# delete); permissions; options.
 use strict;
 use warnings;
 
@@ -104,6 +105,29 @@ sq("SELECT kafka.create_topic('kafka', '$stock', 3);
     SELECT kafka.create_sink('stock_sink', 'stock_feed', 'stock', '{\"mode\": \"upsert\", \"batch_size\": 250}');");
 is(wait_for('SELECT count(*) || \' \' || sum(qty) FROM stock', '100 ' . (2901 + 3000) * 100 / 2, 60),
 	'100 ' . (2901 + 3000) * 100 / 2, 'upsert: one row per key, each with its last message');
+
+# --- Postgres -> Kafka -> Postgres: a pipeline's topic applied by a sink ------
+# With the message key (jsonb) and whole value columns, an upsert sink also
+# applies tombstones as deletes: the replica follows inserts, updates,
+# deletes and key changes of the source table.
+sq("CREATE TABLE src (id int PRIMARY KEY, name text, qty int);
+    INSERT INTO src SELECT g, 'n' || g, g FROM generate_series(1, 500) g;
+    CREATE PUBLICATION src_pub FOR TABLE src;
+    SELECT kafka.create_pipeline('rt$run', 'kafka', 'src_pub', '{\"partitions\": 3, \"snapshot\": true}');
+    CREATE TABLE replica (id int PRIMARY KEY, name text, qty int);
+    CREATE FOREIGN TABLE src_feed (p int OPTIONS (partition 'true'), o bigint OPTIONS (offset 'true'),
+      k jsonb OPTIONS (key 'true'), v jsonb OPTIONS (value 'true'), id int, name text, qty int)
+      SERVER kafka OPTIONS (topic 'rt$run.public.src', format 'json', group 'replica');");
+is(wait_for("SELECT snapshot FROM kafka.pipelines WHERE name = 'rt$run'", 'done'), 'done', "the pipeline's snapshot is in its topic");
+sq("SELECT kafka.create_sink('replica_sink', 'src_feed', 'replica', '{\"mode\": \"upsert\", \"batch_size\": 100}');
+    UPDATE src SET qty = qty * 10 WHERE id % 3 = 0;
+    DELETE FROM src WHERE id % 5 = 0;
+    UPDATE src SET id = id + 1000 WHERE id % 7 = 0;
+    INSERT INTO src VALUES (9999, 'late', 1);");
+is(wait_for("SELECT count(*) FROM ((SELECT * FROM src EXCEPT SELECT * FROM replica)
+	  UNION ALL (SELECT * FROM replica EXCEPT SELECT * FROM src)) d", '0', 60), '0',
+	'the replica equals the source table (inserts, updates, deletes, key changes)');
+sq("SELECT kafka.drop_sink('replica_sink'); SELECT kafka.drop_pipeline('rt$run');");
 
 # --- options and permissions ---------------------------------------------------
 my ($rc, $out, $err);
