@@ -154,17 +154,18 @@ void LauncherExit(int, Datum) {
     LWLockRelease(g_shared->lock);
 }
 
-void StartWorker(int idx) {
-    PipelineEntry *e = &g_shared->entries[idx];
+// A dynamic worker connected to a database, restarted by us (not the
+// postmaster), notifying us when it ends; NULL when no slot is free.
+BackgroundWorkerHandle *StartDynamicWorker(const char *function, const char *name, const char *type, int idx) {
     BackgroundWorker bgw;
     memset(&bgw, 0, sizeof bgw);
     bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
     bgw.bgw_restart_time = BGW_NEVER_RESTART;  // the launcher restarts it
     snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
-    snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_fdw_cdc_worker_main");
-    snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw pipeline %s", e->slot_name);
-    snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw pipeline");
+    snprintf(bgw.bgw_function_name, BGW_MAXLEN, "%s", function);
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "%s", name);
+    snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", type);
     bgw.bgw_main_arg = Int32GetDatum(idx);
     bgw.bgw_notify_pid = MyProcPid;
     BackgroundWorkerHandle *h = nullptr;
@@ -172,7 +173,15 @@ void StartWorker(int idx) {
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
     bool ok = RegisterDynamicBackgroundWorker(&bgw, &h);
     MemoryContextSwitchTo(old);
-    if (ok) {
+    return ok ? h : nullptr;
+}
+
+void StartWorker(int idx) {
+    PipelineEntry *e = &g_shared->entries[idx];
+    char name[BGW_MAXLEN];
+    snprintf(name, sizeof name, "kafka_fdw pipeline %s", e->slot_name);
+    BackgroundWorkerHandle *h = StartDynamicWorker("kafka_fdw_cdc_worker_main", name, "kafka_fdw pipeline", idx);
+    if (h) {
         g_handles[idx] = h;
         e->state = WorkerState::Starting;
     } else {
@@ -206,23 +215,10 @@ void MarkAllDatabases() {
 
 void StartSinkWorker(int idx) {
     SinkDbEntry *e = &g_shared->sinkdbs[idx];
-    BackgroundWorker bgw;
-    memset(&bgw, 0, sizeof bgw);
-    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    bgw.bgw_restart_time = BGW_NEVER_RESTART;
-    snprintf(bgw.bgw_library_name, BGW_MAXLEN, "kafka_fdw");
-    snprintf(bgw.bgw_function_name, BGW_MAXLEN, "kafka_fdw_sink_worker_main");
-    snprintf(bgw.bgw_name, BGW_MAXLEN, "kafka_fdw sinks of database %u", e->dboid);
-    snprintf(bgw.bgw_type, BGW_MAXLEN, "kafka_fdw sink");
-    bgw.bgw_main_arg = Int32GetDatum(idx);
-    bgw.bgw_notify_pid = MyProcPid;
-    BackgroundWorkerHandle *h = nullptr;
-    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-    bool ok = RegisterDynamicBackgroundWorker(&bgw, &h);
-    MemoryContextSwitchTo(old);
-    if (ok) g_sink_handles[idx] = h;
-    else e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+    char name[BGW_MAXLEN];
+    snprintf(name, sizeof name, "kafka_fdw sinks of database %u", e->dboid);
+    g_sink_handles[idx] = StartDynamicWorker("kafka_fdw_sink_worker_main", name, "kafka_fdw sink", idx);
+    if (!g_sink_handles[idx]) e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
 }
 
 // Under the exclusive lock: forget sink workers that ended, start the wanted.
