@@ -62,7 +62,7 @@ void SinkXactCallback(XactEvent event, void *) {
 struct Sink {
     char *name;
     Oid owner;
-    char *sql;  // the statement of one batch
+    char *sql;  // the statement of one batch, made at its first batch (NULL until then)
     TimestampTz next_try;
     int failures;
 };
@@ -100,9 +100,8 @@ bool LoadSinks() {
               strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
     g_nsinks = 0;
     if (ok &&
-        SPI_execute("SELECT name, owner::oid::text, kafka._sink_statement(name) FROM kafka.sinks WHERE NOT paused "
-                    "ORDER BY name",
-                    true, 0) == SPI_OK_SELECT) {
+        SPI_execute("SELECT name, owner::oid::text FROM kafka.sinks WHERE NOT paused ORDER BY name", true, 0) ==
+            SPI_OK_SELECT) {
         g_sinks = static_cast<Sink *>(MemoryContextAllocZero(cxt, sizeof(Sink) * Max(1, (int)SPI_processed)));
         for (uint64 i = 0; i < SPI_processed; i++) {
             HeapTuple t = SPI_tuptable->vals[i];
@@ -110,7 +109,7 @@ bool LoadSinks() {
             Sink &s = g_sinks[g_nsinks++];
             s.name = MemoryContextStrdup(cxt, SPI_getvalue(t, d, 1));
             s.owner = (Oid)strtoul(SPI_getvalue(t, d, 2), nullptr, 10);
-            s.sql = MemoryContextStrdup(cxt, SPI_getvalue(t, d, 3));
+            s.sql = nullptr;
             for (int j = 0; j < old_n; j++)  // keep the backoff of a failing sink
                 if (strcmp(old_sinks[j].name, s.name) == 0) {
                     s.next_try = old_sinks[j].next_try;
@@ -150,6 +149,19 @@ uint64 ApplyBatch(Sink *s) {
     StartTransactionCommand();
         PushActiveSnapshot(GetTransactionSnapshot());
         SPI_connect();
+        if (!s->sql) {
+            // Made here, not when listing, so that a sink whose target or
+            // source is gone fails alone (and says so), not the worker.
+            Oid types[1] = {TEXTOID};
+            Datum values[1] = {CStringGetTextDatum(s->name)};
+            if (SPI_execute_with_args("SELECT kafka._sink_statement($1)", 1, types, values, nullptr, true, 1) !=
+                    SPI_OK_SELECT ||
+                SPI_processed != 1)
+                elog(ERROR, "sink \"%s\" is gone", s->name);
+            char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+            if (!sql) elog(ERROR, "sink \"%s\" has no statement", s->name);
+            s->sql = MemoryContextStrdup(g_list_cxt, sql);
+        }
         Oid save_uid;
         int save_sec;
         GetUserIdAndSecContext(&save_uid, &save_sec);

@@ -129,6 +129,19 @@ is(wait_for("SELECT count(*) FROM ((SELECT * FROM src EXCEPT SELECT * FROM repli
 	'the replica equals the source table (inserts, updates, deletes, key changes)');
 sq("SELECT kafka.drop_sink('replica_sink'); SELECT kafka.drop_pipeline('rt$run');");
 
+# --- a sink whose target is gone fails alone ------------------------------------
+sq("CREATE FOREIGN TABLE orders_feed2 (id int, qty int) SERVER kafka OPTIONS (topic '$orders', format 'json', group 'doomed');
+    CREATE TABLE doomed (id int, qty int);
+    SELECT kafka.create_sink('doomed_sink', 'orders_feed2', 'doomed');");
+is(wait_for("SELECT rows_applied > 0 FROM kafka.sink_status WHERE name = 'doomed_sink'", 't'), 't', 'a second sink on the same topic runs');
+sq('DROP TABLE doomed');
+is(wait_for("SELECT state FROM kafka.sink_status WHERE name = 'doomed_sink'", 'retrying'), 'retrying',
+	'its target dropped: that sink is retrying, with the error');
+my $before = sq('SELECT count(*) FROM orders');
+produce_orders($orders, 6100, 5);
+is(wait_for('SELECT count(*) FROM orders', $before + 5), $before + 5, 'while the other sink of the database goes on');
+sq("SELECT kafka.drop_sink('doomed_sink')");
+
 # --- options and permissions ---------------------------------------------------
 my ($rc, $out, $err);
 ($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_sink('x', 'stock', 'orders')");
@@ -154,7 +167,7 @@ is(wait_for("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_f
 	'with no sink left the sink worker ends');
 produce_orders($orders, 7000, 10);
 sleep 1;
-is(sq('SELECT count(*) FROM orders'), '6031', 'a dropped sink applies nothing');
+is(sq('SELECT count(*) FROM orders'), '6036', 'a dropped sink applies nothing');
 
 ok(!log_has_crash($node), 'no backend crashed');
 $node->stop;
