@@ -136,11 +136,13 @@ DELETE FROM $TABLE WHERE id = 1;
 TRUNCATE $TABLE;
 ALTER TABLE $TABLE ADD COLUMN extra int, DROP COLUMN txt;
 INSERT INTO $TABLE (id, name, active, extra) VALUES (10, 'after ddl', true, 5);
+ALTER TABLE $TABLE REPLICA IDENTITY FULL;
+UPDATE $TABLE SET name = 'full' WHERE id = 10;
 SQL
-ok "workload: 2 inserts, an update, a key change, a delete, a truncate, a column added and dropped, an insert"
+ok "workload: 2 inserts, an update, a key change, a delete, a truncate, a column added and dropped, an insert, an update under REPLICA IDENTITY FULL"
 
-# 1 c, 2 c, 3 u, 4 d(2) 5 tombstone(2) 6 c(3), 7 d(1) 8 tombstone(1), 9 t, 10 c
-EXPECT=10
+# 1 c, 2 c, 3 u, 4 d(2) 5 tombstone(2) 6 c(3), 7 d(1) 8 tombstone(1), 9 t, 10 c, 11 u
+EXPECT=11
 dump() {  # dump TOPIC FILE: topic TAB base64(key) TAB base64(value), in order
     "${PSQL[@]}" -F $'\t' -c "SELECT '$1', coalesce(translate(encode(key, 'base64'), E'\n', ''), ''),
         coalesce(translate(encode(value, 'base64'), E'\n', ''), '')
@@ -203,8 +205,10 @@ check $? "source: txId and lsn are numbers"
 
 # the event sequence
 ops=$(awk '$2 == "value.op" { printf "%s%s", sep, $1 ":" $3; sep = " " } $2 == "tombstone" { printf "%s%s", sep, $1 ":-"; sep = " " }' "$WORK/decoded")
-[[ $ops == "1:c 2:c 3:u 4:d 5:- 6:c 7:d 8:- 9:t 10:c" ]]
-check $? "ops: create, create, update, delete+tombstone+create for the key change, delete+tombstone, truncate, create ($ops)"
+[[ $ops == "1:c 2:c 3:u 4:d 5:- 6:c 7:d 8:- 9:t 10:c 11:u" ]]
+check $? "ops: create, create, update, delete+tombstone+create for the key change, delete+tombstone, truncate, create, update ($ops)"
+expect "11 value.before.name after ddl" "with REPLICA IDENTITY FULL an update's before is the whole old row"
+expect "11 value.after.name full" "and its after the new one"
 expect "10 value.after.extra 5" "a column added mid-stream is in the next event (and its schema)"
 ! grep -q '^10 value.after.txt ' "$WORK/decoded"; check $? "a column dropped mid-stream is gone from the next event"
 expect "3 value.before null" "an update under REPLICA IDENTITY DEFAULT has before = null"
