@@ -195,6 +195,7 @@ CREATE TABLE kafka.sinks (
   source          regclass NOT NULL,
   target          regclass NOT NULL,
   mode            text NOT NULL DEFAULT 'insert' CHECK (mode IN ('insert', 'upsert')),
+  format          text NOT NULL DEFAULT 'row' CHECK (format IN ('row', 'debezium')),
   batch_size      int NOT NULL DEFAULT 10000 CHECK (batch_size > 0),
   owner           regrole NOT NULL,
   paused          boolean NOT NULL DEFAULT false,
@@ -300,9 +301,120 @@ BEGIN
                 CASE WHEN upd IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || upd END);
 END $$;
 
+-- numeric from Debezium's decimal encoding: base64 of the unscaled two's
+-- complement big-endian integer, and the scale.
+CREATE FUNCTION kafka._dbz_decimal(b64 text, scale int) RETURNS numeric
+  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  b bytea := decode(b64, 'base64');
+  n numeric := 0;
+BEGIN
+  IF b64 IS NULL THEN RETURN NULL; END IF;
+  FOR i IN 0 .. length(b) - 1 LOOP
+    n := n * 256 + get_byte(b, i);
+  END LOOP;
+  IF length(b) > 0 AND get_byte(b, 0) >= 128 THEN
+    n := n - 256::numeric ^ length(b);
+  END IF;
+  RETURN round(n / 10::numeric ^ scale, scale);
+END $$;
+
+-- The expression that reads column c of type typ (typmod tm) from the JSON
+-- row r, undoing Debezium's encodings (see "Debezium format").
+CREATE FUNCTION kafka._dbz_column(c name, typ oid, tm int, r text) RETURNS text
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  base oid := typ;
+  btm int := tm;
+  v text := format('(%s->>%L)', r, c);
+  j text := format('(%s->%L)', r, c);
+  t text;
+BEGIN
+  SELECT CASE WHEN typtype = 'd' THEN typbasetype ELSE oid END, CASE WHEN typtype = 'd' THEN typtypmod ELSE tm END
+    INTO base, btm FROM pg_type WHERE oid = typ;
+  t := format_type(typ, tm);
+  RETURN CASE base
+    WHEN 'date'::regtype THEN format('(date ''1970-01-01'' + %s::int)::%s', v, t)
+    WHEN 'time'::regtype THEN format('(time ''00:00'' + %s::bigint * interval ''1 %s'')::%s', v,
+                                     CASE WHEN btm BETWEEN 0 AND 3 THEN 'millisecond' ELSE 'microsecond' END, t)
+    WHEN 'timestamp'::regtype THEN format('(timestamp ''1970-01-01'' + %s::bigint * interval ''1 %s'')::%s', v,
+                                     CASE WHEN btm BETWEEN 0 AND 3 THEN 'millisecond' ELSE 'microsecond' END, t)
+    WHEN 'interval'::regtype THEN format('(%s::bigint * interval ''1 microsecond'')::%s', v, t)
+    WHEN 'bytea'::regtype THEN format('decode(%s, ''base64'')::%s', v, t)
+    WHEN 'numeric'::regtype THEN
+      CASE WHEN btm >= 4 THEN format('kafka._dbz_decimal(%s, %s)::%s', v, (btm - 4) & 65535, t)
+           ELSE format('kafka._dbz_decimal(%s->>''value'', (%s->>''scale'')::int)::%s', j, j, t) END
+    WHEN 'money'::regtype THEN format('%s::%s', v, t)
+    ELSE CASE WHEN EXISTS (SELECT 1 FROM pg_type WHERE oid = base AND typcategory = 'A')
+              THEN format('(CASE WHEN jsonb_typeof(%1$s) = ''array'' THEN coalesce((SELECT array_agg(e) '
+                          'FROM jsonb_array_elements_text(%1$s) e), ''{}'') END)::%2$s', j, t)
+              ELSE format('%s::%s', v, t) END
+  END;
+END $$;
+
+-- Debezium envelopes (payload alone, or {"schema", "payload"}): creates,
+-- updates and snapshot reads upsert `after`, deletes delete `before`'s key;
+-- per key the last event of the batch decides; tombstones and truncates are
+-- skipped.  Needs the whole value (value 'true'), partition and offset.
+CREATE FUNCTION kafka._sink_statement_debezium(source regclass, target regclass, batch_size int)
+  RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  cols text[];
+  exprs text[];
+  pk text[];
+  part text;
+  off text;
+  valcol text;
+  upd text;
+  pkj text;
+BEGIN
+  SELECT array_agg(quote_ident(attname) ORDER BY attnum),
+         array_agg(kafka._dbz_column(attname, atttypid, atttypmod, '"__kafka_row"') || ' AS ' || quote_ident(attname)
+                   ORDER BY attnum)
+    INTO cols, exprs
+    FROM pg_attribute WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+  SELECT array_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey::int2[], a.attnum)) INTO pk
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+   WHERE i.indrelid = target AND i.indisprimary;
+  IF pk IS NULL THEN
+    RAISE EXCEPTION 'sink format "debezium" needs a primary key on %', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT quote_ident(attname) INTO part FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'partition=true' = ANY (attfdwoptions);
+  SELECT quote_ident(attname) INTO off FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'offset=true' = ANY (attfdwoptions);
+  SELECT quote_ident(attname) INTO valcol FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'value=true' = ANY (attfdwoptions);
+  IF part IS NULL OR off IS NULL OR valcol IS NULL THEN
+    RAISE EXCEPTION 'sink format "debezium" needs the partition, offset and whole value of each message'
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = format('Give %s columns with the options partition ''true'', offset ''true'' and value ''true'' (jsonb).', source);
+  END IF;
+  SELECT string_agg(format('%1$s = EXCLUDED.%1$s', c), ', ') INTO upd FROM unnest(cols) c WHERE c <> ALL (pk);
+  SELECT string_agg(format('t.%1$s = l.%1$s', c), ' AND ') INTO pkj FROM unnest(pk) c;
+  RETURN format('WITH b AS MATERIALIZED (SELECT %s AS "__kafka_p", %s AS "__kafka_o", '
+                'coalesce(%s::jsonb->''payload'', %s::jsonb) AS "__kafka_env" FROM %s LIMIT %s), '
+                'e AS (SELECT "__kafka_p", "__kafka_o", "__kafka_env"->>''op'' AS "__kafka_op", '
+                'CASE WHEN "__kafka_env"->>''op'' = ''d'' THEN "__kafka_env"->''before'' ELSE "__kafka_env"->''after'' END '
+                'AS "__kafka_row" FROM b WHERE "__kafka_env"->>''op'' IN (''c'', ''u'', ''r'', ''d'')), '
+                'r AS (SELECT "__kafka_p", "__kafka_o", "__kafka_op", %s FROM e), '
+                'l AS (SELECT DISTINCT ON (%s) * FROM r WHERE (%s) IS NOT NULL ORDER BY %s, "__kafka_p", "__kafka_o" DESC), '
+                'd AS (DELETE FROM %s t USING l WHERE l."__kafka_op" = ''d'' AND %s RETURNING 1), '
+                'i AS (INSERT INTO %s AS t (%s) SELECT %s FROM l WHERE l."__kafka_op" <> ''d'' ON CONFLICT (%s) DO %s RETURNING 1) '
+                'SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM i)',
+                part, off, valcol, valcol, source, batch_size,
+                array_to_string(exprs, ', '),
+                array_to_string(pk, ', '), array_to_string(pk, ', '), array_to_string(pk, ', '),
+                target, pkj,
+                target, array_to_string(cols, ', '), array_to_string(cols, ', '), array_to_string(pk, ', '),
+                CASE WHEN upd IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || upd END);
+END $$;
+
 CREATE FUNCTION kafka._sink_statement(sink text) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT kafka._sink_statement_for(source, target, mode, batch_size) FROM kafka.sinks WHERE name = sink
+  SELECT CASE format WHEN 'debezium' THEN kafka._sink_statement_debezium(source, target, batch_size)
+              ELSE kafka._sink_statement_for(source, target, mode, batch_size) END
+    FROM kafka.sinks WHERE name = sink
 $$;
 
 CREATE FUNCTION kafka.create_sink(name text, source regclass, target regclass, options jsonb DEFAULT '{}')
@@ -310,6 +422,7 @@ CREATE FUNCTION kafka.create_sink(name text, source regclass, target regclass, o
 DECLARE
   k text;
   sink_mode text;
+  sink_format text;
   batch int;
   server_name text;
 BEGIN
@@ -324,12 +437,21 @@ BEGIN
     RAISE EXCEPTION 'sink options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   FOR k IN SELECT jsonb_object_keys(coalesce(options, '{}')) LOOP
-    IF k NOT IN ('mode', 'batch_size') THEN
+    IF k NOT IN ('mode', 'batch_size', 'format') THEN
       RAISE EXCEPTION 'unknown sink option "%"', k USING ERRCODE = 'invalid_parameter_value',
-        HINT = 'Valid options: mode, batch_size.';
+        HINT = 'Valid options: mode, batch_size, format.';
     END IF;
   END LOOP;
-  sink_mode := coalesce(options->>'mode', 'insert');
+  sink_format := coalesce(options->>'format', 'row');
+  IF sink_format NOT IN ('row', 'debezium') THEN
+    RAISE EXCEPTION 'sink option "format" must be "row" or "debezium"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- Debezium events are applied as upserts and deletes
+  sink_mode := coalesce(options->>'mode', CASE WHEN sink_format = 'debezium' THEN 'upsert' ELSE 'insert' END);
+  IF sink_format = 'debezium' AND sink_mode <> 'upsert' THEN
+    RAISE EXCEPTION 'sink format "debezium" applies events as upserts and deletes: mode must be "upsert"'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF sink_mode NOT IN ('insert', 'upsert') THEN
     RAISE EXCEPTION 'sink option "mode" must be "insert" or "upsert"' USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -362,9 +484,14 @@ BEGIN
       DETAIL = format('The sink''s owner needs SELECT on %s and INSERT%s on %s.', source,
                       CASE WHEN sink_mode = 'upsert' THEN ' and UPDATE' END, target);
   END IF;
-  PERFORM kafka._sink_statement_for(source, target, sink_mode, batch);  -- checks the columns
-  INSERT INTO kafka.sinks (name, source, target, mode, batch_size, owner)
-  VALUES (create_sink.name, source, target, sink_mode, batch, current_user::regrole);
+  -- checks the columns
+  IF sink_format = 'debezium' THEN
+    PERFORM kafka._sink_statement_debezium(source, target, batch);
+  ELSE
+    PERFORM kafka._sink_statement_for(source, target, sink_mode, batch);
+  END IF;
+  INSERT INTO kafka.sinks (name, source, target, mode, format, batch_size, owner)
+  VALUES (create_sink.name, source, target, sink_mode, sink_format, batch, current_user::regrole);
   PERFORM kafka._sink_wake();
 END $$;
 
