@@ -219,6 +219,22 @@ CREATE FUNCTION kafka._sink_wake() RETURNS void
 CREATE FUNCTION kafka._sink_worker_pid() RETURNS int
   AS 'MODULE_PATHNAME', 'kafka_sink_worker_pid' LANGUAGE C VOLATILE;
 
+-- The target's primary key columns (quoted, in key order), or NULL.
+CREATE FUNCTION kafka._sink_primary_key(target regclass) RETURNS text[]
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT array_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey::int2[], a.attnum))
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+   WHERE i.indrelid = target AND i.indisprimary
+$$;
+
+-- The source's column with column option <option> 'true' (quoted), or NULL.
+CREATE FUNCTION kafka._sink_option_column(source regclass, option text) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT quote_ident(attname) FROM pg_attribute
+   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND option || '=true' = ANY (attfdwoptions)
+   LIMIT 1
+$$;
+
 -- The statement of one batch (identifiers quoted by format/quote_ident).
 CREATE FUNCTION kafka._sink_statement_for(source regclass, target regclass, mode text, batch_size int)
   RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -247,9 +263,7 @@ BEGIN
     RETURN format('INSERT INTO %s (%s) SELECT %s FROM %s LIMIT %s', target, array_to_string(cols, ', '),
                   array_to_string(cols, ', '), source, batch_size);
   END IF;
-  SELECT array_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey::int2[], a.attnum)) INTO pk
-    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-   WHERE i.indrelid = target AND i.indisprimary;
+  pk := kafka._sink_primary_key(target);
   IF pk IS NULL THEN
     RAISE EXCEPTION 'sink mode "upsert" needs a primary key on %', target USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -257,20 +271,16 @@ BEGIN
     RAISE EXCEPTION 'sink mode "upsert": the source % lacks primary key columns of %', source, target
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  SELECT quote_ident(attname) INTO part FROM pg_attribute
-   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'partition=true' = ANY (attfdwoptions);
-  SELECT quote_ident(attname) INTO off FROM pg_attribute
-   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'offset=true' = ANY (attfdwoptions);
+  part := kafka._sink_option_column(source, 'partition');
+  off := kafka._sink_option_column(source, 'offset');
   IF part IS NULL OR off IS NULL THEN
     RAISE EXCEPTION 'sink mode "upsert" needs the partition and offset of each message'
       USING ERRCODE = 'invalid_parameter_value',
             HINT = format('Give %s columns with the options partition ''true'' and offset ''true'': the last message of a key wins.', source);
   END IF;
   SELECT string_agg(format('%1$s = EXCLUDED.%1$s', c), ', ') INTO upd FROM unnest(cols) c WHERE c <> ALL (pk);
-  SELECT quote_ident(attname) INTO keycol FROM pg_attribute
-   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'key=true' = ANY (attfdwoptions);
-  SELECT quote_ident(attname) INTO valcol FROM pg_attribute
-   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'value=true' = ANY (attfdwoptions);
+  keycol := kafka._sink_option_column(source, 'key');
+  valcol := kafka._sink_option_column(source, 'value');
   IF keycol IS NULL OR valcol IS NULL THEN
     -- no way to tell tombstones: upsert only, rows without a key skipped
     RETURN format('INSERT INTO %s AS t (%s) SELECT DISTINCT ON (%s) %s FROM (SELECT %s, %s AS "__kafka_p", %s AS "__kafka_o" '
@@ -373,18 +383,13 @@ BEGIN
                    ORDER BY attnum)
     INTO cols, exprs
     FROM pg_attribute WHERE attrelid = target AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
-  SELECT array_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey::int2[], a.attnum)) INTO pk
-    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-   WHERE i.indrelid = target AND i.indisprimary;
+  pk := kafka._sink_primary_key(target);
   IF pk IS NULL THEN
     RAISE EXCEPTION 'sink format "debezium" needs a primary key on %', target USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  SELECT quote_ident(attname) INTO part FROM pg_attribute
-   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'partition=true' = ANY (attfdwoptions);
-  SELECT quote_ident(attname) INTO off FROM pg_attribute
-   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'offset=true' = ANY (attfdwoptions);
-  SELECT quote_ident(attname) INTO valcol FROM pg_attribute
-   WHERE attrelid = source AND attnum > 0 AND NOT attisdropped AND 'value=true' = ANY (attfdwoptions);
+  part := kafka._sink_option_column(source, 'partition');
+  off := kafka._sink_option_column(source, 'offset');
+  valcol := kafka._sink_option_column(source, 'value');
   IF part IS NULL OR off IS NULL OR valcol IS NULL THEN
     RAISE EXCEPTION 'sink format "debezium" needs the partition, offset and whole value of each message'
       USING ERRCODE = 'invalid_parameter_value',
