@@ -1,6 +1,8 @@
 // Debezium-compatible change events (see debezium.hpp).  Postgres zone.
 #include "cdc/debezium.hpp"
 
+#include "pg/datum.hpp"
+
 extern "C" {
 #include "access/table.h"
 #include "catalog/pg_enum.h"
@@ -61,7 +63,6 @@ namespace {
 
 constexpr const char *kUnavailable = "__debezium_unavailable_value";
 constexpr int64 kUnixEpochDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;  // 10957
-constexpr int64 kUnixEpochUs = kUnixEpochDays * USECS_PER_DAY;
 // Debezium's values for +-infinity timestamps (postgresql.adoc).
 constexpr int64 kPlusInfinity = 9223372036825200000LL;
 constexpr int64 kMinusInfinity = -9223372036832400000LL;
@@ -282,7 +283,8 @@ void AppendSchema(StringInfo s, const Column *c, Oid base, int32 typmod, bool op
         break;
     }
     case Kind::Bytes: appendStringInfo(s, "{\"type\":\"bytes\",\"optional\":%s", opt); break;
-    case Kind::Array:  // Init writes array schemas
+    case Kind::Array:
+        appendStringInfo(s, "{\"type\":\"array\",\"items\":%s,\"optional\":%s", c->elem->schema, opt);
         break;
     }
 }
@@ -314,13 +316,7 @@ void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt) 
     if (c->kind == Kind::Array) InitArray(c, base, cxt);
     StringInfoData s;
     initStringInfo(&s);
-    if (c->kind == Kind::Array) {
-        appendStringInfoString(&s, "{\"type\":\"array\",\"items\":");
-        appendStringInfoString(&s, c->elem->schema);
-        appendStringInfo(&s, ",\"optional\":%s", optional ? "true" : "false");
-    } else {
-        AppendSchema(&s, c, base, basetypmod, optional);
-    }
+    AppendSchema(&s, c, base, basetypmod, optional);
     appendStringInfoChar(&s, '}');
     c->schema = s.data;
 }
@@ -437,7 +433,7 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
         if (TIMESTAMP_IS_NOBEGIN(ts)) v = kMinusInfinity;
         else if (TIMESTAMP_IS_NOEND(ts)) v = kPlusInfinity;
         else {
-            v = ts + kUnixEpochUs;
+            v = ts + pg::kEpochShiftUs;
             if (c->kind == Kind::TimestampMs) v = v >= 0 ? v / 1000 : -((-v + 999) / 1000);
         }
         appendStringInfo(out, INT64_FORMAT, v);
@@ -650,7 +646,7 @@ void RenderEnvelope(StringInfo out, const Relation *rel, char op, const pgo::Tup
     appendStringInfoString(out, rel->source_table);
     appendStringInfo(out, "%u,\"lsn\":" UINT64_FORMAT ",\"xmin\":null}", src.xid, src.change_lsn);
     // the event itself: when it was made
-    int64 now_us = GetCurrentTimestamp() + kUnixEpochUs;
+    int64 now_us = GetCurrentTimestamp() + pg::kEpochShiftUs;
     appendStringInfo(out, ",\"transaction\":null,\"op\":\"%c\",\"ts_ms\":" INT64_FORMAT ",\"ts_us\":" INT64_FORMAT
                           ",\"ts_ns\":" INT64_FORMAT "}",
                      op, now_us / 1000, now_us, now_us * 1000);

@@ -27,6 +27,7 @@
 
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 
 #include "cdc/cdc.hpp"
 
@@ -148,6 +149,15 @@ void SetState(WorkerState s, const char *error) {
         e->last_error_at = GetCurrentTimestamp();
     }
     LWLockRelease(Shared()->lock);
+}
+
+// The worker waits for Kafka inside a decoded transaction: say why in
+// pipeline_status, serve interrupts, and end (cleanly, nothing of this
+// transaction was confirmed) when the pipeline was paused, changed or dropped.
+void StalledOnKafka(const char *why) {
+    SetState(WorkerState::Retrying, why);
+    CHECK_FOR_INTERRUPTS();
+    if (W->entry->reload) proc_exit(0);
 }
 
 void PublishProgress() {
@@ -483,9 +493,7 @@ void EnsureTopic(const char *topic) {
         });
         if (done) break;
         waited = true;
-        SetState(WorkerState::Retrying, error);
-        CHECK_FOR_INTERRUPTS();
-        if (W->entry->reload) proc_exit(0);  // nothing of this transaction was confirmed
+        StalledOnKafka(error);
     }
     if (waited) SetState(WorkerState::Running, nullptr);
 }
@@ -561,10 +569,15 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
         // The broker does not take our messages: say so and keep trying.
         char msg[512];
         DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka: local produce queue is full");
-        SetState(WorkerState::Retrying, msg);
-        CHECK_FOR_INTERRUPTS();
-        if (W->entry->reload) proc_exit(0);  // nothing of this transaction was confirmed
+        StalledOnKafka(msg);
     }
+}
+
+// The Debezium source block's values of the change being decoded (snapshot:
+// an event of the initial snapshot, at the slot's start).
+dbz::Source CurrentSource(bool snapshot) {
+    if (snapshot) return dbz::Source{W->txn_commit_unix_us, 0, W->txn_final_lsn, W->txn_final_lsn, true};
+    return dbz::Source{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn, false};
 }
 
 // A change as Debezium's connector sends it: an event with the envelope; a
@@ -572,7 +585,7 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
 // tombstone) of the old key and a create of the new one.
 void OnChangeDebezium(RelInfo *rel, const pgo::Change *ch) {
     const dbz::Relation *d = rel->dbz;
-    dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn, false};
+    dbz::Source src = CurrentSource(false);
     const pgo::Tuple *full_old = ch->old_kind == 'O' ? &ch->old_tuple : nullptr;
     const pgo::Tuple *old = ch->old_kind ? &ch->old_tuple : nullptr;
     bool old_key_only = ch->old_kind == 'K';
@@ -646,7 +659,7 @@ void OnMessage(const char *data, int len) {
             W->sender->Begin(b);
             W->txn_final_lsn = b.final_lsn;
             W->txn_xid = b.xid;
-            W->txn_commit_unix_us = b.commit_time + (int64_t)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+            W->txn_commit_unix_us = b.commit_time + pg::kEpochShiftUs;
         });
         break;
     case 'C':
@@ -681,8 +694,7 @@ void OnMessage(const char *data, int len) {
             StringInfoData value;
             initStringInfo(&value);
             if (rel->dbz) {
-                dbz::Source src{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn, false};
-                dbz::RenderEnvelope(&value, rel->dbz, 't', nullptr, false, nullptr, nullptr, src);
+                dbz::RenderEnvelope(&value, rel->dbz, 't', nullptr, false, nullptr, nullptr, CurrentSource(false));
             } else {
                 appendStringInfoString(&value, "{}");
             }
@@ -889,8 +901,7 @@ void SnapshotRows(Portal portal, RelInfo *rel, pgo::Tuple *tup, MemoryContext ba
             bool has_key;
             if (rel->dbz) {
                 has_key = dbz::RenderKey(&key, rel->dbz, *tup);
-                dbz::Source src{W->txn_commit_unix_us, 0, W->txn_final_lsn, W->txn_final_lsn, true};
-                dbz::RenderEnvelope(&value, rel->dbz, 'r', nullptr, false, tup, nullptr, src);
+                dbz::RenderEnvelope(&value, rel->dbz, 'r', nullptr, false, tup, nullptr, CurrentSource(true));
             } else {
                 has_key = RenderKey(&key, rel, *tup);
                 RenderRow(&value, rel, *tup, nullptr);
@@ -1004,7 +1015,7 @@ void TakeSnapshot() {
     // One "transaction" of events for the ack ledger, at the slot's start.
     W->txn_final_lsn = start;
     W->txn_xid = 0;
-    W->txn_commit_unix_us = GetCurrentTimestamp() + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+    W->txn_commit_unix_us = GetCurrentTimestamp() + pg::kEpochShiftUs;
     KFDW_ENTRY({
         pgo::Begin b;
         b.final_lsn = start;
@@ -1026,9 +1037,7 @@ void TakeSnapshot() {
         if (drained) break;
         char msg[512];
         DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka to acknowledge the initial snapshot");
-        SetState(WorkerState::Retrying, msg);
-        CHECK_FOR_INTERRUPTS();
-        if (W->entry->reload) proc_exit(0);
+        StalledOnKafka(msg);
     }
     SetState(WorkerState::Running, nullptr);
     PublishProgress();
