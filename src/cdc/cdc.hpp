@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "access/xlogdefs.h"
+#include "replication/slot.h"
 }
 
 namespace kafka_fdw::cdc {
@@ -69,9 +70,13 @@ PipelineEntry *FindEntry(const char *slot_name);
 void WakeWorker(pid_t pid);
 
 constexpr const char *kSlotPrefix = "kafka_fdw_";
+// Under ReplicationSlotControlLock: whether a slot is a pipeline's (in use,
+// logical, named kafka_fdw_*, plugin pgoutput).
+bool IsPipelineSlot(const ReplicationSlot *s);
 
-// Under the exclusive lock: the sink entry of a database (made when `create`
-// and none exists; NULL when the table is full or not found).
+// Under the lock (exclusive when `create`): the sink entry of a database
+// (made when `create` and none exists; NULL when the table is full or not
+// found).
 SinkDbEntry *FindSinkDb(Oid dboid, bool create);
 
 }  // namespace kafka_fdw::cdc

@@ -286,14 +286,9 @@ void CheckOptions(Jsonb *opts) {
 // would find none (its worker would never start).
 void CheckPipelineLimit() {
     int ours = 0;
-    size_t plen = strlen(kSlotPrefix);
     LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-    for (int i = 0; i < max_replication_slots; i++) {
-        ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-        if (s->in_use && SlotIsLogical(s) && strncmp(NameStr(s->data.name), kSlotPrefix, plen) == 0 &&
-            strcmp(NameStr(s->data.plugin), "pgoutput") == 0)
-            ours++;
-    }
+    for (int i = 0; i < max_replication_slots; i++)
+        if (IsPipelineSlot(&ReplicationSlotCtl->replication_slots[i])) ours++;
     LWLockRelease(ReplicationSlotControlLock);
     if (ours >= Shared()->max_pipelines)
         ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),

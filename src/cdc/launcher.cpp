@@ -114,6 +114,11 @@ void WakeWorker(pid_t pid) {
     if (proc) SetLatch(&proc->procLatch);
 }
 
+bool IsPipelineSlot(const ReplicationSlot *s) {
+    return s->in_use && SlotIsLogical(s) && strncmp(NameStr(s->data.name), kSlotPrefix, strlen(kSlotPrefix)) == 0 &&
+           strcmp(NameStr(s->data.plugin), "pgoutput") == 0;
+}
+
 SinkDbEntry *FindSinkDb(Oid dboid, bool create) {
     SinkDbEntry *free_entry = nullptr;
     for (int i = 0; i < kMaxSinkDatabases; i++) {
@@ -246,13 +251,10 @@ bool ScanSlots() {
     // Our slots, from the cluster's slot array.
     SlotRef *slots = static_cast<SlotRef *>(palloc0(sizeof(SlotRef) * Max(1, max_replication_slots)));
     int nslots = 0;
-    size_t plen = strlen(kSlotPrefix);
     LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
     for (int i = 0; i < max_replication_slots; i++) {
         ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-        if (!s->in_use || !SlotIsLogical(s)) continue;
-        if (strncmp(NameStr(s->data.name), kSlotPrefix, plen) != 0) continue;
-        if (strcmp(NameStr(s->data.plugin), "pgoutput") != 0) continue;
+        if (!IsPipelineSlot(s)) continue;
         strlcpy(slots[nslots].name, NameStr(s->data.name), NAMEDATALEN);
         slots[nslots].dboid = s->data.database;
         nslots++;

@@ -234,10 +234,7 @@ extern "C" Datum kafka_sink_worker_pid(PG_FUNCTION_ARGS) {
     if (!Shared()) PG_RETURN_NULL();
     pid_t pid = 0;
     LWLockAcquire(Shared()->lock, LW_SHARED);
-    SinkDbEntry *e = nullptr;
-    for (int i = 0; i < kMaxSinkDatabases; i++)
-        if (Shared()->sinkdbs[i].dboid == MyDatabaseId) e = &Shared()->sinkdbs[i];
-    if (e) pid = e->pid;
+    if (SinkDbEntry *e = FindSinkDb(MyDatabaseId, false)) pid = e->pid;
     LWLockRelease(Shared()->lock);
     if (pid == 0) PG_RETURN_NULL();
     PG_RETURN_INT32(pid);
