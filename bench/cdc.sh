@@ -32,8 +32,7 @@ FORMAT=${CDC_FORMAT:-row}
 [[ $FORMAT == row || $FORMAT == debezium ]] || die "CDC_FORMAT must be row or debezium, got '$FORMAT'"
 
 bench_init cdc
-trap 'stop_services wipe' EXIT
-trap 'exit 130' INT TERM
+on_exit_stop wipe
 
 section "set-up (N=$N row changes in transactions of $TXN, format $FORMAT)"
 say_machine

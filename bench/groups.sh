@@ -19,12 +19,7 @@ CHUNK=$(((N + TXNS - 1) / TXNS))
 bench_init groups
 DATA=$TMP/data.txt
 
-cleanup() {
-    stop_services
-    rm -f "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_stop "$DATA"
 
 # ------------------------------------------------------------------ set-up
 section "set-up (N=$N, $TXNS transactions of $CHUNK, best of $RUNS runs)"

@@ -21,12 +21,7 @@ NL=${2:-1000000}
 bench_init import
 DATA=$TMP/data.txt
 
-cleanup() {
-    stop_services wipe   # ~1 GB of broker data at LARGE = 1M
-    rm -f "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_stop wipe "$DATA"   # ~1 GB of broker data at LARGE = 1M
 
 # ------------------------------------------------------------------ set-up
 section "set-up (topics of $NS and $NL messages, best of $RUNS runs)"

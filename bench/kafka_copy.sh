@@ -18,12 +18,7 @@ bench_init kafka_copy
 KCOPY=$(command -v kafka_copy) || die "kafka_copy not found (neither in $(pg_config --bindir) nor on PATH)"
 DATA=$TMP/data.txt
 
-cleanup() {
-    stop_services wipe   # ~1 GB of broker data at N = 1M
-    rm -f "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_stop wipe "$DATA"   # ~1 GB of broker data at N = 1M
 
 # ------------------------------------------------------------------ set-up
 section "set-up (N=$N, best of $RUNS runs)"

@@ -38,6 +38,16 @@ stop_services() {
     fi
 }
 
+# on_exit_stop [wipe] [FILE...]: at exit (also after an error or Ctrl-C),
+# stop_services [wipe] and remove the FILEs
+on_exit_stop() {
+    EXIT_WIPE=
+    if [[ ${1:-} == wipe ]]; then EXIT_WIPE=wipe; shift; fi
+    EXIT_FILES=("$@")
+    trap 'stop_services $EXIT_WIPE; rm -f "${EXIT_FILES[@]}"' EXIT
+    trap 'exit 130' INT TERM
+}
+
 # set-up lines: the machine, the installed extension, kcat's version
 say_machine() {
     say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"

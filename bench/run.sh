@@ -17,12 +17,7 @@ NSMALL=$((N / 10))
 bench_init
 DATA=$TMP/data.txt
 
-cleanup() {
-    stop_services
-    rm -f "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_stop "$DATA"
 
 # ------------------------------------------------------------------ set-up
 section "set-up (N=$N, N/10=$NSMALL, best of $RUNS runs)"

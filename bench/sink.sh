@@ -21,12 +21,7 @@ BATCHES=$(((N + BATCH - 1) / BATCH))
 
 bench_init sink
 DATA=$TMP/data.txt
-cleanup() {
-    stop_services
-    rm -f "$DATA"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_stop "$DATA"
 
 section "set-up (N=$N, batches of $BATCH, best of $RUNS runs)"
 say_machine
