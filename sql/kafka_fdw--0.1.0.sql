@@ -162,8 +162,10 @@ SELECT p.name,
        p.server,
        p.publication,
        p.slot_name,
+       -- paused once no worker works on it any more: until the worker has
+       -- seen pause_pipeline's commit it says what the worker is doing
        CASE WHEN r.slot_name IS NULL THEN 'stopped'
-            WHEN p.paused THEN 'paused'
+            WHEN p.paused AND (w.worker_pid IS NULL OR w.state = 'paused') THEN 'paused'
             ELSE coalesce(w.state, 'stopped') END AS state,
        w.worker_pid,
        r.confirmed_flush_lsn AS confirmed_lsn,

@@ -30,6 +30,7 @@ struct PipelineEntry {
     bool reload;                // definition changed: stop cleanly, start again
     bool dropping;              // drop_pipeline in progress: do not start
     TimestampTz restart_at;     // the launcher starts no worker before this
+    uint32 created_gen;         // bumped when a create_pipeline of this slot commits
     int failures;               // consecutive failed runs (backoff)
     uint64 events_sent;
     TimestampTz last_event_at;

@@ -42,7 +42,7 @@ namespace {
 // asked for it (a ROLLBACK TO SAVEPOINT forgets it).  In TopMemoryContext.
 enum class Pending { Created, Reload, Dropping };
 struct PendingSlot {
-    Pending what;  // Created: drop on abort; Reload: wake the worker on commit;
+    Pending what;  // Created: drop on abort, start the worker on commit; Reload: wake the worker on commit;
                    // Dropping: drop before commit, clear the dropping flag on abort
     SubTransactionId subid;
     char slot[NAMEDATALEN];
@@ -98,10 +98,17 @@ void XactCallback(XactEvent event, void *) {
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
         foreach (lc, g_pending) {
             const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
-            PipelineEntry *e = p->what == Pending::Reload ? FindEntry(p->slot) : nullptr;
+            PipelineEntry *e = FindEntry(p->slot);
             if (!e) continue;
-            e->reload = true;
-            WakeWorker(e->pid);
+            if (p->what == Pending::Reload) {
+                e->reload = true;
+                WakeWorker(e->pid);
+            } else if (p->what == Pending::Created) {
+                // A worker that looked before this commit found no row:
+                // start the next one at once.
+                e->created_gen++;
+                e->restart_at = 0;
+            }
         }
         LWLockRelease(Shared()->lock);
         WakeLauncher();

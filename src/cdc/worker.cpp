@@ -122,6 +122,8 @@ struct Worker {
     uint64 records;
     char toast_cols[1024];
     bool snapshot_pending;  // the initial snapshot is still to be (re)done
+    bool no_definition;     // no pipeline row for the slot (yet)
+    uint32 created_gen;     // the entry's created_gen before the row was looked for
     bool debezium;      // format "debezium" (else "row")
     bool dbz_schemas;   // its option "schemas"
     char *dbname;
@@ -137,6 +139,11 @@ constexpr const char *kUnchangedToast = "__kafka_fdw_unchanged_toast__";
 // A topic's metadata is asked for in slices of this length while the brokers
 // do not answer (each failed slice is reported in pipeline_status).
 constexpr int kTopicSliceMs = 2000;
+// A slot without a pipeline row (a create_pipeline not committed yet, or a
+// slot left by a dropped extension) is looked at again after this long, not
+// as fast as workers can be started; a create_pipeline that commits starts
+// its worker at once.
+constexpr int kNoDefinitionRetryMs = 5000;
 
 // ---- shared-memory status ---------------------------------------------------
 
@@ -184,7 +191,8 @@ void WorkerExit(int code, Datum) {
         e->restart_at = TimestampTzPlusMilliseconds(now, delay);
         e->state = WorkerState::Retrying;
     } else {
-        e->restart_at = now;
+        bool later = W->no_definition && e->created_gen == W->created_gen;
+        e->restart_at = later ? TimestampTzPlusMilliseconds(now, kNoDefinitionRetryMs) : now;
         if (e->state != WorkerState::Paused) e->state = WorkerState::Stopped;
     }
     LWLockRelease(Shared()->lock);
@@ -882,9 +890,15 @@ pgo::Relation *DescribeForSnapshot(const SnapTable &t) {
     return msg;
 }
 
-// The rows of a cursor, 1,000 at a time, as events with op 'r'.
+// The rows of a cursor, 1,000 at a time, as events with op 'r'.  A pause or
+// drop is honoured before each batch, so that nothing is sent once
+// pause_pipeline committed (the worker may have waited meanwhile, for Kafka
+// in EnsureTopic or for a lock on the table); the snapshot is done again, or
+// never.
 void SnapshotRows(Portal portal, RelInfo *rel, pgo::Tuple *tup, MemoryContext batch_cxt) {
     for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        if (W->entry->reload) proc_exit(0);
         SPI_cursor_fetch(portal, true, 1000);
         if (SPI_processed == 0) break;
         MemoryContext old = MemoryContextSwitchTo(batch_cxt);
@@ -912,8 +926,6 @@ void SnapshotRows(Portal portal, RelInfo *rel, pgo::Tuple *tup, MemoryContext ba
         MemoryContextReset(batch_cxt);
         SPI_freetuptable(SPI_tuptable);
         PublishProgress();
-        CHECK_FOR_INTERRUPTS();
-        if (W->entry->reload) proc_exit(0);  // paused or dropped: done again later, or never
     }
 }
 
@@ -1060,6 +1072,7 @@ void Run() {
     if (!LoadDefinition()) {
         // No pipeline row (yet): a create_pipeline still in progress, or a
         // slot of another database's kafka_fdw without the extension.
+        W->no_definition = true;
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
         W->entry->state = WorkerState::Stopped;
         LWLockRelease(Shared()->lock);
@@ -1144,6 +1157,7 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     strlcpy(W->slot_name, W->entry->slot_name, NAMEDATALEN);
     W->entry->pid = MyProcPid;
     W->entry->reload = false;
+    W->created_gen = W->entry->created_gen;  // before LoadDefinition looks for the row
     LWLockRelease(Shared()->lock);
     before_shmem_exit(WorkerExit, 0);
 

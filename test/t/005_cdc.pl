@@ -395,6 +395,71 @@ is(sq("WITH ev AS " . snap_events("$pr.public.snap2") . " SELECT count(*) FILTER
 	'the snapshot holds the rows as they were when it was (re)taken');
 sq("SELECT kafka.drop_pipeline('$pr')");
 
+# A pause that comes while the snapshot is under way (here its worker waits
+# for a lock on the table it reads) stops it before its next batch: nothing
+# is sent once pause_pipeline committed, and pipeline_status says paused only
+# once the worker stopped (a pause used to show at once, and the worker sent
+# a batch after it).  The lock is taken while the worker waits for the
+# paused broker, after its slot and snapshot were made (LOCK TABLE takes an
+# xid, which a slot being made would wait for).
+my $pl = "snapl$run";
+sq("CREATE TABLE snap3 (id int PRIMARY KEY, v text);
+    INSERT INTO snap3 SELECT g, 'v' || g FROM generate_series(1, 3000) g;
+    CREATE PUBLICATION pub_snap3 FOR TABLE snap3;");
+($brc, $bout) = broker_pause();
+is($brc, 0, 'the broker is paused') or diag "kafka_broker.sh pause: $bout";
+sq("SELECT kafka.create_pipeline('$pl', 'kafka', 'pub_snap3', '{\"snapshot\": true}')");
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$pl'", 'retrying', 30), 'retrying',
+	'the snapshot waits for the broker');
+my $locker = KafkaTest::Session->new($node, 'kfdw_snap_lock');
+$locker->query('BEGIN; LOCK TABLE snap3 IN ACCESS EXCLUSIVE MODE;');
+($brc, $bout) = broker_resume();
+is($brc, 0, 'the broker is resumed') or diag "kafka_broker.sh resume: $bout";
+is(wait_for("SELECT count(*) FROM pg_locks l JOIN kafka.pipeline_status s ON s.worker_pid = l.pid
+	  WHERE s.name = '$pl' AND l.relation = 'snap3'::regclass AND NOT l.granted", '1', 90),
+	'1', 'then it waits for a lock on its table');
+sq("SELECT kafka.pause_pipeline('$pl')");
+is(sq("SELECT state FROM kafka.pipeline_status WHERE name = '$pl'"), 'running',
+	'paused but its worker still runs: pipeline_status does not say paused yet');
+$locker->query('COMMIT;');
+$locker->close;
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$pl'", 'paused', 30), 'paused',
+	'it says paused once the worker stopped');
+is(sq("SELECT events_sent FROM kafka.pipeline_status WHERE name = '$pl'"), '0',
+	'its worker queued no snapshot event after pause_pipeline');
+is(topic_count("$pl.public.snap3"), 0, 'nothing of the snapshot is in the topic');
+sq("SELECT kafka.resume_pipeline('$pl')");
+is(wait_for("SELECT snapshot FROM kafka.pipelines WHERE name = '$pl'", 'done', 90), 'done',
+	'on resume the snapshot is done');
+is(sq("WITH ev AS " . snap_events("$pl.public.snap3") . " SELECT count(*) FILTER (WHERE op = 'r'),
+	  count(DISTINCT k) FROM ev"), '3000|3000', 'each row once');
+sq("SELECT kafka.drop_pipeline('$pl')");
+
+# While a create_pipeline is not committed its slot has no pipeline row: the
+# launcher looks at it again every few seconds, not as fast as it can start
+# workers (it did: a postmaster fork every few ms); the commit starts it.
+my $po = "open$run";
+my $known = sq("SELECT coalesce(string_agg(pid::text, ','), '0') FROM pg_stat_activity WHERE backend_type = 'kafka_fdw pipeline'");
+my $open = KafkaTest::Session->new($node, 'kfdw_open_create');
+$open->query("BEGIN; SELECT kafka.create_pipeline('$po', 'kafka', 'pub_all');");
+my %seen;
+my $t_open = time();
+while (time() - $t_open < 3)
+{
+	$seen{$_} = 1 for grep { /^\d+$/ } split /\n/,
+	  sq("SELECT pid FROM pg_stat_activity WHERE backend_type = 'kafka_fdw pipeline' AND pid NOT IN ($known)");
+	sleep 0.02;
+}
+my $starts = scalar keys %seen;
+ok($starts <= 2, "no worker started again and again for an uncommitted pipeline ($starts seen in 3 s)");
+$open->query('COMMIT;');
+$open->close;
+$t_open = time();
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$po'", 'running', 30), 'running',
+	'once committed, its worker runs');
+note sprintf('worker running %.1f s after the commit', time() - $t_open);
+sq("SELECT kafka.drop_pipeline('$po')");
+
 # ---------------------------------------------------------------------------
 # Drop: the worker stops, the slot goes -- when the transaction commits.
 my $p2_topic = "second$run.public.other";
