@@ -141,41 +141,54 @@ void RecordError(const char *name, const char *error) {
 
 // One batch of one sink, in its own transaction; the rows applied.
 uint64 ApplyBatch(Sink *s) {
-    uint64 n = 0;
+    volatile uint64 n = 0;  // set in PG_TRY, read after it
     MemoryContext cxt = CurrentMemoryContext;
     PG_TRY();
     {
         SetCurrentStatementStartTimestamp();  // now() of this transaction
-    StartTransactionCommand();
+        StartTransactionCommand();
         PushActiveSnapshot(GetTransactionSnapshot());
         SPI_connect();
-        if (!s->sql) {
-            // Made here, not when listing, so that a sink whose target or
-            // source is gone fails alone (and says so), not the worker.
-            Oid types[1] = {TEXTOID};
-            Datum values[1] = {CStringGetTextDatum(s->name)};
-            if (SPI_execute_with_args("SELECT kafka._sink_statement($1)", 1, types, values, nullptr, true, 1) !=
-                    SPI_OK_SELECT ||
-                SPI_processed != 1)
-                elog(ERROR, "sink \"%s\" is gone", s->name);
-            char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-            if (!sql) elog(ERROR, "sink \"%s\" has no statement", s->name);
-            s->sql = MemoryContextStrdup(g_list_cxt, sql);
-        }
-        Oid save_uid;
-        int save_sec;
-        GetUserIdAndSecContext(&save_uid, &save_sec);
-        SetUserIdAndSecContext(s->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-        int rc = SPI_execute(s->sql, false, 0);
-        SetUserIdAndSecContext(save_uid, save_sec);
-        if (rc == SPI_OK_INSERT) {
-            n = SPI_processed;
-        } else if (rc == SPI_OK_SELECT && SPI_processed == 1) {  // upsert with deletes: rows written
-            bool isnull;
-            Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-            n = isnull ? 0 : (uint64)DatumGetInt64(d);
-        } else {
-            elog(ERROR, "unexpected result %d of sink \"%s\"", rc, s->name);
+        // The sink's row, locked for the batch (as strongly as the
+        // rows_applied update below takes it, so no lock is upgraded): a
+        // pause_sink or drop_sink that committed first is seen here and the
+        // batch applies nothing; one that comes during the batch waits for
+        // it, so nothing is applied once it returned.  A row locked by a
+        // transaction still open (a pause, resume or drop not yet committed)
+        // skips this round instead of stalling the database's other sinks.
+        Oid name_type[1] = {TEXTOID};
+        Datum name_value[1] = {CStringGetTextDatum(s->name)};
+        if (SPI_execute_with_args("SELECT 1 FROM kafka.sinks WHERE name = $1 AND NOT paused "
+                                  "FOR NO KEY UPDATE SKIP LOCKED",
+                                  1, name_type, name_value, nullptr, false, 1) != SPI_OK_SELECT)
+            elog(ERROR, "could not lock sink \"%s\"", s->name);
+        if (SPI_processed == 1) {
+            if (!s->sql) {
+                // Made here, not when listing, so that a sink whose target or
+                // source is gone fails alone (and says so), not the worker.
+                if (SPI_execute_with_args("SELECT kafka._sink_statement($1)", 1, name_type, name_value, nullptr, true,
+                                          1) != SPI_OK_SELECT ||
+                    SPI_processed != 1)
+                    elog(ERROR, "sink \"%s\" is gone", s->name);
+                char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+                if (!sql) elog(ERROR, "sink \"%s\" has no statement", s->name);
+                s->sql = MemoryContextStrdup(g_list_cxt, sql);
+            }
+            Oid save_uid;
+            int save_sec;
+            GetUserIdAndSecContext(&save_uid, &save_sec);
+            SetUserIdAndSecContext(s->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+            int rc = SPI_execute(s->sql, false, 0);
+            SetUserIdAndSecContext(save_uid, save_sec);
+            if (rc == SPI_OK_INSERT) {
+                n = SPI_processed;
+            } else if (rc == SPI_OK_SELECT && SPI_processed == 1) {  // upsert with deletes: rows written
+                bool isnull;
+                Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+                n = isnull ? 0 : (uint64)DatumGetInt64(d);
+            } else {
+                elog(ERROR, "unexpected result %d of sink \"%s\"", rc, s->name);
+            }
         }
         if (n > 0) {
             Oid types[2] = {TEXTOID, INT8OID};

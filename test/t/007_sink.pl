@@ -94,6 +94,21 @@ is(sq('SELECT count(*) FROM orders'), '6011', 'a paused sink applies nothing');
 sq("SELECT kafka.resume_sink('orders_sink')");
 is(wait_for('SELECT count(*) FROM orders', '6031', 30), '6031', 'resume_sink: the messages sent meanwhile arrive');
 
+# A batch under way when pause_sink is called: the pause waits for it, and
+# nothing is applied once pause_sink returned.  The batch is held in a row
+# trigger that sleeps for one marked message.
+sq(q{CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(3); RETURN NEW; END$$;
+     CREATE TRIGGER orders_slow BEFORE INSERT ON orders FOR EACH ROW WHEN (NEW.qty = 999) EXECUTE FUNCTION slow_row();});
+sq("SELECT kafka.produce('kafka', '$orders', '{\"id\": 9001, \"qty\": 999}'::bytea, '1'::bytea)");
+is(wait_for("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_fdw sink' AND wait_event = 'PgSleep'", '1'),
+	'1', 'a batch is under way (held in a slow trigger)');
+sq("SELECT kafka.pause_sink('orders_sink')");
+my $at_pause = sq('SELECT count(*) FROM orders');
+is($at_pause, '6032', 'pause_sink waited for the batch under way, which was applied');
+sleep 4;
+is(sq('SELECT count(*) FROM orders'), $at_pause, 'nothing is applied once pause_sink returned');
+sq("DROP TRIGGER orders_slow ON orders; SELECT kafka.resume_sink('orders_sink')");
+
 # --- upsert: the last message of each key wins ---------------------------
 my $stock = "stock_$run";
 sq("SELECT kafka.create_topic('kafka', '$stock', 3);
@@ -195,7 +210,7 @@ is(wait_for("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_f
 	'with no sink left the sink worker ends');
 produce_orders($orders, 7000, 10);
 sleep 1;
-is(sq('SELECT count(*) FROM orders'), '6036', 'a dropped sink applies nothing');
+is(sq('SELECT count(*) FROM orders'), '6037', 'a dropped sink applies nothing');
 
 ok(!log_has_crash($node), 'no backend crashed');
 $node->stop;
