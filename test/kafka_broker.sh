@@ -23,6 +23,9 @@
 #   status                prints running | paused | stopped (exit 0, 0, 3)
 #   env                   prints KAFKA_BROKERS=<bootstrap> (for eval)
 #   bootstrap             prints <bootstrap>
+#   codecs TOPIC          prints the compression codecs of TOPIC's record batches as
+#                         the broker stored them, read from its log segments, e.g.
+#                         "lz4 12" or "none 3 lz4 9" (no broker process needed)
 #   tool CLASS ARGS...    run one of Kafka's Java CLI classes on the classpath, e.g.
 #                         tool org.apache.kafka.tools.TopicCommand \
 #                              --bootstrap-server "$(cat test/tmp/kafka/bootstrap)" --list
@@ -511,6 +514,33 @@ cmd_tool() {
     exec "$JAVA" $TOOL_OPTS -Dlog4j.configuration="file:$TOOLS_LOG4J" -cp "$CP" "$@"
 }
 
+# Record batch v2 header: baseOffset int64, batchLength int32,
+# partitionLeaderEpoch int32, magic int8, crc int32, attributes int16 (its
+# low 3 bits: the codec).  Only the partition directories TOPIC-<n>.
+cmd_codecs() {
+    (($# == 1)) || die "usage: $0 codecs TOPIC"
+    python3 - "$DATA_DIR" "$1" <<'PY'
+import collections, glob, os, struct, sys
+data, topic = sys.argv[1], sys.argv[2]
+names = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+seen = collections.Counter()
+for seg in sorted(glob.glob(os.path.join(glob.escape(data), glob.escape(topic) + "-*", "*.log"))):
+    if not os.path.basename(os.path.dirname(seg))[len(topic) + 1:].isdigit():
+        continue
+    with open(seg, "rb") as f:
+        buf = f.read()
+    pos = 0
+    while pos + 23 <= len(buf):
+        _, length = struct.unpack_from(">qi", buf, pos)
+        if length <= 0 or buf[pos + 16] < 2:
+            break
+        (attributes,) = struct.unpack_from(">h", buf, pos + 21)
+        seen[names.get(attributes & 7, str(attributes & 7))] += 1
+        pos += 12 + length
+print(" ".join("%s %d" % kv for kv in sorted(seen.items())) or "no batches")
+PY
+}
+
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2
     exit 2
@@ -531,6 +561,7 @@ case $cmd in
     env) need_bootstrap; printf 'KAFKA_BROKERS=%s\n' "$(<"$BOOTSTRAP_FILE")" ;;
     bootstrap) need_bootstrap; cat "$BOOTSTRAP_FILE" ;;
     tool) cmd_tool "$@" ;;
+    codecs) cmd_codecs "$@" ;;
     -h | --help | help) usage ;;
     *) say "unknown command '$cmd'"; usage ;;
 esac

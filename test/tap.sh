@@ -49,14 +49,14 @@ chmod -R a+rwX "$tapdir"
 RUNAS=(); [ "$(id -u)" = 0 ] && { chown -R postgres: "$tapdir"; RUNAS=(runuser -u postgres --); }
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
 
-# The broker control loop: one request "COMMAND ID" per line on the FIFO; the
+# The broker control loop: one request "COMMAND ID [ARG]" per line on the FIFO; the
 # answer goes to $ctl.out.ID, the exit status to $ctl.done.ID (written last).
 ctl="$tapdir/broker.ctl"; mkfifo "$ctl"; chmod 666 "$ctl"
 (
-  while read -r cmd id <"$ctl"; do
+  while read -r cmd id arg <"$ctl"; do
     case "$cmd" in
-      pause|resume|restart|restart-slow|status|bootstrap)
-        bash test/kafka_broker.sh "$cmd" >"$ctl.out.$id" 2>&1; echo $? >"$ctl.done.tmp.$id"
+      pause|resume|restart|restart-slow|status|bootstrap|codecs)
+        bash test/kafka_broker.sh "$cmd" ${arg:+"$arg"} >"$ctl.out.$id" 2>&1; echo $? >"$ctl.done.tmp.$id"
         chmod 644 "$ctl.out.$id" "$ctl.done.tmp.$id"; mv "$ctl.done.tmp.$id" "$ctl.done.$id" ;;
       quit) break ;;
     esac

@@ -132,6 +132,22 @@ is(sq("SELECT count(*) FROM " . events_sql($topic) . " WHERE h ?& array['op','ls
 	  . "AND abs(extract(epoch FROM (h->>'commit_ts')::timestamptz - e.ts)) < 0.002"), '3',
 	'headers op, lsn, xid, table, commit_ts; the message timestamp is the commit time');
 
+# Batches are lz4-compressed unless the server says otherwise (read from the
+# broker's own log segments).
+my ($crc, $codecs) = broker_ctl('codecs', $topic);
+like($codecs, qr/^lz4 \d+$/, "the pipeline's batches are stored lz4-compressed ($codecs)");
+my $pn = "nocomp$run";
+sq("CREATE SERVER kafka_nocomp FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '" . brokers() . "', \"compression.type\" 'none');
+    CREATE USER MAPPING FOR PUBLIC SERVER kafka_nocomp;
+    CREATE TABLE nocomp (id int PRIMARY KEY); CREATE PUBLICATION pub_nocomp FOR TABLE nocomp;
+    SELECT kafka.create_pipeline('$pn', 'kafka_nocomp', 'pub_nocomp');");
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$pn'", 'running'), 'running', 'a pipeline on a server with compression.type none runs');
+sq('INSERT INTO nocomp SELECT generate_series(1, 10)');
+is(wait_count("$pn.public.nocomp", 10), 10, 'and delivers');
+($crc, $codecs) = broker_ctl('codecs', "$pn.public.nocomp");
+like($codecs, qr/^none \d+$/, "the server's compression.type wins ($codecs)");
+sq("SELECT kafka.drop_pipeline('$pn')");
+
 sq(q{
 UPDATE typed SET t = 'changed' WHERE id = 1;
 DELETE FROM typed WHERE id = 2;
