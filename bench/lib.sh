@@ -51,6 +51,8 @@ on_exit_stop() {
 # set-up lines: the machine, the installed extension, kcat's version
 say_machine() {
     say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    # ratios against a reference move between hosts (session 16): name the CPU
+    say "cpu: $(awk -F': ' '/^model name/ {m=$2} /^cache size/ {c=$2} END {printf "%s, cache %s", m, c}' /proc/cpuinfo), clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo '?')"
 }
 say_extension() {
     so=$(pg_config --pkglibdir)/kafka_fdw.so
