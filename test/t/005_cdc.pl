@@ -134,8 +134,9 @@ is(sq("SELECT count(*) FROM " . events_sql($topic) . " WHERE h ?& array['op','ls
 
 # Batches are lz4-compressed unless the server says otherwise (read from the
 # broker's own log segments).
-my ($crc, $codecs) = broker_ctl('codecs', $topic);
-like($codecs, qr/^lz4 \d+$/, "the pipeline's batches are stored lz4-compressed ($codecs)");
+my ($codecs_rc, $codecs) = broker_ctl('codecs', $topic);
+like($codecs, qr/^lz4 \d+$/, "the pipeline's batches are stored lz4-compressed ($codecs)")
+  or diag "kafka_broker.sh codecs $topic: exit $codecs_rc";
 my $pn = "nocomp$run";
 sq("CREATE SERVER kafka_nocomp FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '" . brokers() . "', \"compression.type\" 'none');
     CREATE USER MAPPING FOR PUBLIC SERVER kafka_nocomp;
@@ -144,8 +145,9 @@ sq("CREATE SERVER kafka_nocomp FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '
 is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$pn'", 'running'), 'running', 'a pipeline on a server with compression.type none runs');
 sq('INSERT INTO nocomp SELECT generate_series(1, 10)');
 is(wait_count("$pn.public.nocomp", 10), 10, 'and delivers');
-($crc, $codecs) = broker_ctl('codecs', "$pn.public.nocomp");
-like($codecs, qr/^none \d+$/, "the server's compression.type wins ($codecs)");
+($codecs_rc, $codecs) = broker_ctl('codecs', "$pn.public.nocomp");
+like($codecs, qr/^none \d+$/, "the server's compression.type wins ($codecs)")
+  or diag "kafka_broker.sh codecs $pn.public.nocomp: exit $codecs_rc";
 sq("SELECT kafka.drop_pipeline('$pn')");
 
 sq(q{
