@@ -27,14 +27,36 @@ void ThrowTxnError(rd_kafka_error_t *error, const std::string &what) {
     throw Error(KindOf(code) == ErrorKind::Internal ? ErrorKind::Delivery : KindOf(code),
                 "could not " + what + " Kafka transaction", detail, code);
 }
+
+
+const char *const kPartitionerHint =
+    "Valid partitioners: murmur2_random, murmur2, consistent_random, consistent, fnv1a_random, fnv1a, random.";
+
+// librdkafka keeps one configuration per topic and client: the first handle
+// made for a topic fixes its partitioner, and rd_kafka_topic_new on a topic
+// that has a handle already ignores the configuration it is given.  Handles
+// that librdkafka makes itself (e.g. for a metadata request on the topic,
+// as a CDC worker sends before its first message) start from the client's
+// default topic configuration, whose partitioner is consistent_random unless
+// set: so the producer's default partitioner goes into the client's
+// configuration, not only into the handles Topic() makes.
+Config WithPartitioner(Config &&conf, const std::string &partitioner) {
+    try {
+        conf.Set("partitioner", partitioner);
+    } catch (const Error &e) {
+        throw Error(ErrorKind::InvalidConfig, "invalid partitioner \"" + partitioner + "\"", e.detail)
+            .Hint(kPartitionerHint);
+    }
+    return std::move(conf);
+}
 }  // namespace
 
 Producer::Producer(Config &&conf, std::string partitioner, int timeout_ms)
-    : Client(Type::Producer, std::move(conf)), partitioner_(std::move(partitioner)),
+    : Client(Type::Producer, WithPartitioner(std::move(conf), partitioner)), partitioner_(std::move(partitioner)),
       timeout_ms_(timeout_ms) {}
 
 Producer::~Producer() {
-    for (auto &[name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
+    for (auto &[name, t] : topics_) rd_kafka_topic_destroy(t.rkt);
 }
 
 rd_kafka_topic_t *Producer::Topic(const std::string &name, const char *partitioner_in) {
@@ -42,30 +64,38 @@ rd_kafka_topic_t *Producer::Topic(const std::string &name, const char *partition
     bool default_partitioner = !partitioner_in || partitioner_ == partitioner_in;
     if (default_partitioner && last_rkt_ && last_topic_ == name) return last_rkt_;
     const std::string partitioner = partitioner_in ? partitioner_in : partitioner_;
-    // One handle per topic and partitioner (a table may choose its own).
-    const std::string key = partitioner == partitioner_ ? name : name + '\0' + partitioner;
-    auto it = topics_.find(key);
+    auto it = topics_.find(name);
     if (it != topics_.end()) {
+        // One partitioner per topic and client (see WithPartitioner): a
+        // second one would be ignored by librdkafka, i.e. its rows would go
+        // where the first one puts them.
+        if (it->second.partitioner != partitioner)
+            throw Error(ErrorKind::InvalidConfig,
+                        "topic \"" + name + "\" is already written with partitioner \"" + it->second.partitioner +
+                            "\" on this connection; it cannot also be written with \"" + partitioner + "\"")
+                .At(name)
+                .Hint("Kafka clients keep one partitioner per topic: give every table that writes to this topic "
+                      "through this server the same partitioner option, or use another server for one of them.");
         if (default_partitioner) {
             last_topic_ = name;
-            last_rkt_ = it->second;
+            last_rkt_ = it->second.rkt;
         }
-        return it->second;
+        return it->second.rkt;
     }
     // Start from the topic-level settings of the client's configuration
-    // (acks, message.timeout.ms, compression...), then set the partitioner.
+    // (acks, message.timeout.ms, compression, the default partitioner...),
+    // then set this handle's partitioner.
     rd_kafka_topic_conf_t *tconf = rd_kafka_default_topic_conf_dup(handle());
     char errstr[256];
     if (rd_kafka_topic_conf_set(tconf, "partitioner", partitioner.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
         rd_kafka_topic_conf_destroy(tconf);
         throw Error(ErrorKind::InvalidConfig, "invalid partitioner \"" + partitioner + "\"", errstr)
-            .Hint("Valid partitioners: murmur2_random, murmur2, consistent_random, consistent, "
-                  "fnv1a_random, fnv1a, random.");
+            .Hint(kPartitionerHint);
     }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(handle(), name.c_str(), tconf);  // takes tconf
     if (!rkt) Throw(rd_kafka_last_error(), "could not create topic handle for \"" + name + "\"");
-    topics_.emplace(key, rkt);
+    topics_.emplace(name, TopicHandle{rkt, partitioner});
     return rkt;
 }
 

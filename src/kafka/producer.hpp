@@ -130,7 +130,11 @@ private:
     int timeout_ms_;
     uint32_t next_ledger_ = 1;
     std::map<uint32_t, Ledger> ledgers_;
-    std::unordered_map<std::string, rd_kafka_topic_t *> topics_;
+    struct TopicHandle {
+        rd_kafka_topic_t *rkt;
+        std::string partitioner;
+    };
+    std::unordered_map<std::string, TopicHandle> topics_;  // by topic name: one partitioner per topic
     std::string last_topic_;                  // Topic()'s last answer for the default partitioner
     rd_kafka_topic_t *last_rkt_ = nullptr;
     bool txn_init_ = false;

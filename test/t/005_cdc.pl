@@ -132,6 +132,26 @@ is(sq("SELECT count(*) FROM " . events_sql($topic) . " WHERE h ?& array['op','ls
 	  . "AND abs(extract(epoch FROM (h->>'commit_ts')::timestamptz - e.ts)) < 0.002"), '3',
 	'headers op, lsn, xid, table, commit_ts; the message timestamp is the commit time');
 
+# Keys land where Java clients put them (murmur2): on the partition that the
+# foreign table's producer (checked against Kafka's Java producer in
+# test/interop/murmur2_java.sh) picks for the same key bytes.  The worker asks
+# for the topic's metadata before its first message; librdkafka then made the
+# topic's handle with its own default partitioner (crc32) and ignored ours.
+sq(qq{
+CREATE TABLE keyspread (id int PRIMARY KEY);
+ALTER PUBLICATION pub_all ADD TABLE keyspread;
+INSERT INTO keyspread SELECT generate_series(1, 200);
+SELECT kafka.create_topic('kafka', 'fdwkeys$run', 2);
+CREATE FOREIGN TABLE fdwkeys (part int OPTIONS (partition 'true'), k text OPTIONS (key 'true'), v text)
+  SERVER kafka OPTIONS (topic 'fdwkeys$run', format 'text');
+});
+is(wait_count("$p.public.keyspread", 200), 200, '200 keyed events');
+sq("INSERT INTO fdwkeys (k, v) SELECT k, 'v' FROM " . events_sql("$p.public.keyspread"));
+is(sq("SELECT count(*) || ' ' || count(*) FILTER (WHERE e.p = f.p) || ' ' || count(DISTINCT e.p) FROM "
+	  . events_sql("$p.public.keyspread")
+	  . " JOIN (SELECT partition AS p, convert_from(key, 'UTF8') AS k FROM kafka.consume('kafka', 'fdwkeys$run')) f USING (k)"),
+	'200 200 2', "each event's partition is murmur2's for its key (as the Java-compatible producer of INSERT puts it)");
+
 # Batches are lz4-compressed unless the server says otherwise (read from the
 # broker's own log segments).
 my ($codecs_rc, $codecs) = broker_ctl('codecs', $topic);

@@ -115,11 +115,24 @@ TEST(producer_ledgers) {
 }
 
 TEST(producer_invalid_partitioner) {
-    Producer p(MakeConfig({{"bootstrap.servers", kNoBroker}}), "no_such_partitioner", 1000);
+    // The default partitioner goes into the client's configuration: a bad
+    // one is refused when the producer is made.
+    try {
+        Producer p(MakeConfig({{"bootstrap.servers", kNoBroker}}), "no_such_partitioner", 1000);
+        unit::RecordFailure(__FILE__, __LINE__, "the producer was made");
+    } catch (const Error &e) {
+        CHECK(e.kind == ErrorKind::InvalidConfig);
+        CHECK(Contains(e.what(), "no_such_partitioner"));
+        CHECK(Contains(e.hint, "murmur2_random"));
+    }
+    // A table's own bad partitioner: refused by Produce, nothing sent.
+    Producer p(MakeConfig({{"bootstrap.servers", kNoBroker}}), "murmur2_random", 1000);
     uint32_t l = p.OpenLedger();
     std::string v = "x";
+    OutMessage m = Value(v);
+    m.partitioner = "no_such_partitioner";
     try {
-        p.Produce(l, "topic", Value(v));
+        p.Produce(l, "topic", m);
         unit::RecordFailure(__FILE__, __LINE__, "Produce did not throw");
     } catch (const Error &e) {
         CHECK(e.kind == ErrorKind::InvalidConfig);

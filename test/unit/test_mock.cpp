@@ -553,7 +553,7 @@ TEST(mock_header_refs_and_alternating_topics) {
         m.headers = &vec;
         m.header_refs = refs;
         m.n_header_refs = 2;
-        if (i == 3) m.partitioner = "consistent";  // another topic handle, same topic
+        if (order[i][1] == 'a') m.partitioner = "consistent";  // ta's handle: not the default one
         p.Produce(l, order[i], m);
     }
     p.Await(l, 10000);
@@ -584,6 +584,53 @@ TEST(mock_header_refs_and_alternating_topics) {
 }
 
 // ---- consumer ----------------------------------------------------------------
+
+TEST(mock_bug_metadata_before_produce_loses_the_partitioner) {
+    // A metadata request on a topic (a CDC worker checks its topics before
+    // the first message) made librdkafka create the topic's handle with the
+    // client's default topic configuration, i.e. partitioner
+    // consistent_random; the murmur2_random handle the producer asked for
+    // afterwards was that same handle: keys went where crc32 puts them, not
+    // where Java clients do.  Vectors: Kafka's UtilsTest and librdkafka's
+    // murmur2 tests, toPositive(murmur2(key)) % 3 (expected/produce.out).
+    Mock mock;
+    mock.CreateTopic("m2", 3);
+    Producer &p = *mock.producer;
+    CHECK_EQ(kafka_fdw::kafka::PartitionCount(p, "m2", 5000), 3);
+    const std::vector<std::pair<std::string, int32_t>> vectors = {
+        {"21", 0}, {"foobar", 0}, {"a-little-bit-long-string", 2}, {"kafka", 1}, {"giberish123456789", 2},
+        {"4", 1},  {"23456", 2},  {"hejsan", 1},                   {"234", 2},   {"1234", 0}};
+    uint32_t l = p.OpenLedger(true);
+    for (const auto &v : vectors) {
+        OutMessage m;
+        m.key = v.first.data();
+        m.key_len = v.first.size();
+        m.value = "v";
+        m.value_len = 1;
+        p.Produce(l, "m2", m);
+    }
+    p.Await(l, 10000);
+    const Ledger &led = p.GetLedger(l);
+    REQUIRE(led.results.size() == vectors.size());
+    for (size_t i = 0; i < vectors.size(); i++) {
+        CHECK_EQ(led.results[i].partition, vectors[i].second);
+    }
+    // A second partitioner for a topic that has a handle would be ignored
+    // by librdkafka: refused, naming both.
+    try {
+        OutMessage m;
+        m.value = "v";
+        m.value_len = 1;
+        m.partitioner = "consistent";
+        p.Produce(l, "m2", m);
+        unit::RecordFailure(__FILE__, __LINE__, "a second partitioner for one topic did not throw");
+    } catch (const Error &e) {
+        CHECK(e.kind == ErrorKind::InvalidConfig);
+        CHECK(Contains(e.what(), "murmur2_random"));
+        CHECK(Contains(e.what(), "consistent"));
+    }
+    CHECK_EQ(p.GetLedger(l).sent, vectors.size());
+}
 
 TEST(mock_range_consumer_reads_exact_ranges) {
     Mock mock;
