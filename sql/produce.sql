@@ -55,6 +55,13 @@ CREATE FOREIGN TABLE keyed_crc (part int OPTIONS (partition 'true'), k text OPTI
 INSERT INTO keyed_crc (k, v) SELECT k, 'v' FROM murmur_vectors;
 SELECT count(*) FILTER (WHERE c.part <> m.java_partition) > 0 AS differs_from_murmur2
   FROM keyed_crc c JOIN murmur_vectors m USING (k);
+-- Kafka clients keep one partitioner per topic: a second table writing to the
+-- same topic through the same server with another partitioner is refused (it
+-- would silently get the first one's)
+CREATE FOREIGN TABLE keyed_crc_default (k text OPTIONS (key 'true'), v text)
+  SERVER kafka OPTIONS (topic 'keyed_crc', format 'text');
+INSERT INTO keyed_crc_default VALUES ('21', 'v');
+DROP FOREIGN TABLE keyed_crc_default;
 
 -- COPY FROM and INSERT ... SELECT
 CREATE FOREIGN TABLE order_lines (id int, item text) SERVER kafka OPTIONS (topic 'orders', format 'csv');
