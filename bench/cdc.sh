@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# CDC benchmark: N row changes (narrow rows, transactions of 10k) already in
-# the WAL, delivered by a pipeline worker (from its start to the last
-# acknowledgement), against decoding the same WAL with pgoutput only
-# (pg_logical_slot_peek_binary_changes), in the same run, after a warm-up
-# delivery of N changes of another table.  Then the latency
-# from commit to the broker's append (LogAppendTime topic, commit time from
-# the commit_ts header) at 5,000 changes/s, and the worker's peak RSS while
-# it delivers one transaction of N rows.  See "CDC benchmark" in
-# bench/README.md.
+# CDC benchmark: N row changes (narrow rows, transactions of 10k) written
+# into the WAL while the pipeline is paused, then delivered by the pipeline
+# worker (from its start to the last acknowledgement), against decoding the
+# same WAL with pgoutput only (pg_logical_slot_peek_binary_changes), in
+# CDC_ROUNDS rounds of the same shape after CDC_WARMUP warm-up rounds; the
+# worker's best round counts against the reference's best run.  Then the
+# initial snapshot against COPY TO, the latency from commit to the broker's
+# append (LogAppendTime topic, commit time from the commit_ts header) at
+# 5,000 changes/s, and the worker's peak RSS while it delivers one
+# transaction of N rows.  See "CDC benchmark" in bench/README.md.
 #
 #   bash bench/cdc.sh [N]        N = row changes (default 1000000)
 #
 # Starts its own Kafka broker (bench/tmp/cdc/kafka) and PostgreSQL cluster
 # (bench/tmp/cdc/pg), stops both on exit.  Environment knobs:
-#   BENCH_RUNS        timed runs of the decode-only reference (default 3)
+#   BENCH_RUNS        timed runs of the decode-only reference per round (default 3)
+#   CDC_ROUNDS        timed rounds (default 3)
 #   CDC_RATE_SECONDS  length of the latency run (default 10)
-#   CDC_WARMUP        warm-up rounds of N inserts (default 2)
+#   CDC_WARMUP        warm-up rounds of N inserts, not timed (default 2)
 #   CDC_FORMAT        the pipeline's event format: row (default) or debezium
-#   CDC_PERF          a file: record a system-wide perf profile of the timed run
+#   CDC_PERF          a file: record a system-wide perf profile of the last round
 #   CDC_PERF_ARGS     perf record options (default "-g -F 999")
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -26,6 +28,8 @@ N=${1:-1000000}
 [[ $N =~ ^[0-9]+$ ]] && ((N >= 10000)) || die "N must be an integer >= 10000, got '$N'"
 TXN=10000
 WARMUP=${CDC_WARMUP:-2}
+ROUNDS=${CDC_ROUNDS:-3}
+[[ $ROUNDS =~ ^[0-9]+$ ]] && ((ROUNDS >= 1)) || die "CDC_ROUNDS must be an integer >= 1, got '$ROUNDS'"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "CDC_WARMUP must be an integer >= 0, got '$WARMUP'"
 SECONDS_RATE=${CDC_RATE_SECONDS:-10}
 FORMAT=${CDC_FORMAT:-row}
@@ -42,12 +46,10 @@ start_services
 "${PSQL[@]}" >/dev/null <<SQL || die "set-up failed"
 CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$B');
 CREATE TABLE warm (id int PRIMARY KEY, v int, name text);
-CREATE TABLE narrow (id int PRIMARY KEY, v int, name text);
 CREATE TABLE rate (id bigserial PRIMARY KEY, v int);
 CREATE TABLE big (id int PRIMARY KEY, v int, name text);
-CREATE PUBLICATION bench_pub FOR TABLE warm, narrow, rate, big;
+CREATE PUBLICATION bench_pub FOR TABLE warm, rate, big;
 SELECT kafka.create_topic('kafka', 'bench.public.warm', 3);
-SELECT kafka.create_topic('kafka', 'bench.public.narrow', 3);
 SELECT kafka.create_topic('kafka', 'bench.public.big', 3);
 SELECT kafka.create_topic('kafka', 'bench.public.rate', 3, -1, '{"message.timestamp.type": "LogAppendTime"}');
 -- Polls every 10 ms inside the server (a psql process per poll would take
@@ -71,120 +73,163 @@ BEGIN
 END \$\$ LANGUAGE plpgsql;
 SELECT kafka.create_pipeline('bench', 'kafka', 'bench_pub', '{"format": "$FORMAT"}');
 SQL
-
-# Warm-up: the pipeline delivers N changes of another table first: a new
-# broker's JVM is slower until its code is compiled (one that had run for an
-# hour used a third to half of the CPU per event that a fresh one did).
-for ((w = 0; w < WARMUP; w++)); do
-    "${PSQL[@]}" <<SQL || die "warm-up workload failed"
-DO \$\$
-BEGIN
-  FOR i IN 0..($N / $TXN) - 1 LOOP
-    INSERT INTO warm SELECT g, g % 1000, 'name-' || g
-      FROM generate_series($w * $N + i * $TXN + 1, $w * $N + (i + 1) * $TXN) g;
-    COMMIT;
-  END LOOP;
-END
-\$\$;
+for ((r = 1; r <= ROUNDS; r++)); do
+    "${PSQL[@]}" >/dev/null <<SQL || die "set-up failed"
+CREATE TABLE narrow_$r (id int PRIMARY KEY, v int, name text);
+ALTER PUBLICATION bench_pub ADD TABLE narrow_$r;
+SELECT kafka.create_topic('kafka', 'bench.public.narrow_$r', 3);
 SQL
-    WARM_LSN=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
-    row=$("${PSQL[@]}" -At -c "SELECT start_ms, run_ms, pid FROM bench_wait('$WARM_LSN', 0)") || die "warm-up failed"
-    IFS='|' read -r _ warm_ms _ <<<"$row"
-    say "warm-up $((w + 1)): $N inserts into table warm, all acknowledged ${warm_ms} ms after the workload ended"
 done
+
+# Rounds.  Each round has the same shape: pause the pipeline, write N changes
+# into the WAL, resume, time the worker from its start to the last
+# acknowledgement.  Warm-up rounds (table warm) do just that; timed rounds
+# (tables narrow_1..) also time the decode-only reference on the round's own
+# WAL (best of $RUNS) before the resume.  The warm-up has the timed rounds'
+# shape because a resume starts a new worker, i.e. a new producer
+# connection, and a broker whose JVM had not seen that yet deoptimised and
+# recompiled its request path during the timed run (session 17: its C2
+# compiler thread used ~25% of all CPU during a run that followed warm-ups
+# without a pause).  Both sides count their best: the worker's best round
+# against the reference's best run.
+cpu_ms() { awk '{ print ($14 + $15) * 10 }' "$1" 2>/dev/null || echo 0; }  # utime+stime, 100 Hz ticks
+jit_ms() {   # CPU of the broker JVM's JIT compiler threads
+    local t s=0 c
+    for t in /proc/"$1"/task/*; do
+        c=$(cat "$t/comm" 2>/dev/null) || continue
+        [[ $c == C1\ Compiler* || $c == C2\ Compiler* ]] && s=$((s + $(cpu_ms "$t/stat")))
+    done
+    echo "$s"
+}
+jvm=$(cat "$KAFKA_STATE_DIR/pid" 2>/dev/null)
 
 # A worker restarts decoding at its slot's restart_lsn, which PostgreSQL moves
 # only past a running-transactions record (logged at checkpoints and every
-# 15 s): log one, let the worker confirm past it, so the timed run decodes
-# the timed workload only (as the reference does), not the warm-up again.
-"${PSQL[@]}" -c "CHECKPOINT" -c "INSERT INTO warm VALUES (0, 0, 'after the checkpoint')" >/dev/null || die "checkpoint failed"
-WARM_LSN=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
-"${PSQL[@]}" -At -c "SELECT bench_wait('$WARM_LSN', 0)" >/dev/null || die "warm-up failed"
-say "slot restart_lsn $("${PSQL[@]}" -At -c "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name LIKE 'kafka_fdw_%'"), WAL now at $WARM_LSN"
+# 15 s): log one, let the worker confirm past it, so the next round decodes
+# its own workload only (as the reference does), not the previous one again.
+settle() {
+    "${PSQL[@]}" -c "CHECKPOINT" -c "INSERT INTO warm VALUES (-$1, 0, 'after the checkpoint')" >/dev/null || die "checkpoint failed"
+    local lsn
+    lsn=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
+    "${PSQL[@]}" -At -c "SELECT bench_wait('$lsn', 0)" >/dev/null || die "waiting for the worker failed"
+}
 
-"${PSQL[@]}" >/dev/null <<SQL || die "set-up failed"
-SELECT kafka.pause_pipeline('bench');
-SELECT 'ref' FROM pg_create_logical_replication_slot('ref', 'pgoutput');
-SQL
-for _ in $(seq 1 100); do
-    st=$("${PSQL[@]}" -At -c "SELECT state FROM kafka.pipeline_status WHERE name = 'bench'")
-    [[ $st == paused ]] && break
-    sleep 0.1
-done
-say "pipeline paused (state $st); reference slot 'ref' (pgoutput)"
+pause() {
+    "${PSQL[@]}" -c "SELECT kafka.pause_pipeline('bench')" >/dev/null || die "pause failed"
+    local st
+    for _ in $(seq 1 100); do
+        st=$("${PSQL[@]}" -At -c "SELECT state FROM kafka.pipeline_status WHERE name = 'bench'")
+        [[ $st == paused ]] && return
+        sleep 0.1
+    done
+    die "the pipeline did not pause (state $st)"
+}
 
-# The workload, with the pipeline paused: everything is in the WAL first.
-t0=$(date +%s%N)
-"${PSQL[@]}" <<SQL || die "workload failed"
+workload() {   # table, first id
+    "${PSQL[@]}" <<SQL || die "workload failed"
 DO \$\$
 BEGIN
   FOR i IN 0..($N / $TXN) - 1 LOOP
-    INSERT INTO narrow SELECT g, g % 1000, 'name-' || g FROM generate_series(i * $TXN + 1, (i + 1) * $TXN) g;
+    INSERT INTO $1 SELECT g, g % 1000, 'name-' || g
+      FROM generate_series($2 + i * $TXN, $2 + (i + 1) * $TXN - 1) g;
     COMMIT;
   END LOOP;
 END
 \$\$;
 SQL
-t1=$(date +%s%N)
-END_LSN=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
-WAL_MB=$("${PSQL[@]}" -At -c "SELECT round(pg_wal_lsn_diff('$END_LSN', restart_lsn) / 1048576) FROM pg_replication_slots WHERE slot_name = 'ref'")
-say "workload: $N inserts in $((N / TXN)) transactions in $(((t1 - t0) / 1000000)) ms; $WAL_MB MB of WAL to decode"
+}
 
-section "decode only: pg_logical_slot_peek_binary_changes with pgoutput (best of $RUNS)"
-best_ref=
-for r in $(seq 1 "$RUNS"); do
-    timed "peek" - "${PSQL[@]}" -At -c "SELECT count(*) FROM pg_logical_slot_peek_binary_changes('ref', '$END_LSN', NULL, 'proto_version', '1', 'publication_names', 'bench_pub')" || continue
-    say "  run $r: $ELAPSED ms ($OUT protocol messages)"
-    [[ -z $best_ref || $ELAPSED -lt $best_ref ]] && best_ref=$ELAPSED
-done
-"${PSQL[@]}" -c "SELECT pg_drop_replication_slot('ref')" >/dev/null
-
-section "pipeline worker: resume, then until the last acknowledgement"
-paused_pid=$("${PSQL[@]}" -At -c "SELECT coalesce(worker_pid, 0) FROM kafka.pipeline_status WHERE name = 'bench'")
-cpu_ms() { awk '{ print ($14 + $15) * 10 }' "$1" 2>/dev/null || echo 0; }  # utime+stime, 100 Hz ticks
-jvm=$(cat "$KAFKA_STATE_DIR/pid" 2>/dev/null)
-jvm0=$(cpu_ms "/proc/$jvm/stat")
-perf_pid=
-if [[ -n ${CDC_PERF:-} ]]; then    # CDC_PERF=file: system-wide profile of the timed run
-    perf record -a ${CDC_PERF_ARGS:--g -F 999} -e cpu-clock -o "$CDC_PERF" >/dev/null 2>&1 &
-    perf_pid=$!
-    sleep 1
-fi
-row=$("${PSQL[@]}" -At <<SQL
+# Resume and wait until the worker confirmed $1; sets WORKER_MS, WORKER_PID
+# and the CPU figures of the run.
+deliver() {
+    local paused_pid row start_ms jvm0 jit0 jvm1 jit1
+    paused_pid=$("${PSQL[@]}" -At -c "SELECT coalesce(worker_pid, 0) FROM kafka.pipeline_status WHERE name = 'bench'")
+    jvm0=$(cpu_ms "/proc/$jvm/stat"); jit0=$(jit_ms "$jvm")
+    row=$("${PSQL[@]}" -At <<SQL
 SELECT kafka.resume_pipeline('bench') \\g /dev/null
-SELECT start_ms, run_ms, pid FROM bench_wait('$END_LSN', $paused_pid);
+SELECT start_ms, run_ms, pid FROM bench_wait('$1', $paused_pid);
 SQL
 ) || die "waiting for the worker failed"
-IFS='|' read -r start_ms worker_ms pid <<<"$row"
-jvm1=$(cpu_ms "/proc/$jvm/stat")
-[[ -n $perf_pid ]] && { kill -INT "$perf_pid"; wait "$perf_pid"; say "  profile written to $CDC_PERF"; }
-say "  CPU during the run: worker $(cpu_ms "/proc/$pid/stat") ms (its main thread $(cpu_ms "/proc/$pid/task/$pid/stat") ms), broker JVM $((jvm1 - jvm0)) ms"
-sent=$("${PSQL[@]}" -At -c "SELECT events_sent FROM kafka.pipeline_status WHERE name = 'bench'")
-say "  resume to worker start (launcher restarts the worker): $start_ms ms"
-high=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.narrow')")
-say "  worker start to last acknowledgement: $worker_ms ms (includes connecting to Kafka); events_sent $sent; messages in the topic: $high"
-[[ $high == "$N" ]] || say "  !! expected $N messages in the topic"
-hwm1=$(awk '/VmHWM/ {print $2}' /proc/"$pid"/status 2>/dev/null)
-say "  worker pid $pid, peak RSS ${hwm1:-?} kB"
+    IFS='|' read -r start_ms WORKER_MS WORKER_PID <<<"$row"
+    jvm1=$(cpu_ms "/proc/$jvm/stat"); jit1=$(jit_ms "$jvm")
+    CPU_NOTE="worker $(cpu_ms "/proc/$WORKER_PID/stat") ms (main thread $(cpu_ms "/proc/$WORKER_PID/task/$WORKER_PID/stat") ms), broker JVM $((jvm1 - jvm0)) ms (of it JIT compiler $((jit1 - jit0)) ms); resume to worker start $start_ms ms"
+}
 
-if [[ -n $best_ref ]]; then
-    ours=$(rate "$N" "$worker_ms"); ref=$(rate "$N" "$best_ref")
-    q=$(ratio "$best_ref" "$worker_ms")
-    say "  worker ${ours} events/s vs decode-only ${ref} changes/s: ${q}x (target >= 0.25) $(ok_mark "$q" 0.25)"
-    summary_line "worker events/s (start to last ack) vs pgoutput decode-only" "$ours/s" "$ref/s" "${q}x" ">= 0.25 $(ok_mark "$q" 0.25)"
+for ((w = 1; w <= WARMUP; w++)); do
+    settle "$w"; pause
+    workload warm $(((w - 1) * N + 1))
+    deliver "$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")"
+    say "warm-up $w: pause, $N inserts into table warm, resume: delivered in $WORKER_MS ms; $CPU_NOTE"
+done
+
+best_ref= best_worker= ratios=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    section "round $r of $ROUNDS: $N inserts into narrow_$r with the pipeline paused, decode-only reference, then the worker"
+    settle "$((WARMUP + r))"; pause
+    "${PSQL[@]}" -c "SELECT 'ref' FROM pg_create_logical_replication_slot('ref', 'pgoutput')" >/dev/null || die "reference slot failed"
+    t0=$(date +%s%N)
+    workload "narrow_$r" 1
+    t1=$(date +%s%N)
+    END_LSN=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
+    WAL_MB=$("${PSQL[@]}" -At -c "SELECT round(pg_wal_lsn_diff('$END_LSN', restart_lsn) / 1048576) FROM pg_replication_slots WHERE slot_name = 'ref'")
+    say "  workload: $N inserts in $((N / TXN)) transactions in $(((t1 - t0) / 1000000)) ms; $WAL_MB MB of WAL to decode"
+    round_ref=
+    for k in $(seq 1 "$RUNS"); do
+        timed "peek" - "${PSQL[@]}" -At -c "SELECT count(*) FROM pg_logical_slot_peek_binary_changes('ref', '$END_LSN', NULL, 'proto_version', '1', 'publication_names', 'bench_pub')" || continue
+        say "  decode only (pg_logical_slot_peek_binary_changes, pgoutput) run $k: $ELAPSED ms ($OUT protocol messages)"
+        [[ -z $round_ref || $ELAPSED -lt $round_ref ]] && round_ref=$ELAPSED
+    done
+    "${PSQL[@]}" -c "SELECT pg_drop_replication_slot('ref')" >/dev/null
+
+    perf_pid=
+    if [[ -n ${CDC_PERF:-} && $r == "$ROUNDS" ]]; then    # CDC_PERF=file: system-wide profile of the last round
+        perf record -a ${CDC_PERF_ARGS:--g -F 999} -e cpu-clock -o "$CDC_PERF" >/dev/null 2>&1 &
+        perf_pid=$!
+        sleep 1
+    fi
+    deliver "$END_LSN"
+    [[ -n $perf_pid ]] && { kill -INT "$perf_pid"; wait "$perf_pid"; say "  profile written to $CDC_PERF"; }
+    sent=$("${PSQL[@]}" -At -c "SELECT events_sent FROM kafka.pipeline_status WHERE name = 'bench'")
+    high=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.narrow_$r')")
+    hwm1=$(awk '/VmHWM/ {print $2}' /proc/"$WORKER_PID"/status 2>/dev/null)
+    say "  worker (pid $WORKER_PID, peak RSS ${hwm1:-?} kB): start to last acknowledgement $WORKER_MS ms (includes connecting to Kafka); events_sent $sent; messages in the topic: $high"
+    say "  CPU during the run: $CPU_NOTE"
+    if [[ $high != "$N" ]]; then
+        say "  !! expected $N messages in the topic: round not counted"
+        continue
+    fi
+    [[ -n $round_ref ]] || continue
+    q=$(ratio "$round_ref" "$WORKER_MS"); ratios+=("$q")
+    say "  round $r: worker $(rate "$N" "$WORKER_MS") events/s vs decode-only $(rate "$N" "$round_ref") changes/s: ${q}x"
+    [[ -z $best_ref || $round_ref -lt $best_ref ]] && best_ref=$round_ref
+    [[ -z $best_worker || $WORKER_MS -lt $best_worker ]] && best_worker=$WORKER_MS
+done
+
+section "worker events/s vs decode-only: best round against best run"
+if [[ -n $best_ref && -n $best_worker ]]; then
+    ours=$(rate "$N" "$best_worker"); ref=$(rate "$N" "$best_ref")
+    q=$(ratio "$best_ref" "$best_worker")
+    med=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+    say "  worker ${ours} events/s (best of ${#ratios[@]} rounds) vs decode-only ${ref} changes/s (best of all runs): ${q}x (target >= 0.25) $(ok_mark "$q" 0.25)"
+    say "  per-round ratios (each round's worker against that round's best reference run): ${ratios[*]}; median ${med}x"
+    summary_line "worker events/s (start to last ack) vs pgoutput decode-only, best vs best" "$ours/s" "$ref/s" "${q}x" ">= 0.25 $(ok_mark "$q" 0.25)"
+    summary_line "the same, median of the per-round ratios" "-" "-" "${med}x" "-"
+else
+    say "  !! no round counted"
+    summary_line "worker events/s (start to last ack) vs pgoutput decode-only" "FAILED" "-" "-" ">= 0.25"
 fi
 
-section "initial snapshot of the $N rows of table narrow vs COPY narrow TO '/dev/null'"
-# A second pipeline with "snapshot": true on a publication of narrow alone:
+section "initial snapshot of the $N rows of table narrow_1 vs COPY narrow_1 TO '/dev/null'"
+# A second pipeline with "snapshot": true on a publication of narrow_1 alone:
 # from create_pipeline to every snapshot event acknowledged (its worker makes
 # its slot, reads the table in the slot's snapshot, produces op r events),
 # against Postgres reading the same table out (COPY, best of $RUNS).
 best_copy=
 for r in $(seq 1 "$RUNS"); do
-    timed "copy" - "${PSQL[@]}" -c "COPY narrow TO '/dev/null'" || continue
+    timed "copy" - "${PSQL[@]}" -c "COPY narrow_1 TO '/dev/null'" || continue
     [[ -z $best_copy || $ELAPSED -lt $best_copy ]] && best_copy=$ELAPSED
 done
-"${PSQL[@]}" -c "CREATE PUBLICATION snap_pub FOR TABLE narrow" >/dev/null || die "publication failed"
+"${PSQL[@]}" -c "CREATE PUBLICATION snap_pub FOR TABLE narrow_1" >/dev/null || die "publication failed"
 t0=$(date +%s%N)
 "${PSQL[@]}" -c "SELECT kafka.create_pipeline('snapbench', 'kafka', 'snap_pub', '{\"snapshot\": true, \"format\": \"$FORMAT\"}')" >/dev/null ||
     die "create_pipeline failed"
@@ -202,7 +247,7 @@ SQL
 )
 t1=$(date +%s%N)
 snap_ms=$(((t1 - t0) / 1000000))
-snap_n=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'snapbench.public.narrow')")
+snap_n=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'snapbench.public.narrow_1')")
 "${PSQL[@]}" -c "SELECT kafka.drop_pipeline('snapbench')" >/dev/null
 if [[ $snap_state == done && -n $best_copy ]]; then
     q=$(ratio "$best_copy" "$snap_ms")
