@@ -84,6 +84,23 @@ sq('ALTER TABLE orders DROP CONSTRAINT orders_qty_check');
 is(wait_for('SELECT count(*) FROM orders', '6011', 60), '6011', 'once the cause is gone the sink goes on');
 is(wait_for("SELECT state FROM kafka.sink_status WHERE name = 'orders_sink'", 'running'), 'running', 'state running again');
 
+# A message the source cannot decode, with strict 'true': the sink stops on
+# it and last_error names the message; moving the group past it goes on.
+my $junk = "junk_$run";
+sq("SELECT kafka.create_topic('kafka', '$junk', 1);
+    SELECT kafka.produce('kafka', '$junk', 'oops'::bytea);
+    SELECT kafka.produce('kafka', '$junk', '{\"id\": 1}'::bytea);
+    CREATE FOREIGN TABLE junk_feed (id int) SERVER kafka OPTIONS (topic '$junk', format 'json', group 'sink_junk', strict 'true');
+    CREATE TABLE junk_t (id int);
+    SELECT kafka.create_sink('junk_sink', 'junk_feed', 'junk_t');");
+is(wait_for("SELECT state || ' | ' || last_error FROM kafka.sink_status WHERE name = 'junk_sink'",
+		"retrying | could not decode json message: value is not valid JSON at byte 0 (topic \"$junk\", partition 0, offset 0)"),
+	"retrying | could not decode json message: value is not valid JSON at byte 0 (topic \"$junk\", partition 0, offset 0)",
+	'strict source: the sink stops on an undecodable message, last_error names its topic, partition and offset');
+sq("SELECT kafka.set_group_offset('kafka', 'sink_junk', '$junk', 0, 1)");
+is(wait_for('SELECT count(*) FROM junk_t', '1', 60), '1', 'moved past it with set_group_offset, the sink goes on');
+sq("SELECT kafka.drop_sink('junk_sink')");
+
 # --- pause, resume -------------------------------------------------------------
 sq("SELECT kafka.pause_sink('orders_sink')");
 is(sq("SELECT state || ' ' || (worker_pid IS NULL) FROM kafka.sink_status WHERE name = 'orders_sink'"), 'paused true',
