@@ -209,20 +209,13 @@ uint64 ApplyBatch(Sink *s) {
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
-        // The message and the innermost context line, which for a message
-        // the source cannot decode names its topic, partition and offset.
-        StringInfoData why;
-        initStringInfo(&why);
-        appendStringInfoString(&why, edata->message);
-        if (edata->context && edata->context[0]) {
-            const char *nl = strchr(edata->context, '\n');
-            int len = nl ? (int)(nl - edata->context) : (int)strlen(edata->context);
-            appendStringInfo(&why, " (%.*s)", len, edata->context);
-        }
-        ereport(LOG, (errmsg("kafka_fdw sink \"%s\": %s", s->name, why.data)));
+        // The innermost context line names the message the source could
+        // not decode.
+        const char *why = pg::ErrorSummary(edata);
+        ereport(LOG, (errmsg("kafka_fdw sink \"%s\": %s", s->name, why)));
         s->failures = Min(s->failures + 1, 6);
         s->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(30000, 1000 << (s->failures - 1)));
-        RecordError(s->name, why.data);
+        RecordError(s->name, why);
         n = 0;
     }
     PG_END_TRY();

@@ -1174,7 +1174,7 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     {
         MemoryContextSwitchTo(W->cxt);
         ErrorData *edata = CopyErrorData();
-        SetState(WorkerState::Retrying, edata->message ? edata->message : "error");
+        SetState(WorkerState::Retrying, kafka_fdw::pg::ErrorSummary(edata));
         PG_RE_THROW();
     }
     PG_END_TRY();

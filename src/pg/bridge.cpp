@@ -131,6 +131,18 @@ bool PopEvent(std::vector<kafka::ClientEvent> *pending, char *buf, size_t size,
 }
 }  // namespace
 
+char *ErrorSummary(const ErrorData *edata) {
+    StringInfoData why;
+    initStringInfo(&why);
+    appendStringInfoString(&why, edata->message ? edata->message : "error");
+    if (edata->context && edata->context[0]) {
+        const char *nl = strchr(edata->context, '\n');
+        int len = nl ? (int)(nl - edata->context) : (int)strlen(edata->context);
+        appendStringInfo(&why, " (%.*s)", len, edata->context);
+    }
+    return why.data;
+}
+
 void ReportClientEvents(kafka::Client &client) {
     // The vector is owned by a heap object so this frame holds no destructor.
     auto *pending = new (std::nothrow) std::vector<kafka::ClientEvent>();

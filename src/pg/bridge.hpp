@@ -123,6 +123,12 @@ inline char *PStrDup(const char *data, size_t len) {
     return p;
 }
 
+// "<message> (<innermost context line>)" of a caught error, palloc'd in the
+// current memory context (Postgres zone): what background workers record as
+// their last error.  For a message that cannot be decoded, or a Kafka error,
+// the context line names the topic, partition and offset.
+char *ErrorSummary(const ErrorData *edata);
+
 // Report logs and client errors collected by a client (Postgres zone).
 void ReportClientEvents(kafka::Client &client);
 
