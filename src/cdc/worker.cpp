@@ -158,13 +158,20 @@ void SetState(WorkerState s, const char *error) {
     LWLockRelease(Shared()->lock);
 }
 
+// Serves interrupts, and ends the worker when its pipeline was paused,
+// changed or dropped: for the waits in which nothing has to be drained
+// first (the streaming path stops through StopCleanly instead).
+void ExitIfReloaded() {
+    CHECK_FOR_INTERRUPTS();
+    if (W->entry->reload) proc_exit(0);
+}
+
 // The worker waits for Kafka inside a decoded transaction: say why in
 // pipeline_status, serve interrupts, and end (cleanly, nothing of this
 // transaction was confirmed) when the pipeline was paused, changed or dropped.
 void StalledOnKafka(const char *why) {
     SetState(WorkerState::Retrying, why);
-    CHECK_FOR_INTERRUPTS();
-    if (W->entry->reload) proc_exit(0);
+    ExitIfReloaded();
 }
 
 void PublishProgress() {
@@ -819,8 +826,7 @@ XLogReaderRoutine g_routine = {PageRead, wal_segment_open, wal_segment_close};
 void WaitWhilePaused() {
     SetState(WorkerState::Paused, nullptr);
     for (;;) {
-        CHECK_FOR_INTERRUPTS();
-        if (W->entry->reload) proc_exit(0);
+        ExitIfReloaded();
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     }
@@ -900,8 +906,7 @@ pgo::Relation *DescribeForSnapshot(const SnapTable &t) {
 // never.
 void SnapshotRows(Portal portal, RelInfo *rel, pgo::Tuple *tup, MemoryContext batch_cxt) {
     for (;;) {
-        CHECK_FOR_INTERRUPTS();
-        if (W->entry->reload) proc_exit(0);
+        ExitIfReloaded();
         SPI_cursor_fetch(portal, true, 1000);
         if (SPI_processed == 0) break;
         MemoryContext old = MemoryContextSwitchTo(batch_cxt);
