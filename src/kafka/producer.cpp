@@ -28,7 +28,6 @@ void ThrowTxnError(rd_kafka_error_t *error, const std::string &what) {
                 "could not " + what + " Kafka transaction", detail, code);
 }
 
-
 const char *const kPartitionerHint =
     "Valid partitioners: murmur2_random, murmur2, consistent_random, consistent, fnv1a_random, fnv1a, random.";
 
