@@ -293,11 +293,7 @@ base=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status 2>/dev/null)
 t0=$(date +%s%N)
 "${PSQL[@]}" -c "INSERT INTO big SELECT g, g % 1000, 'name-' || g FROM generate_series(1, $N) g" || die "big insert failed"
 END2=$("${PSQL[@]}" -At -c "SELECT pg_current_wal_lsn()")
-for _ in $(seq 1 6000); do
-    done=$("${PSQL[@]}" -At -c "SELECT confirmed_lsn >= '$END2' FROM kafka.pipeline_status WHERE name = 'bench'")
-    [[ $done == t ]] && break
-    sleep 0.1
-done
+"${PSQL[@]}" -At -c "SELECT bench_wait('$END2', 0)" >/dev/null || die "waiting for the worker failed"
 t1=$(date +%s%N)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/"$pid"/status 2>/dev/null)
 high=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.big')")

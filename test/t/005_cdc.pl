@@ -347,9 +347,10 @@ is(sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'kafka_fdw
 # A large transaction (spills to disk), with the worker's peak memory.
 sq("CREATE TABLE bulk (id int PRIMARY KEY, v text); ALTER PUBLICATION pub_all ADD TABLE bulk;");
 my $pid = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = '$p'");
-# One transaction of 1M rows (~90 MB of events): decoding spills to disk at
-# logical_decoding_work_mem and the produce queue holds 100k messages, so the
-# worker's peak RSS stays far below what holding the transaction would take.
+# One transaction of 1M rows (~140 MB of keys, values and headers): decoding
+# spills to disk at logical_decoding_work_mem and the produce queue holds 100k
+# messages, so the worker's peak RSS stays far below what holding the
+# transaction would take.
 my $bulk_lsn = sq("INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 1000000) g; SELECT pg_current_wal_lsn()");
 is(wait_for("SELECT confirmed_lsn >= '$bulk_lsn' FROM kafka.pipeline_status WHERE name = '$p'", 't', 300), 't',
 	'a 1M-row transaction is acknowledged');

@@ -93,9 +93,9 @@ sq("SELECT kafka.create_topic('kafka', '$junk', 1);
     CREATE FOREIGN TABLE junk_feed (id int) SERVER kafka OPTIONS (topic '$junk', format 'json', group 'sink_junk', strict 'true');
     CREATE TABLE junk_t (id int);
     SELECT kafka.create_sink('junk_sink', 'junk_feed', 'junk_t');");
-is(wait_for("SELECT state || ' | ' || last_error FROM kafka.sink_status WHERE name = 'junk_sink'",
-		"retrying | could not decode json message: value is not valid JSON at byte 0 (topic \"$junk\", partition 0, offset 0)"),
-	"retrying | could not decode json message: value is not valid JSON at byte 0 (topic \"$junk\", partition 0, offset 0)",
+my $junk_error = "retrying | could not decode json message: value is not valid JSON at byte 0 (topic \"$junk\", partition 0, offset 0)";
+is(wait_for("SELECT state || ' | ' || last_error FROM kafka.sink_status WHERE name = 'junk_sink'", $junk_error),
+	$junk_error,
 	'strict source: the sink stops on an undecodable message, last_error names its topic, partition and offset');
 sq("SELECT kafka.set_group_offset('kafka', 'sink_junk', '$junk', 0, 1)");
 is(wait_for('SELECT count(*) FROM junk_t', '1', 60), '1', 'moved past it with set_group_offset, the sink goes on');
