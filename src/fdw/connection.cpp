@@ -67,6 +67,23 @@ void AddProp(ClientSpec *s, const char *name, const char *value) {
 
 }  // namespace
 
+void DropUnreachableClients() noexcept {
+    if (!g_cache) return;
+    try {
+        for (auto &[key, e] : *g_cache) {
+            if (e.meta && e.meta->unreachable()) e.meta.reset();
+            for (auto it = e.groups.begin(); it != e.groups.end();) {
+                if (it->second->unreachable() && !HasPendingGroupCommits(it->second.get()))
+                    it = e.groups.erase(it);
+                else
+                    ++it;
+            }
+        }
+    } catch (...) {
+        // erasing from a map does not throw; nothing to report
+    }
+}
+
 void RegisterConnectionCallbacks() {
     CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateAll, (Datum)0);
     CacheRegisterSyscacheCallback(USERMAPPINGOID, InvalidateAll, (Datum)0);

@@ -48,6 +48,12 @@ kafka::Client &GroupClient(const ClientSpec *spec, const char *group);
 // indexed by partition; returns the partition count.
 int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64 **highs);
 
+// At the end of each top-level transaction (nothing points at a cached
+// client then but pending group commits, which keep theirs): drops the
+// cached metadata and group clients that last gave up on the brokers, so the
+// session's next statement connects afresh.  Postgres zone, never throws.
+void DropUnreachableClients() noexcept;
+
 void RegisterConnectionCallbacks();
 
 }  // namespace kafka_fdw::fdw

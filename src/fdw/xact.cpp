@@ -1,6 +1,7 @@
 #include "kafka/errors.hpp"
 #include "kafka/metadata.hpp"
 
+#include "fdw/connection.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
@@ -163,6 +164,7 @@ void XactCallback(XactEvent event, void *) {
     case XACT_EVENT_PARALLEL_COMMIT: {
         char warning[700];
         CommitGroupsCpp(warning, sizeof warning);
+        DropUnreachableClients();
         if (warning[0]) ereport(WARNING, (errmsg("%s", warning)));
         break;
     }
@@ -175,6 +177,7 @@ void XactCallback(XactEvent event, void *) {
     case XACT_EVENT_PARALLEL_ABORT: {
         char warning[600];
         AbortCpp(warning, sizeof warning);
+        DropUnreachableClients();
         if (warning[0]) ereport(WARNING, (errmsg("%s", warning)));
         break;
     }

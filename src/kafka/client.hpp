@@ -45,6 +45,14 @@ public:
     const std::string &last_error_text() const { return last_error_text_; }
     bool fatal() const { return fatal_; }
 
+    // Whether the last metadata, watermark, offset or admin call on this
+    // client gave up without reaching the brokers.  The backend's client
+    // cache drops such a client at the end of the transaction: a new one
+    // connects at once, while this one may sit out librdkafka's reconnect
+    // backoff (reconnect.backoff.max.ms) after the brokers are back.
+    bool unreachable() const { return unreachable_; }
+    void SetUnreachable(bool v) { unreachable_ = v; }
+
 protected:
     virtual void OnDelivery(const rd_kafka_message_t *) {}
 
@@ -62,6 +70,7 @@ private:
     rd_kafka_resp_err_t last_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
     std::string last_error_text_;
     bool fatal_ = false;
+    bool unreachable_ = false;
 };
 
 }  // namespace kafka_fdw::kafka

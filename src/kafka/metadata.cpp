@@ -41,6 +41,7 @@ void RestOfSlice(std::chrono::steady_clock::time_point started, int slice_ms) {
                          ? KindOf(client.last_error())
                          : ErrorKind::Timeout;
     if (kind != ErrorKind::Auth) kind = ErrorKind::Connection;
+    client.SetUnreachable(true);
     throw Error(kind, "could not " + what + " within " + std::to_string(timeout_ms) + " ms",
                 detail, err)
         .Hint("Check that the brokers are reachable, or raise kafka_fdw.timeout.");
@@ -77,6 +78,7 @@ MetadataPtr FetchMetadata(Client &client, const std::string *topic, int timeout_
                 CheckInterrupts();
                 continue;
             }
+            client.SetUnreachable(false);
             return p;
         }
         if (!Retriable(err) || deadline.Expired()) break;
@@ -128,7 +130,10 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
         rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
             client.handle(), topic.c_str(), partition, &lo, &hi, slice);
         client.Poll(0);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {partition, lo, hi};
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            client.SetUnreachable(false);
+            return {partition, lo, hi};
+        }
         if (!Retriable(err) || deadline.Expired()) {
             if (!Retriable(err))
                 throw Error(KindOf(err),
@@ -177,10 +182,12 @@ std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
                                  .high;
             return out;
         }
-        if (!Retriable(err) || deadline.Expired())
+        if (!Retriable(err) || deadline.Expired()) {
+            if (Retriable(err)) client.SetUnreachable(true);
             throw Error(KindOf(err), "could not look up offsets by timestamp in topic \"" + topic + "\"",
                         rd_kafka_err2str(err), err)
                 .At(topic);
+        }
         RestOfSlice(started, slice);
         CheckInterrupts();
     }
@@ -202,10 +209,12 @@ std::vector<int64_t> CommittedOffsets(Client &group_client, const std::string &t
             for (int i = 0; i < list->cnt; i++) out.push_back(list->elems[i].offset >= 0 ? list->elems[i].offset : -1);
         rd_kafka_topic_partition_list_destroy(list);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return out;
-        if ((!Retriable(err) && err != RD_KAFKA_RESP_ERR__TIMED_OUT) || deadline.Expired())
+        if ((!Retriable(err) && err != RD_KAFKA_RESP_ERR__TIMED_OUT) || deadline.Expired()) {
+            if (Retriable(err)) group_client.SetUnreachable(true);
             throw Error(KindOf(err), "could not read the committed offsets of the consumer group",
                         rd_kafka_err2str(err), err)
                 .At(topic);
+        }
         RestOfSlice(started, slice);
         CheckInterrupts();
     }
@@ -231,9 +240,11 @@ std::unique_ptr<rd_kafka_event_t, EventDeleter> AwaitAdmin(Client &client, rd_ka
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, deadline.SliceMs());
         client.Poll(0);
         if (ev) return std::unique_ptr<rd_kafka_event_t, EventDeleter>(ev);
-        if (deadline.Expired())
+        if (deadline.Expired()) {
+            client.SetUnreachable(true);
             throw Error(ErrorKind::Timeout, std::string("could not ") + what + " within " +
                                                 std::to_string(timeout_ms) + " ms");
+        }
         CheckInterrupts();
     }
 }
