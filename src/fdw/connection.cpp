@@ -73,7 +73,7 @@ void DropUnreachableClients() noexcept {
         for (auto &[key, e] : *g_cache) {
             if (e.meta && e.meta->unreachable()) e.meta.reset();
             for (auto it = e.groups.begin(); it != e.groups.end();) {
-                if (it->second->unreachable() && !HasPendingGroupCommits(it->second.get()))
+                if (it->second && it->second->unreachable() && !HasPendingGroupCommits(it->second.get()))
                     it = e.groups.erase(it);
                 else
                     ++it;

@@ -120,36 +120,73 @@ int PartitionCount(Client &client, const std::string &topic, int timeout_ms) {
     return t.partition_cnt;
 }
 
-Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t partition,
-                           int timeout_ms) {
-    Deadline deadline(timeout_ms);
-    for (;;) {
-        int64_t lo = -1, hi = -1;
+namespace {
+
+// ListOffsets of every partition in `partitions` at `ts`: a timestamp, or
+// RD_KAFKA_OFFSET_BEGINNING / RD_KAFKA_OFFSET_END for the log start offset /
+// the high watermark (the last stable offset for a read_committed client).
+// Through rd_kafka_offsets_for_times, which ends at its timeout:
+// rd_kafka_query_watermark_offsets (librdkafka 2.0.2) waits for its replies
+// up to socket.timeout.ms whatever its timeout, i.e. up to 60 s without an
+// interrupt check when the partition's leader stopped answering after it was
+// looked up.  The slices grow from 100 ms to 1 s so that a slow broker's
+// answer still arrives in one of them.  Returns false with the error in *err
+// on a failure that is not retriable or when the deadline passed (then the
+// client is marked unreachable).
+bool ListOffsetsAt(Client &client, const std::string &topic, const std::vector<int32_t> &partitions,
+                   int64_t ts, Deadline &deadline, std::vector<int64_t> *out, rd_kafka_resp_err_t *err) {
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+        for (int32_t p : partitions) rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = ts;
         auto started = std::chrono::steady_clock::now();
-        int slice = deadline.SliceMs();
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-            client.handle(), topic.c_str(), partition, &lo, &hi, slice);
+        int slice = std::max(1, std::min(deadline.RemainingMs(), std::min(1000, kSliceMs << std::min(attempt, 4))));
+        *err = rd_kafka_offsets_for_times(client.handle(), list, slice);
         client.Poll(0);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            client.SetUnreachable(false);
-            return {partition, lo, hi};
+        out->clear();
+        for (int i = 0; i < list->cnt && *err == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+            if (list->elems[i].err) *err = list->elems[i].err;
+            out->push_back(list->elems[i].offset);
         }
-        if (!Retriable(err) || deadline.Expired()) {
-            if (!Retriable(err))
-                throw Error(KindOf(err),
-                            "could not query watermarks of topic \"" + topic + "\" partition " +
-                                std::to_string(partition),
-                            rd_kafka_err2str(err), err)
-                    .At(topic, partition);
-            try {
-                ThrowTimeout(client, "query watermarks", err, timeout_ms);
-            } catch (Error &e) {
-                e.At(topic, partition);
-                throw;
-            }
+        rd_kafka_topic_partition_list_destroy(list);
+        if (*err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            client.SetUnreachable(false);
+            return true;
+        }
+        if (!Retriable(*err)) return false;
+        if (deadline.Expired()) {
+            client.SetUnreachable(true);
+            return false;
         }
         RestOfSlice(started, slice);
         CheckInterrupts();
+    }
+}
+
+}  // namespace
+
+Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t partition,
+                           int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::vector<int64_t> hi, lo;
+    if (ListOffsetsAt(client, topic, {partition}, RD_KAFKA_OFFSET_END, deadline, &hi, &err) &&
+        ListOffsetsAt(client, topic, {partition}, RD_KAFKA_OFFSET_BEGINNING, deadline, &lo, &err)) {
+        // The high watermark was taken first: a log start that moved past it
+        // since (retention) means the partition is empty now.
+        return {partition, std::min(lo[0], hi[0]), hi[0]};
+    }
+    if (!Retriable(err))
+        throw Error(KindOf(err),
+                    "could not query watermarks of topic \"" + topic + "\" partition " +
+                        std::to_string(partition),
+                    rd_kafka_err2str(err), err)
+            .At(topic, partition);
+    try {
+        ThrowTimeout(client, "query watermarks", err, timeout_ms);
+    } catch (Error &e) {
+        e.At(topic, partition);
+        throw;
     }
 }
 
@@ -157,40 +194,16 @@ std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
                                     const std::vector<int32_t> &partitions, int64_t ts_ms,
                                     int timeout_ms) {
     Deadline deadline(timeout_ms);
-    for (;;) {
-        rd_kafka_topic_partition_list_t *list =
-            rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
-        for (int32_t p : partitions)
-            rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = ts_ms;
-        auto started = std::chrono::steady_clock::now();
-        int slice = deadline.SliceMs();
-        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client.handle(), list, slice);
-        client.Poll(0);
-        std::vector<int64_t> out;
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            for (int i = 0; i < list->cnt && err == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
-                if (list->elems[i].err) err = list->elems[i].err;
-                out.push_back(list->elems[i].offset);
-            }
-        }
-        rd_kafka_topic_partition_list_destroy(list);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            // -1 (no message at or after ts): the end of the partition.
-            for (size_t i = 0; i < out.size(); i++)
-                if (out[i] < 0)
-                    out[i] = QueryWatermarks(client, topic, partitions[i], deadline.RemainingMs() + 1)
-                                 .high;
-            return out;
-        }
-        if (!Retriable(err) || deadline.Expired()) {
-            if (Retriable(err)) client.SetUnreachable(true);
-            throw Error(KindOf(err), "could not look up offsets by timestamp in topic \"" + topic + "\"",
-                        rd_kafka_err2str(err), err)
-                .At(topic);
-        }
-        RestOfSlice(started, slice);
-        CheckInterrupts();
-    }
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::vector<int64_t> out;
+    if (!ListOffsetsAt(client, topic, partitions, ts_ms, deadline, &out, &err))
+        throw Error(KindOf(err), "could not look up offsets by timestamp in topic \"" + topic + "\"",
+                    rd_kafka_err2str(err), err)
+            .At(topic);
+    // -1 (no message at or after ts): the end of the partition.
+    for (size_t i = 0; i < out.size(); i++)
+        if (out[i] < 0) out[i] = QueryWatermarks(client, topic, partitions[i], deadline.RemainingMs() + 1).high;
+    return out;
 }
 
 std::vector<int64_t> CommittedOffsets(Client &group_client, const std::string &topic,

@@ -750,6 +750,61 @@ TEST(mock_watermarks_and_partition_count) {
     CHECK(listed);
 }
 
+TEST(mock_client_is_unreachable_after_a_timeout_until_a_call_succeeds) {
+    // The backend's client cache drops a client whose last call gave up on
+    // the brokers (fdw/connection.cpp DropUnreachableClients).
+    Mock mock;
+    mock.CreateTopic("reach", 1);
+    auto c = mock.Consumer("reach", 5000);
+    CHECK(!c->unreachable());
+    CHECK_EQ(kafka_fdw::kafka::PartitionCount(*c, "reach", 5000), 1);
+    CHECK(!c->unreachable());
+    REQUIRE(rd_kafka_mock_broker_set_down(mock.cluster, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    Stopwatch sw;
+    bool threw = false;
+    try {
+        kafka_fdw::kafka::QueryWatermarks(*c, "reach", 0, 500);
+    } catch (const Error &e) {
+        threw = true;
+        if (e.kind != ErrorKind::Connection) unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+        CHECK_EQ(e.topic, "reach");
+        CHECK_EQ(e.partition, 0);
+    }
+    CHECK(threw);
+    CHECK(sw.Ms() < 1500);
+    CHECK(c->unreachable());
+    REQUIRE(rd_kafka_mock_broker_set_up(mock.cluster, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK_EQ(kafka_fdw::kafka::QueryWatermarks(*c, "reach", 0, 10000).high, 0);
+    CHECK(!c->unreachable());
+}
+
+TEST(mock_watermarks_of_a_dead_leader_are_interruptible) {
+    // The partition's leader is known from earlier metadata, then it stops
+    // answering.  librdkafka 2.0.2's rd_kafka_query_watermark_offsets waits
+    // for its ListOffsets replies up to socket.timeout.ms (60 s) whatever its
+    // timeout argument: QueryWatermarks must end by its own timeout and on
+    // an interrupt like every other wait.
+    Mock mock;
+    mock.CreateTopic("deadleader", 1);
+    mock.Fill("deadleader", 0, 3);
+    auto c = mock.Consumer("deadleader", 5000);
+    CHECK_EQ(kafka_fdw::kafka::QueryWatermarks(*c, "deadleader", 0, 5000).high, 3);
+    REQUIRE(rd_kafka_mock_broker_set_down(mock.cluster, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    g_interrupt_calls = 0;
+    InterruptHook hook(InterruptAfterFiveCalls);
+    Stopwatch sw;
+    bool interrupted = false;
+    try {
+        kafka_fdw::kafka::QueryWatermarks(*c, "deadleader", 0, 30000);
+    } catch (const Interrupted &) {
+        interrupted = true;
+    } catch (const Error &e) {
+        unit::RecordFailure(__FILE__, __LINE__, Describe(e));
+    }
+    CHECK(interrupted);
+    CHECK(sw.Ms() < 5000);
+}
+
 TEST(mock_partition_count_of_unknown_topic) {
     // The 2.0.2 mock answers Metadata v2, which has no AllowAutoTopicCreation:
     // it creates any topic asked for.  So the broker's answer for a missing
