@@ -39,6 +39,29 @@ BEGIN
 END $guard$;
 
 -- Consumer groups ---------------------------------------------------------------
+-- Groups have owners: the first role to use a group name on a server (a
+-- group table's scan, set_group_offset, reset_group) owns it; only members
+-- of that role and superusers read, move or reset its positions.
+-- kafka.alter_group_owner hands a group over.  Groups that had positions
+-- before this release belong to the extension's owner until handed over.
+CREATE TABLE @extschema@.groups (
+  server     name        NOT NULL,
+  group_name text        NOT NULL,
+  owner      regrole     NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  PRIMARY KEY (server, group_name)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.groups', '');
+REVOKE ALL ON @extschema@.groups FROM PUBLIC;
+GRANT SELECT ON @extschema@.groups TO PUBLIC;
+INSERT INTO @extschema@.groups (server, group_name, owner)
+SELECT DISTINCT o.server, o.group_name, e.extowner::pg_catalog.regrole
+  FROM @extschema@.group_offsets o, pg_catalog.pg_extension e
+ WHERE e.extname OPERATOR(pg_catalog.=) 'kafka_fdw';
+
+CREATE FUNCTION @extschema@.alter_group_owner(server text, group_name text, new_owner regrole)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_alter_group_owner' LANGUAGE C STRICT VOLATILE;
 
 -- Pipelines -----------------------------------------------------------------------
 

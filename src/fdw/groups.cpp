@@ -6,6 +6,7 @@
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 #include "pg/datum.hpp"
+#include "pg/security.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -25,29 +26,25 @@ namespace kafka_fdw::fdw {
 
 namespace {
 
-// Run SPI as the owner of kafka.group_offsets.
+// The extension's own SQL on kafka.group_offsets and kafka.groups runs as the
+// extension's owner (callers cannot write these tables), with search_path
+// pinned and every operator and function qualified: nothing the caller set
+// or created takes part.  The caller's right to the group is checked before
+// (GroupAuthorize), as the caller.
 struct OwnerScope {
-    Oid save_user;
-    int save_sec;
+    pg::RoleScope role;
+    const char *schema;  // the extension's schema, quoted
 };
 
 void EnterOwner(OwnerScope *scope) {
-    Oid nsp = get_namespace_oid("kafka", false);
-    Oid relid = get_relname_relid("group_offsets", nsp);
-    if (!OidIsValid(relid))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("table kafka.group_offsets does not exist")));
-    HeapTuple tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-    if (!HeapTupleIsValid(tp)) elog(ERROR, "cache lookup failed for relation %u", relid);
-    Oid owner = ((Form_pg_class)GETSTRUCT(tp))->relowner;
-    ReleaseSysCache(tp);
-    GetUserIdAndSecContext(&scope->save_user, &scope->save_sec);
-    SetUserIdAndSecContext(owner, scope->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    scope->schema = pg::ExtensionSchemaSql();
+    pg::EnterRole(&scope->role, pg::ExtensionOwner(), false);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
 }
 
 void LeaveOwner(OwnerScope *scope) {
     SPI_finish();
-    SetUserIdAndSecContext(scope->save_user, scope->save_sec);
+    pg::LeaveRole(&scope->role);
 }
 
 // $1 server, $2 group, $3 topic, $4 partition, [$5 next_offset]
@@ -76,16 +73,68 @@ int64 SelectNext(const char *sql, const char *server, const char *group, const c
     return isnull ? -1 : DatumGetInt64(d);
 }
 
-const char *kKeyWhere = " WHERE server = $1 AND group_name = $2 AND topic = $3 AND partition = $4";
+const char *kKeyWhere =
+    " WHERE server OPERATOR(pg_catalog.=) $1 AND group_name OPERATOR(pg_catalog.=) $2"
+    " AND topic OPERATOR(pg_catalog.=) $3 AND partition OPERATOR(pg_catalog.=) $4";
+
+// The owner of the group, or InvalidOid when no role has used it yet (SPI
+// connected, as the extension's owner).
+Oid SelectGroupOwner(const char *schema, Datum *values, Oid *types) {
+    int rc = SPI_execute_with_args(psprintf("SELECT owner::pg_catalog.oid FROM %s.groups WHERE server OPERATOR(pg_catalog.=) $1 "
+                                            "AND group_name OPERATOR(pg_catalog.=) $2",
+                                            schema),
+                                   2, types, values, NULL, false, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+    if (SPI_processed == 0) return InvalidOid;
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+[[noreturn]] void GroupDenied(const char *server, const char *group, Oid owner) {
+    const char *owner_name = GetUserNameFromId(owner, true);
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for consumer group \"%s\" of server \"%s\"", group, server),
+                    errdetail("The group belongs to role \"%s\"; only its members and superusers may read or move "
+                              "its positions.",
+                              owner_name ? owner_name : "?"),
+                    errhint("A superuser (or a member of both roles) can hand the group over with "
+                            "kafka.alter_group_owner().")));
+}
 
 }  // namespace
+
+void GroupAuthorize(const char *server, const char *group, bool claim) {
+    Oid caller = GetUserId();  // before any role switch
+    OwnerScope scope;
+    EnterOwner(&scope);
+    Datum values[3] = {DirectFunctionCall1(namein, CStringGetDatum(server)), CStringGetTextDatum(group),
+                       ObjectIdGetDatum(caller)};
+    Oid types[3] = {NAMEOID, TEXTOID, OIDOID};
+    Oid owner = SelectGroupOwner(scope.schema, values, types);
+    if (!OidIsValid(owner) && claim) {
+        // The first role to use the group owns it.  Against a concurrent
+        // first use, the conflict returns the winner's row (READ COMMITTED)
+        // or fails (a snapshot that cannot see it).
+        int rc = SPI_execute_with_args(
+            psprintf("INSERT INTO %s.groups AS g (server, group_name, owner) VALUES ($1, $2, $3::pg_catalog.regrole) "
+                     "ON CONFLICT (server, group_name) DO UPDATE SET owner = g.owner RETURNING owner::pg_catalog.oid",
+                     scope.schema),
+            3, types, values, NULL, false, 1);
+        if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1) elog(ERROR, "could not record group \"%s\"", group);
+        bool isnull;
+        owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    LeaveOwner(&scope);
+    if (OidIsValid(owner) && !has_privs_of_role(caller, owner)) GroupDenied(server, group, owner);
+}
 
 int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition) {
     OwnerScope scope;
     EnterOwner(&scope);
     bool found;
-    int64 next = SelectNext(psprintf("SELECT next_offset FROM kafka.group_offsets%s", kKeyWhere), server, group,
-                            topic, partition, &found);
+    int64 next = SelectNext(psprintf("SELECT next_offset FROM %s.group_offsets%s", scope.schema, kKeyWhere), server,
+                            group, topic, partition, &found);
     LeaveOwner(&scope);
     return found ? next : -1;
 }
@@ -101,12 +150,15 @@ void UpsertPosition(const char *server, const char *group, const char *topic, in
     KeyArgs(server, group, topic, partition, values, types);
     values[4] = Int64GetDatum(next);
     types[4] = INT8OID;
-    int rc = SPI_execute_with_args(update ? "INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
-                                            "ON CONFLICT (server, group_name, topic, partition) "
-                                            "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
-                                          : "INSERT INTO kafka.group_offsets VALUES ($1, $2, $3, $4, $5, now()) "
-                                            "ON CONFLICT DO NOTHING",
-                                   5, types, values, NULL, false, 0);
+    const char *sql =
+        update ? psprintf("INSERT INTO %s.group_offsets VALUES ($1, $2, $3, $4, $5, pg_catalog.now()) "
+                          "ON CONFLICT (server, group_name, topic, partition) "
+                          "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = pg_catalog.now()",
+                          scope.schema)
+               : psprintf("INSERT INTO %s.group_offsets VALUES ($1, $2, $3, $4, $5, pg_catalog.now()) "
+                          "ON CONFLICT DO NOTHING",
+                          scope.schema);
+    int rc = SPI_execute_with_args(sql, 5, types, values, NULL, false, 0);
     if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
     LeaveOwner(&scope);
 }
@@ -121,8 +173,8 @@ int64 GroupLockPosition(const char *server, const char *group, const char *topic
     OwnerScope scope;
     EnterOwner(&scope);
     bool found;
-    int64 next = SelectNext(psprintf("SELECT next_offset FROM kafka.group_offsets%s FOR UPDATE%s", kKeyWhere,
-                                     skip_locked ? " SKIP LOCKED" : ""),
+    int64 next = SelectNext(psprintf("SELECT next_offset FROM %s.group_offsets%s FOR UPDATE%s", scope.schema,
+                                     kKeyWhere, skip_locked ? " SKIP LOCKED" : ""),
                             server, group, topic, partition, &found);
     LeaveOwner(&scope);
     *skipped = !found;
@@ -140,9 +192,10 @@ List *GroupStoredTopics(const char *server, const char *group) {
     EnterOwner(&scope);
     Datum values[2] = {DirectFunctionCall1(namein, CStringGetDatum(server)), CStringGetTextDatum(group)};
     Oid types[2] = {NAMEOID, TEXTOID};
-    int rc = SPI_execute_with_args(
-        "SELECT DISTINCT topic FROM kafka.group_offsets WHERE server = $1 AND group_name = $2 ORDER BY 1", 2, types,
-        values, NULL, true, 0);
+    int rc = SPI_execute_with_args(psprintf("SELECT DISTINCT topic FROM %s.group_offsets WHERE server "
+                                            "OPERATOR(pg_catalog.=) $1 AND group_name OPERATOR(pg_catalog.=) $2 ORDER BY 1",
+                                            scope.schema),
+                                   2, types, values, NULL, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
     for (uint64 i = 0; i < SPI_processed; i++) {
         char *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
@@ -165,6 +218,8 @@ extern "C" {
 PG_FUNCTION_INFO_V1(kafka_group_lag);
 PG_FUNCTION_INFO_V1(kafka_reset_group);
 PG_FUNCTION_INFO_V1(kafka_set_group_offset);
+PG_FUNCTION_INFO_V1(kafka_alter_group_owner);
+Datum kafka_alter_group_owner(PG_FUNCTION_ARGS);
 Datum kafka_group_lag(PG_FUNCTION_ARGS);
 Datum kafka_reset_group(PG_FUNCTION_ARGS);
 Datum kafka_set_group_offset(PG_FUNCTION_ARGS);
@@ -215,6 +270,7 @@ List *GroupTopics(fdw::ClientSpec *spec, const char *group) {
 Datum kafka_group_lag(PG_FUNCTION_ARGS) {
     fdw::ClientSpec *spec = fdw::GetClientSpecByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
     char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    fdw::GroupAuthorize(spec->server_name, group, false);
     List *topics = GroupTopics(spec, group);
     InitMaterializedSRF(fcinfo, 0);
     ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
@@ -245,6 +301,7 @@ Datum kafka_reset_group(PG_FUNCTION_ARGS) {
     char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
     char *topic = text_to_cstring(PG_GETARG_TEXT_PP(2));
     char *position = text_to_cstring(PG_GETARG_TEXT_PP(3));
+    fdw::GroupAuthorize(spec->server_name, group, true);
     int mode = 0;  // 0 earliest, 1 latest, 2 timestamp
     int64 ts_ms = 0;
     if (pg_strcasecmp(position, "earliest") == 0) mode = 0;
@@ -291,6 +348,7 @@ Datum kafka_set_group_offset(PG_FUNCTION_ARGS) {
     char *topic = text_to_cstring(PG_GETARG_TEXT_PP(2));
     int32 partition = PG_GETARG_INT32(3);
     int64 next = PG_GETARG_INT64(4);
+    fdw::GroupAuthorize(spec->server_name, group, true);
     if (next < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("next_offset must not be negative")));
     int n = 0;
     int64 *lows = nullptr, *highs = nullptr;
@@ -306,5 +364,39 @@ Datum kafka_set_group_offset(PG_FUNCTION_ARGS) {
     }
     fdw::GroupStorePosition(spec->server_name, group, topic, partition, next);
     QueueGroupCommit(spec, group, topic, partition, next);
+    PG_RETURN_VOID();
+}
+
+// kafka.alter_group_owner(server, group_name, new_owner): hands a group over.
+// As ALTER ... OWNER: superusers, or a member of both the current owner and
+// the new one.  A group no role has used yet is given to new_owner.
+Datum kafka_alter_group_owner(PG_FUNCTION_ARGS) {
+    fdw::ClientSpec *spec = fdw::GetClientSpecByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));  // USAGE
+    char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    Oid new_owner = PG_GETARG_OID(2);
+    Oid caller = GetUserId();
+    if (!OidIsValid(new_owner) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(new_owner)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("role with OID %u does not exist", new_owner)));
+    if (!has_privs_of_role(caller, new_owner))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied to give consumer group \"%s\" to role \"%s\"", group,
+                               GetUserNameFromId(new_owner, false)),
+                        errdetail("Only superusers and members of the new owner role may.")));
+    fdw::GroupAuthorize(spec->server_name, group, false);  // a member of the current owner, if any
+    pg::RoleScope role;
+    const char *schema = pg::ExtensionSchemaSql();
+    pg::EnterRole(&role, pg::ExtensionOwner(), false);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Datum values[3] = {DirectFunctionCall1(namein, CStringGetDatum(spec->server_name)), CStringGetTextDatum(group),
+                       ObjectIdGetDatum(new_owner)};
+    Oid types[3] = {NAMEOID, TEXTOID, OIDOID};
+    int rc = SPI_execute_with_args(
+        psprintf("INSERT INTO %s.groups AS g (server, group_name, owner) VALUES ($1, $2, $3::pg_catalog.regrole) "
+                 "ON CONFLICT (server, group_name) DO UPDATE SET owner = EXCLUDED.owner",
+                 schema),
+        3, types, values, NULL, false, 0);
+    if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+    SPI_finish();
+    pg::LeaveRole(&role);
     PG_RETURN_VOID();
 }

@@ -1,13 +1,20 @@
 // Consumer group positions stored in kafka.group_offsets (Postgres zone).
 // The table is the source of truth; it is read and written through SPI as
-// its owner (users get at positions only through group tables and the
-// kafka.* functions, which check USAGE on the server).  Positions are moved
+// the extension's owner with a pinned search_path (users get at positions
+// only through group tables and the kafka.* functions, which check USAGE on
+// the server and the group's owner: kafka.groups).  Positions are moved
 // in the current transaction, so ROLLBACK returns them.
 #pragma once
 
 #include "pg/postgres.hpp"
 
 namespace kafka_fdw::fdw {
+
+// The caller's right to the consumer group: its owner's members and
+// superusers only (ERROR 42501 otherwise).  With `claim`, a group no role has
+// used yet becomes the caller's.  Checked as the caller, before any of the
+// functions below runs as the extension's owner.
+void GroupAuthorize(const char *server, const char *group, bool claim);
 
 // The stored next offset, or -1 when the group has no row for the partition.
 int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition);
