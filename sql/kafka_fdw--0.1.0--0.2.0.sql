@@ -66,3 +66,154 @@ CREATE FUNCTION @extschema@.alter_group_owner(server text, group_name text, new_
 -- Pipelines -----------------------------------------------------------------------
 
 -- Sinks ---------------------------------------------------------------------------
+-- A sink's batches run in a background worker connected as the sink's owner
+-- (one worker per database and owner), under SECURITY_RESTRICTED_OPERATION
+-- and kafka_fdw.sink_batch_timeout.  The owner must be able to log in.
+
+-- The checks of a new sink, as the role that creates it (create_sink, or a
+-- direct INSERT into kafka.sinks: the trigger below runs them for both).
+CREATE FUNCTION @extschema@._sink_validate(name text, source regclass, target regclass, sink_mode text,
+                                           sink_format text, batch int)
+  RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  server_name text;
+  needed text;
+  missing text;
+BEGIN
+  IF name IS NULL OR source IS NULL OR target IS NULL THEN
+    RAISE EXCEPTION 'sink name, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF name !~ '^[a-z0-9_]{1,63}$' THEN
+    RAISE EXCEPTION 'invalid sink name "%"', name USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Sink names are 1-63 characters a-z, 0-9, _.';
+  END IF;
+  IF sink_format NOT IN ('row', 'debezium') THEN
+    RAISE EXCEPTION 'sink option "format" must be "row" or "debezium"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF sink_mode NOT IN ('insert', 'upsert') THEN
+    RAISE EXCEPTION 'sink option "mode" must be "insert" or "upsert"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF sink_format = 'debezium' AND sink_mode <> 'upsert' THEN
+    RAISE EXCEPTION 'sink format "debezium" applies events as upserts and deletes: mode must be "upsert"'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF batch IS NULL OR batch <= 0 THEN
+    RAISE EXCEPTION 'sink option "batch_size" must be a positive integer' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
+    RAISE EXCEPTION 'role "%" cannot own a sink: it cannot log in', current_user
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'A sink''s batches run in a background worker connected as its owner: create the sink as a role with LOGIN.';
+  END IF;
+  SELECT s.srvname INTO server_name
+    FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver
+    JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+   WHERE ft.ftrelid = source AND w.fdwname = 'kafka_fdw';
+  IF server_name IS NULL THEN
+    RAISE EXCEPTION '% is not a kafka_fdw foreign table', source USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_foreign_table ft, unnest(ft.ftoptions) o
+                  WHERE ft.ftrelid = source AND o LIKE 'group=%') THEN
+    RAISE EXCEPTION 'foreign table % has no consumer group', source USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A sink reads through a consumer group (table option "group"), whose positions move with the applied rows.';
+  END IF;
+  IF (SELECT relkind FROM pg_class WHERE oid = target) NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION '% is not a table', target USING ERRCODE = 'wrong_object_type';
+  END IF;
+  -- what the sink's statements do to the target: INSERT; upserts also read
+  -- it (ON CONFLICT, DELETE ... USING), update and delete rows
+  needed := CASE WHEN sink_mode = 'upsert' THEN 'INSERT, UPDATE, DELETE and SELECT' ELSE 'INSERT' END;
+  SELECT string_agg(p, ', ') INTO missing
+    FROM unnest(CASE WHEN sink_mode = 'upsert' THEN ARRAY['INSERT', 'UPDATE', 'DELETE', 'SELECT'] ELSE ARRAY['INSERT'] END) p
+   WHERE NOT has_table_privilege(target, p);
+  IF NOT has_table_privilege(source, 'SELECT') OR missing IS NOT NULL THEN
+    RAISE EXCEPTION 'permission denied to create sink "%"', name USING ERRCODE = 'insufficient_privilege',
+      DETAIL = format('The sink''s owner needs SELECT on %s and %s on %s.', source, needed, target);
+  END IF;
+  -- checks the columns
+  IF sink_format = 'debezium' THEN
+    PERFORM @extschema@._sink_statement_debezium(source, target, batch);
+  ELSE
+    PERFORM @extschema@._sink_statement_for(source, target, sink_mode, batch);
+  END IF;
+END $$;
+
+CREATE FUNCTION @extschema@._sinks_check() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  -- a new row is its creator's, with nothing applied yet
+  IF NEW.owner IS DISTINCT FROM current_user::regrole THEN
+    RAISE EXCEPTION 'a sink belongs to the role that creates it' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  PERFORM @extschema@._sink_validate(NEW.name, NEW.source, NEW.target, NEW.mode, NEW.format, NEW.batch_size);
+  NEW.paused := false;
+  NEW.created_at := now();
+  NEW.rows_applied := 0;
+  NEW.last_applied_at := NULL;
+  NEW.last_error := NULL;
+  NEW.last_error_at := NULL;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER sinks_check BEFORE INSERT ON @extschema@.sinks
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._sinks_check();
+
+CREATE OR REPLACE FUNCTION @extschema@.create_sink(name text, source regclass, target regclass, options jsonb DEFAULT '{}')
+  RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k text;
+  sink_mode text;
+  sink_format text;
+  batch int;
+BEGIN
+  IF jsonb_typeof(coalesce(options, '{}')) <> 'object' THEN
+    RAISE EXCEPTION 'sink options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(coalesce(options, '{}')) LOOP
+    IF k NOT IN ('mode', 'batch_size', 'format') THEN
+      RAISE EXCEPTION 'unknown sink option "%"', k USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Valid options: mode, batch_size, format.';
+    END IF;
+  END LOOP;
+  sink_format := coalesce(options->>'format', 'row');
+  -- Debezium events are applied as upserts and deletes
+  sink_mode := coalesce(options->>'mode', CASE WHEN sink_format = 'debezium' THEN 'upsert' ELSE 'insert' END);
+  BEGIN
+    batch := coalesce((options->>'batch_size')::int, 10000);
+  EXCEPTION WHEN others THEN
+    batch := 0;
+  END;
+  -- the trigger on kafka.sinks checks the sink (_sink_validate)
+  INSERT INTO @extschema@.sinks (name, source, target, mode, format, batch_size, owner)
+  VALUES (create_sink.name, source, target, sink_mode, sink_format, batch, current_user::regrole);
+  PERFORM @extschema@._sink_wake();
+END $$;
+
+-- Rows are readable by everyone but last_error, which can carry message
+-- contents: its owner's members see it in kafka.sink_status.  New rows
+-- only through the trigger's checks, and only the columns a sink is made of.
+REVOKE ALL ON @extschema@.sinks FROM PUBLIC;
+GRANT SELECT (name, source, target, mode, format, batch_size, owner, paused, created_at, rows_applied,
+              last_applied_at, last_error_at) ON @extschema@.sinks TO PUBLIC;
+GRANT INSERT (name, source, target, mode, format, batch_size, owner) ON @extschema@.sinks TO PUBLIC;
+GRANT DELETE ON @extschema@.sinks TO PUBLIC;
+GRANT UPDATE (paused) ON @extschema@.sinks TO PUBLIC;
+
+-- one worker per database and owner
+DROP VIEW @extschema@.sink_status;
+DROP FUNCTION @extschema@._sink_worker_pid();
+CREATE FUNCTION @extschema@._sink_worker_pid(owner regrole) RETURNS int
+  AS 'MODULE_PATHNAME', 'kafka_sink_worker_pid' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW @extschema@.sink_status AS
+SELECT s.name, s.source, s.target, s.mode,
+       CASE WHEN s.paused THEN 'paused'
+            WHEN @extschema@._sink_worker_pid(s.owner) IS NULL THEN 'stopped'
+            WHEN s.last_error_at > coalesce(s.last_applied_at, '-infinity') THEN 'retrying'
+            ELSE 'running' END AS state,
+       CASE WHEN NOT s.paused THEN @extschema@._sink_worker_pid(s.owner) END AS worker_pid,
+       s.rows_applied, s.last_applied_at,
+       CASE WHEN pg_catalog.pg_has_role(s.owner, 'MEMBER') THEN s.last_error END AS last_error,
+       s.last_error_at,
+       s.owner
+  FROM @extschema@.sinks s;
+GRANT SELECT ON @extschema@.sink_status TO PUBLIC;

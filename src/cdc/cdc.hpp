@@ -39,11 +39,15 @@ struct PipelineEntry {
     TimestampTz last_error_at;
 };
 
-// Sinks (see sink.cpp): one sink worker per database that has sinks.
-constexpr int kMaxSinkDatabases = 32;
-struct SinkDbEntry {
+// Sinks (see sink.cpp): one worker per database and sink owner, and a short
+// lookup worker per database (owner InvalidOid) that finds the owners.  An
+// entry is free when dboid is InvalidOid; the launcher frees the entries
+// that want no worker and have none.
+constexpr int kMaxSinkWorkers = 128;
+struct SinkWorkerEntry {
     Oid dboid;                  // InvalidOid: free
-    bool wanted;                // the database may have sinks: keep a worker running
+    Oid owner;                  // the role the worker connects as; InvalidOid: the lookup worker
+    bool wanted;                // keep a worker running (the owner may have sinks; a lookup is due)
     bool wake_pending;          // sinks changed since the worker last read them
     pid_t pid;                  // the worker's, 0 when none
     TimestampTz restart_at;
@@ -55,7 +59,7 @@ struct CdcShared {
     pid_t launcher_pid;
     int launcher_procno;        // -1 when no launcher
     int max_pipelines;
-    SinkDbEntry sinkdbs[kMaxSinkDatabases];
+    SinkWorkerEntry sinkworkers[kMaxSinkWorkers];
     PipelineEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -75,10 +79,12 @@ constexpr const char *kSlotPrefix = "kafka_fdw_";
 // logical, named kafka_fdw_*, plugin pgoutput).
 bool IsPipelineSlot(const ReplicationSlot *s);
 
-// Under the lock (exclusive when `create`): the sink entry of a database
-// (made when `create` and none exists; NULL when the table is full or not
-// found).
-SinkDbEntry *FindSinkDb(Oid dboid, bool create);
+// Under the lock (exclusive when `create`): the sink worker entry of a
+// database and owner (InvalidOid: the database's lookup worker), made when
+// `create` and none exists; NULL when the table is full or not found.
+SinkWorkerEntry *FindSinkWorker(Oid dboid, Oid owner, bool create);
+// _PG_init, while preloading: kafka_fdw.sink_batch_timeout.
+void DefineSinkGucs();
 
 }  // namespace kafka_fdw::cdc
 

@@ -85,6 +85,7 @@ void InitAtPreload() {
     g_preloaded = true;
     DefineCustomIntVariable("kafka_fdw.max_pipelines", "Maximum number of CDC pipelines in the cluster.", nullptr,
                             &g_max_pipelines, 8, 1, 1000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineSinkGucs();
     prev_shmem_request_hook = shmem_request_hook;
     shmem_request_hook = ShmemRequest;
     prev_shmem_startup_hook = shmem_startup_hook;
@@ -119,16 +120,17 @@ bool IsPipelineSlot(const ReplicationSlot *s) {
            strcmp(NameStr(s->data.plugin), "pgoutput") == 0;
 }
 
-SinkDbEntry *FindSinkDb(Oid dboid, bool create) {
-    SinkDbEntry *free_entry = nullptr;
-    for (int i = 0; i < kMaxSinkDatabases; i++) {
-        SinkDbEntry *e = &g_shared->sinkdbs[i];
-        if (e->dboid == dboid) return e;
+SinkWorkerEntry *FindSinkWorker(Oid dboid, Oid owner, bool create) {
+    SinkWorkerEntry *free_entry = nullptr;
+    for (int i = 0; i < kMaxSinkWorkers; i++) {
+        SinkWorkerEntry *e = &g_shared->sinkworkers[i];
+        if (e->dboid == dboid && e->owner == owner) return e;
         if (e->dboid == InvalidOid && !free_entry) free_entry = e;
     }
     if (!create || !free_entry) return nullptr;
     memset(free_entry, 0, sizeof *free_entry);
     free_entry->dboid = dboid;
+    free_entry->owner = owner;
     return free_entry;
 }
 
@@ -149,10 +151,13 @@ struct SlotRef {
 
 // The launcher's own handles of the workers it started, by entry index.
 BackgroundWorkerHandle **g_handles = nullptr;
-BackgroundWorkerHandle *g_sink_handles[kMaxSinkDatabases];
+BackgroundWorkerHandle *g_sink_handles[kMaxSinkWorkers];
+// Databases whose sinks were not looked up yet (the table was full).
+List *g_unmarked = NIL;
 
 void LauncherExit(int, Datum) {
     if (!g_shared) return;
+    LWLockReleaseAll();  // an ERROR may have left the lock held
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     g_shared->launcher_procno = -1;
     g_shared->launcher_pid = 0;
@@ -198,7 +203,8 @@ void StartWorker(int idx) {
     }
 }
 
-// Every database that allows connections may have sinks: mark them all once.
+// Every database that allows connections may have sinks: a lookup worker
+// for each, once; those that find no free entry are tried again later.
 void MarkAllDatabases() {
     StartTransactionCommand();
     (void)GetTransactionSnapshot();
@@ -209,8 +215,14 @@ void MarkAllDatabases() {
     while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
         auto *db = (Form_pg_database)GETSTRUCT(tup);
         if (!db->datallowconn || db->datistemplate) continue;
-        SinkDbEntry *e = FindSinkDb(db->oid, true);
-        if (e) e->wanted = true;
+        SinkWorkerEntry *e = FindSinkWorker(db->oid, InvalidOid, true);
+        if (e) {
+            e->wanted = true;
+        } else {
+            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+            g_unmarked = lappend_oid(g_unmarked, db->oid);
+            MemoryContextSwitchTo(old);
+        }
     }
     LWLockRelease(g_shared->lock);
     table_endscan(scan);
@@ -219,18 +231,22 @@ void MarkAllDatabases() {
 }
 
 void StartSinkWorker(int idx) {
-    SinkDbEntry *e = &g_shared->sinkdbs[idx];
+    SinkWorkerEntry *e = &g_shared->sinkworkers[idx];
     char name[BGW_MAXLEN];
-    snprintf(name, sizeof name, "kafka_fdw sinks of database %u", e->dboid);
+    if (OidIsValid(e->owner))
+        snprintf(name, sizeof name, "kafka_fdw sinks of role %u in database %u", e->owner, e->dboid);
+    else
+        snprintf(name, sizeof name, "kafka_fdw sink lookup in database %u", e->dboid);
     g_sink_handles[idx] = StartDynamicWorker("kafka_fdw_sink_worker_main", name, "kafka_fdw sink", idx);
     if (!g_sink_handles[idx]) e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
 }
 
-// Under the exclusive lock: forget sink workers that ended, start the wanted.
+// Under the exclusive lock: forget sink workers that ended, free the entries
+// no worker is wanted for, start the wanted.
 void ScanSinks() {
     TimestampTz now = GetCurrentTimestamp();
-    for (int i = 0; i < kMaxSinkDatabases; i++) {
-        SinkDbEntry *e = &g_shared->sinkdbs[i];
+    for (int i = 0; i < kMaxSinkWorkers; i++) {
+        SinkWorkerEntry *e = &g_shared->sinkworkers[i];
         if (g_sink_handles[i]) {
             pid_t pid;
             if (GetBackgroundWorkerPid(g_sink_handles[i], &pid) != BGWH_STOPPED) continue;
@@ -238,6 +254,19 @@ void ScanSinks() {
             g_sink_handles[i] = nullptr;
             e->pid = 0;
         }
+        if (e->dboid != InvalidOid && !e->wanted && e->pid == 0) memset(e, 0, sizeof *e);
+    }
+    // Lookups that found no free entry before.
+    ListCell *lc;
+    foreach (lc, g_unmarked) {
+        SinkWorkerEntry *e = FindSinkWorker(lfirst_oid(lc), InvalidOid, true);
+        if (!e) break;
+        e->wanted = true;
+        g_unmarked = foreach_delete_current(g_unmarked, lc);
+    }
+    for (int i = 0; i < kMaxSinkWorkers; i++) {
+        SinkWorkerEntry *e = &g_shared->sinkworkers[i];
+        if (g_sink_handles[i]) continue;
         if (e->dboid == InvalidOid || !e->wanted || now < e->restart_at) continue;
         if (e->pid != 0 && BackendPidGetProc(e->pid) != nullptr) continue;
         StartSinkWorker(i);

@@ -1,16 +1,34 @@
 // Sinks: topics applied into tables continuously.  Postgres zone.
 //
 // A sink (kafka.create_sink, a row of kafka.sinks) names a kafka_fdw foreign
-// table with a consumer group (the source) and a table (the target).  One
-// sink worker per database applies every sink of its database in turn: one
-// transaction per batch runs the sink's statement -- INSERT INTO target
-// SELECT ... FROM source LIMIT n, or its upsert form -- as the sink's owner.
+// table with a consumer group (the source) and a table (the target).  Its
+// batches run in a background worker connected as the sink's OWNER, one per
+// database and owner (pg_cron's model: the work runs with exactly its
+// owner's rights).  One transaction per batch runs the sink's statement --
+// INSERT INTO target SELECT ... FROM source LIMIT n, or its upsert form --
+// under SECURITY_RESTRICTED_OPERATION, its own GUC nest level and
+// kafka_fdw.sink_batch_timeout: nothing the owner's code (the target's
+// triggers, defaults) sets outlives the batch, and one slow sink cannot stall
+// its owner's other sinks for ever; other owners' sinks run in other workers.
 // The group's positions move in the same transaction as the rows, so each
 // message is applied exactly once, across crashes and restarts (see
 // "Consumer groups" in the README).  A failing batch rolls back (the
 // positions with it), its error is recorded in kafka.sinks, and the sink is
 // tried again with a backoff while the other sinks go on.
+//
+// Which owners have sinks is found by a short "lookup" worker per database
+// (owner InvalidOid in the shared table), connected as the bootstrap
+// superuser: it runs nothing but the extension's own qualified SQL under a
+// pinned search_path (the database's settings are its owner's input), marks
+// each owner that has sinks, and ends.  A committed change of kafka.sinks
+// (create, drop, pause, resume: kafka._sink_wake) starts it again.
+//
+// The workers' own bookkeeping (locking a sink's row, rows_applied,
+// last_error) runs as the extension's owner with a pinned search_path and
+// qualified SQL (pg/security.hpp): callers and owners cannot write those
+// columns.
 #include "pg/bridge.hpp"
+#include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
 
@@ -24,6 +42,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 }
 
 extern "C" {
@@ -32,9 +51,23 @@ PG_FUNCTION_INFO_V1(kafka_sink_worker_pid);
 }
 
 namespace kafka_fdw::cdc {
+
+namespace {
+int g_batch_timeout_ms = 60000;
+}
+
+void DefineSinkGucs() {
+    DefineCustomIntVariable("kafka_fdw.sink_batch_timeout",
+                            "Longest time one batch of a sink may take, in milliseconds (0: no limit).",
+                            "A batch that takes longer is cancelled, recorded as the sink's last_error and tried "
+                            "again with a backoff; the owner's other sinks go on meanwhile.",
+                            &g_batch_timeout_ms, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+}
+
 namespace {
 
-// ---- SQL side: wake the database's sink worker when a change commits ------
+// ---- SQL side: wake the database's lookup worker when a change commits ------
 
 bool g_wake_at_commit = false;
 bool g_sink_callback = false;
@@ -42,41 +75,39 @@ bool g_sink_callback = false;
 void SinkXactCallback(XactEvent event, void *) {
     if (event == XACT_EVENT_COMMIT && g_wake_at_commit && Shared()) {
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-        SinkDbEntry *e = FindSinkDb(MyDatabaseId, true);
-        pid_t pid = 0;
+        SinkWorkerEntry *e = FindSinkWorker(MyDatabaseId, InvalidOid, true);
         if (e) {
             e->wanted = true;
-            e->wake_pending = true;
+            e->wake_pending = true;  // also when a lookup runs now: it runs again
             e->restart_at = 0;
-            pid = e->pid;
         }
         LWLockRelease(Shared()->lock);
-        WakeWorker(pid);
         WakeLauncher();
     }
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) g_wake_at_commit = false;
 }
 
-// ---- the sink worker ----------------------------------------------------------
+// ---- the workers ----------------------------------------------------------------
 
 struct Sink {
     char *name;
-    Oid owner;
     char *sql;  // the statement of one batch, made at its first batch (NULL until then)
     TimestampTz next_try;
     int failures;
 };
 
 int g_idx = -1;
+Oid g_owner = InvalidOid;
 Sink *g_sinks = nullptr;
 int g_nsinks = 0;
 MemoryContext g_list_cxt = nullptr;
 
-SinkDbEntry *Entry() { return &Shared()->sinkdbs[g_idx]; }
+SinkWorkerEntry *Entry() { return &Shared()->sinkworkers[g_idx]; }
 
 void SinkWorkerExit(int code, Datum) {
+    LWLockReleaseAll();  // an ERROR may have left the lock held
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-    SinkDbEntry *e = Entry();
+    SinkWorkerEntry *e = Entry();
     e->pid = 0;
     if (code != 0) {
         e->failures = Min(e->failures + 1, 10);
@@ -86,29 +117,53 @@ void SinkWorkerExit(int code, Datum) {
     WakeLauncher();
 }
 
-// The database's sinks that are not paused, with their statements.  Returns
-// false when the extension or its sinks table is absent.
+// The extension's own SQL: as the extension's owner, search_path pinned,
+// SPI connected.  Only for fully qualified statements of this file.
+struct OwnSql {
+    pg::RoleScope role;
+    const char *schema;
+};
+void BeginOwnSql(OwnSql *o) {
+    o->schema = pg::ExtensionSchemaSql();
+    pg::EnterRole(&o->role, pg::ExtensionOwner(), false);
+}
+void EndOwnSql(const OwnSql *o) { pg::LeaveRole(&o->role); }
+
+void BeginXact() {
+    SetCurrentStatementStartTimestamp();  // now() of this transaction
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+}
+void EndXact() {
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+}
+
+// This owner's sinks that are not paused.  Returns false when the extension
+// is not installed in the database.
 bool LoadSinks() {
     Sink *old_sinks = g_sinks;
     int old_n = g_nsinks;
     MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw sinks", ALLOCSET_SMALL_SIZES);
-    SetCurrentStatementStartTimestamp();  // now() of this transaction
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    SPI_connect();
-    bool ok = SPI_execute("SELECT to_regclass('kafka.sinks') IS NOT NULL", true, 1) == SPI_OK_SELECT &&
-              strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+    BeginXact();
+    bool ok = pg::ExtensionInstalled();
     g_nsinks = 0;
-    if (ok &&
-        SPI_execute("SELECT name, owner::oid::text FROM kafka.sinks WHERE NOT paused ORDER BY name", true, 0) ==
-            SPI_OK_SELECT) {
+    if (ok) {
+        OwnSql own;
+        BeginOwnSql(&own);
+        Oid types[1] = {OIDOID};
+        Datum values[1] = {ObjectIdGetDatum(g_owner)};
+        if (SPI_execute_with_args(psprintf("SELECT name FROM %s.sinks WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
+                                           "AND NOT paused ORDER BY name",
+                                           own.schema),
+                                  1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+            elog(ERROR, "could not list the sinks");
         g_sinks = static_cast<Sink *>(MemoryContextAllocZero(cxt, sizeof(Sink) * Max(1, (int)SPI_processed)));
         for (uint64 i = 0; i < SPI_processed; i++) {
-            HeapTuple t = SPI_tuptable->vals[i];
-            TupleDesc d = SPI_tuptable->tupdesc;
             Sink &s = g_sinks[g_nsinks++];
-            s.name = MemoryContextStrdup(cxt, SPI_getvalue(t, d, 1));
-            s.owner = (Oid)strtoul(SPI_getvalue(t, d, 2), nullptr, 10);
+            s.name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
             s.sql = nullptr;
             for (int j = 0; j < old_n; j++)  // keep the backoff of a failing sink
                 if (strcmp(old_sinks[j].name, s.name) == 0) {
@@ -116,27 +171,39 @@ bool LoadSinks() {
                     s.failures = old_sinks[j].failures;
                 }
         }
+        EndOwnSql(&own);
     }
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    EndXact();
     if (g_list_cxt) MemoryContextDelete(g_list_cxt);
     g_list_cxt = cxt;
     return ok;
 }
 
 void RecordError(const char *name, const char *error) {
-    SetCurrentStatementStartTimestamp();  // now() of this transaction
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    SPI_connect();
+    BeginXact();
+    OwnSql own;
+    BeginOwnSql(&own);
     Oid types[2] = {TEXTOID, TEXTOID};
     Datum values[2] = {CStringGetTextDatum(name), CStringGetTextDatum(error)};
-    SPI_execute_with_args("UPDATE kafka.sinks SET last_error = $2, last_error_at = now() WHERE name = $1", 2, types,
-                          values, nullptr, false, 0);
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    SPI_execute_with_args(psprintf("UPDATE %s.sinks SET last_error = $2, last_error_at = pg_catalog.now() "
+                                   "WHERE name OPERATOR(pg_catalog.=) $1",
+                                   own.schema),
+                          2, types, values, nullptr, false, 0);
+    EndOwnSql(&own);
+    EndXact();
+}
+
+// Runs `sql` as the sink's owner: restricted, search_path pinned, its GUC
+// changes undone after it, within the batch time budget.  The SPI result
+// code.
+int RunAsOwner(const char *sql, bool read_only, int nargs, Oid *types, Datum *values) {
+    pg::RoleScope role;
+    pg::EnterRole(&role, g_owner, true);
+    if (g_batch_timeout_ms > 0) enable_timeout_after(STATEMENT_TIMEOUT, g_batch_timeout_ms);
+    int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, read_only, 0);
+    disable_timeout(STATEMENT_TIMEOUT, false);
+    pg::LeaveRole(&role);
+    return rc;
 }
 
 // One batch of one sink, in its own transaction; the rows applied.
@@ -145,41 +212,40 @@ uint64 ApplyBatch(Sink *s) {
     MemoryContext cxt = CurrentMemoryContext;
     PG_TRY();
     {
-        SetCurrentStatementStartTimestamp();  // now() of this transaction
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        SPI_connect();
+        BeginXact();
         // The sink's row, locked for the batch (as strongly as the
         // rows_applied update below takes it, so no lock is upgraded): a
         // pause_sink or drop_sink that committed first is seen here and the
         // batch applies nothing; one that comes during the batch waits for
         // it, so nothing is applied once it returned.  A row locked by a
         // transaction still open (a pause, resume or drop not yet committed)
-        // skips this round instead of stalling the database's other sinks.
-        Oid name_type[1] = {TEXTOID};
-        Datum name_value[1] = {CStringGetTextDatum(s->name)};
-        if (SPI_execute_with_args("SELECT 1 FROM kafka.sinks WHERE name = $1 AND NOT paused "
-                                  "FOR NO KEY UPDATE SKIP LOCKED",
-                                  1, name_type, name_value, nullptr, false, 1) != SPI_OK_SELECT)
+        // skips this round instead of stalling the owner's other sinks.
+        Oid name_type[2] = {TEXTOID, OIDOID};
+        Datum name_value[2] = {CStringGetTextDatum(s->name), ObjectIdGetDatum(g_owner)};
+        OwnSql own;
+        BeginOwnSql(&own);
+        if (SPI_execute_with_args(psprintf("SELECT 1 FROM %s.sinks WHERE name OPERATOR(pg_catalog.=) $1 AND "
+                                           "owner::pg_catalog.oid OPERATOR(pg_catalog.=) $2 AND NOT paused "
+                                           "FOR NO KEY UPDATE SKIP LOCKED",
+                                           own.schema),
+                                  2, name_type, name_value, nullptr, false, 1) != SPI_OK_SELECT)
             elog(ERROR, "could not lock sink \"%s\"", s->name);
-        if (SPI_processed == 1) {
+        bool locked = SPI_processed == 1;
+        EndOwnSql(&own);
+        if (locked) {
             if (!s->sql) {
                 // Made here, not when listing, so that a sink whose target or
                 // source is gone fails alone (and says so), not the worker.
-                if (SPI_execute_with_args("SELECT kafka._sink_statement($1)", 1, name_type, name_value, nullptr, true,
-                                          1) != SPI_OK_SELECT ||
+                // As the owner: it reads the catalogs the owner may read.
+                if (RunAsOwner(psprintf("SELECT %s._sink_statement($1)", own.schema), true, 1, name_type,
+                               name_value) != SPI_OK_SELECT ||
                     SPI_processed != 1)
                     elog(ERROR, "sink \"%s\" is gone", s->name);
                 char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
                 if (!sql) elog(ERROR, "sink \"%s\" has no statement", s->name);
                 s->sql = MemoryContextStrdup(g_list_cxt, sql);
             }
-            Oid save_uid;
-            int save_sec;
-            GetUserIdAndSecContext(&save_uid, &save_sec);
-            SetUserIdAndSecContext(s->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-            int rc = SPI_execute(s->sql, false, 0);
-            SetUserIdAndSecContext(save_uid, save_sec);
+            int rc = RunAsOwner(s->sql, false, 0, nullptr, nullptr);
             if (rc == SPI_OK_INSERT) {
                 n = SPI_processed;
             } else if (rc == SPI_OK_SELECT && SPI_processed == 1) {  // upsert with deletes: rows written
@@ -191,24 +257,26 @@ uint64 ApplyBatch(Sink *s) {
             }
         }
         if (n > 0) {
+            BeginOwnSql(&own);
             Oid types[2] = {TEXTOID, INT8OID};
             Datum values[2] = {CStringGetTextDatum(s->name), Int64GetDatum((int64)n)};
-            SPI_execute_with_args("UPDATE kafka.sinks SET rows_applied = rows_applied + $2, last_applied_at = now() "
-                                  "WHERE name = $1",
+            SPI_execute_with_args(psprintf("UPDATE %s.sinks SET rows_applied = rows_applied OPERATOR(pg_catalog.+) $2, "
+                                           "last_applied_at = pg_catalog.now() WHERE name OPERATOR(pg_catalog.=) $1",
+                                           own.schema),
                                   2, types, values, nullptr, false, 0);
+            EndOwnSql(&own);
         }
-        SPI_finish();
-        PopActiveSnapshot();
-        CommitTransactionCommand();
+        EndXact();
         s->failures = 0;
         s->next_try = 0;
     }
     PG_CATCH();
     {
+        disable_timeout(STATEMENT_TIMEOUT, false);
         MemoryContextSwitchTo(cxt);
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
-        AbortCurrentTransaction();
+        AbortCurrentTransaction();  // restores the user and the GUCs
         // The innermost context line names the message the source could
         // not decode.
         const char *why = pg::ErrorSummary(edata);
@@ -222,13 +290,84 @@ uint64 ApplyBatch(Sink *s) {
     return n;
 }
 
+// The lookup worker: marks the owners of the database's sinks, records why
+// an owner's sinks cannot run, and ends.
+void LookupOwners(Oid dboid) {
+    Oid *owners = nullptr;
+    int nowners = 0;
+    BeginXact();
+    if (pg::ExtensionInstalled()) {
+        OwnSql own;
+        BeginOwnSql(&own);
+        // Owners that are gone or cannot log in get a last_error instead of
+        // a worker (a background worker connects like a login).
+        const char *gone = "its owner role does not exist any more";
+        const char *nologin = "its owner role cannot log in (sinks run in a worker connected as their owner)";
+        Oid types[2] = {TEXTOID, TEXTOID};
+        Datum values[2] = {CStringGetTextDatum(gone), CStringGetTextDatum(nologin)};
+        if (SPI_execute_with_args(
+                psprintf("UPDATE %s.sinks s SET last_error = CASE WHEN r.oid IS NULL THEN $1 ELSE $2 END, "
+                         "last_error_at = pg_catalog.now() "
+                         "FROM (SELECT DISTINCT owner FROM %s.sinks WHERE NOT paused) o "
+                         "LEFT JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) o.owner::pg_catalog.oid "
+                         "WHERE s.owner::pg_catalog.oid OPERATOR(pg_catalog.=) o.owner::pg_catalog.oid AND NOT s.paused "
+                         "AND (r.oid IS NULL OR NOT r.rolcanlogin) "
+                         "AND (s.last_error IS NULL OR s.last_error OPERATOR(pg_catalog.<>) "
+                         "CASE WHEN r.oid IS NULL THEN $1 ELSE $2 END)",
+                         own.schema, own.schema),
+                2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+            elog(ERROR, "could not check the sinks' owners");
+        if (SPI_execute(psprintf("SELECT DISTINCT s.owner::pg_catalog.oid FROM %s.sinks s "
+                                 "JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) s.owner::pg_catalog.oid "
+                                 "WHERE NOT s.paused AND r.rolcanlogin",
+                                 own.schema),
+                        true, 0) != SPI_OK_SELECT)
+            elog(ERROR, "could not list the sinks' owners");
+        owners = static_cast<Oid *>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, (int)SPI_processed)));
+        for (uint64 i = 0; i < SPI_processed; i++) {
+            bool isnull;
+            owners[nowners++] =
+                DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        }
+        EndOwnSql(&own);
+    }
+    EndXact();
+    pid_t wake[kMaxSinkWorkers];
+    int nwake = 0;
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    for (int i = 0; i < nowners; i++) {
+        SinkWorkerEntry *e = FindSinkWorker(dboid, owners[i], true);
+        if (!e) {
+            ereport(WARNING, (errmsg("kafka_fdw: no free sink worker entry for role %u in database %u", owners[i], dboid),
+                              errhint("Each database and sink owner needs one of %d entries.", kMaxSinkWorkers)));
+            continue;
+        }
+        if (!e->wanted) e->restart_at = 0;
+        e->wanted = true;
+    }
+    // Every running worker of the database rereads its sinks (a pause, a
+    // drop, a new sink).
+    for (int i = 0; i < kMaxSinkWorkers; i++) {
+        SinkWorkerEntry *e = &Shared()->sinkworkers[i];
+        if (e->dboid != dboid || !OidIsValid(e->owner)) continue;
+        e->wake_pending = true;
+        if (e->pid) wake[nwake++] = e->pid;
+    }
+    Entry()->wanted = Entry()->wake_pending;  // a change committed while it ran: look again
+    Entry()->failures = 0;
+    LWLockRelease(Shared()->lock);
+    for (int i = 0; i < nwake; i++) WakeWorker(wake[i]);
+    WakeLauncher();
+}
+
 }  // namespace
 }  // namespace kafka_fdw::cdc
 
 using namespace kafka_fdw::cdc;
 
-// kafka._sink_wake(): the sinks of this database changed; at COMMIT the sink
-// worker rereads them (and is started if none runs).
+// kafka._sink_wake(): the sinks of this database changed; at COMMIT the
+// database's workers reread them (and are started where needed).  Anyone may
+// call it: it only makes the workers look again.
 extern "C" Datum kafka_sink_wake(PG_FUNCTION_ARGS) {
     (void)fcinfo;
     if (!Preloaded() || !Shared())
@@ -244,13 +383,14 @@ extern "C" Datum kafka_sink_wake(PG_FUNCTION_ARGS) {
     PG_RETURN_VOID();
 }
 
-// kafka._sink_worker_pid(): this database's sink worker, or NULL.
+// kafka._sink_worker_pid(owner): the worker of this database's sinks of that
+// owner, or NULL.
 extern "C" Datum kafka_sink_worker_pid(PG_FUNCTION_ARGS) {
-    (void)fcinfo;
+    Oid owner = PG_GETARG_OID(0);
     if (!Shared()) PG_RETURN_NULL();
     pid_t pid = 0;
     LWLockAcquire(Shared()->lock, LW_SHARED);
-    if (SinkDbEntry *e = FindSinkDb(MyDatabaseId, false)) pid = e->pid;
+    if (SinkWorkerEntry *e = FindSinkWorker(MyDatabaseId, owner, false)) pid = e->pid;
     LWLockRelease(Shared()->lock);
     if (pid == 0) PG_RETURN_NULL();
     PG_RETURN_INT32(pid);
@@ -262,13 +402,22 @@ void kafka_fdw_sink_worker_main(Datum arg) {
     BackgroundWorkerUnblockSignals();
     Oid dboid;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-    SinkDbEntry *e = Entry();
+    SinkWorkerEntry *e = Entry();
     dboid = e->dboid;
+    g_owner = e->owner;
     e->pid = MyProcPid;
     e->wake_pending = false;
     LWLockRelease(Shared()->lock);
     before_shmem_exit(SinkWorkerExit, 0);
-    BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+    if (!OidIsValid(g_owner)) {
+        // The lookup worker: the extension's own SQL only.
+        BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+        LookupOwners(dboid);
+        proc_exit(0);
+    }
+    // A worker of one owner: connected as that role, like its login.
+    BackgroundWorkerInitializeConnectionByOid(dboid, g_owner, 0);
 
     MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw sink loop", ALLOCSET_DEFAULT_SIZES);
     TimestampTz listed_at = 0;
@@ -284,8 +433,8 @@ void kafka_fdw_sink_worker_main(Datum arg) {
             bool has_table = LoadSinks();
             listed_at = now;
             if (!has_table || g_nsinks == 0) {
-                // Nothing to apply here (no sinks, or all paused): end,
-                // unless sinks changed meanwhile.  A change wakes us again.
+                // Nothing to apply (no sinks, or all paused): end, unless
+                // sinks changed meanwhile.  A change starts a worker again.
                 bool exit_now = false;
                 LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
                 if (!Entry()->wake_pending) {
