@@ -34,6 +34,13 @@ unit_out=$(make -s unit 2>&1); echo "$unit_out" | tail -15
 line=$(echo "$unit_out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
 
+note "lint: SPI query texts qualify their functions and operators"
+lint_out=$(python3 test/lint/spi_sql.py src 2>&1); lint_rc=$?
+echo "$lint_out" | grep -E '^(not ok|#)' | head -40
+line=$(echo "$lint_out" | tail -1); echo "$line"
+if echo "$line" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+[ "$lint_rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && count 0 1
+
 note "kafka broker"
 bash test/kafka_broker.sh stop >/dev/null 2>&1 || true  # always a fresh broker: tests create topics
 KAFKA_BROKERS=$(bash test/kafka_broker.sh start | tail -1) || { echo "broker did not start"; count 0 1; echo "$passed passed, $failed failed"; exit 1; }

@@ -45,6 +45,8 @@ fi
 
 tapdir=$(mktemp -d /tmp/kafka_fdw_tap.XXXXXX)
 cp -r test/t "$tapdir/"
+# the docs whose examples the tests run (test/t/011_grants.pl)
+mkdir -p "$tapdir/docs" && cp docs/*.md "$tapdir/docs/"
 chmod -R a+rwX "$tapdir"
 RUNAS=(); [ "$(id -u)" = 0 ] && { chown -R postgres: "$tapdir"; RUNAS=(runuser -u postgres --); }
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
