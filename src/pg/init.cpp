@@ -4,6 +4,7 @@
 #include "fdw/connection.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
+#include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
 
@@ -22,6 +23,7 @@ void _PG_init(void) {
     kafka_fdw::pg::DefineGucs();
     kafka_fdw::fdw::RegisterConnectionCallbacks();
     kafka_fdw::fdw::RegisterXactCallbacks();
+    kafka_fdw::pg::RegisterRoleGuard();
     // CDC pipelines need shared memory and the launcher: only when preloaded.
     if (process_shared_preload_libraries_in_progress) kafka_fdw::cdc::InitAtPreload();
 }

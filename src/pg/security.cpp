@@ -93,3 +93,79 @@ void LeaveRole(const RoleScope *scope) {
 bool ActsAs(Oid member, Oid role) { return has_privs_of_role(member, role); }
 
 }  // namespace kafka_fdw::pg
+
+// ---- DROP ROLE of a role that owns kafka_fdw work -----------------------------
+//
+// The owners of sinks, pipelines and consumer groups are role OIDs in the
+// extension's tables; pg_shdepend cannot describe rows of an extension table,
+// so DROP ROLE would leave them dangling.  This hook refuses DROP ROLE of a
+// role that owns any of them in the current database (the others are
+// checked by their workers, which stop with a clear last_error when their
+// owner is gone).
+extern "C" {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_authid.h"
+#include "executor/spi.h"
+#pragma GCC diagnostic pop
+}
+
+namespace kafka_fdw::pg {
+namespace {
+
+object_access_hook_type g_prev_object_access = nullptr;
+
+// What the role owns here, e.g. "2 sinks, 1 consumer group"; NULL if nothing.
+char *OwnedWork(Oid role) {
+    if (!ExtensionInstalled()) return nullptr;
+    const char *schema = ExtensionSchemaSql();
+    RoleScope scope;
+    EnterRole(&scope, ExtensionOwner(), false);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[1] = {OIDOID};
+    Datum values[1] = {ObjectIdGetDatum(role)};
+    // Tables a release may not have yet count as empty.
+    const char *sql = psprintf(
+        "SELECT pg_catalog.concat_ws(', ', "
+        "  (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.||) ' sink(s)' FROM %s.sinks "
+        "    WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0), "
+        "  (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.||) ' pipeline(s)' FROM %s.pipelines "
+        "    WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0), "
+        "  (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.||) ' consumer group(s)' FROM %s.groups "
+        "    WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0))",
+        schema, schema, schema);
+    char *result = nullptr;  // in the caller's memory context
+    if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) == SPI_OK_SELECT && SPI_processed == 1) {
+        char *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        if (v && *v) {
+            result = static_cast<char *>(SPI_palloc(strlen(v) + 1));
+            strcpy(result, v);
+        }
+    }
+    SPI_finish();
+    LeaveRole(&scope);
+    return result;
+}
+
+void ObjectAccess(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg) {
+    if (g_prev_object_access) g_prev_object_access(access, classId, objectId, subId, arg);
+    if (access != OAT_DROP || classId != AuthIdRelationId || !IsTransactionState()) return;
+    char *what = OwnedWork(objectId);
+    if (what)
+        ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+                        errmsg("role \"%s\" cannot be dropped because it owns kafka_fdw work in this database",
+                               GetUserNameFromId(objectId, false)),
+                        errdetail("It owns %s.", what),
+                        errhint("Drop them, or hand them over: kafka.alter_group_owner() for groups; sinks and "
+                                "pipelines are created again by their new owner.")));
+}
+
+}  // namespace
+
+void RegisterRoleGuard() {
+    g_prev_object_access = object_access_hook;
+    object_access_hook = ObjectAccess;
+}
+
+}  // namespace kafka_fdw::pg

@@ -51,4 +51,8 @@ void UnpinSearchPath(int nest_level);
 // Whether `member` has the privileges of `role` (superusers have all).
 bool ActsAs(Oid member, Oid role);
 
+// _PG_init: DROP ROLE refuses a role that owns sinks, pipelines or
+// consumer groups in the current database.
+void RegisterRoleGuard();
+
 }  // namespace kafka_fdw::pg

@@ -15,11 +15,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time sleep);
+use File::Spec;
 
 brokers();
 my $node = kafka_node('secsink');
 my $run = int(time() * 1000) % 100000000;
-my $pwned = $node->basedir . '/pwned';    # every planted command touches it
+my $pwned = File::Spec->rel2abs($node->basedir) . '/pwned';    # every planted command touches it
 
 sub sq { my ($sql, $db) = @_; return $node->safe_psql($db // 'postgres', $sql); }
 
@@ -118,7 +119,7 @@ sq("GRANT USAGE ON SCHEMA kafka TO role_a");
 # --- finding 8: groups have owners ------------------------------------------
 ($rc, $out, $err) = as('role_b', "SELECT kafka.set_group_offset('kafka', 'gb', '$topic', 0, 5)");
 is($rc, 0, 'role_b makes group gb (its first user owns it)') or diag($err);
-is(sq("SELECT owner FROM kafka.groups WHERE group_name = 'gb'"), 'role_b', 'gb belongs to role_b');
+is(($node->psql('postgres', "SELECT owner FROM kafka.groups WHERE group_name = 'gb'"))[1], 'role_b', 'gb belongs to role_b');
 for my $attack (
 	[ "SELECT * FROM kafka.group_lag('kafka', 'gb')", 'read the positions' ],
 	[ "SELECT kafka.set_group_offset('kafka', 'gb', '$topic', 0, 0)", 'move a position' ],
@@ -134,7 +135,7 @@ is(sq("SELECT string_agg(partition || ':' || next_offset, ',') FROM kafka.group_
 	'0:5', "role_b's position is untouched");
 ($rc, $out, $err) = as('role_a', "SELECT * FROM kafka.groups WHERE group_name = 'gb'");
 is($rc, 0, 'everyone may see which groups exist and their owners');
-sq("SELECT kafka.alter_group_owner('kafka', 'gb', 'role_a')");
+$node->psql('postgres', "SELECT kafka.alter_group_owner('kafka', 'gb', 'role_a')");
 ($rc, $out, $err) = as('role_a', "SELECT count(*) FROM kafka.group_lag('kafka', 'gb')");
 is($rc, 0, 'a superuser hands the group over to role_a') or diag($err);
 ($rc, $out, $err) = as('role_b', "SELECT count(*) FROM kafka.group_lag('kafka', 'gb')");
@@ -239,6 +240,11 @@ sq("ALTER SCHEMA kafka OWNER TO postgres; GRANT CREATE ON SCHEMA kafka TO role_a
 like($err, qr/role "role_a" may create objects in schema kafka/, 'and a schema kafka open to CREATE by role_a');
 sq("REVOKE CREATE ON SCHEMA kafka FROM role_a; CREATE EXTENSION kafka_fdw;", 'db_s');
 is(sq("SELECT extversion FROM pg_extension WHERE extname = 'kafka_fdw'", 'db_s'), '0.2.0', 'a superuser-owned schema kafka is fine');
+
+# --- owners are not left dangling -----------------------------------------------
+($rc, $out, $err) = $node->psql('postgres', 'DROP ROLE role_b');
+like($err, qr/role "role_b" cannot be dropped because it owns kafka_fdw work in this database\n.*1 sink\(s\)/,
+	'DROP ROLE refuses the owner of a sink');
 
 no_escalation('the whole file');
 is(log_has_crash($node), '', 'no backend crashed');
