@@ -36,6 +36,7 @@ extern "C" {
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "rewrite/rewriteManip.h"
 #include "port/atomics.h"
 #include "storage/spin.h"
 #include "utils/array.h"
@@ -196,6 +197,16 @@ static void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid f
         TryPushdown(ps, baserel, ri->clause);
     }
 
+    // A group scan writes (its positions): the statement must not run in
+    // parallel mode, where no transaction id can be assigned.  Rels planned
+    // before this one may already consider parallel paths: no longer.
+    if (ps->table->group) {
+        root->glob->parallelModeOK = false;
+        root->glob->parallelModeNeeded = false;
+        for (int i = 1; i < root->simple_rel_array_size; i++)
+            if (root->simple_rel_array[i]) root->simple_rel_array[i]->consider_parallel = false;
+    }
+
     ClientSpec *spec = GetClientSpec(ps->table->serverid, GetUserId(), false);
     double rows = -1;
     // Bounded well below kafka_fdw.timeout: with the broker down, planning
@@ -221,9 +232,13 @@ static void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid) {
     double fetched = ps->limit > 0 ? Min(baserel->tuples, (double)ps->limit) : baserel->tuples;
     Cost startup = 10;  // a broker round trip
     Cost total = startup + fetched * (cpu_tuple_cost * 4) + rows * cpu_tuple_cost;
-    Path *path = (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, NULL, NULL, NIL);
+    // A rel inside LATERAL references rels outside it: its path needs them
+    // (as postgres_fdw's paths do), else the planner may put it below them.
+    Relids required_outer = baserel->lateral_relids;
+    Path *path =
+        (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, required_outer, NULL, NIL);
     add_path(baserel, path);
-    if (baserel->consider_parallel && max_parallel_workers_per_gather > 0) {
+    if (baserel->consider_parallel && max_parallel_workers_per_gather > 0 && bms_is_empty(required_outer)) {
         // Partitions are spread over the workers: each reads a share.
         int workers = Max(1, Min(max_parallel_workers_per_gather, 4));
         double share = workers + (parallel_leader_participation ? 1.0 : 0.0);
@@ -258,9 +273,14 @@ static ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, 
     // Text of the pushed conditions for EXPLAIN.
     char *cond_text = pstrdup("");
     if (ps->cond_clauses) {
+        // A one-entry context names this rel as range-table entry 1: the
+        // clauses' Vars are renumbered to match, on a copy (the table can be
+        // any entry of the query's range table: joins, views, subqueries).
         List *ctx = deparse_context_for(get_rel_name(ps->table->relid), ps->table->relid);
         Expr *e = ps->cond_clauses->length == 1 ? (Expr *)linitial(ps->cond_clauses)
                                                 : make_ands_explicit(ps->cond_clauses);
+        e = (Expr *)copyObjectImpl(e);
+        ChangeVarNodes((Node *)e, baserel->relid, 1, 0);
         cond_text = deparse_expression((Node *)e, ctx, false, false);
     }
     (void)root;
