@@ -148,11 +148,70 @@ void DatumBytes(ModifyState *ms, int col, Datum d, const char **data, size_t *le
     *len = strlen(s);
 }
 
-int64 TimestampMs(ColumnDef *c, Datum d) {
+// A role column's value as an integer: int2/4/8 as they are, any other type
+// through its text (never by reinterpreting the Datum).
+int64 DatumAsInt(ModifyState *ms, int col, Datum d) {
+    ColumnDef *c = &ms->table->columns[col];
     if (c->type == INT8OID) return DatumGetInt64(d);
     if (c->type == INT4OID) return DatumGetInt32(d);
-    // timestamptz and timestamp (taken as UTC)
-    return pg::TimestamptzToKafkaMs(DatumGetInt64(d));
+    if (c->type == INT2OID) return DatumGetInt16(d);
+    char *str = OutputFunctionCall(&ms->out_funcs[col], d);
+    char *end = nullptr;
+    errno = 0;
+    long long v = strtoll(str, &end, 10);
+    while (end && *end == ' ') end++;
+    if (errno != 0 || end == str || *end != '\0')
+        ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+                        errmsg("column \"%s\": \"%s\" is not a partition number", c->name, str)));
+    return (int64)v;
+}
+
+// Milliseconds since 1970 that Kafka can store: > 0 (librdkafka takes 0 as
+// "now"; Kafka has no negative timestamps).
+int64 CheckKafkaMs(const ColumnDef *c, int64 ms) {
+    if (ms <= 0)
+        ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                        errmsg("column \"%s\": Kafka cannot store a message timestamp at or before 1970-01-01 "
+                               "00:00:00 UTC",
+                               c->name),
+                        errdetail("Message timestamps are milliseconds after 1970-01-01 00:00:00 UTC (" INT64_FORMAT
+                                  " given); 0 means \"now\" to the client.",
+                                  ms),
+                        errhint("Leave the column NULL for the time of production.")));
+    return ms;
+}
+
+// The message timestamp of a `timestamp` role column.  timestamptz is an
+// instant; timestamp (without time zone) and date are read as UTC, as SELECT
+// shows them; int4/int8 are milliseconds; other types through timestamptz's
+// input (a text without a zone is in the session's time zone).
+int64 TimestampMs(ModifyState *ms, int col, Datum d) {
+    ColumnDef *c = &ms->table->columns[col];
+    if (c->type == INT8OID) return CheckKafkaMs(c, DatumGetInt64(d));
+    if (c->type == INT4OID) return CheckKafkaMs(c, DatumGetInt32(d));
+    TimestampTz ts;
+    if (c->type == TIMESTAMPTZOID || c->type == TIMESTAMPOID) {
+        ts = DatumGetTimestampTz(d);  // the same int64 microseconds, as UTC for timestamp
+    } else if (c->type == DATEOID) {
+        ts = DatumGetTimestamp(DirectFunctionCall1(date_timestamp, d));
+    } else {
+        char *str = OutputFunctionCall(&ms->out_funcs[col], d);
+        ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(str),
+                                                     ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+    }
+    if (TIMESTAMP_NOT_FINITE(ts))
+        ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                        errmsg("column \"%s\": Kafka cannot store an infinite message timestamp", c->name)));
+    return CheckKafkaMs(c, pg::TimestamptzToKafkaMs(ts));
+}
+
+// The headers column as jsonb: jsonb as it is, json and other types through
+// their text.
+Jsonb *DatumAsJsonb(ModifyState *ms, int col, Datum d) {
+    ColumnDef *c = &ms->table->columns[col];
+    if (c->type == JSONBOID) return DatumGetJsonbP(d);
+    char *str = OutputFunctionCall(&ms->out_funcs[col], d);
+    return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
 }
 
 }  // namespace
@@ -225,7 +284,7 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
         switch (c->role) {
         case ColumnRole::Partition:
             if (!isnull) {
-                int64 p = c->type == INT8OID ? DatumGetInt64(d) : c->type == INT2OID ? DatumGetInt16(d) : DatumGetInt32(d);
+                int64 p = DatumAsInt(ms, i, d);
                 if (p < 0 || p > INT32_MAX)
                     ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
                                     errmsg("partition " INT64_FORMAT " is out of range", p)));
@@ -236,7 +295,7 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
             if (!isnull) DatumBytes(ms, i, d, &m->key, &m->key_len);
             break;
         case ColumnRole::Timestamp:
-            if (!isnull) m->ts = TimestampMs(c, d);
+            if (!isnull) m->ts = TimestampMs(ms, i, d);
             break;
         case ColumnRole::Value:
             have_value_col = true;
@@ -245,7 +304,7 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
             break;
         case ColumnRole::Headers:
             if (!isnull)
-                ParseHeaders(DatumGetJsonbP(d), c->name, &m->nheaders, &m->hnames, &m->hvalues, &m->hlens);
+                ParseHeaders(DatumAsJsonb(ms, i, d), c->name, &m->nheaders, &m->hnames, &m->hvalues, &m->hlens);
             break;
         default:
             break;
@@ -498,6 +557,28 @@ void FinishModify(ModifyState *ms) {
     pg::ReportClientEvents(*ms->producer);
 }
 
+// A partition or offset for a RETURNING (or trigger) slot, as the column's
+// type: int2/4/8 as they are, any other type through its input function.
+Datum IntAsType(const ColumnDef *c, int64 v) {
+    if (c->type == INT8OID) return Int64GetDatum(v);
+    if (c->type == INT4OID) {
+        if (v > PG_INT32_MAX)
+            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                            errmsg("column \"%s\": offset " INT64_FORMAT " is out of range for type integer", c->name, v),
+                            errhint("Use a bigint column for offsets.")));
+        return Int32GetDatum((int32)v);
+    }
+    if (c->type == INT2OID) {
+        if (v > PG_INT16_MAX)
+            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                            errmsg("column \"%s\": " INT64_FORMAT " is out of range for type smallint", c->name, v)));
+        return Int16GetDatum((int16)v);
+    }
+    Oid input, ioparam;
+    getTypeInputInfo(c->type, &input, &ioparam);
+    return OidInputFunctionCall(input, psprintf(INT64_FORMAT, v), ioparam, c->typmod);
+}
+
 TupleTableSlot *InsertRow(ModifyState *ms, TupleTableSlot *slot) {
     MemoryContext old = MemoryContextSwitchTo(ms->row_cxt);
     MemoryContextReset(ms->row_cxt);
@@ -530,7 +611,7 @@ TupleTableSlot *InsertRow(ModifyState *ms, TupleTableSlot *slot) {
         int idx = c->attnum - 1;
         if (c->role == ColumnRole::Partition || c->role == ColumnRole::Offset) {
             int64 v = c->role == ColumnRole::Partition ? part : off;
-            slot->tts_values[idx] = c->type == INT8OID ? Int64GetDatum(v) : c->type == INT2OID ? Int16GetDatum((int16)v) : Int32GetDatum((int32)v);
+            slot->tts_values[idx] = IntAsType(c, v);
             slot->tts_isnull[idx] = false;
         }
     }

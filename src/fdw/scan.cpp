@@ -878,6 +878,10 @@ Datum TimestampValue(ScanState *s, int col, int64 ms, bool *isnull) {
     }
     TimestampTz ts = pg::KafkaMsToTimestamptz(ms);
     if (c->type == TIMESTAMPTZOID) return TimestampTzGetDatum(ts);
+    // timestamp (without time zone) and date: in UTC, as INSERT takes them,
+    // whatever the session's time zone
+    if (c->type == TIMESTAMPOID) return TimestampGetDatum((Timestamp)ts);
+    if (c->type == DATEOID) return DirectFunctionCall1(timestamp_date, TimestampGetDatum((Timestamp)ts));
     if (c->type == INT8OID) return Int64GetDatum(ms);
     // other types (timestamp, text, ...): via text
     const char *str = timestamptz_to_str(ts);
@@ -887,8 +891,13 @@ Datum TimestampValue(ScanState *s, int col, int64 ms, bool *isnull) {
 Datum IntValue(ScanState *s, int col, int64 v, bool *isnull) {
     ColumnDef *c = &s->table->columns[col];
     *isnull = false;
-    if (c->type == INT4OID) return Int32GetDatum((int32)v);
     if (c->type == INT8OID) return Int64GetDatum(v);
+    if ((c->type == INT4OID && v > PG_INT32_MAX) || (c->type == INT2OID && v > PG_INT16_MAX))
+        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                        errmsg("column \"%s\": " INT64_FORMAT " is out of range for type %s", c->name, v,
+                               format_type_be(c->type)),
+                        errhint("Use a bigint column for offsets.")));
+    if (c->type == INT4OID) return Int32GetDatum((int32)v);
     if (c->type == INT2OID) return Int16GetDatum((int16)v);
     return InputValue(s, col, psprintf(INT64_FORMAT, v), isnull);
 }

@@ -1,0 +1,38 @@
+-- Role columns (partition, offset, timestamp, headers) of other types than
+-- the usual ones: converted through the type, never reinterpreted; message
+-- timestamps Kafka cannot store are refused; timestamp without time zone is
+-- UTC both ways.
+\set VERBOSITY default
+SELECT kafka.create_topic('kafka', 'roletypes', 2);
+-- headers as json and as text (INSERT crashed the backend)
+CREATE FOREIGN TABLE rt_json (part int OPTIONS (partition 'true'), h json OPTIONS (headers 'true'), id int)
+  SERVER kafka OPTIONS (topic 'roletypes');
+INSERT INTO rt_json (part, h, id) VALUES (1, '{"a":"b"}', 3);
+CREATE FOREIGN TABLE rt_text (h text OPTIONS (headers 'true'), part text OPTIONS (partition 'true'),
+  off text OPTIONS (offset 'true'), id int) SERVER kafka OPTIONS (topic 'roletypes');
+INSERT INTO rt_text (h, part, id) VALUES ('{"c":"d"}', '1', 4) RETURNING part, off, id;
+INSERT INTO rt_text (part, id) VALUES ('one', 5);
+SELECT part, off, h, id FROM rt_text ORDER BY part, off;
+-- timestamps
+CREATE FOREIGN TABLE rt_ts (part int OPTIONS (partition 'true'), ts timestamp OPTIONS (timestamp 'true'), id int)
+  SERVER kafka OPTIONS (topic 'roletypes');
+SET TimeZone = 'America/New_York';
+INSERT INTO rt_ts (part, ts, id) VALUES (0, '2026-03-01 12:00:00', 6);
+SELECT ts, id FROM rt_ts WHERE id = 6;
+SET TimeZone = 'Asia/Tokyo';
+SELECT ts, id FROM rt_ts WHERE id = 6;
+RESET TimeZone;
+INSERT INTO rt_ts (part, ts, id) VALUES (0, 'infinity', 7);
+INSERT INTO rt_ts (part, ts, id) VALUES (0, '1969-12-31 23:59:59', 8);
+INSERT INTO rt_ts (part, ts, id) VALUES (0, '1970-01-01 00:00:00', 9);
+INSERT INTO rt_ts (part, ts, id) VALUES (0, '1970-01-01 00:00:00.001', 10);
+SELECT ts, id FROM rt_ts WHERE id = 10;
+CREATE FOREIGN TABLE rt_date (part int OPTIONS (partition 'true'), d date OPTIONS (timestamp 'true'), id int)
+  SERVER kafka OPTIONS (topic 'roletypes');
+INSERT INTO rt_date (part, d, id) VALUES (0, '2026-05-17', 11);
+SELECT d, id FROM rt_date WHERE id = 11;
+-- an int offset column past 2^31 - 1 is an error, not a wrapped number
+CREATE FOREIGN TABLE rt_small (off smallint OPTIONS (offset 'true'), id int) SERVER kafka OPTIONS (topic 'roletypes');
+INSERT INTO rt_ts (part, id) SELECT 1, g FROM generate_series(1, 32770) g;
+SELECT count(off) FROM rt_small;
+SELECT kafka.delete_topic('kafka', 'roletypes');
