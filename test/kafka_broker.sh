@@ -412,7 +412,11 @@ cmd_start() {
     # detached. The inner bash writes its own PID and execs java, so the pid
     # file holds the JVM's PID.
     # shellcheck disable=SC2016,SC2086
-    setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PID_FILE" \
+    # Every other inherited descriptor is closed too: a caller's lock (e.g.
+    # flock around a test run that restarts the broker) must not be held by
+    # the broker for the rest of its life.
+    setsid nohup bash -c 'for fd in /proc/$$/fd/*; do n=${fd##*/}; ((n > 2)) && eval "exec $n>&-"; done 2>/dev/null
+                          echo $$ >"$1"; shift; exec "$@"' _ "$PID_FILE" \
         "$JAVA" $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
         -Dlog4j.configuration="file:$BROKER_LOG4J" -Dkafka.logs.dir="$STATE/logs" \
         ${KAFKA_JVM_OPTS:-} -cp "$CP" kafka.Kafka "$PROPS_FILE" \

@@ -40,7 +40,9 @@ max_worker_processes = 16
 fsync = off
 log_line_prefix = '%m [%p] '
 CONF
-  "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$STATE/data" -l "$STATE/server.log" -w start >/dev/null
+  # (descriptors above 2 closed: the server must not keep a caller's lock)
+  (for fd in /proc/$BASHPID/fd/*; do n=${fd##*/}; ((n > 2)) && eval "exec $n>&-"; done 2>/dev/null
+   "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$STATE/data" -l "$STATE/server.log" -w start >/dev/null)
   echo "PGHOST=$STATE"
   echo "PGPORT=$port"
   ;;
