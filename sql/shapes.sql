@@ -92,4 +92,11 @@ SELECT count(*) FROM g1;
 RESET force_parallel_mode;
 INSERT INTO loc SELECT off::int FROM g1 WHERE part = 1;
 SELECT count(*) FROM loc;
+-- one group read twice in a statement: each message once
+CREATE FOREIGN TABLE g2 (id int) SERVER kafka OPTIONS (topic 'shapes_ev', format 'json', group 'shapes_g2');
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM g2 UNION ALL SELECT id FROM g2) u;
+SELECT count(*) FROM kafka.reset_group('kafka', 'shapes_g2', 'shapes_ev', 'earliest');
+-- two reads open at once would return the same messages: refused
+SELECT (SELECT count(*) FROM g2) FROM g2 LIMIT 1;
+SELECT count(*) FROM g2;
 SELECT kafka.delete_topic('kafka', 'shapes_ev');

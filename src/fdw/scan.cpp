@@ -37,6 +37,7 @@ extern "C" {
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "rewrite/rewriteManip.h"
+#include "storage/proc.h"
 #include "port/atomics.h"
 #include "storage/spin.h"
 #include "utils/array.h"
@@ -623,6 +624,50 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
 
 namespace {
 
+// Group scans open in this transaction (a scan is open from its start to its
+// end or the flush at EOF).  Two open scans of one group and topic would read
+// the same positions and return every message twice: the second is refused.
+struct OpenGroupScan {
+    LocalTransactionId lxid;
+    const void *scan;
+    Oid serverid;
+    char group[NAMEDATALEN * 2];
+    char topic[NAMEDATALEN * 4];
+};
+constexpr int kMaxOpenGroupScans = 64;
+OpenGroupScan g_open_groups[kMaxOpenGroupScans];
+
+void BeginGroupScan(ScanState *s) {
+    TableDef *t = s->table;
+    OpenGroupScan *free_slot = nullptr;
+    for (auto &o : g_open_groups) {
+        bool live = o.scan && o.lxid == MyProc->lxid;
+        if (!live) {
+            if (!free_slot) free_slot = &o;
+            continue;
+        }
+        if (o.scan != s && o.serverid == s->spec->serverid && strcmp(o.group, t->group) == 0 &&
+            strcmp(o.topic, t->topic) == 0)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("consumer group \"%s\" is read twice at once in one statement", t->group),
+                            errdetail("Both reads of topic \"%s\" would start at the same positions and return "
+                                      "the same messages.",
+                                      t->topic),
+                            errhint("Read the group table once, e.g. in a MATERIALIZED CTE, and use that.")));
+    }
+    if (!free_slot) return;  // too many at once to track: not refused
+    free_slot->lxid = MyProc->lxid;
+    free_slot->scan = s;
+    free_slot->serverid = s->spec->serverid;
+    strlcpy(free_slot->group, t->group, sizeof free_slot->group);
+    strlcpy(free_slot->topic, t->topic, sizeof free_slot->topic);
+}
+
+void EndGroupScan(ScanState *s) {
+    for (auto &o : g_open_groups)
+        if (o.scan == s) o.scan = nullptr;
+}
+
 // Group tables: each partition starts at the group's stored position
 // (created from the broker's committed offset or group_start), locked in
 // partition order (no deadlocks); with skip_locked, partitions another
@@ -640,6 +685,7 @@ void ApplyGroupPositions(ScanState *s) {
     for (int p = 0; p <= maxp; p++) s->group_next[p] = -1;
 
     GroupAuthorize(server, t->group, true);
+    BeginGroupScan(s);
     int32 *missing = (int32 *)palloc0(sizeof(int32) * (n + 1));
     int *missing_idx = (int *)palloc0(sizeof(int) * (n + 1));
     int nmissing = 0;
@@ -1086,13 +1132,22 @@ static TupleTableSlot *kafkaIterateForeignScan(ForeignScanState *node) {
         const rd_kafka_message_t *m = NextMessage(s);
         if (!m) {
             s->finished = true;
+            // The group's positions are final: store them now, so that a
+            // later scan of the same group in this statement (UNION ALL, a
+            // second CTE) continues after them.
+            FlushGroupPositions(s);
+            EndGroupScan(s);
             break;
         }
         FillTuple(s, m, slot->tts_values, slot->tts_isnull);
         if (s->bad_reason && s->table->ignore_junk && !s->junk_needed) {
             // ignore_junk without junk columns: skip undecodable messages
-            // (a group consumes them all the same)
+            // (a group consumes them all the same).  What decoding the
+            // skipped message allocated goes now: a long run of junk must
+            // not grow the per-tuple memory.
             if (s->group_next && m->partition < s->group_nparts) s->group_next[m->partition] = m->offset + 1;
+            MemoryContext per_tuple = node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory;
+            if (CurrentMemoryContext == per_tuple) MemoryContextReset(per_tuple);
             continue;
         }
         ExecStoreVirtualTuple(slot);
@@ -1110,6 +1165,7 @@ static void kafkaReScanForeignScan(ForeignScanState *node) {
     // Start over: parameters may have changed, and the topic is read again up
     // to its current high watermark (a group continues where it stopped).
     FlushGroupPositions(s);
+    EndGroupScan(s);
     s->group_next = nullptr;
     s->started = false;
     s->finished = false;
@@ -1120,6 +1176,7 @@ static void kafkaReScanForeignScan(ForeignScanState *node) {
 static void kafkaEndForeignScan(ForeignScanState *node) {
     ScanState *s = (ScanState *)node->fdw_state;
     if (s) FlushGroupPositions(s);
+    if (s) EndGroupScan(s);
     if (s && s->rt) {
         if (s->rt->consumer) pg::ReportClientEvents(*s->rt->consumer);
         // Destroy the consumer now rather than at context reset.
