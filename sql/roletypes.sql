@@ -35,4 +35,15 @@ SELECT d, id FROM rt_date WHERE id = 11;
 CREATE FOREIGN TABLE rt_small (off smallint OPTIONS (offset 'true'), id int) SERVER kafka OPTIONS (topic 'roletypes');
 INSERT INTO rt_ts (part, id) SELECT 1, g FROM generate_series(1, 32770) g;
 SELECT count(off) FROM rt_small;
+-- a JSON null header value is a header without a value, not an empty one
+INSERT INTO rt_text (h, part, id) VALUES ('{"n": null, "e": ""}', '0', 12);
+SELECT h FROM rt_text WHERE id = 12 AND part = '0';
+SELECT headers FROM kafka.consume('kafka', 'roletypes', 0) WHERE headers ? 'n';
+-- smaller ones
+SELECT * FROM kafka.consume('kafka', 'roletypes', from_offset => -5);
+CREATE FOREIGN DATA WRAPPER dummy_fdw;
+CREATE SERVER dummy_srv FOREIGN DATA WRAPPER dummy_fdw;
+CREATE FOREIGN TABLE not_kafka (a int) SERVER dummy_srv;
+SELECT * FROM kafka.kafka_get_watermarks('not_kafka');
+DROP FOREIGN DATA WRAPPER dummy_fdw CASCADE;
 SELECT kafka.delete_topic('kafka', 'roletypes');

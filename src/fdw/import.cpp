@@ -231,6 +231,10 @@ Datum kafka_get_watermarks(PG_FUNCTION_ARGS) {
     Oid relid = PG_GETARG_OID(0);
     if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is not a foreign table", get_rel_name(relid))));
+    ForeignServer *server = GetForeignServer(GetForeignTable(relid)->serverid);
+    if (strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, "kafka_fdw") != 0)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("\"%s\" is not a kafka_fdw foreign table", get_rel_name(relid))));
     fdw::TableDef *t = fdw::GetTableDef(relid);
     fdw::ClientSpec *spec = fdw::GetClientSpec(t->serverid, GetUserId(), true);
     InitMaterializedSRF(fcinfo, 0);

@@ -226,6 +226,7 @@ kafka::OutMessage ToOutMessage(const MessageData &m, std::vector<kafka::Header> 
         kafka::Header h;
         h.name = m.hnames[k];
         if (m.hvalues[k]) h.value.assign(m.hvalues[k], m.hlens[k]);
+        else h.null = true;
         headers.push_back(std::move(h));
     }
     kafka::OutMessage out;

@@ -73,6 +73,9 @@ Datum kafka_consume(PG_FUNCTION_ARGS) {
     int64 max = PG_ARGISNULL(4) ? -1 : PG_GETARG_INT64(4);
     if (!PG_ARGISNULL(2) && partition < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("partition must not be negative")));
+    if (!PG_ARGISNULL(3) && from < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("from_offset must not be negative"),
+                        errhint("Leave it NULL to read each partition from its first message.")));
     if (!PG_ARGISNULL(4) && max < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_messages must not be negative")));
     InitMaterializedSRF(fcinfo, 0);

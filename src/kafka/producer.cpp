@@ -125,7 +125,8 @@ uint64_t Producer::Produce(uint32_t ledger_id, const std::string &topic, const O
             if (m.headers)
                 for (const auto &h : *m.headers)
                     rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()),
-                                        h.value.data(), static_cast<ssize_t>(h.value.size()));
+                                        h.null ? nullptr : h.value.data(),
+                                        h.null ? 0 : static_cast<ssize_t>(h.value.size()));
             for (size_t i = 0; i < m.n_header_refs; i++)
                 rd_kafka_header_add(hdrs, m.header_refs[i].name, -1, m.header_refs[i].value,
                                     static_cast<ssize_t>(m.header_refs[i].value_len));

@@ -22,6 +22,7 @@ class Deadline;
 struct Header {
     std::string name;
     std::string value;
+    bool null = false;  // a header without a value (JSON null), not an empty one
 };
 
 // A header given by reference (for hot paths: no copies).
