@@ -105,7 +105,7 @@ Config::~Config() {
 void Config::Set(const std::string &name, const std::string &value) {
     if (!IsPublic(name))
         throw Error(ErrorKind::InvalidConfig, "invalid librdkafka property \"" + name + "\"",
-                    "\"" + name + "\" is not a public librdkafka configuration property")
+                    "librdkafka has no public configuration property \"" + name + "\"")
             .Hint("Hidden, internal and callback properties cannot be set; librdkafka's CONFIGURATION.md "
                   "lists the public ones.");
     SetUnlisted(name, value);
@@ -141,8 +141,8 @@ std::string Config::Refusal(const std::string &name) {
         return "property \"" + name + "\" would replace a signal handler of the whole process";
     if (IsReserved(name)) return "property \"" + name + "\" is set by kafka_fdw itself";
     if (!IsPublic(name))
-        return "\"" + name + "\" is not a public librdkafka configuration property (hidden, internal and "
-               "callback properties cannot be set)";
+        return "librdkafka has no public configuration property \"" + name +
+               "\" (hidden, internal and callback properties cannot be set)";
     return "";
 }
 
