@@ -52,6 +52,7 @@ ALTER FOREIGN TABLE ft_ok ALTER COLUMN id OPTIONS (ADD key 'yes');
 CREATE SERVER s_su FOREIGN DATA WRAPPER kafka_fdw
   OPTIONS (brokers 'x:1', "ssl.ca.location" '/etc/ssl/certs', "sasl.kerberos.kinit.cmd" 'true');
 GRANT USAGE ON FOREIGN DATA WRAPPER kafka_fdw TO regress_kafka_user;
+CREATE SCHEMA regress_kafka_s AUTHORIZATION regress_kafka_user;
 SET ROLE regress_kafka_user;
 CREATE SERVER s_user FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "plugin.library.paths" '/tmp/evil.so');
 CREATE SERVER s_user FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "sasl.kerberos.kinit.cmd" 'touch /tmp/pwned');
@@ -63,10 +64,62 @@ ALTER SERVER s_user OPTIONS (ADD "ssl.ca.location" '/etc/ssl/certs');
 ALTER SERVER s_user OPTIONS (ADD "sasl.kerberos.keytab" '/etc/krb5.keytab');
 CREATE USER MAPPING FOR regress_kafka_user SERVER s_user OPTIONS ("ssl.keystore.location" '/etc/ssl/k.p12');
 CREATE USER MAPPING FOR regress_kafka_user SERVER s_user OPTIONS (user 'u1', password 'secret-pw-5');
+-- Hidden librdkafka properties are refused, whoever asks: only the public
+-- ones (what rd_kafka_conf_properties_show prints) are options.
+-- ut_handle_ProduceResponse makes librdkafka call the address of its value
+-- string on every produce response: it crashed the cluster (issue 18, finding 7).
+CREATE SERVER s_hidden FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "ut_handle_ProduceResponse" '1');
+CREATE SERVER s_hidden FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "test.mock.num.brokers" '1');
+CREATE SERVER s_hidden FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "client.software.name" 'x');
+CREATE SERVER s_hidden FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "topic.ut_handle_ProduceResponse" '1');
+CREATE SERVER s_hidden FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "dr_msg_cb" '1');
+CREATE SERVER s_hidden FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "internal.termination.signal" '10');
+-- public properties still work, also in their topic. form
+CREATE SERVER s_hidden FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "linger.ms" '7', "topic.message.timeout.ms" '5000');
+ALTER SERVER s_hidden OPTIONS (ADD "ut_handle_ProduceResponse" '1');
+ALTER SERVER s_hidden OPTIONS (ADD "enable_sasl_queue" 'true');
+ALTER SERVER s_hidden OPTIONS (SET "linger.ms" '8');
+-- superuser-only ones are still refused to this role
+ALTER SERVER s_hidden OPTIONS (ADD "plugin.library.paths" '/tmp/evil.so');
+CREATE USER MAPPING FOR regress_kafka_user SERVER s_hidden OPTIONS ("ut_handle_ProduceResponse" '1');
+CREATE USER MAPPING FOR regress_kafka_user SERVER s_hidden OPTIONS ("ssl_engine_callback_data" '1');
+CREATE USER MAPPING FOR regress_kafka_user SERVER s_hidden OPTIONS (user 'u2', "sasl.mechanisms" 'SCRAM-SHA-512');
+ALTER USER MAPPING FOR regress_kafka_user SERVER s_hidden OPTIONS (ADD "ut_handle_ProduceResponse" '1');
+CREATE FOREIGN TABLE regress_kafka_s.ft_hidden (v text) SERVER s_hidden
+  OPTIONS (topic 't', "ut_handle_ProduceResponse" '1');
+CREATE FOREIGN TABLE regress_kafka_s.ft_hidden (v text) SERVER s_hidden OPTIONS (topic 't');
+ALTER FOREIGN TABLE regress_kafka_s.ft_hidden OPTIONS (ADD "ut_handle_ProduceResponse" '1');
+ALTER FOREIGN TABLE regress_kafka_s.ft_hidden ALTER COLUMN v OPTIONS (ADD "ut_handle_ProduceResponse" '1');
+SELECT srvname, srvoptions FROM pg_foreign_server WHERE srvname = 's_hidden';
 -- the password in another role's mapping is not readable (own mapping is)
 SELECT srvname, usename = current_user AS own, umoptions FROM pg_user_mappings
  WHERE srvname IN ('s_props', 's_user') ORDER BY 1, 2;
 RESET ROLE;
+-- superusers are refused hidden properties too
+CREATE SERVER s_hidden_su FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers 'x:1', "ut_handle_ProduceResponse" '1');
+ALTER SERVER s_su OPTIONS (ADD "ut_handle_ProduceResponse" '1');
+ALTER SERVER s_su OPTIONS (ADD "test.mock.num.brokers" '1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER s_su OPTIONS ("ut_handle_ProduceResponse" '1');
+ALTER FOREIGN TABLE regress_kafka_s.ft_hidden OPTIONS (ADD "ut_handle_ProduceResponse" '1');
+-- A hidden property already in the catalog (set through the validator of
+-- 0.1.0, which accepted it) never reaches librdkafka: using the server fails
+-- cleanly instead of crashing.  The topic exists, so a produce response
+-- would come back (its "__" name keeps it out of IMPORT FOREIGN SCHEMA).
+\getenv brokers KAFKA_BROKERS
+SELECT count(*) >= 0 AS ok FROM (SELECT kafka.create_topic('kafka', '__regress_opt_legacy')
+  WHERE NOT EXISTS (SELECT FROM kafka.topics('kafka') WHERE topic = '__regress_opt_legacy')) s;
+ALTER FOREIGN DATA WRAPPER kafka_fdw NO VALIDATOR;
+CREATE SERVER s_legacy FOREIGN DATA WRAPPER kafka_fdw
+  OPTIONS (brokers :'brokers', "ut_handle_ProduceResponse" '1');
+ALTER FOREIGN DATA WRAPPER kafka_fdw VALIDATOR kafka.kafka_fdw_validator;
+CREATE USER MAPPING FOR PUBLIC SERVER s_legacy;
+SELECT * FROM kafka.produce('s_legacy', '__regress_opt_legacy', 'x'::text);
+CREATE FOREIGN TABLE regress_kafka_s.ft_legacy (v text) SERVER s_legacy OPTIONS (topic '__regress_opt_legacy', format 'text');
+INSERT INTO regress_kafka_s.ft_legacy VALUES ('y');
+SELECT count(*) FROM regress_kafka_s.ft_legacy;
+DROP SERVER s_legacy CASCADE;
+DROP SCHEMA regress_kafka_s CASCADE;
+DROP SERVER s_hidden CASCADE;
 DROP SERVER s_su CASCADE;
 DROP SERVER s_user CASCADE;
 DROP SERVER s_props CASCADE;

@@ -38,6 +38,12 @@ struct Options {
     std::vector<std::string> types;
     std::vector<std::string> meta;
     std::string isolation = "read_committed";
+    // librdkafka properties, in the order they are applied (MakeConfig):
+    // those of the -F files (or $KAFKA_COPY_CONFIG), and sasl.password from
+    // $KAFKA_COPY_SASL_PASSWORD ...
+    std::vector<std::string> config_files;
+    kafka::Properties file_props;
+    // ... then the -X ones, which win.
     kafka::Properties props;
     bool strict = false;
     bool junk = false;
@@ -73,7 +79,8 @@ extern volatile int g_signal;
 // Throws kafka::Interrupted when a signal arrived.
 void CheckSignal();
 
-// Base configuration: bootstrap servers, client.id, `defaults`, then the
+// Base configuration: client.id and our other defaults, `defaults`, the -F
+// file's properties (and $KAFKA_COPY_SASL_PASSWORD), -b BROKERS, then the
 // user's -X properties (which override all of these).
 kafka::Config MakeConfig(const Options &o, const kafka::Properties &defaults = {});
 // Prints the client's collected errors (and logs with -v) on stderr.

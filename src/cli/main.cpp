@@ -56,7 +56,11 @@ const char kUsage[] =
     "      --header              csv: a header line (written by consume, read by produce)\n"
     "      --csv-delimiter C     delimiter inside csv messages (default ,)\n"
     "      --csv-null STR        NULL string inside csv messages (default empty)\n"
-    "  -X, --property K=V        librdkafka property (repeatable)\n"
+    "  -X, --property K=V        librdkafka property (repeatable; wins over -F)\n"
+    "  -F, --config FILE         librdkafka properties from FILE: key=value lines, blank\n"
+    "                            lines and # comments ignored (repeatable; default:\n"
+    "                            $KAFKA_COPY_CONFIG).  Keeps secrets out of the command\n"
+    "                            line, which ps and pg_stat_activity show\n"
     "      --timeout MS          give up after MS without progress (default 30000)\n"
     "      --progress            messages and MB/s on stderr\n"
     "  -v, --verbose             librdkafka's errors and logs on stderr\n"
@@ -87,6 +91,12 @@ const char kUsage[] =
     "      --key-column NAME     message key (the column stays in the value)\n"
     "      --partition-column NAME  partition number (not part of the value)\n"
     "      --partitioner NAME    librdkafka partitioner (default murmur2_random)\n"
+    "\n"
+    "Environment:\n"
+    "  KAFKA_BROKERS             bootstrap servers when neither -b nor a -F file or -X\n"
+    "                            sets bootstrap.servers\n"
+    "  KAFKA_COPY_CONFIG         a -F FILE, read when no -F is given\n"
+    "  KAFKA_COPY_SASL_PASSWORD  sasl.password (after the -F file, before -X)\n"
     "\n"
     "Exit status: 0 done, 1 Kafka or data error, 2 usage error, 130/143 interrupted.\n";
 
@@ -167,6 +177,63 @@ int64_t ParseTime(const std::string &v) {
     tm.tm_min = m;
     time_t t = timegm(&tm);
     return (static_cast<int64_t>(t) - off_s) * 1000 + static_cast<int64_t>(sec * 1000 + 0.5);
+}
+
+// Why a librdkafka property given by the user (-X, -F) is refused, or "".
+// Only public properties (hidden ones such as ut_handle_ProduceResponse crash
+// the program), none that kafka_copy sets itself.
+std::string PropertyRefusal(const std::string &k) {
+    if (kafka::Config::IsReserved(k) && kafka::Config::Canonical(k) != "internal.termination.signal")
+        return "property \"" + k + "\" is set by kafka_copy itself";
+    return kafka::Config::Refusal(k);
+}
+
+std::string TrimSpace(const std::string &s) {
+    size_t b = s.find_first_not_of(" \t\r\n\f\v");
+    if (b == std::string::npos) return "";
+    size_t e = s.find_last_not_of(" \t\r\n\f\v");
+    return s.substr(b, e - b + 1);
+}
+
+// A properties file as kcat -F reads it: one key=value per line, leading
+// and trailing blanks ignored (around the key and the value too), blank
+// lines and lines starting with # skipped.  Every property is checked here,
+// so an error names the file and line.  A line is never echoed: it may hold
+// a secret.
+void ReadConfigFile(const std::string &path, kafka::Properties &out) {
+    FILE *fp = fopen(path.c_str(), "r");
+    if (!fp) Usage("could not open config file \"" + path + "\": " + strerror(errno));
+    std::string text;
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) text.append(buf, n);
+    bool failed = ferror(fp);
+    int err = errno;
+    fclose(fp);
+    if (failed) Usage("could not read config file \"" + path + "\": " + strerror(err));
+    size_t pos = 0;
+    for (int lineno = 1; pos < text.size(); lineno++) {
+        size_t nl = text.find('\n', pos);
+        std::string line = TrimSpace(text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+        if (line.empty() || line[0] == '#') continue;
+        std::string where = path + ":" + std::to_string(lineno) + ": ";
+        size_t eq = line.find('=');
+        std::string k = eq == std::string::npos ? "" : TrimSpace(line.substr(0, eq));
+        if (k.empty()) Usage(where + "expected property=value");
+        std::string v = TrimSpace(line.substr(eq + 1));
+        std::string why = PropertyRefusal(k);
+        if (!why.empty()) Usage(where + why);
+        why = kafka::Config::Check(k, v);  // a secret's value is never in it
+        if (!why.empty()) Usage(where + "property \"" + k + "\": " + why);
+        out.emplace_back(k, v);
+    }
+}
+
+bool SetsBootstrap(const kafka::Properties &props) {
+    for (const auto &[k, val] : props)
+        if (k == "bootstrap.servers" || k == "metadata.broker.list") return true;
+    return false;
 }
 
 Options ParseArgs(int argc, char **argv) {
@@ -252,8 +319,12 @@ Options ParseArgs(int argc, char **argv) {
             size_t eq = kv.find('=');
             if (eq == std::string::npos || eq == 0) Usage("-X needs property=value");
             std::string k = kv.substr(0, eq), val = kv.substr(eq + 1);
-            if (kafka::Config::IsReserved(k)) Usage("property \"" + k + "\" is set by kafka_copy itself");
+            std::string why = PropertyRefusal(k);
+            if (!why.empty()) Usage(why);
             o.props.emplace_back(k, val);
+        } else if (name == "-F" || name == "--config") {
+            o.config_files.push_back(v());
+            if (o.config_files.back().empty()) Usage(name + " needs a file name");
         } else if (name == "--strict") o.strict = true;
         else if (name == "--junk") o.junk = true;
         else if (name == "--skip-bad") o.skip_bad = true;
@@ -283,14 +354,18 @@ Options ParseArgs(int argc, char **argv) {
     if (o.command.empty()) Usage("no command given");
     if (o.command != "consume" && o.command != "produce" && o.command != "list")
         Usage("unknown command \"" + o.command + "\" (consume, produce, list)");
-    if (o.brokers.empty()) {
-        if (const char *env = getenv("KAFKA_BROKERS")) o.brokers = env;
+    if (o.config_files.empty()) {
+        const char *env = getenv("KAFKA_COPY_CONFIG");
+        if (env && *env) o.config_files.push_back(env);
     }
-    if (o.brokers.empty()) {
-        bool in_props = false;
-        for (const auto &[k, val] : o.props)
-            if (k == "bootstrap.servers" || k == "metadata.broker.list") in_props = true;
-        if (!in_props) Usage("-b BROKERS is required (or KAFKA_BROKERS in the environment)");
+    for (const auto &f : o.config_files) ReadConfigFile(f, o.file_props);
+    if (const char *pw = getenv("KAFKA_COPY_SASL_PASSWORD"); pw && *pw) o.file_props.emplace_back("sasl.password", pw);
+    // -b wins over the file (it is applied after it); KAFKA_BROKERS only
+    // when nothing else names the brokers.
+    if (o.brokers.empty() && !SetsBootstrap(o.file_props) && !SetsBootstrap(o.props)) {
+        if (const char *env = getenv("KAFKA_BROKERS")) o.brokers = env;
+        if (o.brokers.empty())
+            Usage("-b BROKERS is required (or bootstrap.servers in a -F file, or KAFKA_BROKERS in the environment)");
     }
     if (o.command != "list" && o.topic.empty()) Usage("-t TOPIC is required");
     if (o.have_from && o.have_from_time) Usage("--from and --from-time exclude each other");
@@ -361,11 +436,12 @@ std::string Describe(const kafka::Error &e) {
 
 kafka::Config MakeConfig(const Options &o, const kafka::Properties &defaults) {
     kafka::Config conf;
-    if (!o.brokers.empty()) conf.Set("bootstrap.servers", o.brokers);
     conf.Set("client.id", "kafka_copy");
     conf.Set("socket.connection.setup.timeout.ms", std::to_string(std::max(1000, o.timeout_ms)));
     if (o.command != "produce") conf.Set("isolation.level", o.isolation);
     conf.SetAll(defaults);
+    conf.SetAll(o.file_props);  // -F / $KAFKA_COPY_CONFIG, $KAFKA_COPY_SASL_PASSWORD
+    if (!o.brokers.empty()) conf.Set("bootstrap.servers", o.brokers);
     conf.SetAll(o.props);  // the user's -X last: they override everything above
     return conf;
 }

@@ -118,8 +118,9 @@ int HexVal(char c) {
 
 std::string EffectiveMessageTimeout(const Options &o) {
     std::string t = std::to_string(o.timeout_ms);
-    for (const auto &[k, v] : o.props)
-        if (k == "message.timeout.ms" || k == "delivery.timeout.ms") t = v;
+    for (const auto *props : {&o.file_props, &o.props})
+        for (const auto &[k, v] : *props)
+            if (k == "message.timeout.ms" || k == "delivery.timeout.ms") t = v;
     return t;
 }
 

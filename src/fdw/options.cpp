@@ -1,10 +1,12 @@
 // Option validation (the FDW validator) and parsing.
 //
-// SERVER: `brokers` (required), kafka_fdw's own options, and any librdkafka
-// property by its own name, checked against librdkafka so a typo fails at
-// CREATE/ALTER time.  USER MAPPING: `user`, `password` and sasl.* / ssl.*
-// properties.  Properties that load code, run commands or touch server files
-// are accepted only from superusers (kafka::Config::SuperuserOnly).
+// SERVER: `brokers` (required), kafka_fdw's own options, and any public
+// librdkafka property by its own name, checked against librdkafka so a typo
+// fails at CREATE/ALTER time.  USER MAPPING: `user`, `password` and public
+// sasl.* / ssl.* properties.  FOREIGN TABLE and column: kafka_fdw's own
+// options only.  Hidden librdkafka properties are refused for everyone
+// (kafka::Config::IsPublic); properties that load code, run commands or touch
+// server files are accepted only from superusers (kafka::Config::SuperuserOnly).
 #include "kafka/config.hpp"
 
 #include "fdw/options.hpp"
@@ -102,9 +104,9 @@ char *ValidOptionsHint(Oid context) {
         appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", o.name);
     }
     if (context == ForeignServerRelationId)
-        appendStringInfoString(&buf, ", and any librdkafka property by its own name (e.g. 'compression.type')");
+        appendStringInfoString(&buf, ", and any public librdkafka property by its own name (e.g. 'compression.type')");
     if (context == UserMappingRelationId)
-        appendStringInfoString(&buf, ", and sasl.* or ssl.* librdkafka properties");
+        appendStringInfoString(&buf, ", and public sasl.* or ssl.* librdkafka properties");
     if (buf.len == 0) return psprintf("There are no valid options in this context.");
     return psprintf("Valid options in this context: %s.", buf.data);
 }
@@ -162,17 +164,35 @@ void CheckValue(const FdwOption *o, DefElem *def) {
     }
 }
 
-// Checks a librdkafka property with librdkafka itself (C++ zone inside).
-// The superuser check comes first: librdkafka acts on some properties while
-// merely setting them (plugin.library.paths dlopen()s the library).
+// Checks a librdkafka property given as an option, in this order:
+//  1. the name: only public properties (kafka::Config::IsPublic, what
+//     rd_kafka_conf_properties_show prints) that kafka_fdw does not set
+//     itself.  Hidden properties are refused for everyone, superusers too:
+//     ut_handle_ProduceResponse takes the address of its value string as a
+//     function pointer and crashed the backend (and so the cluster).
+//  2. the privilege: properties that load code, run commands, read server
+//     files or fetch URLs are for superusers only.
+//  3. the value, by librdkafka on a scratch configuration.
+// 1 and 2 come before anything reaches librdkafka: it acts on some
+// properties while merely setting them (plugin.library.paths dlopen()s).
 void CheckLibrdkafkaProperty(DefElem *def, Oid context) {
-    if (Config::IsSuperuserOnly(def->defname) && !superuser())
+    char reason[600];
+    bool superuser_only = false;
+    reason[0] = '\0';
+    KFDW_ENTRY({
+        std::string r = Config::Refusal(def->defname);
+        snprintf(reason, sizeof reason, "%s", r.c_str());
+        superuser_only = Config::IsSuperuserOnly(def->defname);
+    });
+    if (reason[0])
+        ereport(ERROR, (errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+                        errmsg("invalid %s option \"%s\"", ContextName(context), def->defname),
+                        errdetail("%s.", reason), errhint("%s", ValidOptionsHint(context))));
+    if (superuser_only && !superuser())
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("only superusers may set librdkafka property \"%s\"", def->defname),
                         errdetail("This property can load code, run commands or access files on the database server.")));
     const char *val = defGetString(def);
-    char reason[600];
-    reason[0] = '\0';
     KFDW_ENTRY({
         std::string r = Config::Check(def->defname, val);
         snprintf(reason, sizeof reason, "%s", r.c_str());

@@ -3,8 +3,96 @@
 #include "kafka/errors.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <sstream>
+#include <unordered_set>
 
 namespace kafka_fdw::kafka {
+
+namespace {
+
+// librdkafka's public properties, as rd_kafka_conf_properties_show() prints
+// them: a markdown table per scope ("## Global configuration properties",
+// "## Topic configuration properties"), one row per property
+//   name | C/P | range | default | importance | description <br>*Type: T*
+// Hidden properties (_RK_HIDDEN: unit-test hooks, the mock cluster, ...) are
+// not printed; pointer and internal ones are printed with the type "see
+// dedicated API" and are left out here too.  Anything unexpected in a row
+// leaves that row out: the list fails closed.
+struct PublicTable {
+    std::unordered_set<std::string> global, topic;
+    std::vector<std::string> sorted;
+};
+
+std::string Trim(const std::string &s) {
+    size_t b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return "";
+    size_t e = s.find_last_not_of(" \t\r\n");
+    return s.substr(b, e - b + 1);
+}
+
+bool IsPropertyName(const std::string &s) {
+    if (s.empty()) return false;
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+PublicTable ParsePublicTable(const std::string &text) {
+    PublicTable t;
+    std::unordered_set<std::string> *scope = nullptr;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.compare(0, 2, "##") == 0) {
+            scope = line.compare(0, 9, "## Global") == 0  ? &t.global
+                    : line.compare(0, 8, "## Topic") == 0 ? &t.topic
+                                                          : nullptr;
+            continue;
+        }
+        size_t bar = line.find('|');
+        if (!scope || bar == std::string::npos) continue;
+        std::string name = Trim(line.substr(0, bar));
+        if (name == "Property" || !IsPropertyName(name)) continue;  // header, separator
+        size_t ty = line.rfind("*Type: ");
+        if (ty == std::string::npos) continue;
+        size_t end = line.find('*', ty + 7);
+        if (end == std::string::npos) continue;
+        std::string type = line.substr(ty + 7, end - ty - 7);
+        if (type == "see dedicated API") continue;
+        scope->insert(name);
+    }
+    for (const auto *s : {&t.global, &t.topic}) t.sorted.insert(t.sorted.end(), s->begin(), s->end());
+    std::sort(t.sorted.begin(), t.sorted.end());
+    t.sorted.erase(std::unique(t.sorted.begin(), t.sorted.end()), t.sorted.end());
+    return t;
+}
+
+PublicTable ReadPublicTable() {
+    char *buf = nullptr;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp) throw std::bad_alloc();
+    rd_kafka_conf_properties_show(fp);
+    bool ok = fclose(fp) == 0;  // sets buf and len
+    std::string text = ok && buf ? std::string(buf, len) : std::string();
+    free(buf);
+    return ParsePublicTable(text);
+}
+
+// Read once per process (a thread-safe static; if reading throws, the next
+// call tries again).
+const PublicTable &Table() {
+    static const PublicTable table = ReadPublicTable();
+    return table;
+}
+
+}  // namespace
 
 Config::Config() : conf_(rd_kafka_conf_new()) {
     if (!conf_) throw std::bad_alloc();
@@ -15,6 +103,15 @@ Config::~Config() {
 }
 
 void Config::Set(const std::string &name, const std::string &value) {
+    if (!IsPublic(name))
+        throw Error(ErrorKind::InvalidConfig, "invalid librdkafka property \"" + name + "\"",
+                    "librdkafka has no public configuration property \"" + name + "\"")
+            .Hint("Hidden, internal and callback properties cannot be set; librdkafka's CONFIGURATION.md "
+                  "lists the public ones.");
+    SetUnlisted(name, value);
+}
+
+void Config::SetUnlisted(const std::string &name, const std::string &value) {
     char errstr[512];
     if (rd_kafka_conf_set(conf_, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
@@ -30,8 +127,28 @@ std::string Config::Canonical(const std::string &name) {
     return name;
 }
 
-std::string Config::Check(const std::string &name, const std::string &value) {
+bool Config::IsPublic(const std::string &name) {
+    const PublicTable &t = Table();
+    if (t.global.count(name) || t.topic.count(name)) return true;
+    // rd_kafka_conf_set() sets "topic.<name>" as the topic-level <name>
+    return name.compare(0, 6, "topic.") == 0 && t.topic.count(name.substr(6)) > 0;
+}
+
+const std::vector<std::string> &Config::PublicProperties() { return Table().sorted; }
+
+std::string Config::Refusal(const std::string &name) {
+    if (Canonical(name) == "internal.termination.signal")
+        return "property \"" + name + "\" would replace a signal handler of the whole process";
     if (IsReserved(name)) return "property \"" + name + "\" is set by kafka_fdw itself";
+    if (!IsPublic(name))
+        return "librdkafka has no public configuration property \"" + name +
+               "\" (hidden, internal and callback properties cannot be set)";
+    return "";
+}
+
+std::string Config::Check(const std::string &name, const std::string &value) {
+    std::string refusal = Refusal(name);
+    if (!refusal.empty()) return refusal;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512];
     errstr[0] = '\0';
@@ -72,7 +189,8 @@ const std::vector<std::string> &Config::SuperuserOnly() {
         "sasl.oauthbearer.token.endpoint.url",
         // fill the server log with client traffic
         "debug",
-        // start an in-process mock cluster
+        // start an in-process mock cluster (hidden in librdkafka 2.0.2, so
+        // refused for everyone by IsPublic; listed in case it becomes public)
         "test.mock.num.brokers",
     };
     return list;
@@ -104,6 +222,9 @@ bool Config::IsReserved(const std::string &name_in) {
     static const char *const reserved[] = {
         "log.queue", "enable.partition.eof", "opaque", "default_topic_conf",
         "background_event_cb", "interceptors",
+        // installs a handler for that signal in the whole process (the
+        // backend's, or kafka_copy's SIGINT/SIGTERM handling)
+        "internal.termination.signal",
     };
     for (const char *s : reserved)
         if (name == s) return true;

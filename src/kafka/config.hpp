@@ -1,6 +1,6 @@
 // librdkafka configuration: RAII over rd_kafka_conf_t, checks of user-supplied
-// properties, and the lists of properties that only a superuser may set or that
-// hold secrets.
+// properties, the allowlist of public properties, and the lists of properties
+// that only a superuser may set or that hold secrets.
 #pragma once
 #include "kafka/cpp_only.hpp"
 
@@ -24,8 +24,12 @@ public:
     Config(const Config &) = delete;
 
     // Throws Error(InvalidConfig) naming the property; a secret's value is
-    // never part of the message.
+    // never part of the message.  Only public properties (IsPublic): a hidden
+    // one never reaches librdkafka, whoever asks for it.
     void Set(const std::string &name, const std::string &value);
+    // Set without the allowlist, for the core's unit tests only (the hidden
+    // test.mock.num.brokers starts librdkafka's in-process mock cluster).
+    void SetUnlisted(const std::string &name, const std::string &value);
     void SetAll(const Properties &props) {
         for (const auto &[k, v] : props) Set(k, v);
     }
@@ -37,8 +41,27 @@ public:
     rd_kafka_conf_t *get() { return conf_; }
     void Released() { conf_ = nullptr; }
 
-    // "" when librdkafka accepts name=value, else librdkafka's reason.
+    // "" when a user may set name=value (Refusal is "" and librdkafka accepts
+    // the value on a scratch configuration), else the reason.
     static std::string Check(const std::string &name, const std::string &value);
+
+    // "" when a user may set the property at all (public and not reserved),
+    // else why not.  Looks at the name only: nothing reaches librdkafka.
+    static std::string Refusal(const std::string &name);
+
+    // The public properties: the names rd_kafka_conf_properties_show()
+    // prints (global and topic level, aliases included), less the ones it
+    // types "see dedicated API" (pointers and callbacks, which only librdkafka's
+    // dedicated setters may set).  Everything else is refused: hidden
+    // properties such as ut_handle_ProduceResponse (a unit-test hook that
+    // stores the address of the value string as a function pointer, so any
+    // value crashes the process) or test.mock.num.brokers, *_cb, opaque, ...
+    // A topic-level property may also be named "topic.<name>", as
+    // rd_kafka_conf_set() accepts it.  Read from librdkafka once per process.
+    static bool IsPublic(const std::string &name);
+    // The sorted, distinct names (without "topic." forms).  Empty only if
+    // librdkafka's table could not be read, and then nothing is public.
+    static const std::vector<std::string> &PublicProperties();
 
     // Properties that load code, run commands, read or write files on the
     // database server, or make the server fetch arbitrary URLs.
@@ -46,7 +69,9 @@ public:
     static const std::vector<std::string> &SuperuserOnly();
     // Properties whose value is a secret: never shown in messages.
     static bool IsSecret(const std::string &name);
-    // Properties kafka_fdw sets itself (callbacks, queues): users may not.
+    // Properties kafka_fdw sets itself (callbacks, queues), or that would
+    // change the whole process (internal.termination.signal installs a signal
+    // handler): users may not set them.
     static bool IsReserved(const std::string &name);
 
     // librdkafka accepts "topic.<name>" for topic-level <name>: checks use

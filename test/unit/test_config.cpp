@@ -5,7 +5,9 @@
 
 #include "framework.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,8 +116,16 @@ TEST(config_secret_values_never_in_messages) {
     CHECK(!Contains(msg, secret));
     Config c;
     try {
-        c.Set("ssl_key", secret);
+        c.Set("ssl_key", secret);  // not public: refused before librdkafka
         unit::RecordFailure(__FILE__, __LINE__, "Set(ssl_key) was accepted");
+    } catch (const Error &e) {
+        CHECK(e.kind == ErrorKind::InvalidConfig);
+        CHECK(Contains(e.what(), "ssl_key"));
+        CHECK(!Contains(AllText(e), secret));
+    }
+    try {
+        c.SetUnlisted("ssl_key", secret);  // rejected by librdkafka itself
+        unit::RecordFailure(__FILE__, __LINE__, "SetUnlisted(ssl_key) was accepted");
     } catch (const Error &e) {
         CHECK(e.kind == ErrorKind::InvalidConfig);
         CHECK(Contains(e.what(), "ssl_key"));
@@ -178,6 +188,121 @@ TEST(config_bug_topic_prefix_bypasses_superuser_only) {
     CHECK(refused || Config::IsSuperuserOnly("topic.offset.store.path"));
     refused = !Config::Check("topic.offset.store.method", "file").empty();
     CHECK(refused || Config::IsSuperuserOnly("topic.offset.store.method"));
+}
+
+// ---- the allowlist: public properties only ----------------------------------
+
+// Hidden in librdkafka 2.0.2 (_RK_HIDDEN: not printed by
+// rd_kafka_conf_properties_show) but accepted by rd_kafka_conf_set.
+// ut_handle_ProduceResponse stores the address of the value string as a
+// ProduceResponse handler: a produce through such a client jumps into the
+// string (SIGSEGV; issue 18, finding 7).
+const char *const kHidden[] = {
+    "ut_handle_ProduceResponse", "test.mock.num.brokers", "test.mock.broker.rtt",
+    "client.software.name",      "client.software.version", "enable_sasl_queue",
+    "enable.sparse.connections", "metadata.request.timeout.ms",
+};
+// Printed, but typed "see dedicated API" (pointers, callbacks, internal).
+const char *const kDedicatedApi[] = {
+    "error_cb", "throttle_cb", "stats_cb", "log_cb", "background_event_cb", "socket_cb", "connect_cb",
+    "closesocket_cb", "open_cb", "resolve_cb", "opaque", "default_topic_conf", "ssl_key",
+    "ssl_certificate", "ssl_ca", "ssl_engine_callback_data", "ssl.certificate.verify_cb",
+    "oauthbearer_token_refresh_cb", "interceptors", "consume_cb", "rebalance_cb", "offset_commit_cb",
+    "dr_cb", "dr_msg_cb", "partitioner_cb", "msg_order_cmp",
+};
+// What kafka_fdw and kafka_copy set themselves through Config::Set: all must
+// stay public, or every client would fail to start.
+const char *const kUsedByUs[] = {
+    "bootstrap.servers", "client.id", "socket.connection.setup.timeout.ms", "isolation.level",
+    "allow.auto.create.topics", "group.id", "enable.auto.commit", "enable.auto.offset.store", "acks",
+    "enable.idempotence", "linger.ms", "message.timeout.ms", "topic.metadata.propagation.max.ms",
+    "transactional.id", "transaction.timeout.ms", "queued.min.messages", "queued.max.messages.kbytes",
+    "max.partition.fetch.bytes", "fetch.wait.max.ms", "fetch.error.backoff.ms",
+    "queue.buffering.max.messages", "queue.buffering.max.kbytes", "compression.type", "partitioner",
+    "enable.partition.eof", "log.queue", "sasl.username", "sasl.password", "sasl.mechanisms",
+    "security.protocol",
+};
+
+TEST(config_public_properties_come_from_librdkafka) {
+    const auto &pub = Config::PublicProperties();
+    CHECK(pub.size() > 100);  // 2.0.2 prints 154 rows, 27 of them "see dedicated API"
+    CHECK(std::is_sorted(pub.begin(), pub.end()));
+    CHECK(std::adjacent_find(pub.begin(), pub.end()) == pub.end());
+    for (const auto &name : pub) CHECK(Config::IsPublic(name));
+    for (const char *name : kUsedByUs) {
+        if (!Config::IsPublic(name))
+            unit::RecordFailure(__FILE__, __LINE__, std::string("not public: ") + name);
+    }
+    // topic-level properties, also in their "topic." form
+    CHECK(Config::IsPublic("partitioner"));
+    CHECK(Config::IsPublic("topic.partitioner"));
+    CHECK(Config::IsPublic("topic.auto.offset.reset"));
+    CHECK(Config::IsPublic("request.required.acks"));
+    // global properties whose own name starts with "topic."
+    CHECK(Config::IsPublic("topic.metadata.refresh.interval.ms"));
+    CHECK(Config::IsPublic("topic.blacklist"));
+    // public but superuser-only: the allowlist does not replace that list
+    for (const char *name : {"plugin.library.paths", "ssl.key.location", "sasl.kerberos.kinit.cmd", "debug"}) {
+        CHECK(Config::IsPublic(name));
+        CHECK(Config::IsSuperuserOnly(name));
+        CHECK_EQ(Config::Refusal(name), "");
+    }
+}
+
+TEST(config_hidden_and_pointer_properties_are_not_public) {
+    std::vector<std::string> refused(std::begin(kHidden), std::end(kHidden));
+    refused.insert(refused.end(), std::begin(kDedicatedApi), std::end(kDedicatedApi));
+    for (const char *name : {"topic.ut_handle_ProduceResponse", "topic.opaque", "topic.partitioner_cb",
+                             "UT_HANDLE_PRODUCERESPONSE", "Linger.ms", "linger.ms ", " linger.ms", "",
+                             "topic.", "topic", "sasl.jaas.config", "ssl.truststore.location",
+                             "no.such.property"})
+        refused.push_back(name);
+    for (const auto &name : refused) {
+        if (Config::IsPublic(name)) unit::RecordFailure(__FILE__, __LINE__, "public: \"" + name + "\"");
+        std::string why = Config::Refusal(name);
+        CHECK(!why.empty());
+        if (!name.empty()) CHECK(Contains(why, name));
+        CHECK(!Config::Check(name, "1").empty());
+        CHECK(std::find(Config::PublicProperties().begin(), Config::PublicProperties().end(), name) ==
+              Config::PublicProperties().end());
+    }
+    // the crash of finding 7 needs the name to reach librdkafka: it does not
+    CHECK(Contains(Config::Refusal("ut_handle_ProduceResponse"), "no public configuration property"));
+}
+
+TEST(config_set_refuses_hidden_properties) {
+    for (const char *name : kHidden) {
+        Config c;
+        char before[64] = "", after[64] = "";
+        size_t sz = sizeof before;
+        // (librdkafka does not read back pointers or unset strings)
+        rd_kafka_conf_res_t res_before = rd_kafka_conf_get(c.get(), name, before, &sz);
+        try {
+            c.Set(name, "1");
+            unit::RecordFailure(__FILE__, __LINE__, std::string("Set accepted ") + name);
+        } catch (const Error &e) {
+            CHECK(e.kind == ErrorKind::InvalidConfig);
+            CHECK(Contains(e.what(), name));
+            CHECK(Contains(e.detail, "no public configuration property"));
+            CHECK(!e.hint.empty());
+        }
+        sz = sizeof after;
+        CHECK(rd_kafka_conf_get(c.get(), name, after, &sz) == res_before);
+        CHECK_EQ(std::string(before), std::string(after));  // untouched
+    }
+    Config c;
+    CHECK_THROWS(c.SetAll({{"linger.ms", "1"}, {"ut_handle_ProduceResponse", "1"}}), Error);
+    CHECK_NOTHROW(c.Set("topic.partitioner", "murmur2"));
+    // the mock cluster of the unit tests, explicitly
+    CHECK_NOTHROW(c.SetUnlisted("test.mock.num.brokers", "1"));
+}
+
+TEST(config_termination_signal_is_refused) {
+    // public, but it installs a signal handler in the whole process
+    CHECK(Config::IsPublic("internal.termination.signal"));
+    CHECK(Config::IsReserved("internal.termination.signal"));
+    CHECK(Contains(Config::Refusal("internal.termination.signal"), "signal"));
+    CHECK(!Config::Check("internal.termination.signal", "10").empty());
 }
 
 // ---- Config::Set -----------------------------------------------------------
