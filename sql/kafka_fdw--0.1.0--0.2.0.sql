@@ -38,6 +38,18 @@ BEGIN
   END IF;
 END $guard$;
 
+-- The older kafka_fdw's kafka_get_watermarks(regclass), callable as its users
+-- call it, without a schema: a copy in schema public where there is one.
+DO $pub$
+BEGIN
+  IF pg_catalog.to_regnamespace('public') IS NOT NULL THEN
+    CREATE FUNCTION public.kafka_get_watermarks(rel regclass, OUT partition int, OUT offset_low bigint,
+                                                OUT offset_high bigint)
+      RETURNS SETOF record
+      AS 'MODULE_PATHNAME', 'kafka_get_watermarks' LANGUAGE C STRICT VOLATILE;
+  END IF;
+END $pub$;
+
 -- Consumer groups ---------------------------------------------------------------
 -- Groups have owners: the first role to use a group name on a server (a
 -- group table's scan, set_group_offset, reset_group) owns it; only members

@@ -34,7 +34,9 @@ SELECT d, id FROM rt_date WHERE id = 11;
 -- an int offset column past 2^31 - 1 is an error, not a wrapped number
 CREATE FOREIGN TABLE rt_small (off smallint OPTIONS (offset 'true'), id int) SERVER kafka OPTIONS (topic 'roletypes');
 INSERT INTO rt_ts (part, id) SELECT 1, g FROM generate_series(1, 32770) g;
+SET max_parallel_workers_per_gather = 0;  -- the error's context names the leader only
 SELECT count(off) FROM rt_small;
+RESET max_parallel_workers_per_gather;
 -- a JSON null header value is a header without a value, not an empty one
 INSERT INTO rt_text (h, part, id) VALUES ('{"n": null, "e": ""}', '0', 12);
 SELECT h FROM rt_text WHERE id = 12 AND part = '0';
@@ -46,4 +48,17 @@ CREATE SERVER dummy_srv FOREIGN DATA WRAPPER dummy_fdw;
 CREATE FOREIGN TABLE not_kafka (a int) SERVER dummy_srv;
 SELECT * FROM kafka.kafka_get_watermarks('not_kafka');
 DROP FOREIGN DATA WRAPPER dummy_fdw CASCADE;
+-- the older kafka_fdw's users: num_partitions, kafka_get_watermarks without a schema,
+-- CSV lines with more fields than columns are bad lines (as COPY)
+CREATE FOREIGN TABLE rt_csv (part int OPTIONS (partition 'true'), off bigint OPTIONS (offset 'true'),
+  a int, b text, raw text OPTIONS (junk 'true'), err text OPTIONS (junk_error 'true'))
+  SERVER kafka OPTIONS (topic 'roletypes_csv', format 'csv', num_partitions '1');
+SELECT kafka.create_topic('kafka', 'roletypes_csv', 1);
+SELECT partition, "offset" FROM kafka.produce('kafka', 'roletypes_csv', '1,x'::text);
+SELECT partition, "offset" FROM kafka.produce('kafka', 'roletypes_csv', '2,y,extra'::text);
+SELECT off, a, b, raw, err FROM rt_csv ORDER BY off;
+ALTER FOREIGN TABLE rt_csv OPTIONS (ADD strict 'true');
+SELECT off, a, b FROM rt_csv ORDER BY off;
+SELECT * FROM kafka_get_watermarks('rt_csv');
+SELECT kafka.delete_topic('kafka', 'roletypes_csv');
 SELECT kafka.delete_topic('kafka', 'roletypes');

@@ -45,6 +45,9 @@ const FdwOption kOptions[] = {
     {"ignore_junk", ForeignTableRelationId, kBool, nullptr, nullptr},
     {"batch_size", ForeignTableRelationId, kInt, nullptr, nullptr},
     {"buffer_delay", ForeignTableRelationId, kInt, nullptr, nullptr},
+    // the older kafka_fdw's planning hint: accepted, not needed (the
+    // partitions are read from the broker's metadata)
+    {"num_partitions", ForeignTableRelationId, kInt, nullptr, nullptr},
     {"delimiter", ForeignTableRelationId, kChar, nullptr, nullptr},
     {"quote", ForeignTableRelationId, kChar, nullptr, nullptr},
     {"escape", ForeignTableRelationId, kChar, nullptr, nullptr},

@@ -982,6 +982,11 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                 ok = s->rt->csv->Parse(payload, plen);
                 if (!ok) decode_error = pg::PStrDup(s->rt->csv->error().data(), s->rt->csv->error().size());
             });
+            // As COPY: more fields than the table has columns is a bad line.
+            if (ok && s->rt->csv->size() > (size_t)t->npayload) {
+                ok = false;
+                decode_error = pstrdup("extra data after last expected column");
+            }
             decoded = ok;
             decode_failed = !ok;
         }
