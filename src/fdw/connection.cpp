@@ -6,6 +6,10 @@
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
+extern "C" {
+#include "storage/proc.h"
+}
+
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +25,7 @@ struct CacheEntry {
     std::map<std::string, std::unique_ptr<kafka::Client>> groups;
     bool valid = true;
     int timeout_ms = 0;
+    LocalTransactionId used_in = InvalidLocalTransactionId;  // the last transaction that looked it up
 };
 
 using CacheKey = std::pair<Oid, Oid>;
@@ -37,7 +42,12 @@ CacheEntry &Lookup(const ClientSpec *spec) {
     if (!g_cache) g_cache = new std::map<CacheKey, CacheEntry>();
     CacheEntry &e = (*g_cache)[{spec->serverid, spec->userid}];
     bool stale = !e.valid || (e.timeout_ms && e.timeout_ms != pg::g_timeout_ms);
-    if (stale) {
+    // Clients this transaction already used stay until it ends (postgres_fdw's
+    // rule): a scan may hold a pointer to one while SPI or a catalog access
+    // processes the invalidation that marked them stale.
+    bool used_now = e.used_in == MyProc->lxid;
+    e.used_in = MyProc->lxid;
+    if (stale && !used_now) {
         bool busy = false;
         if (e.producer) {
             // Messages of an open transaction keep the old producer alive
@@ -72,6 +82,15 @@ void DropUnreachableClients() noexcept {
     try {
         for (auto &[key, e] : *g_cache) {
             if (e.meta && e.meta->unreachable()) e.meta.reset();
+            // A producer that hit a fatal error (idempotence, a fenced
+            // transactional.id) fails every later send: the next
+            // transaction gets a new one.
+            auto fatal = [](const kafka::Producer *p) {
+                return p && rd_kafka_fatal_error(p->handle(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                       p->open_ledgers() == 0 && !HasPendingSends(p);
+            };
+            if (fatal(e.producer.get())) e.producer.reset();
+            if (fatal(e.txn_producer.get()) && !InKafkaTransaction(e.txn_producer.get())) e.txn_producer.reset();
             for (auto it = e.groups.begin(); it != e.groups.end();) {
                 if (it->second && it->second->unreachable() && !HasPendingGroupCommits(it->second.get()))
                     it = e.groups.erase(it);

@@ -51,7 +51,8 @@ int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64
 // At the end of each top-level transaction (nothing points at a cached
 // client then but pending group commits, which keep theirs): drops the
 // cached metadata and group clients that last gave up on the brokers, so the
-// session's next statement connects afresh.  Called by the xact callback;
+// session's next statement connects afresh, and the producers that hit a
+// fatal error.  Called by the xact callback;
 // never throws and calls no Postgres function.
 void DropUnreachableClients() noexcept;
 
