@@ -11,12 +11,20 @@ DO $guard$
 DECLARE
   owner_name name;
   creator name;
+  stranger text;
+  adopted boolean;
 BEGIN
+  -- A schema CREATE EXTENSION made itself is the extension's (its
+  -- privileges are reset at the end of this script); one it adopted must be
+  -- owned by, and open to, superusers and the installer only.
+  -- (made in this transaction: its row's xmin is this transaction)
+  adopted := (SELECT pg_catalog.age(n.xmin) OPERATOR(pg_catalog.<>) 0 FROM pg_catalog.pg_namespace n
+               WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace);
   SELECT r.rolname INTO owner_name
     FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
    WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
      AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER;
-  IF owner_name IS NOT NULL THEN
+  IF adopted AND owner_name IS NOT NULL THEN
     RAISE EXCEPTION 'schema @extschema@ is owned by role "%"', owner_name
       USING ERRCODE = 'insufficient_privilege',
             DETAIL = 'kafka_fdw''s functions run its own SQL in this schema with elevated rights; a schema that another role owns could hold objects planted by it.',
@@ -31,10 +39,46 @@ BEGIN
      AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
      AND NOT COALESCE(r.rolsuper, false)
    LIMIT 1;
-  IF creator IS NOT NULL THEN
+  IF adopted AND creator IS NOT NULL THEN
     RAISE EXCEPTION 'role "%" may create objects in schema @extschema@', creator
       USING ERRCODE = 'insufficient_privilege',
             HINT = 'REVOKE CREATE ON SCHEMA @extschema@ from every role that is not a superuser.';
+  END IF;
+  -- Objects already in the schema that are not the extension's (nor parts of
+  -- them, like a table's row type or index) could shadow its operators and
+  -- functions: the schema must hold nothing else.
+  SELECT pg_catalog.pg_describe_object(o.cls, o.oid, 0) INTO stranger
+    FROM (SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS cls, c.oid FROM pg_catalog.pg_class c
+           WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_proc p
+           WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid FROM pg_catalog.pg_type t
+           WHERE t.typnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, op.oid FROM pg_catalog.pg_operator op
+           WHERE op.oprnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, co.oid FROM pg_catalog.pg_collation co
+           WHERE co.collnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_conversion'::pg_catalog.regclass, cv.oid FROM pg_catalog.pg_conversion cv
+           WHERE cv.connamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, oc.oid FROM pg_catalog.pg_opclass oc
+           WHERE oc.opcnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, f.oid FROM pg_catalog.pg_opfamily f
+           WHERE f.opfnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_ts_config'::pg_catalog.regclass, x.oid FROM pg_catalog.pg_ts_config x
+           WHERE x.cfgnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, x.oid FROM pg_catalog.pg_ts_dict x
+           WHERE x.dictnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+          UNION ALL SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, x.oid FROM pg_catalog.pg_statistic_ext x
+           WHERE x.stxnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace) o
+   WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid OPERATOR(pg_catalog.=) o.cls AND d.objid OPERATOR(pg_catalog.=) o.oid
+                        AND d.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['e', 'i', 'a']::pg_catalog."char"[]))
+   LIMIT 1;
+  IF stranger IS NOT NULL THEN
+    RAISE EXCEPTION 'schema @extschema@ holds objects that are not kafka_fdw''s, such as %', stranger
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'They could take the place of the extension''s own operators and functions.',
+            HINT = 'Drop or move them, or use an empty schema @extschema@, then create the extension again.';
   END IF;
 END $guard$;
 
@@ -81,6 +125,9 @@ CREATE FUNCTION @extschema@.alter_group_owner(server text, group_name text, new_
 -- A sink's batches run in a background worker connected as the sink's owner
 -- (one worker per database and owner), under SECURITY_RESTRICTED_OPERATION
 -- and kafka_fdw.sink_batch_timeout.  The owner must be able to log in.
+
+CREATE FUNCTION @extschema@._claim_table_group(rel regclass) RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_claim_table_group' LANGUAGE C STRICT VOLATILE;
 
 -- The checks of a new sink, as the role that creates it (create_sink, or a
 -- direct INSERT into kafka.sinks: the trigger below runs them for both).
@@ -142,6 +189,8 @@ BEGIN
     RAISE EXCEPTION 'permission denied to create sink "%"', name USING ERRCODE = 'insufficient_privilege',
       DETAIL = format('The sink''s owner needs SELECT on %s and %s on %s.', source, needed, target);
   END IF;
+  -- the source's consumer group is the owner's (or becomes it)
+  PERFORM @extschema@._claim_table_group(source);
   -- checks the columns
   IF sink_format = 'debezium' THEN
     PERFORM @extschema@._sink_statement_debezium(source, target, batch);
@@ -229,3 +278,53 @@ SELECT s.name, s.source, s.target, s.mode,
        s.owner
   FROM @extschema@.sinks s;
 GRANT SELECT ON @extschema@.sink_status TO PUBLIC;
+
+-- Privileges ------------------------------------------------------------------------
+-- Only the grants this script makes: ALTER DEFAULT PRIVILEGES of the
+-- installing role (or of the schema) must not open the extension's tables
+-- (a TRIGGER grant on one of them ran a role's code as the extension's
+-- owner), views (a simple view is updatable) or functions to anyone.
+DO $acl$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT c.oid::pg_catalog.regclass AS obj, a.grantee
+             FROM pg_catalog.pg_class c, LATERAL pg_catalog.aclexplode(c.relacl) a
+            WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+              AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', r.obj,
+                              CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                   ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
+  END LOOP;
+  FOR r IN SELECT p.oid::pg_catalog.regprocedure AS obj, a.grantee
+             FROM pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
+            WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+              AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.obj,
+                              r.grantee::pg_catalog.regrole::pg_catalog.text);
+  END LOOP;
+  -- CREATE on the schema, from a default privilege on schemas
+  FOR r IN SELECT a.grantee FROM pg_catalog.pg_namespace n, LATERAL pg_catalog.aclexplode(n.nspacl) a
+            WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+              AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE CREATE ON SCHEMA @extschema@ FROM %s',
+                              CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                   ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
+  END LOOP;
+END $acl$;
+-- What users may do with the extension's tables and views (through its
+-- functions, row security and column privileges):
+GRANT SELECT ON @extschema@.groups TO PUBLIC;
+GRANT SELECT (name, source, target, mode, format, batch_size, owner, paused, created_at, rows_applied,
+              last_applied_at, last_error_at) ON @extschema@.sinks TO PUBLIC;
+GRANT INSERT (name, source, target, mode, format, batch_size, owner) ON @extschema@.sinks TO PUBLIC;
+GRANT DELETE ON @extschema@.sinks TO PUBLIC;
+GRANT UPDATE (paused) ON @extschema@.sinks TO PUBLIC;
+GRANT SELECT ON @extschema@.sink_status TO PUBLIC;
+GRANT SELECT ON @extschema@.pipelines TO PUBLIC;
+GRANT SELECT ON @extschema@.pipeline_status TO PUBLIC;
+-- (kafka.group_offsets: no one; positions are read and moved through group
+-- tables and the functions, as the group's owner)

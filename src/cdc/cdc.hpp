@@ -52,6 +52,8 @@ struct SinkWorkerEntry {
     pid_t pid;                  // the worker's, 0 when none
     TimestampTz restart_at;
     int failures;
+    char batch_sink[NAMEDATALEN];  // the sink whose batch runs now ('' between batches)
+    char killed_sink[NAMEDATALEN]; // the sink whose batch ignored its cancel and was terminated
 };
 
 struct CdcShared {

@@ -54,6 +54,11 @@ namespace kafka_fdw::cdc {
 
 namespace {
 int g_batch_timeout_ms = 60000;
+// A batch that ignores its cancel (owner code catching query_canceled) is
+// terminated this long after it: the worker exits and its successor puts
+// the sink aside.
+constexpr int kBatchKillGraceMs = 5000;
+TimeoutId g_kill_timeout;
 }
 
 void DefineSinkGucs() {
@@ -109,6 +114,8 @@ void SinkWorkerExit(int code, Datum) {
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     SinkWorkerEntry *e = Entry();
     e->pid = 0;
+    if (e->batch_sink[0]) strlcpy(e->killed_sink, e->batch_sink, sizeof e->killed_sink);
+    e->batch_sink[0] = '\0';
     if (code != 0) {
         e->failures = Min(e->failures + 1, 10);
         e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(10000, 1000 << Min(e->failures - 1, 4)));
@@ -196,12 +203,20 @@ void RecordError(const char *name, const char *error) {
 // Runs `sql` as the sink's owner: restricted, search_path pinned, its GUC
 // changes undone after it, within the batch time budget.  The SPI result
 // code.
+// The batch ran past its cancel: end the worker (a FATAL no PL/pgSQL handler
+// catches).  Signal-handler context: async-signal-safe only.
+void KillBatch() { kill(MyProcPid, SIGTERM); }
+
 int RunAsOwner(const char *sql, bool read_only, int nargs, Oid *types, Datum *values) {
     pg::RoleScope role;
     pg::EnterRole(&role, g_owner, true);
-    if (g_batch_timeout_ms > 0) enable_timeout_after(STATEMENT_TIMEOUT, g_batch_timeout_ms);
+    if (g_batch_timeout_ms > 0) {
+        enable_timeout_after(STATEMENT_TIMEOUT, g_batch_timeout_ms);
+        enable_timeout_after(g_kill_timeout, g_batch_timeout_ms + kBatchKillGraceMs);
+    }
     int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, read_only, 0);
     disable_timeout(STATEMENT_TIMEOUT, false);
+    disable_timeout(g_kill_timeout, false);
     pg::LeaveRole(&role);
     return rc;
 }
@@ -210,6 +225,7 @@ int RunAsOwner(const char *sql, bool read_only, int nargs, Oid *types, Datum *va
 uint64 ApplyBatch(Sink *s) {
     volatile uint64 n = 0;  // set in PG_TRY, read after it
     MemoryContext cxt = CurrentMemoryContext;
+    strlcpy(Entry()->batch_sink, s->name, sizeof Entry()->batch_sink);  // our own entry: no lock
     PG_TRY();
     {
         BeginXact();
@@ -273,6 +289,7 @@ uint64 ApplyBatch(Sink *s) {
     PG_CATCH();
     {
         disable_timeout(STATEMENT_TIMEOUT, false);
+        disable_timeout(g_kill_timeout, false);
         MemoryContextSwitchTo(cxt);
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
@@ -287,6 +304,7 @@ uint64 ApplyBatch(Sink *s) {
         n = 0;
     }
     PG_END_TRY();
+    Entry()->batch_sink[0] = '\0';
     return n;
 }
 
@@ -411,13 +429,24 @@ void kafka_fdw_sink_worker_main(Datum arg) {
     before_shmem_exit(SinkWorkerExit, 0);
 
     if (!OidIsValid(g_owner)) {
-        // The lookup worker: the extension's own SQL only.
+        // The lookup worker: the extension's own SQL only, with its own
+        // settings (the database's are its owner's to choose: a read-only
+        // default or a tiny statement_timeout must not stop the sinks).
         BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+        SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+        SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+        SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
         LookupOwners(dboid);
         proc_exit(0);
     }
     // A worker of one owner: connected as that role, like its login.
     BackgroundWorkerInitializeConnectionByOid(dboid, g_owner, 0);
+    g_kill_timeout = RegisterTimeout(USER_TIMEOUT, KillBatch);
+    char killed[NAMEDATALEN];
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    strlcpy(killed, Entry()->killed_sink, sizeof killed);
+    Entry()->killed_sink[0] = '\0';
+    LWLockRelease(Shared()->lock);
 
     MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw sink loop", ALLOCSET_DEFAULT_SIZES);
     TimestampTz listed_at = 0;
@@ -432,6 +461,19 @@ void kafka_fdw_sink_worker_main(Datum arg) {
         if (reread) {
             bool has_table = LoadSinks();
             listed_at = now;
+            if (killed[0]) {
+                // The predecessor was terminated in this sink's batch: the
+                // sink waits its longest backoff, the others go first.
+                for (int i = 0; i < g_nsinks; i++)
+                    if (strcmp(g_sinks[i].name, killed) == 0) {
+                        g_sinks[i].failures = 6;
+                        g_sinks[i].next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 30000);
+                    }
+                RecordError(killed, psprintf("its batch ran past kafka_fdw.sink_batch_timeout (%d ms), ignored the "
+                                             "cancel and was terminated with its worker",
+                                             g_batch_timeout_ms));
+                killed[0] = '\0';
+            }
             if (!has_table || g_nsinks == 0) {
                 // Nothing to apply (no sinks, or all paused): end, unless
                 // sinks changed meanwhile.  A change starts a worker again.

@@ -221,6 +221,11 @@ void ReadConfigFile(const std::string &path, kafka::Properties &out) {
         size_t eq = line.find('=');
         std::string k = eq == std::string::npos ? "" : TrimSpace(line.substr(0, eq));
         if (k.empty()) Usage(where + "expected property=value");
+        // A key that is not a property's name (a blank or ':' in it) may be
+        // "secret-name: secret" written wrongly: it is not echoed either.
+        if (k.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+            Usage(where + "expected property=value, with a property name before '=' (the line is not shown: it "
+                          "may hold a secret)");
         std::string v = TrimSpace(line.substr(eq + 1));
         std::string why = PropertyRefusal(k);
         if (!why.empty()) Usage(where + why);

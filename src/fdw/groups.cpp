@@ -104,8 +104,7 @@ Oid SelectGroupOwner(const char *schema, Datum *values, Oid *types) {
 
 }  // namespace
 
-void GroupAuthorize(const char *server, const char *group, bool claim) {
-    Oid caller = GetUserId();  // before any role switch
+void GroupAuthorize(const char *server, const char *group, bool claim, Oid caller) {
     OwnerScope scope;
     EnterOwner(&scope);
     Datum values[3] = {DirectFunctionCall1(namein, CStringGetDatum(server)), CStringGetTextDatum(group),
@@ -220,6 +219,8 @@ PG_FUNCTION_INFO_V1(kafka_reset_group);
 PG_FUNCTION_INFO_V1(kafka_set_group_offset);
 PG_FUNCTION_INFO_V1(kafka_alter_group_owner);
 Datum kafka_alter_group_owner(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(kafka_claim_table_group);
+Datum kafka_claim_table_group(PG_FUNCTION_ARGS);
 Datum kafka_group_lag(PG_FUNCTION_ARGS);
 Datum kafka_reset_group(PG_FUNCTION_ARGS);
 Datum kafka_set_group_offset(PG_FUNCTION_ARGS);
@@ -270,7 +271,7 @@ List *GroupTopics(fdw::ClientSpec *spec, const char *group) {
 Datum kafka_group_lag(PG_FUNCTION_ARGS) {
     fdw::ClientSpec *spec = fdw::GetClientSpecByName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
     char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
-    fdw::GroupAuthorize(spec->server_name, group, false);
+    fdw::GroupAuthorize(spec->server_name, group, false, GetUserId());
     List *topics = GroupTopics(spec, group);
     InitMaterializedSRF(fcinfo, 0);
     ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
@@ -301,7 +302,7 @@ Datum kafka_reset_group(PG_FUNCTION_ARGS) {
     char *group = text_to_cstring(PG_GETARG_TEXT_PP(1));
     char *topic = text_to_cstring(PG_GETARG_TEXT_PP(2));
     char *position = text_to_cstring(PG_GETARG_TEXT_PP(3));
-    fdw::GroupAuthorize(spec->server_name, group, true);
+    fdw::GroupAuthorize(spec->server_name, group, true, GetUserId());
     int mode = 0;  // 0 earliest, 1 latest, 2 timestamp
     int64 ts_ms = 0;
     if (pg_strcasecmp(position, "earliest") == 0) mode = 0;
@@ -348,7 +349,7 @@ Datum kafka_set_group_offset(PG_FUNCTION_ARGS) {
     char *topic = text_to_cstring(PG_GETARG_TEXT_PP(2));
     int32 partition = PG_GETARG_INT32(3);
     int64 next = PG_GETARG_INT64(4);
-    fdw::GroupAuthorize(spec->server_name, group, true);
+    fdw::GroupAuthorize(spec->server_name, group, true, GetUserId());
     if (next < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("next_offset must not be negative")));
     int n = 0;
     int64 *lows = nullptr, *highs = nullptr;
@@ -382,7 +383,7 @@ Datum kafka_alter_group_owner(PG_FUNCTION_ARGS) {
                         errmsg("permission denied to give consumer group \"%s\" to role \"%s\"", group,
                                GetUserNameFromId(new_owner, false)),
                         errdetail("Only superusers and members of the new owner role may.")));
-    fdw::GroupAuthorize(spec->server_name, group, false);  // a member of the current owner, if any
+    fdw::GroupAuthorize(spec->server_name, group, false, caller);  // a member of the current owner, if any
     pg::RoleScope role;
     const char *schema = pg::ExtensionSchemaSql();
     pg::EnterRole(&role, pg::ExtensionOwner(), false);
@@ -398,5 +399,19 @@ Datum kafka_alter_group_owner(PG_FUNCTION_ARGS) {
     if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
     SPI_finish();
     pg::LeaveRole(&role);
+    PG_RETURN_VOID();
+}
+
+// kafka._claim_table_group(rel regclass): the caller's right to the consumer
+// group of a group table, claimed for it if no role has used the group yet
+// (create_sink: a sink reads through its source's group as its owner).
+Datum kafka_claim_table_group(PG_FUNCTION_ARGS) {
+    Oid relid = PG_GETARG_OID(0);
+    if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied for table %s", get_rel_name(relid))));
+    fdw::TableDef *t = fdw::GetTableDef(relid);
+    if (!t->group) PG_RETURN_VOID();
+    fdw::GroupAuthorize(GetForeignServer(t->serverid)->servername, t->group, true, GetUserId());
     PG_RETURN_VOID();
 }

@@ -10,11 +10,13 @@
 
 namespace kafka_fdw::fdw {
 
-// The caller's right to the consumer group: its owner's members and
-// superusers only (ERROR 42501 otherwise).  With `claim`, a group no role has
-// used yet becomes the caller's.  Checked as the caller, before any of the
-// functions below runs as the extension's owner.
-void GroupAuthorize(const char *server, const char *group, bool claim);
+// `user`'s right to the consumer group: its owner's members and superusers
+// only (ERROR 42501 otherwise).  With `claim`, a group no role has used yet
+// becomes `user`'s.  `user` is the role whose user mapping reads the group:
+// the caller for the functions, the view's owner for a group table read
+// through a view.  Checked before any of the functions below runs as the
+// extension's owner.
+void GroupAuthorize(const char *server, const char *group, bool claim, Oid user);
 
 // The stored next offset, or -1 when the group has no row for the partition.
 int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition);

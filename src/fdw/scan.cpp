@@ -684,7 +684,7 @@ void ApplyGroupPositions(ScanState *s) {
     s->group_next = (int64 *)MemoryContextAlloc(s->cxt, sizeof(int64) * (maxp + 1));
     for (int p = 0; p <= maxp; p++) s->group_next[p] = -1;
 
-    GroupAuthorize(server, t->group, true);
+    GroupAuthorize(server, t->group, true, s->spec->userid);  // the user mapping's role
     BeginGroupScan(s);
     int32 *missing = (int32 *)palloc0(sizeof(int32) * (n + 1));
     int *missing_idx = (int *)palloc0(sizeof(int) * (n + 1));

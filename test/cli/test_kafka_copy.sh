@@ -369,6 +369,13 @@ printf '# ok\nclient.id=x\nsasl.password %s\n' "$SECRET" >"$TMP/bad.conf"
 "$KC" list -b "$B" -F "$TMP/bad.conf" >/dev/null 2>"$TMP/err"; rc=$?
 check "a line without = : exit 2 naming file and line 3, without the line's text" \
   bash -c "[ $rc -eq 2 ] && grep -qF '$TMP/bad.conf:3: expected property=value' '$TMP/err' && ! grep -q '$SECRET' '$TMP/err'"
+# "name: secret" and "name secret=..." written wrongly: the key is not echoed either
+for line in "sasl.password: $SECRET" "sasl.password $SECRET=x"; do
+  printf '%s\n' "$line" >"$TMP/bad.conf"
+  "$KC" list -b "$B" -F "$TMP/bad.conf" >/dev/null 2>"$TMP/err"; rc=$?
+  check "a key that is no property name is not echoed (rc=$rc)" \
+    bash -c "[ $rc -eq 2 ] && grep -qF '$TMP/bad.conf:1: expected property=value' '$TMP/err' && ! grep -q '$SECRET' '$TMP/err'"
+done
 printf 'linger.ms=5\n\nlinger.ms=soon\n' >"$TMP/bad.conf"
 "$KC" list -b "$B" -F "$TMP/bad.conf" >/dev/null 2>"$TMP/err"; rc=$?
 check "a bad value: exit 2 naming file, line 3 and the property" \

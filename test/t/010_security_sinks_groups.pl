@@ -241,6 +241,71 @@ like($err, qr/role "role_a" may create objects in schema kafka/, 'and a schema k
 sq("REVOKE CREATE ON SCHEMA kafka FROM role_a; CREATE EXTENSION kafka_fdw;", 'db_s');
 is(sq("SELECT extversion FROM pg_extension WHERE extname = 'kafka_fdw'", 'db_s'), '0.2.0', 'a superuser-owned schema kafka is fine');
 
+# --- review findings -------------------------------------------------------------
+# A view's reader uses the view owner's user mapping, and so the view owner's
+# group: it must not claim the group for itself.
+sq("GRANT USAGE ON SCHEMA public TO role_a, role_b");
+($rc, $out, $err) = as('role_b', "CREATE FOREIGN TABLE public.vsrc (id int) SERVER kafka OPTIONS (topic '$topic', format 'json', group 'v_group');
+    CREATE VIEW public.v AS SELECT * FROM public.vsrc; GRANT SELECT ON public.v TO role_a;");
+is($rc, 0, 'role_b makes a view over its group table') or diag($err);
+($rc, $out, $err) = as('role_a', "SELECT count(*) FROM public.v");
+is($out, '20', "role_a reads role_b's view");
+is(sq("SELECT owner FROM kafka.groups WHERE group_name = 'v_group'"), 'role_b', "the view's group is the view owner's, not its reader's");
+($rc, $out, $err) = as('role_b', "SELECT count(*) FROM public.v");
+is($rc, 0, 'role_b still reads its view') or diag($err);
+
+# create_sink checks the source's group at once
+($rc, $out, $err) = as('role_a', "CREATE FOREIGN TABLE role_a.gsrc (id int) SERVER kafka OPTIONS (topic '$topic', format 'json', group 'v_group');
+    CREATE TABLE role_a.gtgt (id int); SELECT kafka.create_sink('steal', 'role_a.gsrc', 'role_a.gtgt');");
+like($err, qr/permission denied for consumer group "v_group"/, "create_sink refuses a source whose group is another role's");
+
+# A batch whose trigger catches the cancel is terminated with its worker; the
+# owner's other sinks go on.
+sq("CREATE FOREIGN TABLE public.sec_feed_loop (id int) SERVER kafka OPTIONS (topic '$topic', format 'json', group 'sink_loop');
+    CREATE FOREIGN TABLE public.sec_feed_ok (id int) SERVER kafka OPTIONS (topic '$topic', format 'json', group 'sink_ok');
+    GRANT SELECT ON public.sec_feed_loop, public.sec_feed_ok TO role_a;");
+($rc, $out, $err) = as('role_a', qq{
+CREATE TABLE role_a.looping (id int);
+CREATE FUNCTION role_a.forever() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN LOOP BEGIN PERFORM pg_catalog.pg_sleep(3600); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END \$\$;
+CREATE TRIGGER f BEFORE INSERT ON role_a.looping FOR EACH ROW EXECUTE FUNCTION role_a.forever();
+CREATE TABLE role_a.ok (id int);
+SELECT kafka.create_sink('a_loop', 'public.sec_feed_loop', 'role_a.looping');
+SELECT kafka.create_sink('b_ok', 'public.sec_feed_ok', 'role_a.ok');
+});
+is($rc, 0, "role_a's looping and plain sinks") or diag($err);
+is(wait_for("SELECT count(*) FROM role_a.ok", '20', 60), '20', "the owner's other sink applies (the looping batch is terminated)");
+like(wait_for("SELECT last_error LIKE '%terminated%' FROM kafka.sinks WHERE name = 'a_loop'", 't', 30), qr/^t$/,
+	"the looping sink's last_error says it was terminated");
+as('role_a', "SELECT kafka.drop_sink('a_loop')");
+
+# ALTER DEFAULT PRIVILEGES of the installing role open none of the
+# extension's tables (a TRIGGER grant ran a role's code as the owner)
+sq("CREATE DATABASE db_d");
+sq("ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT ALL ON TABLES TO role_a;
+    ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT ALL ON FUNCTIONS TO role_a;
+    ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT ALL ON SCHEMAS TO role_a;
+    CREATE EXTENSION kafka_fdw; GRANT USAGE ON SCHEMA kafka TO role_a;", 'db_d');
+is(sq("SELECT string_agg(c.relname || ':' || a.privilege_type, ',') FROM pg_class c, aclexplode(c.relacl) a
+        WHERE c.relnamespace = 'kafka'::regnamespace AND a.grantee = 'role_a'::regrole", 'db_d'), '',
+	"default privileges grant role_a nothing on the extension's tables and views");
+($rc, $out, $err) = as('role_a', "CREATE FUNCTION public.t() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RETURN NEW; END \$\$;
+    CREATE TRIGGER m BEFORE INSERT ON kafka.groups FOR EACH ROW EXECUTE FUNCTION public.t();", 'db_d');
+like($err, qr/permission denied|must be owner/, 'role_a cannot put a trigger on kafka.groups');
+($rc, $out, $err) = as('role_a', "SELECT kafka.create_topic('kafka', 'x', 1)", 'db_d');
+like($err, qr/permission denied for function create_topic/, 'nor run the functions kept from PUBLIC');
+is(sq("SELECT has_schema_privilege('role_a', 'kafka', 'CREATE')", 'db_d'), 'f', 'nor create objects in schema kafka');
+
+# A pre-existing schema kafka with an object planted in it
+sq("CREATE DATABASE db_p; GRANT CREATE ON DATABASE db_p TO role_a;");
+sq("CREATE SCHEMA kafka; GRANT USAGE, CREATE ON SCHEMA kafka TO role_a;", 'db_p');
+($rc, $out, $err) = as('role_a', "CREATE FUNCTION kafka.req(regrole, regrole) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+    CREATE OPERATOR kafka.= (LEFTARG = regrole, RIGHTARG = regrole, FUNCTION = kafka.req);", 'db_p');
+is($rc, 0, 'role_a plants an operator in schema kafka') or diag($err);
+sq("REVOKE CREATE ON SCHEMA kafka FROM role_a;", 'db_p');
+($rc, $out, $err) = $node->psql('db_p', 'CREATE EXTENSION kafka_fdw');
+like($err, qr/schema kafka holds objects that are not kafka_fdw's/, "CREATE EXTENSION refuses a schema kafka with another role's objects");
+
 # --- owners are not left dangling -----------------------------------------------
 ($rc, $out, $err) = $node->psql('postgres', 'DROP ROLE role_b');
 like($err, qr/role "role_b" cannot be dropped because it owns kafka_fdw work in this database\n.*1 sink\(s\)/,
