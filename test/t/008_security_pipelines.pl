@@ -339,8 +339,9 @@ restart_worker($rp);
 is(wait_count($rtopic, 6), 6, 'without row security: the row arrives');
 
 # A dropped owner: the pipeline stops with a clear last_error; its worker
-# never runs as another role.  (DROP ROLE is refused while the role owns the
-# publication: pg_shdepend cannot record a row of kafka.pipelines.)
+# never runs as another role.  DROP ROLE is refused in the pipeline's
+# database (and anywhere while the role owns the publication); from another
+# database it cannot be (pg_shdepend cannot record a row of kafka.pipelines).
 my $dp = "dp$run";
 sq(qq{
 CREATE ROLE role_d LOGIN REPLICATION;
@@ -359,15 +360,19 @@ is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$dp'", 'runni
 sq("INSERT INTO dtab VALUES (1)");
 is(wait_count("$dp.public.dtab", 1), 1, 'and sends');
 {
-	my ($rc, $out, $err) = $node->psql('postgres', 'DROP ROLE role_d');
-	like($err, qr/owner of publication d_pub/, 'DROP ROLE is refused while the role owns the publication');
+	my ($rc, $out, $err) = $node->psql('template1', 'DROP ROLE role_d');
+	like($err, qr/role "role_d" cannot be dropped because some objects depend on it/,
+		'DROP ROLE is refused while the role owns the publication (and has grants)');
+	sq("REASSIGN OWNED BY role_d TO CURRENT_USER; DROP OWNED BY role_d;");
+	($rc, $out, $err) = $node->psql('postgres', 'DROP ROLE role_d');
+	like($err, qr/role "role_d" cannot be dropped because it owns kafka_fdw work in this database/,
+		"and in the pipeline's database while it owns the pipeline");
 }
 my $doid = sq("SELECT oid FROM pg_roles WHERE rolname = 'role_d'");
 $t = server_now();
-sq("REASSIGN OWNED BY role_d TO CURRENT_USER; DROP OWNED BY role_d;");
 sq("SELECT pg_terminate_backend(worker_pid) FROM kafka.pipeline_status WHERE name = '$dp'");
 wait_for("SELECT count(*) FROM pg_stat_activity WHERE usename = 'role_d'", '0', 30);
-sq("DROP ROLE role_d");
+$node->safe_psql('template1', 'DROP ROLE role_d');
 sq("INSERT INTO dtab VALUES (2)");
 stops_with($dp, qr/its owner \(role with OID $doid\) does not exist/, 'owner dropped', $t);
 sends_nothing_more("$dp.public.dtab", 1, 'owner dropped');
