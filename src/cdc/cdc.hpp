@@ -31,6 +31,12 @@ struct PipelineEntry {
     bool dropping;              // drop_pipeline in progress: do not start
     TimestampTz restart_at;     // the launcher starts no worker before this
     uint32 created_gen;         // bumped when a create_pipeline of this slot commits
+    // The pipeline's owner: the role its worker connects as.  InvalidOid
+    // while unknown: the next start is then a short lookup (see worker.cpp)
+    // that reads it from kafka.pipelines and exits for an immediate restart.
+    // Set by create_pipeline too; cleared when a start as the owner fails to
+    // connect or finds another owner in the row.
+    Oid owner;
     int failures;               // consecutive failed runs (backoff)
     uint64 events_sent;
     TimestampTz last_event_at;
@@ -73,6 +79,9 @@ CdcShared *Shared();
 void WakeLauncher();
 // Under the lock (shared or exclusive): the entry of a slot, or NULL.
 PipelineEntry *FindEntry(const char *slot_name);
+// Under the exclusive lock: a new entry for a slot (its owner unknown, to
+// start now); NULL when every entry is taken.
+PipelineEntry *NewEntry(const char *slot_name, Oid dboid);
 // Sets a worker's latch, if it runs.
 void WakeWorker(pid_t pid);
 
@@ -80,6 +89,47 @@ constexpr const char *kSlotPrefix = "kafka_fdw_";
 // Under ReplicationSlotControlLock: whether a slot is a pipeline's (in use,
 // logical, named kafka_fdw_*, plugin pgoutput).
 bool IsPipelineSlot(const ReplicationSlot *s);
+
+// ---- kafka.pipelines, read without SQL (definition.cpp) ---------------------
+//
+// The extension's own rows are read with a heap scan of the table found
+// through the extension's schema OID: no SQL, so nothing the caller or the
+// owner set (search_path, operators, role or database settings) is involved.
+
+struct PipelineDef {
+    char *name;
+    char *server;
+    char *publication;
+    char *slot_name;
+    Oid owner;
+    bool paused;
+    char *snapshot;  // none, pending or done
+    Jsonb *options;  // a copy (never NULL)
+};
+
+// The row of a pipeline of this database, by name or (name NULL) by slot
+// name; false when there is none or kafka_fdw is not installed here.  With
+// `latest`, read with a fresh snapshot (sees rows committed since the
+// statement began); else with the active snapshot.  palloc'd in the current
+// memory context.  Needs a transaction.
+bool ReadPipeline(const char *name, const char *slot_name, bool latest, PipelineDef *out);
+
+// Pipelines of `role` in the cluster: this database's rows (exact, fresh
+// snapshot) plus the entries of other databases whose owner is known.
+int CountPipelinesOf(Oid role);
+
+// What the owner of a pipeline needs, checked by create_pipeline (for the
+// caller) and at every worker start (for the owner): REPLICATION (or
+// superuser), LOGIN (the worker connects as the owner), USAGE on the server,
+// ownership of the publication, and SELECT on each of its tables with no row
+// security applying.  ERROR naming what is missing; else the OIDs of the
+// publication's tables (as pgoutput sends them), palloc'd.
+List *CheckOwnerPrivileges(const char *pipeline, Oid owner, const char *server, const char *publication);
+
+// May `owner` read relation `relid` as a pipeline sends it: SELECT on it (or
+// on a partitioned table above it) and no row security policy applying to
+// the owner.  ERROR otherwise (naming the pipeline and the table).
+void CheckRelationReadable(const char *pipeline, Oid owner, Oid relid);
 
 // Under the lock (exclusive when `create`): the sink worker entry of a
 // database and owner (InvalidOid: the database's lookup worker), made when

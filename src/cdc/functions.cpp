@@ -9,9 +9,16 @@
 // slot it made (abort callback); drop_pipeline stops the worker, deletes
 // the row, and drops the slot as its transaction commits (pre-commit
 // callback: a failure there aborts the transaction, a rollback keeps both).
+//
+// Rights first, then elevation: each function checks the caller's rights
+// against the row read without SQL (definition.cpp), and only then writes
+// kafka.pipelines as the extension's owner, with search_path pinned and
+// every operator qualified (pg/security.hpp).  The caller's settings never
+// reach SQL that runs with more rights than the caller's.
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
 #include "pg/datum.hpp"
+#include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
 
@@ -22,6 +29,7 @@ extern "C" {
 #include "pgstat.h"
 #include "replication/slot.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "utils/jsonb.h"
 #include "utils/pg_lsn.h"
@@ -46,6 +54,7 @@ struct PendingSlot {
                    // Dropping: drop before commit, clear the dropping flag on abort
     SubTransactionId subid;
     char slot[NAMEDATALEN];
+    Oid owner;  // Created: the pipeline's owner
 };
 List *g_pending = NIL;
 bool g_callback_registered = false;
@@ -99,15 +108,26 @@ void XactCallback(XactEvent event, void *) {
         foreach (lc, g_pending) {
             const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
             PipelineEntry *e = FindEntry(p->slot);
+            if (!e && p->what == Pending::Created) e = NewEntry(p->slot, MyDatabaseId);
             if (!e) continue;
             if (p->what == Pending::Reload) {
                 e->reload = true;
                 WakeWorker(e->pid);
+                // A worker waiting out its backoff (e.g. after its owner
+                // lost a privilege) starts again at once on resume.
+                if (e->pid == 0) e->restart_at = 0;
             } else if (p->what == Pending::Created) {
                 // A worker that looked before this commit found no row:
-                // start the next one at once.
+                // start the next one at once, as the new pipeline's owner
+                // (an entry left by a dropped pipeline of the same name may
+                // still name the old one).
                 e->created_gen++;
                 e->restart_at = 0;
+                e->owner = p->owner;
+            } else if (p->what == Pending::Dropping) {
+                // Its slot is gone: the entry no longer counts against its
+                // owner's quota, even before the launcher frees it.
+                e->owner = InvalidOid;
             }
         }
         LWLockRelease(Shared()->lock);
@@ -135,7 +155,7 @@ void SubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactio
     }
 }
 
-void Remember(Pending what, const char *slot) {
+void Remember(Pending what, const char *slot, Oid owner = InvalidOid) {
     if (!g_callback_registered) {
         RegisterXactCallback(XactCallback, nullptr);
         RegisterSubXactCallback(SubXactCallback, nullptr);
@@ -145,6 +165,7 @@ void Remember(Pending what, const char *slot) {
     p->what = what;
     p->subid = GetCurrentSubTransactionId();
     strlcpy(p->slot, slot, sizeof p->slot);
+    p->owner = owner;
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
     g_pending = lappend(g_pending, p);
     MemoryContextSwitchTo(old);
@@ -170,77 +191,72 @@ void CheckName(const char *name) {
 
 char *SlotName(const char *name) { return psprintf("%s%u_%s", kSlotPrefix, MyDatabaseId, name); }
 
-// Runs SPI statements as the bootstrap superuser: kafka.pipelines is not
-// writable by the callers, whose rights were checked before.
-struct AsSuperuser {
-    Oid saved_uid;
-    int saved_sec;
-};
-void BecomeSuperuser(AsSuperuser *s) {
-    GetUserIdAndSecContext(&s->saved_uid, &s->saved_sec);
-    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, s->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-void RestoreUser(const AsSuperuser *s) { SetUserIdAndSecContext(s->saved_uid, s->saved_sec); }
-
-void Exec(const char *sql, int nargs, Oid *types, Datum *values, int expect) {
-    int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
-    if (rc != expect) elog(ERROR, "kafka_fdw: SPI failed (%d): %s", rc, sql);
-}
-
-struct PipelineRow {
-    char *slot_name;
-    Oid owner;
-    bool paused;
-};
-
-// The pipeline's row, and the caller's right to manage it: superuser, or its
-// owner with the REPLICATION attribute.
-PipelineRow LookupPipeline(const char *name) {
-    Oid types[1] = {TEXTOID};
-    Datum values[1] = {CStringGetTextDatum(name)};
-    int rc = SPI_execute_with_args("SELECT slot_name::text, owner::oid::text, paused::text FROM kafka.pipelines "
-                                   "WHERE name = $1 FOR UPDATE",
-                                   1, types, values, nullptr, false, 1);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "kafka_fdw: SPI failed (%d)", rc);
-    if (SPI_processed != 1)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("pipeline \"%s\" does not exist", name)));
-    HeapTuple t = SPI_tuptable->vals[0];
-    TupleDesc d = SPI_tuptable->tupdesc;
-    PipelineRow r;
-    r.slot_name = SPI_getvalue(t, d, 1);
-    r.owner = (Oid)strtoul(SPI_getvalue(t, d, 2), nullptr, 10);
-    r.paused = strcmp(SPI_getvalue(t, d, 3), "true") == 0;
-    return r;
-}
-
-void CheckManage(const char *name, Oid owner, bool asuper) {
-    if (asuper) return;
-    if (owner != GetUserId() || !has_rolreplication(GetUserId()))
+// The caller may manage (pause, resume, drop) a pipeline: a superuser, or a
+// role with REPLICATION that has the privileges of the pipeline's owner.
+void CheckManage(const char *name, Oid owner) {
+    if (superuser()) return;
+    if (!has_privs_of_role(GetUserId(), owner) || !has_rolreplication(GetUserId()))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("permission denied to manage pipeline \"%s\"", name),
                         errdetail("Only superusers and the pipeline's owner with the REPLICATION attribute may.")));
 }
 
-// For drop/pause/resume: the library is preloaded, SPI is connected, the
-// pipeline exists and the caller may manage it.
-PipelineRow OpenManagedPipeline(const char *name, AsSuperuser *su) {
+// For drop/pause/resume: the library is preloaded, the pipeline exists and
+// the caller may manage it.  Read without SQL, checked before anything runs
+// with more rights than the caller's.
+PipelineDef OpenManagedPipeline(const char *name) {
     RequirePreloaded();
-    bool asuper = superuser();
-    SPI_connect();
-    BecomeSuperuser(su);
-    PipelineRow row = LookupPipeline(name);
-    RestoreUser(su);
-    CheckManage(name, row.owner, asuper);
-    return row;
+    PipelineDef def;
+    if (!ReadPipeline(name, nullptr, false, &def))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("pipeline \"%s\" does not exist", name)));
+    CheckManage(name, def.owner);
+    return def;
 }
 
-// Validates the options object; returns nothing, raises on a bad key/value.
-void CheckOptions(Jsonb *opts) {
+// SQL on kafka.pipelines, as the extension's owner (the owner of the table),
+// under a pinned search_path; the text names the table by the extension's
+// schema and qualifies every operator.  The caller's rights were checked.
+struct OwnSql {
+    pg::RoleScope scope;
+};
+void BeginOwnSql(OwnSql *s) {
+    SPI_connect();
+    pg::EnterRole(&s->scope, pg::ExtensionOwner(), true);
+}
+void EndOwnSql(const OwnSql *s) {
+    pg::LeaveRole(&s->scope);
+    SPI_finish();
+}
+void Exec(const char *sql, int nargs, Oid *types, Datum *values, int expect) {
+    int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
+    if (rc != expect) elog(ERROR, "kafka_fdw: SPI failed (%d): %s", rc, sql);
+}
+
+// Locks the pipeline's row (as the extension's owner: see OwnSql) and
+// returns its paused flag; ERROR when it was dropped, or dropped and made
+// again by another owner, since the caller's rights were checked.
+bool LockPipeline(const PipelineDef &def) {
+    Oid types[2] = {TEXTOID, OIDOID};
+    Datum values[2] = {CStringGetTextDatum(def.name), ObjectIdGetDatum(def.owner)};
+    Exec(psprintf("SELECT paused FROM %s.pipelines WHERE name OPERATOR(pg_catalog.=) $1 "
+                  "AND owner::pg_catalog.oid OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+                  pg::ExtensionSchemaSql()),
+         2, types, values, SPI_OK_SELECT);
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("pipeline \"%s\" does not exist", def.name)));
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return !isnull && DatumGetBool(d);
+}
+
+// Validates the options object (raises on a bad key/value); returns its
+// "snapshot" flag.
+bool CheckOptions(Jsonb *opts) {
     if (!JB_ROOT_IS_OBJECT(opts))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pipeline options must be a JSON object")));
-    bool debezium_format = false, schemas_given = false;
-    bool *debezium = &debezium_format, *schemas = &schemas_given;
-    pg::ForEachJsonbMember(opts, [debezium, schemas](char *key, JsonbValue *jv) {
+    bool debezium_format = false, schemas_given = false, snapshot = false;
+    bool *debezium = &debezium_format, *schemas = &schemas_given, *take_snapshot = &snapshot;
+    pg::ForEachJsonbMember(opts, [debezium, schemas, take_snapshot](char *key, JsonbValue *jv) {
         const JsonbValue &v = *jv;
         if (strcmp(key, "topic_prefix") == 0) {
             bool ok = v.type == jbvString && v.val.string.len > 0;
@@ -274,6 +290,7 @@ void CheckOptions(Jsonb *opts) {
             if (v.type != jbvBool)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                                 errmsg("pipeline option \"snapshot\" must be true or false")));
+            *take_snapshot = v.val.boolean;
         } else if (strcmp(key, "schemas") == 0) {
             if (v.type != jbvBool)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -287,6 +304,7 @@ void CheckOptions(Jsonb *opts) {
     if (schemas_given && !debezium_format)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("pipeline option \"schemas\" applies to \"format\": \"debezium\" only")));
+    return snapshot;
 }
 
 // A pipeline's worker needs a shared-memory entry: refuse the pipeline that
@@ -323,6 +341,7 @@ pid_t SlotActivePid(const char *slot) {
 }  // namespace kafka_fdw::cdc
 
 using namespace kafka_fdw::cdc;
+namespace pg = kafka_fdw::pg;
 
 extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
     for (int i = 0; i < 3; i++)
@@ -333,51 +352,71 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
     char *server = text_to_cstring(PG_GETARG_TEXT_PP(1));
     char *publication = text_to_cstring(PG_GETARG_TEXT_PP(2));
     Jsonb *opts = PG_ARGISNULL(3) ? nullptr : PG_GETARG_JSONB_P(3);
+    Oid owner = GetUserId();
 
+    // The caller's rights, all of them, before anything else.
     RequirePreloaded();
     CheckName(name);
-    if (!superuser() && !has_rolreplication(GetUserId()))
+    if (!superuser() && !has_rolreplication(owner))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to create a pipeline"),
                         errdetail("Only superusers and roles with the REPLICATION attribute may create pipelines.")));
     (void)kafka_fdw::fdw::GetClientSpecByName(server);  // exists, is ours, USAGE
     (void)GetPublicationByName(publication, false);
+    // What the worker will check at each start, as the owner: REPLICATION,
+    // LOGIN, USAGE on the server, owning the publication, SELECT on its
+    // tables.
+    (void)CheckOwnerPrivileges(name, owner, server, publication);
+    bool snapshot = opts ? CheckOptions(opts) : false;
+    if (!superuser()) {
+        // One create at a time per role (and no DROP ROLE meanwhile), so
+        // that concurrent ones count each other.
+        LockSharedObject(AuthIdRelationId, owner, 0, ShareUpdateExclusiveLock);
+        int n = CountPipelinesOf(owner);
+        if (n >= pg::g_max_pipelines_per_role)
+            ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                            errmsg("too many pipelines for role \"%s\": kafka_fdw.max_pipelines_per_role is %d",
+                                   GetUserNameFromId(owner, false), pg::g_max_pipelines_per_role),
+                            errdetail("The role owns %d pipelines (in all databases).", n),
+                            errhint("Drop a pipeline, or ask a superuser to raise kafka_fdw.max_pipelines_per_role "
+                                    "(for this role: ALTER ROLE ... SET).")));
+    }
     CheckPipelineLimit();
-    if (opts) CheckOptions(opts);
+    PipelineDef existing;
+    if (ReadPipeline(name, nullptr, true, &existing))
+        ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("pipeline \"%s\" already exists", name)));
     char *slot = SlotName(name);
 
-    SPI_connect();
-    AsSuperuser su;
-    BecomeSuperuser(&su);
+    // The slot, as the caller (a REPLICATION role or a superuser), before
+    // anything writes: a slot cannot be made by a transaction with an xid.
     {
-        Oid types[1] = {TEXTOID};
-        Datum values[1] = {CStringGetTextDatum(name)};
-        Exec("SELECT 1 FROM kafka.pipelines WHERE name = $1", 1, types, values, SPI_OK_SELECT);
-        if (SPI_processed > 0)
-            ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("pipeline \"%s\" already exists", name)));
-    }
-    {
-        // Before anything writes: a slot cannot be created by a transaction
-        // that has an xid.
+        SPI_connect();
+        int nest = pg::PinSearchPath();
         Oid types[1] = {NAMEOID};
         Datum values[1] = {CStringGetDatum(slot)};
         Exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", 1, types, values,
              SPI_OK_SELECT);
-        Remember(Pending::Created, slot);
+        pg::UnpinSearchPath(nest);
+        SPI_finish();
+        Remember(Pending::Created, slot, owner);
     }
+    // The row, as the extension's owner.
     {
-        Oid types[6] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, OIDOID};
-        Datum values[6] = {CStringGetTextDatum(name),
+        OwnSql own;
+        BeginOwnSql(&own);
+        Oid types[7] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, REGROLEOID, TEXTOID};
+        Datum values[7] = {CStringGetTextDatum(name),
                            CStringGetTextDatum(server),
                            CStringGetTextDatum(publication),
                            opts ? JsonbPGetDatum(opts) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")),
                            CStringGetDatum(slot),
-                           ObjectIdGetDatum(su.saved_uid)};
-        Exec("INSERT INTO kafka.pipelines (name, server, publication, options, slot_name, owner, snapshot) "
-             "VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN ($4->>'snapshot')::boolean THEN 'pending' ELSE 'none' END)",
-             6, types, values, SPI_OK_INSERT);
+                           ObjectIdGetDatum(owner),
+                           CStringGetTextDatum(snapshot ? "pending" : "none")};
+        Exec(psprintf("INSERT INTO %s.pipelines (name, server, publication, options, slot_name, owner, snapshot) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                      pg::ExtensionSchemaSql()),
+             7, types, values, SPI_OK_INSERT);
+        EndOwnSql(&own);
     }
-    RestoreUser(&su);
-    SPI_finish();
     // On commit the launcher starts the worker (it scans every second).
     Remember(Pending::Reload, slot);
     PG_RETURN_VOID();
@@ -385,8 +424,11 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
 
 extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
     char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    AsSuperuser su;
-    PipelineRow row = OpenManagedPipeline(name, &su);
+    PipelineDef row = OpenManagedPipeline(name);
+    OwnSql own;
+    BeginOwnSql(&own);
+    (void)LockPipeline(row);
+    EndOwnSql(&own);
 
     // Stop the worker and keep the launcher from starting another.
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
@@ -413,31 +455,32 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
         CHECK_FOR_INTERRUPTS();
     }
 
-    BecomeSuperuser(&su);
+    BeginOwnSql(&own);
     {
         Oid types[1] = {TEXTOID};
         Datum values[1] = {CStringGetTextDatum(name)};
-        Exec("DELETE FROM kafka.pipelines WHERE name = $1", 1, types, values, SPI_OK_DELETE);
+        Exec(psprintf("DELETE FROM %s.pipelines WHERE name OPERATOR(pg_catalog.=) $1", pg::ExtensionSchemaSql()), 1,
+             types, values, SPI_OK_DELETE);
     }
-    RestoreUser(&su);
-    SPI_finish();
+    EndOwnSql(&own);
     WakeLauncher();
     PG_RETURN_VOID();
 }
 
 static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
     char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    AsSuperuser su;
-    PipelineRow row = OpenManagedPipeline(name, &su);
-    if (row.paused != paused) {
-        BecomeSuperuser(&su);
+    PipelineDef row = OpenManagedPipeline(name);
+    OwnSql own;
+    BeginOwnSql(&own);
+    if (LockPipeline(row) != paused) {
         Oid types[2] = {TEXTOID, BOOLOID};
         Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(paused)};
-        Exec("UPDATE kafka.pipelines SET paused = $2 WHERE name = $1", 2, types, values, SPI_OK_UPDATE);
-        RestoreUser(&su);
+        Exec(psprintf("UPDATE %s.pipelines SET paused = $2 WHERE name OPERATOR(pg_catalog.=) $1",
+                      pg::ExtensionSchemaSql()),
+             2, types, values, SPI_OK_UPDATE);
         Remember(Pending::Reload, row.slot_name);
     }
-    SPI_finish();
+    EndOwnSql(&own);
     PG_RETURN_VOID();
 }
 
@@ -457,6 +500,15 @@ extern "C" Datum kafka_pipeline_workers(PG_FUNCTION_ARGS) {
     for (int i = 0; i < n; i++) {
         PipelineEntry *e = &copy[i];
         if (!e->in_use || e->dboid != MyDatabaseId) continue;
+        // last_error may quote the data a worker sent: only for roles with
+        // the privileges of the pipeline's owner (superusers have all).
+        if (e->last_error[0] && !superuser()) {
+            PipelineDef def;
+            if (!ReadPipeline(nullptr, e->slot_name, false, &def) || !has_privs_of_role(GetUserId(), def.owner)) {
+                e->last_error[0] = '\0';
+                e->last_error_at = 0;
+            }
+        }
         Datum values[8];
         bool nulls[8] = {false};
         values[0] = CStringGetTextDatum(e->slot_name);

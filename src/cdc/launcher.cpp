@@ -142,6 +142,22 @@ PipelineEntry *FindEntry(const char *slot_name) {
     return nullptr;
 }
 
+PipelineEntry *NewEntry(const char *slot_name, Oid dboid) {
+    for (int i = 0; i < g_shared->max_pipelines; i++) {
+        PipelineEntry *e = &g_shared->entries[i];
+        // A free entry never has a worker the launcher knows of (it frees
+        // only entries without one); pid: a worker of an earlier launcher.
+        if (e->in_use || e->pid != 0) continue;
+        memset(e, 0, sizeof *e);
+        e->in_use = true;
+        e->dboid = dboid;
+        strlcpy(e->slot_name, slot_name, NAMEDATALEN);
+        e->restart_at = GetCurrentTimestamp();
+        return e;
+    }
+    return nullptr;
+}
+
 namespace {
 
 struct SlotRef {
@@ -319,19 +335,9 @@ bool ScanSlots() {
             if (strcmp(slots[j].name, e->slot_name) == 0) exists = true;
         if (!exists) memset(e, 0, sizeof *e);
     }
-    for (int j = 0; j < nslots; j++) {
-        if (FindEntry(slots[j].name)) continue;
-        for (int i = 0; i < g_shared->max_pipelines; i++) {
-            PipelineEntry *e = &g_shared->entries[i];
-            if (e->in_use || g_handles[i]) continue;
-            memset(e, 0, sizeof *e);
-            e->in_use = true;
-            e->dboid = slots[j].dboid;
-            strlcpy(e->slot_name, slots[j].name, NAMEDATALEN);
-            e->restart_at = now;
-            break;
-        }
-    }
+    // (Their owners are unknown: each worker's first start looks it up.)
+    for (int j = 0; j < nslots; j++)
+        if (!FindEntry(slots[j].name)) (void)NewEntry(slots[j].name, slots[j].dboid);
     ScanSinks();
     // Start what should run.
     for (int i = 0; i < g_shared->max_pipelines; i++) {

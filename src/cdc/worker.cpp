@@ -20,6 +20,19 @@
 // Errors: any ERROR ends the worker (exit 1) after its text was put in
 // shared memory; the launcher starts it again with a backoff.  No decoding
 // context is ever reused after an error.
+//
+// Identity: the worker runs as the pipeline's owner, connected as that role
+// (as pg_cron runs a job as its user), so the initial snapshot reads what
+// the owner may read and nothing more.  The launcher knows slots, not
+// owners: a start for an entry whose owner is unknown is a short lookup,
+// connected as the bootstrap superuser, that only reads kafka.pipelines
+// without SQL (no user code, no settings involved), records the owner in
+// shared memory and exits for an immediate restart as the owner.  Every
+// start as the owner checks the owner's privileges again (REPLICATION,
+// LOGIN, USAGE on the server, owning the publication, SELECT on its tables),
+// and so does every table's first appearance in the stream: a pipeline whose
+// owner lost one stops with last_error and retries with the backoff.  The
+// worker's own writes to kafka.pipelines run as the extension's owner.
 #include "cdc/debezium.hpp"
 #include "cdc/sender.hpp"
 #include "format/json.hpp"
@@ -28,6 +41,7 @@
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
 #include "pg/datum.hpp"
+#include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
 
@@ -35,6 +49,7 @@ extern "C" {
 #include "access/xlog.h"
 #include "access/xlogreader.h"
 #include "access/xlogutils.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_cast.h"
 #include "commands/dbcommands.h"
 #include "common/jsonapi.h"
@@ -123,6 +138,9 @@ struct Worker {
     char toast_cols[1024];
     bool snapshot_pending;  // the initial snapshot is still to be (re)done
     bool no_definition;     // no pipeline row for the slot (yet)
+    bool connecting;        // connecting as the owner (a FATAL there: look the owner up again)
+    Oid connected_owner;    // the role this process connected as (InvalidOid: a lookup start)
+    List *verified;         // tables checked at this start, not yet described (see RelationAllowed)
     uint32 created_gen;     // the entry's created_gen before the row was looked for
     bool debezium;      // format "debezium" (else "row")
     bool dbz_schemas;   // its option "schemas"
@@ -191,6 +209,16 @@ void WorkerExit(int code, Datum) {
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     e->pid = 0;
     TimestampTz now = GetCurrentTimestamp();
+    if (W->connecting) {
+        // The connection as the owner failed (FATAL: the role was dropped,
+        // lost LOGIN, ...): the next start looks the owner up again and says
+        // what is wrong.
+        if (e->owner == W->connected_owner) e->owner = InvalidOid;
+        snprintf(e->last_error, sizeof e->last_error,
+                 "could not connect as the pipeline's owner (role with OID %u): see the server log",
+                 W->connected_owner);
+        e->last_error_at = now;
+    }
     if (code != 0) {
         // Back off: 1, 2, 4, 8 s, at most 10 s.
         e->failures = Min(e->failures + 1, 10);
@@ -210,50 +238,116 @@ bool StopRequested() { return ProcDiePending || W->entry->reload; }
 
 // ---- the pipeline's definition ---------------------------------------------
 
-// Reads kafka.pipelines in a short transaction.  False when this slot has no
-// pipeline in this database (yet: a create_pipeline not committed).
+// Reads the pipeline's row (kafka.pipelines, without SQL: definition.cpp) in
+// a short transaction.  False when this slot has no pipeline in this
+// database (yet: a create_pipeline not committed).
 bool LoadDefinition() {
-    bool found = false;
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
-    SPI_connect();
-    int rc = SPI_execute("SELECT to_regclass('kafka.pipelines') IS NOT NULL", true, 1);
-    bool has_table = rc == SPI_OK_SELECT && SPI_processed == 1 &&
-                     strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
-    if (has_table) {
-        Oid argtypes[1] = {NAMEOID};
-        Datum values[1] = {CStringGetDatum(W->slot_name)};
-        rc = SPI_execute_with_args(
-            "SELECT name, server, publication, owner::oid::text, paused::text, "
-            "coalesce(options->>'topic_prefix', name), coalesce(options->>'partitions', '-1'), "
-            "coalesce(options->>'replication_factor', '-1'), coalesce(options->>'format', 'row'), "
-            "coalesce(options->>'schemas', 'true'), snapshot "
-            "FROM kafka.pipelines WHERE slot_name = $1",
-            1, argtypes, values, nullptr, true, 1);
-        if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-            HeapTuple t = SPI_tuptable->vals[0];
-            TupleDesc d = SPI_tuptable->tupdesc;
-            MemoryContext old = MemoryContextSwitchTo(W->cxt);
-            W->name = pstrdup(SPI_getvalue(t, d, 1));
-            W->server = pstrdup(SPI_getvalue(t, d, 2));
-            W->publication = pstrdup(SPI_getvalue(t, d, 3));
-            W->owner = (Oid)strtoul(SPI_getvalue(t, d, 4), nullptr, 10);
-            W->paused = strcmp(SPI_getvalue(t, d, 5), "true") == 0;
-            W->topic_prefix = pstrdup(SPI_getvalue(t, d, 6));
-            W->partitions = atoi(SPI_getvalue(t, d, 7));
-            W->replication = atoi(SPI_getvalue(t, d, 8));
-            W->debezium = strcmp(SPI_getvalue(t, d, 9), "debezium") == 0;
-            W->dbz_schemas = strcmp(SPI_getvalue(t, d, 10), "false") != 0;
-            W->dbname = get_database_name(MyDatabaseId);
-            W->snapshot_pending = strcmp(SPI_getvalue(t, d, 11), "pending") == 0;
-            MemoryContextSwitchTo(old);
-            found = true;
-        }
+    MemoryContext old = MemoryContextSwitchTo(W->cxt);
+    PipelineDef def;
+    bool found = ReadPipeline(nullptr, W->slot_name, false, &def);
+    if (found) {
+        W->name = def.name;
+        W->server = def.server;
+        W->publication = def.publication;
+        W->owner = def.owner;
+        W->paused = def.paused;
+        W->snapshot_pending = strcmp(def.snapshot, "pending") == 0;
+        // create_pipeline validated the options.
+        W->topic_prefix = def.name;
+        W->partitions = -1;
+        W->replication = -1;
+        W->debezium = false;
+        W->dbz_schemas = true;
+        pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
+            auto number = [v]() {
+                return v->type == jbvNumeric
+                           ? DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)))
+                           : -1;
+            };
+            auto string = [v]() {
+                return v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : pstrdup("");
+            };
+            if (strcmp(key, "topic_prefix") == 0) W->topic_prefix = string();
+            else if (strcmp(key, "partitions") == 0) W->partitions = number();
+            else if (strcmp(key, "replication_factor") == 0) W->replication = number();
+            else if (strcmp(key, "format") == 0) W->debezium = strcmp(string(), "debezium") == 0;
+            else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
+        });
+        W->dbname = get_database_name(MyDatabaseId);
     }
-    SPI_finish();
+    MemoryContextSwitchTo(old);
     PopActiveSnapshot();
     CommitTransactionCommand();
     return found;
+}
+
+// The owner's privileges, at every start as the owner (against the catalog
+// as it is now).
+void CheckPrivileges() {
+    StartTransactionCommand();
+    List *tables = CheckOwnerPrivileges(W->name, W->owner, W->server, W->publication);
+    MemoryContext old = MemoryContextSwitchTo(W->cxt);
+    W->verified = list_copy(tables);
+    MemoryContextSwitchTo(old);
+    CommitTransactionCommand();
+}
+
+// Where a table is described (pgoutput's Relation message, or the initial
+// snapshot): may the owner read it?  Its first description after this start
+// is covered by CheckPrivileges when the table was in the publication then:
+// checked against the catalog as it is now, so that changes made while the
+// owner lacked SELECT are sent once it has it again (a check against the
+// catalog of that time would stop the pipeline there for good).  Any other
+// description is checked against the catalog as of the change being decoded
+// (pgoutput describes a table again after its privileges changed): a REVOKE
+// stops the pipeline at the table's next change, before anything of it is
+// sent.
+void RelationAllowed(Oid relid) {
+    if (list_member_oid(W->verified, relid)) {
+        W->verified = list_delete_oid(W->verified, relid);
+        return;
+    }
+    CheckRelationReadable(W->name, W->owner, relid);
+}
+
+// A start for an entry whose owner is unknown, connected as the bootstrap
+// superuser: reads the owner from the pipeline's row (no SQL, no user code),
+// checks that the worker can connect as it, records it and exits; the
+// launcher starts the worker again at once, as the owner.
+[[noreturn]] void LookupOwner() {
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    PipelineDef def;
+    bool found = ReadPipeline(nullptr, W->slot_name, false, &def);
+    if (found) {
+        HeapTuple tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(def.owner));
+        if (!HeapTupleIsValid(tup))
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                            errmsg("pipeline \"%s\": its owner (role with OID %u) does not exist", def.name,
+                                   def.owner),
+                            errhint("Drop the pipeline; a role with the privileges it needs can create it again.")));
+        auto *role = (Form_pg_authid)GETSTRUCT(tup);
+        if (!role->rolcanlogin)
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("pipeline \"%s\": role \"%s\" cannot log in", def.name, NameStr(role->rolname)),
+                            errdetail("A pipeline's worker connects as the pipeline's owner.")));
+        if (pg_database_aclcheck(MyDatabaseId, def.owner, ACL_CONNECT) != ACLCHECK_OK)
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("pipeline \"%s\": role \"%s\" has no CONNECT privilege on database \"%s\"",
+                                   def.name, NameStr(role->rolname), get_database_name(MyDatabaseId)),
+                            errdetail("A pipeline's worker connects as the pipeline's owner.")));
+        ReleaseSysCache(tup);
+    }
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    if (found) W->entry->owner = def.owner;
+    else W->no_definition = true;  // look again later, or at once when a create commits
+    W->entry->state = found ? WorkerState::Starting : WorkerState::Stopped;
+    LWLockRelease(Shared()->lock);
+    proc_exit(0);
 }
 
 void CreateSender() {
@@ -517,6 +611,9 @@ void EnsureTopic(const char *topic) {
 }
 
 void OnRelation(const pgo::Relation &msg) {
+    // A table's first appearance in the stream (or the snapshot): may the
+    // owner read it?  Nothing is sent for one it may not.
+    RelationAllowed(msg.relid);
     bool found;
     RelInfo *rel = static_cast<RelInfo *>(hash_search(W->rels, &msg.relid, HASH_ENTER, &found));
     if (found) MemoryContextDelete(rel->cxt);
@@ -998,16 +1095,21 @@ void TakeSnapshot() {
     W->confirmed = start;
 
     // The tables and columns the publication publishes, and its row filters.
+    // The extension's own SQL, run as the owner: search_path pinned (the
+    // owner's settings apply to this connection), operators qualified; the
+    // row filters are deparsed and parsed again under the same path.
     PushActiveSnapshot(GetTransactionSnapshot());
+    int nest = pg::PinSearchPath();
     SPI_connect();
     Oid argtypes[1] = {TEXTOID};
     Datum args[1] = {CStringGetTextDatum(W->publication)};
     int rc = SPI_execute_with_args(
-        "SELECT c.oid, p.schemaname::text, p.tablename::text, c.relkind::text, c.relreplident::text, p.attnames, "
-        "p.rowfilter FROM pg_catalog.pg_publication_tables p "
-        "JOIN pg_catalog.pg_namespace n ON n.nspname = p.schemaname "
-        "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename "
-        "WHERE p.pubname = $1 ORDER BY 2, 3",
+        "SELECT c.oid, p.schemaname::pg_catalog.text, p.tablename::pg_catalog.text, c.relkind::pg_catalog.text, "
+        "c.relreplident::pg_catalog.text, p.attnames, p.rowfilter FROM pg_catalog.pg_publication_tables p "
+        "JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) p.schemaname "
+        "JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
+        "AND c.relname OPERATOR(pg_catalog.=) p.tablename "
+        "WHERE p.pubname OPERATOR(pg_catalog.=) $1 ORDER BY 2, 3",
         1, argtypes, args, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not list the tables of publication \"%s\"", W->publication);
     MemoryContext snap_cxt = AllocSetContextCreate(W->cxt, "kafka_fdw snapshot", ALLOCSET_DEFAULT_SIZES);
@@ -1047,6 +1149,7 @@ void TakeSnapshot() {
     for (int i = 0; i < ntables; i++) SnapshotTable(tables[i], batch_cxt);
     KFDW_ENTRY(W->sender->Commit(););
     SPI_finish();
+    pg::UnpinSearchPath(nest);
     PopActiveSnapshot();
     CommitTransactionCommand();
 
@@ -1061,14 +1164,19 @@ void TakeSnapshot() {
     }
     SetState(WorkerState::Running, nullptr);
     PublishProgress();
+    // The pipeline's row belongs to the extension: written as its owner.
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
     SPI_connect();
+    pg::RoleScope scope;
+    pg::EnterRole(&scope, pg::ExtensionOwner(), true);
     Oid types[1] = {NAMEOID};
     Datum values[1] = {CStringGetDatum(W->slot_name)};
-    if (SPI_execute_with_args("UPDATE kafka.pipelines SET snapshot = 'done' WHERE slot_name = $1", 1, types, values,
-                              nullptr, false, 0) != SPI_OK_UPDATE)
+    char *sql = psprintf("UPDATE %s.pipelines SET snapshot = 'done' WHERE slot_name OPERATOR(pg_catalog.=) $1",
+                         pg::ExtensionSchemaSql());
+    if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
         elog(ERROR, "could not record the end of the initial snapshot");
+    pg::LeaveRole(&scope);
     SPI_finish();
     PopActiveSnapshot();
     CommitTransactionCommand();
@@ -1086,7 +1194,17 @@ void Run() {
         LWLockRelease(Shared()->lock);
         proc_exit(0);
     }
+    if (W->owner != W->connected_owner) {
+        // The row names another owner than the one this process connected
+        // as (the pipeline was dropped and made again by another role):
+        // nothing runs as the wrong role; look the owner up and start again.
+        LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+        if (W->entry->owner == W->connected_owner) W->entry->owner = InvalidOid;
+        LWLockRelease(Shared()->lock);
+        proc_exit(0);
+    }
     if (W->paused) WaitWhilePaused();
+    CheckPrivileges();
     CreateSender();
     if (W->snapshot_pending) {
         SetState(WorkerState::Running, nullptr);
@@ -1159,9 +1277,10 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     hctl.hcxt = cxt;
     W->rels = hash_create("kafka_fdw pipeline relations", 64, &hctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-    Oid dboid;
+    Oid dboid, owner;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     dboid = W->entry->dboid;
+    owner = W->entry->owner;
     strlcpy(W->slot_name, W->entry->slot_name, NAMEDATALEN);
     W->entry->pid = MyProcPid;
     W->entry->reload = false;
@@ -1169,12 +1288,28 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     LWLockRelease(Shared()->lock);
     before_shmem_exit(WorkerExit, 0);
 
-    BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+    if (OidIsValid(owner)) {
+        // As the owner.  The database's and the role's settings apply (as
+        // for any session of the owner's); "role" is reset so that the
+        // worker acts as the owner itself, and the extension's own SQL pins
+        // its search_path.
+        W->connected_owner = owner;
+        W->connecting = true;
+        BackgroundWorkerInitializeConnectionByOid(dboid, owner, 0);
+        W->connecting = false;
+        SetConfigOption("role", "none", PGC_SUSET, PGC_S_OVERRIDE);
+    } else {
+        // A lookup start (see LookupOwner): no user code runs in it.
+        BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+    }
 
     // Any ERROR: record it for pipeline_status, then exit(1) (restart with
     // a backoff).  The context is never reused after an error.
     PG_TRY();
-    { Run(); }
+    {
+        if (OidIsValid(owner)) Run();
+        else LookupOwner();
+    }
     PG_CATCH();
     {
         MemoryContextSwitchTo(W->cxt);

@@ -134,6 +134,8 @@ void ReportClientEvents(kafka::Client &client);
 
 // The kafka_fdw.timeout GUC (milliseconds).
 extern int g_timeout_ms;
+// kafka_fdw.max_pipelines_per_role (guc.cpp)
+extern int g_max_pipelines_per_role;
 
 // Core -> SQLSTATE.
 int SqlStateOf(kafka::ErrorKind kind);

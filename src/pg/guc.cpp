@@ -3,6 +3,8 @@
 
 namespace kafka_fdw::pg {
 
+int g_max_pipelines_per_role = 4;
+
 void DefineGucs() {
     DefineCustomIntVariable(
         "kafka_fdw.timeout",
@@ -10,6 +12,13 @@ void DefineGucs() {
         "An unreachable broker gives an ERROR after this long. Waits are also cancellable.",
         &g_timeout_ms, 10000, 100, 3600 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
+    // Superuser-only (per role or database with ALTER ROLE/DATABASE ... SET):
+    // a role must not raise its own quota.
+    DefineCustomIntVariable(
+        "kafka_fdw.max_pipelines_per_role",
+        "Maximum number of CDC pipelines a role that is not a superuser may own, in all databases.",
+        "Checked by create_pipeline; superusers are exempt. 0: only superusers may create pipelines.",
+        &g_max_pipelines_per_role, 4, 0, 1000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("kafka_fdw");
 }
 

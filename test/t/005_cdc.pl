@@ -302,11 +302,15 @@ CREATE ROLE repl_user LOGIN REPLICATION;
 CREATE ROLE repl_other LOGIN REPLICATION;
 GRANT USAGE ON FOREIGN SERVER kafka TO repl_user, repl_other, plain_user;
 GRANT USAGE ON SCHEMA kafka TO plain_user, repl_user, repl_other;
+-- a pipeline's owner owns its publication and may read its tables
+CREATE PUBLICATION pub_repl FOR TABLE other;
+ALTER PUBLICATION pub_repl OWNER TO repl_user;
+GRANT SELECT ON other TO repl_user;
 });
 my ($rc, $out, $err) = $node->psql('postgres', "SET ROLE plain_user; SELECT kafka.create_pipeline('nope', 'kafka', 'pub_all')");
 like($err, qr/permission denied to create a pipeline/, 'a role without REPLICATION cannot create a pipeline');
 my $po = "o$run";
-($rc, $out, $err) = $node->psql('postgres', "SET ROLE repl_user; SELECT kafka.create_pipeline('$po', 'kafka', 'pub_all')");
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE repl_user; SELECT kafka.create_pipeline('$po', 'kafka', 'pub_repl')");
 is($rc, 0, 'a REPLICATION role can') or diag $err;
 ($rc, $out, $err) = $node->psql('postgres', "SET ROLE repl_other; SELECT kafka.pause_pipeline('$po')");
 like($err, qr/permission denied to manage pipeline/, 'another REPLICATION role cannot pause it');
