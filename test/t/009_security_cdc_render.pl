@@ -197,19 +197,25 @@ INSERT INTO builtin_c VALUES
   NULL, NULL, NULL);
 });
 
-# A publication of those tables, one pipeline per format, both with the
-# initial snapshot; the pipelines belong to the node's superuser.
-my ($pr, $pd) = ("row$run", "dbz$run");
+# Two publications (the table with the SQL cast on its own, so that its
+# pipelines meet it first when they stream), one pipeline per format on
+# each, all with the initial snapshot; the pipelines belong to the node's
+# superuser.
+my ($pr, $pd, $sr, $sd) = ("row$run", "dbz$run", "sqlrow$run", "sqldbz$run");
+my $all = "'$pr', '$pd', '$sr', '$sd'";
 sq(qq{
-CREATE PUBLICATION pub_r FOR TABLE role_r.t, role_r.t2, builtin_c;
+CREATE PUBLICATION pub_r FOR TABLE role_r.t, builtin_c;
+CREATE PUBLICATION pub_s FOR TABLE role_r.t2;
 SELECT kafka.create_pipeline('$pr', 'kafka', 'pub_r', '{"snapshot": true}');
 SELECT kafka.create_pipeline('$pd', 'kafka', 'pub_r', '{"snapshot": true, "format": "debezium", "schemas": false}');
+SELECT kafka.create_pipeline('$sr', 'kafka', 'pub_s', '{"snapshot": true}');
+SELECT kafka.create_pipeline('$sd', 'kafka', 'pub_s', '{"snapshot": true, "format": "debezium", "schemas": false}');
 });
-is(wait_for("SELECT string_agg(snapshot, ',' ORDER BY name) FROM kafka.pipelines WHERE name IN ('$pr', '$pd')",
-		'done,done', 90), 'done,done', 'the initial snapshots are done');
-is(wait_for("SELECT string_agg(state, ',' ORDER BY name) FROM kafka.pipeline_status WHERE name IN ('$pr', '$pd')",
-		'running,running', 30), 'running,running', 'both pipelines run');
-my $pids = sq("SELECT string_agg(worker_pid::text, ',' ORDER BY name) FROM kafka.pipeline_status WHERE name IN ('$pr', '$pd')");
+is(wait_for("SELECT string_agg(snapshot, ',') FROM kafka.pipelines WHERE name IN ($all)",
+		'done,done,done,done', 90), 'done,done,done,done', 'the initial snapshots are done');
+is(wait_for("SELECT string_agg(state, ',') FROM kafka.pipeline_status WHERE name IN ($all)",
+		'running,running,running,running', 30), 'running,running,running,running', 'the pipelines run');
+my $pids = sq("SELECT string_agg(worker_pid::text, ',' ORDER BY name) FROM kafka.pipeline_status WHERE name IN ($all)");
 
 # Changes while streaming: role_r's PL/pgSQL cast and SQL-function domain.
 sq(q{
@@ -261,7 +267,7 @@ for my $id (1, 11)
 
 # The SQL cast (the crash case), while streaming.
 sq(q{SET ROLE role_r; INSERT INTO role_r.t2 VALUES (2, 'y', '{y,NULL}');});
-for my $fmt ([ 'row', $pr, 'v::text' ], [ 'debezium', $pd, "v->'after'" ])
+for my $fmt ([ 'row', $sr, 'v::text' ], [ 'debezium', $sd, "v->'after'" ])
 {
 	my ($f, $p, $expr) = @$fmt;
 	is(wait_count("$p.role_r.t2", 2), 2, "$f: role_r.t2 (LANGUAGE sql cast), snapshot and change");
@@ -270,12 +276,12 @@ for my $fmt ([ 'row', $pr, 'v::text' ], [ 'debezium', $pd, "v->'after'" ])
 }
 
 # Nothing of role_r's ran in the worker.
-is(sq("SELECT rolsuper FROM pg_roles WHERE rolname = 'role_r'"), 'f', 'role_r is not a superuser');
 ok(!-e $marker, "role_r's COPY TO PROGRAM never ran");
-is(sq("SELECT string_agg(worker_pid::text, ',' ORDER BY name) FROM kafka.pipeline_status WHERE name IN ('$pr', '$pd')"),
+is(sq("SELECT rolsuper FROM pg_roles WHERE rolname = 'role_r'"), 'f', 'role_r is not a superuser');
+is(sq("SELECT string_agg(worker_pid::text, ',' ORDER BY name) FROM kafka.pipeline_status WHERE name IN ($all)"),
 	$pids, 'the workers that took the snapshots still run (no restart)');
-is(sq("SELECT string_agg(state || ':' || coalesce(last_error, ''), ',' ORDER BY name) FROM kafka.pipeline_status WHERE name IN ('$pr', '$pd')"),
-	'running:,running:', 'both pipelines run, without an error');
+is(sq("SELECT string_agg(state || ':' || coalesce(last_error, ''), ',') FROM kafka.pipeline_status WHERE name IN ($all)"),
+	'running:,running:,running:,running:', 'the pipelines run, without an error');
 is(worker_failures(), '', 'no worker failed or was killed by a signal');
 ok(!log_has_crash($node), 'no backend crashed');
 
