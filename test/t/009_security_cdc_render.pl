@@ -156,9 +156,10 @@ CREATE DOMAIN role_r.checked AS int CHECK (role_r.chk(VALUE));
 CREATE TYPE role_r.comp AS (e role_r.my_enum, n int, d role_r.checked, t text);
 CREATE TABLE role_r.t (id int PRIMARY KEY, e role_r.my_enum, ea role_r.my_enum[], c role_r.comp,
                        d role_r.checked, da role_r.checked[]);
--- the crash case: a LANGUAGE sql cast
+-- the crash case: a LANGUAGE sql cast (STABLE: run while decoding, it executes
+-- its query with the active snapshot, of which there is none: SIGSEGV)
 CREATE TYPE role_r.sql_enum AS ENUM ('x', 'y');
-CREATE FUNCTION role_r.fs(role_r.sql_enum) RETURNS json LANGUAGE sql
+CREATE FUNCTION role_r.fs(role_r.sql_enum) RETURNS json LANGUAGE sql STABLE
   AS \$f\$ SELECT CASE WHEN role_r.escalate() THEN '"sql cast ran"'::json END \$f\$;
 CREATE CAST (role_r.sql_enum AS json) WITH FUNCTION role_r.fs(role_r.sql_enum);
 CREATE TABLE role_r.t2 (id int PRIMARY KEY, s role_r.sql_enum, sa role_r.sql_enum[]);
