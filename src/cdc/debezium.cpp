@@ -47,16 +47,15 @@ struct Column {
     bool key;
     bool notnull;
     int32 typmod;
-    FmgrInfo infunc;  // the base type's input function (to read pgoutput's text)
+    // the base type's input function, to read pgoutput's text: for the kinds
+    // whose base types are built-in (dates, times, interval, bytea) only
+    FmgrInfo infunc;
     Oid ioparam;
     char *schema;     // the field's schema, without "field"
-    // arrays: the element's encoding and its output function
+    // arrays: the element's encoding, and the delimiter of the array's text
+    // (read here, never by array_in: see InitArray)
     Column *elem;
-    Oid elemtype;
-    int16 elmlen;
-    bool elmbyval;
-    char elmalign;
-    FmgrInfo elem_out;
+    char delim;
 };
 
 namespace {
@@ -291,17 +290,21 @@ void AppendSchema(StringInfo s, const Column *c, Oid base, int32 typmod, bool op
 
 void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt);
 
+// An array is read from its text (array_out's, as pgoutput sends it), one
+// element's text after the other, never through array_in: that would call
+// the element type's input function, which for a domain evaluates its CHECK
+// constraints (user code, which must not run while the WAL is decoded) and
+// for a composite reads every attribute the same way.
 void InitArray(Column *c, Oid base, MemoryContext cxt) {
     Oid elem = get_element_type(base);
     c->elem = static_cast<Column *>(MemoryContextAllocZero(cxt, sizeof(Column)));
     Init(c->elem, elem, -1, true, cxt);
     if (c->elem->kind == Kind::Array) c->elem->kind = Kind::String;  // no nested arrays here
-    c->elemtype = elem;
-    get_typlenbyvalalign(elem, &c->elmlen, &c->elmbyval, &c->elmalign);
-    Oid outfn;
-    bool varlena;
-    getTypeOutputInfo(elem, &outfn, &varlena);
-    fmgr_info_cxt(outfn, &c->elem_out, cxt);
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+    Oid ioparam, func;
+    get_type_io_data(elem, IOFunc_output, &typlen, &typbyval, &typalign, &c->delim, &ioparam, &func);
 }
 
 void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt) {
@@ -310,9 +313,18 @@ void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt) 
     c->typmod = basetypmod;
     bool is_array = OidIsValid(get_element_type(base)) && base != INT2VECTOROID && base != OIDVECTOROID;
     c->kind = is_array ? Kind::Array : KindOf(base, basetypmod);
-    Oid infn;
-    getTypeInputInfo(base, &infn, &c->ioparam);
-    fmgr_info_cxt(infn, &c->infunc, cxt);
+    switch (c->kind) {
+    case Kind::Date: case Kind::TimeMs: case Kind::TimeUs: case Kind::TimestampMs: case Kind::TimestampUs:
+    case Kind::ZonedTimestamp: case Kind::ZonedTime: case Kind::Interval: case Kind::Bytes: {
+        // built-in base types (KindOf): their built-in input functions
+        Oid infn;
+        getTypeInputInfo(base, &infn, &c->ioparam);
+        fmgr_info_cxt(infn, &c->infunc, cxt);
+        break;
+    }
+    default:
+        break;
+    }
     if (c->kind == Kind::Array) InitArray(c, base, cxt);
     StringInfoData s;
     initStringInfo(&s);
@@ -366,23 +378,29 @@ void AppendUnavailable(StringInfo out, const Column *c) {
 
 void AppendValue(StringInfo out, const Column *c, const char *text, int len);
 
+// The elements of every dimension in storage order (a multidimensional
+// array flattened, as Debezium's connector sends it); text that is not
+// array_out's (never seen) is an ERROR.
 void AppendArray(StringInfo out, const Column *c, const char *text, int len) {
-    ArrayType *arr = DatumGetArrayTypeP(Read(c, text, len));
-    Datum *elems;
-    bool *nulls;
-    int n;
-    deconstruct_array(arr, c->elemtype, c->elmlen, c->elmbyval, c->elmalign, &elems, &nulls, &n);
+    char *buf = static_cast<char *>(palloc(len + 1));
+    format::pgtext::ArrayLexer lex(text, (size_t)len, c->delim);
     appendStringInfoChar(out, '[');
-    for (int i = 0; i < n; i++) {
-        if (i > 0) appendStringInfoChar(out, ',');
-        if (nulls[i]) {
-            appendStringInfoString(out, "null");
-            continue;
-        }
-        char *s = OutputFunctionCall(const_cast<FmgrInfo *>(&c->elem_out), elems[i]);
-        AppendValue(out, c->elem, s, (int)strlen(s));
+    bool first = true;
+    for (;;) {
+        size_t n = 0;
+        format::pgtext::Token t = lex.Next(buf, &n);
+        if (t == format::pgtext::Token::End) break;
+        if (t == format::pgtext::Token::Error)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+                            errmsg("malformed array text \"%.*s\"", Min(len, 200), text)));
+        if (t == format::pgtext::Token::Open || t == format::pgtext::Token::Close) continue;
+        if (!first) appendStringInfoChar(out, ',');
+        first = false;
+        if (t == format::pgtext::Token::Null) appendStringInfoString(out, "null");
+        else AppendValue(out, c->elem, buf, (int)n);
     }
     appendStringInfoChar(out, ']');
+    pfree(buf);
 }
 
 // One value from pgoutput's text form.

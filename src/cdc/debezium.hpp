@@ -10,7 +10,11 @@
 // (decimal.handling.mode=precise, time.precision.mode=adaptive,
 // binary.handling.mode=bytes).  See ../shared/design/INTEROP.md §2 and the
 // README's "Debezium format".
+//
+// Values are read from pgoutput's text with built-in code only: no user
+// function (cast, domain constraint, input function of a user type) runs.
 #pragma once
+#include "format/pg_text.hpp"
 #include "format/pgoutput.hpp"
 
 #include "pg/postgres.hpp"

@@ -9,7 +9,10 @@
 // changes and columns are sent is decided exactly as for Postgres' own
 // logical replication (membership, publish actions, row filters, column
 // lists, publish_via_partition_root); our writer callback reads pgoutput's
-// messages and renders each row as row_to_json would.
+// messages and renders each row as row_to_json would, from the columns' text
+// and with built-in code only: no user function (cast, domain constraint,
+// PL function) ever runs in the worker while it decodes or snapshots.  The
+// extension's own tables are never sent.
 //
 // Delivery: each decoded transaction gets a producer ledger (CommitQueue).
 // The slot is confirmed only up to the commit of the oldest transaction with
@@ -36,6 +39,7 @@
 #include "cdc/debezium.hpp"
 #include "cdc/sender.hpp"
 #include "format/json.hpp"
+#include "format/pg_text.hpp"
 #include "kafka/errors.hpp"
 
 #include "fdw/connection.hpp"
@@ -50,11 +54,9 @@ extern "C" {
 #include "access/xlogreader.h"
 #include "access/xlogutils.h"
 #include "catalog/pg_authid.h"
-#include "catalog/pg_cast.h"
 #include "commands/dbcommands.h"
 #include "common/jsonapi.h"
 #include "executor/spi.h"
-#include "parser/parse_coerce.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "replication/decode.h"
@@ -85,20 +87,40 @@ namespace {
 
 namespace pgo = format::pgoutput;
 
-// How a column's text (as pgoutput sends it) becomes JSON, following
-// json_categorize_type / datum_to_json of PostgreSQL 15.
-enum class Cat { Bool, Number, DateTime, Json, Array, Composite, Cast, String };
+// How a column's text (as pgoutput sends it) becomes JSON: as row_to_json
+// renders it (PostgreSQL 15's json_categorize_type / datum_to_json), except
+// that nothing but built-in code runs.  A type's cast to json is never looked
+// for, and arrays and composites are read from their text here, element by
+// element, never through array_in/record_in and array_to_json/row_to_json
+// (which call the input functions of the element and attribute types, among
+// them domain CHECK constraints, and the casts to json of user types).  Every
+// type that is not one of the built-in categories below renders as a JSON
+// string of its text (its output function's, as pgoutput sends it).
+enum class Cat { Bool, Number, DateTime, Json, Array, Vector, Composite, String };
+
+struct JsonType {
+    Cat cat;
+    Oid basetype;     // DateTime: DATEOID, TIMESTAMPOID or TIMESTAMPTZOID
+    int32 typmod;
+    FmgrInfo infunc;  // DateTime: the built-in input function of basetype
+    Oid ioparam;
+    JsonType *elem;   // Array, Vector: the element type
+    char delim;       // Array: the element type's typdelim
+    // Composite: the fields (non-dropped attributes) of rowtype's tuple
+    // descriptor with this identifier; built again when the type changed
+    Oid rowtype;
+    uint64 tupdesc_id;
+    int nfields;
+    char **field_names;  // as JSON strings and ':' ('"a":')
+    JsonType *fields;
+    MemoryContext cxt;   // where fields are (re)built
+};
 
 struct AttrInfo {
     char *name;
     char *json_name;  // the name as a JSON string and ':' ('"id":')
     bool key;
-    Cat cat;
-    Oid basetype;
-    int32 basetypmod;
-    FmgrInfo infunc;  // base type's input function (DateTime, Array, Composite, Cast)
-    Oid ioparam;
-    Oid castfunc;     // Cast: the type's cast to json
+    JsonType type;
 };
 
 struct RelInfo {
@@ -109,6 +131,7 @@ struct RelInfo {
     int natts;
     AttrInfo *attrs;
     dbz::Relation *dbz;  // format "debezium"
+    bool excluded;       // a relation of the extension's own schema: never sent
 };
 
 struct Worker {
@@ -387,72 +410,193 @@ void CreateSender() {
 
 // ---- rendering rows as row_to_json does ------------------------------------
 
-void Categorize(AttrInfo *a, Oid typid, int32 typmod, MemoryContext cxt) {
+void DescribeFields(JsonType *t);
+
+// How values of type typid render; catalog lookups only (under the decoding's
+// historic snapshot).  No function of the type is looked up but the built-in
+// input functions of the date and time categories.
+void DescribeType(JsonType *t, Oid typid, int32 typmod, MemoryContext cxt) {
+    check_stack_depth();
     int32 basetypmod = typmod;
     Oid base = getBaseTypeAndTypmod(typid, &basetypmod);
-    a->basetype = base;
-    a->basetypmod = basetypmod;
-    a->castfunc = InvalidOid;
-    bool need_input = false;
+    memset(t, 0, sizeof *t);
+    t->basetype = base;
+    t->typmod = basetypmod;
+    t->cxt = cxt;
     switch (base) {
     case BOOLOID:
-        a->cat = Cat::Bool;
-        break;
+        t->cat = Cat::Bool;
+        return;
     case INT2OID:
     case INT4OID:
     case INT8OID:
     case FLOAT4OID:
     case FLOAT8OID:
     case NUMERICOID:
-        a->cat = Cat::Number;
-        break;
+        t->cat = Cat::Number;
+        return;
     case DATEOID:
     case TIMESTAMPOID:
-    case TIMESTAMPTZOID:
-        a->cat = Cat::DateTime;
-        need_input = true;
-        break;
+    case TIMESTAMPTZOID: {
+        t->cat = Cat::DateTime;
+        Oid infn;
+        getTypeInputInfo(base, &infn, &t->ioparam);
+        fmgr_info_cxt(infn, &t->infunc, cxt);
+        return;
+    }
     case JSONOID:
     case JSONBOID:
-        a->cat = Cat::Json;
-        break;
+        t->cat = Cat::Json;
+        return;
+    case INT2VECTOROID:
+    case OIDVECTOROID:
+        // arrays for json_categorize_type, but written "1 2 3"
+        t->cat = Cat::Vector;
+        t->elem = static_cast<JsonType *>(MemoryContextAlloc(cxt, sizeof(JsonType)));
+        DescribeType(t->elem, base == INT2VECTOROID ? INT2OID : OIDOID, -1, cxt);
+        return;
     default:
-        if (OidIsValid(get_element_type(base)) || base == ANYARRAYOID || base == RECORDARRAYOID) {
-            a->cat = Cat::Array;
-            need_input = true;
-        } else if (type_is_rowtype(base)) {
-            a->cat = Cat::Composite;
-            need_input = true;
-        } else {
-            a->cat = Cat::String;
-            if (base >= FirstNormalObjectId) {
-                Oid castfunc = InvalidOid;
-                CoercionPathType ct = find_coercion_pathway(JSONOID, base, COERCION_EXPLICIT, &castfunc);
-                if (ct == COERCION_PATH_FUNC && OidIsValid(castfunc)) {
-                    a->cat = Cat::Cast;
-                    a->castfunc = castfunc;
-                    need_input = true;
-                }
-            }
+        break;
+    }
+    Oid elem = get_element_type(base);
+    if (OidIsValid(elem)) {
+        t->cat = Cat::Array;
+        t->elem = static_cast<JsonType *>(MemoryContextAlloc(cxt, sizeof(JsonType)));
+        DescribeType(t->elem, elem, basetypmod, cxt);
+        int16 typlen;
+        bool typbyval;
+        char typalign;
+        Oid ioparam, func;
+        get_type_io_data(elem, IOFunc_output, &typlen, &typbyval, &typalign, &t->delim, &ioparam, &func);
+    } else if (base != RECORDOID && type_is_rowtype(base)) {
+        t->cat = Cat::Composite;
+        t->rowtype = base;
+        DescribeFields(t);
+    } else {
+        // Everything else, built-in or not (enums, ranges, user base types
+        // and, unlike row_to_json, types with a cast to json): their text.
+        t->cat = Cat::String;
+    }
+}
+
+void DescribeFields(JsonType *t) {
+    TypeCacheEntry *tc = lookup_type_cache(t->rowtype, TYPECACHE_TUPDESC);
+    uint64 id = tc->tupDesc_identifier;
+    MemoryContext old = MemoryContextSwitchTo(t->cxt);
+    TupleDesc td = lookup_rowtype_tupdesc_copy(t->rowtype, -1);
+    t->tupdesc_id = id;
+    t->nfields = 0;
+    t->field_names = static_cast<char **>(palloc0(sizeof(char *) * Max(1, td->natts)));
+    t->fields = static_cast<JsonType *>(palloc0(sizeof(JsonType) * Max(1, td->natts)));
+    for (int i = 0; i < td->natts; i++) {
+        Form_pg_attribute att = TupleDescAttr(td, i);
+        if (att->attisdropped) continue;  // record_out and row_to_json skip them
+        StringInfoData jn;
+        initStringInfo(&jn);
+        escape_json(&jn, NameStr(att->attname));
+        appendStringInfoChar(&jn, ':');
+        t->field_names[t->nfields] = jn.data;
+        DescribeType(&t->fields[t->nfields], att->atttypid, att->atttypmod, t->cxt);
+        t->nfields++;
+    }
+    MemoryContextSwitchTo(old);
+}
+
+void RenderText(StringInfo out, JsonType *t, const char *data, int len);
+
+// An array's text ({...}, array_out) as array_to_json renders it; on text
+// that is not array_out's (never seen), the JSON string of the text.
+void RenderArray(StringInfo out, JsonType *t, const char *data, int len) {
+    int start = out->len;
+    char *buf = static_cast<char *>(palloc(len + 1));
+    format::pgtext::ArrayLexer lex(data, (size_t)len, t->delim);
+    bool first = true;
+    for (;;) {
+        size_t n = 0;
+        switch (lex.Next(buf, &n)) {
+        case format::pgtext::Token::Open:
+            if (!first) appendStringInfoChar(out, ',');
+            appendStringInfoChar(out, '[');
+            first = true;
+            continue;
+        case format::pgtext::Token::Close:
+            appendStringInfoChar(out, ']');
+            first = false;
+            continue;
+        case format::pgtext::Token::Null:
+            if (!first) appendStringInfoChar(out, ',');
+            appendStringInfoString(out, "null");
+            first = false;
+            continue;
+        case format::pgtext::Token::Item:
+            if (!first) appendStringInfoChar(out, ',');
+            RenderText(out, t->elem, buf, (int)n);
+            first = false;
+            continue;
+        case format::pgtext::Token::End:
+            break;
+        case format::pgtext::Token::Error:
+            out->len = start;
+            out->data[start] = '\0';
+            char *s = pnstrdup(data, len);
+            escape_json(out, s);
+            break;
         }
+        break;
     }
-    if (need_input) {
-        Oid infn;
-        getTypeInputInfo(base, &infn, &a->ioparam);
-        fmgr_info_cxt(infn, &a->infunc, cxt);
-    }
+    pfree(buf);
 }
 
-void AppendTextDatum(StringInfo out, Datum d) {
-    text *t = DatumGetTextPP(d);
-    appendBinaryStringInfo(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+// int2vector, oidvector ("1 2 3") as array_to_json renders them.
+void RenderVector(StringInfo out, JsonType *t, const char *data, int len) {
+    format::pgtext::VectorLexer lex(data, (size_t)len);
+    appendStringInfoChar(out, '[');
+    const char *item;
+    size_t n;
+    for (bool first = true; lex.Next(&item, &n) == format::pgtext::Token::Item; first = false) {
+        if (!first) appendStringInfoChar(out, ',');
+        RenderText(out, t->elem, item, (int)n);
+    }
+    appendStringInfoChar(out, ']');
 }
 
-void RenderValue(StringInfo out, AttrInfo *a, const pgo::Column &c) {
-    const char *data = c.data.data();
-    int len = (int)c.data.size();
-    // The simple categories straight from pgoutput's text, no copy.
-    switch (a->cat) {
+// A composite's text ((...), record_out) as row_to_json renders it, with the
+// type's current attributes (as record_out wrote it); on text that is not
+// record_out's, the JSON string of the text.
+void RenderComposite(StringInfo out, JsonType *t, const char *data, int len) {
+    if (lookup_type_cache(t->rowtype, TYPECACHE_TUPDESC)->tupDesc_identifier != t->tupdesc_id) DescribeFields(t);
+    int start = out->len;
+    char *buf = static_cast<char *>(palloc(len + 1));
+    format::pgtext::RecordLexer lex(data, (size_t)len);
+    appendStringInfoChar(out, '{');
+    bool ok = true;
+    for (int i = 0; i < t->nfields && ok; i++) {
+        size_t n = 0;
+        format::pgtext::Token tok = lex.Next(buf, &n);
+        if (i > 0) appendStringInfoChar(out, ',');
+        appendStringInfoString(out, t->field_names[i]);
+        if (tok == format::pgtext::Token::Item) RenderText(out, &t->fields[i], buf, (int)n);
+        else if (tok == format::pgtext::Token::Null) appendStringInfoString(out, "null");
+        else ok = false;
+    }
+    appendStringInfoChar(out, '}');
+    size_t n = 0;
+    // record_out writes "()" for a type without attributes
+    if (ok && t->nfields == 0 && lex.Next(buf, &n) != format::pgtext::Token::Null) ok = false;
+    if (ok && lex.Next(buf, &n) != format::pgtext::Token::End) ok = false;
+    if (!ok) {
+        out->len = start;
+        out->data[start] = '\0';
+        char *s = pnstrdup(data, len);
+        escape_json(out, s);
+    }
+    pfree(buf);
+}
+
+// One value from its text, as datum_to_json renders it.
+void RenderText(StringInfo out, JsonType *t, const char *data, int len) {
+    // The simple categories straight from the text, no copy.
+    switch (t->cat) {
     case Cat::Bool:
         appendStringInfoString(out, len > 0 && data[0] == 't' ? "true" : "false");
         return;
@@ -473,40 +617,32 @@ void RenderValue(StringInfo out, AttrInfo *a, const pgo::Column &c) {
             return;
         }
         break;
-    default:
+    case Cat::Array:
+        RenderArray(out, t, data, len);
+        return;
+    case Cat::Vector:
+        RenderVector(out, t, data, len);
+        return;
+    case Cat::Composite:
+        RenderComposite(out, t, data, len);
+        return;
+    case Cat::DateTime:
         break;
     }
     char *s = pnstrdup(data, len);
-    switch (a->cat) {
-    case Cat::Bool:
-    case Cat::Json:
-        break;  // done above
-    case Cat::Number:
-        escape_json(out, s);
-        break;
-    case Cat::DateTime: {
-        Datum d = InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod);
+    if (t->cat == Cat::DateTime) {
+        Datum d = InputFunctionCall(&t->infunc, s, t->ioparam, t->typmod);
         char buf[MAXDATELEN + 1];
-        JsonEncodeDateTime(buf, d, a->basetype, nullptr);
+        JsonEncodeDateTime(buf, d, t->basetype, nullptr);
         appendStringInfo(out, "\"%s\"", buf);
-        break;
+    } else {
+        escape_json(out, s);  // Number (NaN, Infinity), String
     }
-    case Cat::Array:
-        AppendTextDatum(out, DirectFunctionCall1(array_to_json,
-                                                 InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod)));
-        break;
-    case Cat::Composite:
-        AppendTextDatum(out, DirectFunctionCall1(row_to_json,
-                                                 InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod)));
-        break;
-    case Cat::Cast:
-        AppendTextDatum(out, OidFunctionCall1(a->castfunc,
-                                              InputFunctionCall(&a->infunc, s, a->ioparam, a->basetypmod)));
-        break;
-    case Cat::String:
-        escape_json(out, s);
-        break;
-    }
+    pfree(s);
+}
+
+void RenderValue(StringInfo out, AttrInfo *a, const pgo::Column &c) {
+    RenderText(out, &a->type, c.data.data(), (int)c.data.size());
 }
 
 // The row as a JSON object.  Unchanged TOASTed values: from the old row when
@@ -610,6 +746,17 @@ void EnsureTopic(const char *topic) {
     if (waited) SetState(WorkerState::Running, nullptr);
 }
 
+// The extension's own tables (kafka.pipelines, kafka.group_offsets, ...,
+// whatever a later version adds) are never sent, whatever the publication
+// says (FOR ALL TABLES, FOR TABLES IN SCHEMA): found by the schema OID of
+// pg_extension, never by name.  Cached: the extension is not relocatable.
+Oid g_extension_schema = InvalidOid;
+
+bool InExtensionSchema(Oid relid) {
+    if (!OidIsValid(g_extension_schema)) g_extension_schema = pg::ExtensionSchema();
+    return get_rel_namespace(relid) == g_extension_schema;
+}
+
 void OnRelation(const pgo::Relation &msg) {
     // A table's first appearance in the stream (or the snapshot): may the
     // owner read it?  Nothing is sent for one it may not.
@@ -620,6 +767,16 @@ void OnRelation(const pgo::Relation &msg) {
     rel->cxt = AllocSetContextCreate(W->cxt, "kafka_fdw relation", ALLOCSET_SMALL_SIZES);
     MemoryContext old = MemoryContextSwitchTo(rel->cxt);
     rel->table = psprintf("%s.%s", msg.nspname.c_str(), msg.relname.c_str());
+    rel->excluded = InExtensionSchema(msg.relid);
+    if (rel->excluded) {
+        // no topic, nothing to render: its changes are skipped
+        rel->topic = nullptr;
+        rel->natts = 0;
+        rel->attrs = nullptr;
+        rel->dbz = nullptr;
+        MemoryContextSwitchTo(old);
+        return;
+    }
     rel->topic = TopicName(W->topic_prefix, msg.nspname.c_str(), msg.relname.c_str());
     rel->natts = (int)msg.attrs.size();
     rel->attrs = static_cast<AttrInfo *>(palloc0(sizeof(AttrInfo) * Max(1, rel->natts)));
@@ -640,7 +797,7 @@ void OnRelation(const pgo::Relation &msg) {
             foreach (lc, pk)
                 if (strcmp((char *)lfirst(lc), a->name) == 0) a->key = true;
         }
-        Categorize(a, src.type_oid, src.typmod, rel->cxt);
+        DescribeType(&a->type, src.type_oid, src.typmod, rel->cxt);
     }
     rel->dbz = nullptr;
     if (W->debezium) {
@@ -739,6 +896,7 @@ void OnChange(const char *data, int len) {
     pgo::Change *ch = &W->sender->change;
     KFDW_ENTRY(pgo::ParseChange(std::string_view(data, len), ch););
     RelInfo *rel = LookupRel(ch->relid);
+    if (rel->excluded) return;
     if (rel->dbz) {
         OnChangeDebezium(rel, ch);
         return;
@@ -806,6 +964,7 @@ void OnMessage(const char *data, int len) {
         });
         for (int i = 0; i < nrel; i++) {
             RelInfo *rel = LookupRel(relids[i]);
+            if (rel->excluded) continue;
             StringInfoData value;
             initStringInfo(&value);
             if (rel->dbz) {
@@ -1056,6 +1215,7 @@ void ScanSnapshotTable(Portal portal, RelInfo *rel, MemoryContext batch_cxt) {
 }
 
 void SnapshotTable(const SnapTable &t, MemoryContext batch_cxt) {
+    if (InExtensionSchema(t.relid)) return;  // the extension's own tables: never sent
     RelInfo *rel = DescribeSnapshotTable(t);
 
     StringInfoData q;
