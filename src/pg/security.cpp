@@ -6,8 +6,11 @@ extern "C" {
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "access/genam.h"
 #include "catalog/indexing.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "utils/fmgroids.h"
 #pragma GCC diagnostic pop
 }
@@ -102,15 +105,6 @@ bool ActsAs(Oid member, Oid role) { return has_privs_of_role(member, role); }
 // role that owns any of them in the current database (the others are
 // checked by their workers, which stop with a clear last_error when their
 // owner is gone).
-extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "catalog/objectaccess.h"
-#include "catalog/pg_authid.h"
-#include "executor/spi.h"
-#pragma GCC diagnostic pop
-}
-
 namespace kafka_fdw::pg {
 namespace {
 
