@@ -30,22 +30,7 @@ namespace {
 // extension's owner (callers cannot write these tables), with search_path
 // pinned and every operator and function qualified: nothing the caller set
 // or created takes part.  The caller's right to the group is checked before
-// (GroupAuthorize), as the caller.
-struct OwnerScope {
-    pg::RoleScope role;
-    const char *schema;  // the extension's schema, quoted
-};
-
-void EnterOwner(OwnerScope *scope) {
-    scope->schema = pg::ExtensionSchemaSql();
-    pg::EnterRole(&scope->role, pg::ExtensionOwner(), false);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-}
-
-void LeaveOwner(OwnerScope *scope) {
-    SPI_finish();
-    pg::LeaveRole(&scope->role);
-}
+// (GroupAuthorize), as the caller.  (pg::BeginOwnerSpi / EndOwnerSpi)
 
 // $1 server, $2 group, $3 topic, $4 partition, [$5 next_offset]
 void KeyArgs(const char *server, const char *group, const char *topic, int32 partition, Datum *values, Oid *types) {
@@ -105,8 +90,8 @@ Oid SelectGroupOwner(const char *schema, Datum *values, Oid *types) {
 }  // namespace
 
 void GroupAuthorize(const char *server, const char *group, bool claim, Oid caller) {
-    OwnerScope scope;
-    EnterOwner(&scope);
+    pg::OwnerSpi scope;
+    pg::BeginOwnerSpi(&scope);
     Datum values[3] = {DirectFunctionCall1(namein, CStringGetDatum(server)), CStringGetTextDatum(group),
                        ObjectIdGetDatum(caller)};
     Oid types[3] = {NAMEOID, TEXTOID, OIDOID};
@@ -124,17 +109,17 @@ void GroupAuthorize(const char *server, const char *group, bool claim, Oid calle
         bool isnull;
         owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     }
-    LeaveOwner(&scope);
+    pg::EndOwnerSpi(&scope);
     if (OidIsValid(owner) && !has_privs_of_role(caller, owner)) GroupDenied(server, group, owner);
 }
 
 int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition) {
-    OwnerScope scope;
-    EnterOwner(&scope);
+    pg::OwnerSpi scope;
+    pg::BeginOwnerSpi(&scope);
     bool found;
     int64 next = SelectNext(psprintf("SELECT next_offset FROM %s.group_offsets%s", scope.schema, kKeyWhere), server,
                             group, topic, partition, &found);
-    LeaveOwner(&scope);
+    pg::EndOwnerSpi(&scope);
     return found ? next : -1;
 }
 
@@ -142,8 +127,8 @@ namespace {
 // INSERT of a position; on conflict, nothing or an update.
 void UpsertPosition(const char *server, const char *group, const char *topic, int32 partition, int64 next,
                     bool update) {
-    OwnerScope scope;
-    EnterOwner(&scope);
+    pg::OwnerSpi scope;
+    pg::BeginOwnerSpi(&scope);
     Datum values[5];
     Oid types[5];
     KeyArgs(server, group, topic, partition, values, types);
@@ -159,7 +144,7 @@ void UpsertPosition(const char *server, const char *group, const char *topic, in
                           scope.schema);
     int rc = SPI_execute_with_args(sql, 5, types, values, NULL, false, 0);
     if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
-    LeaveOwner(&scope);
+    pg::EndOwnerSpi(&scope);
 }
 }  // namespace
 
@@ -169,13 +154,13 @@ void GroupInitPosition(const char *server, const char *group, const char *topic,
 
 int64 GroupLockPosition(const char *server, const char *group, const char *topic, int32 partition,
                         bool skip_locked, bool *skipped) {
-    OwnerScope scope;
-    EnterOwner(&scope);
+    pg::OwnerSpi scope;
+    pg::BeginOwnerSpi(&scope);
     bool found;
     int64 next = SelectNext(psprintf("SELECT next_offset FROM %s.group_offsets%s FOR UPDATE%s", scope.schema,
                                      kKeyWhere, skip_locked ? " SKIP LOCKED" : ""),
                             server, group, topic, partition, &found);
-    LeaveOwner(&scope);
+    pg::EndOwnerSpi(&scope);
     *skipped = !found;
     return next;
 }
@@ -187,8 +172,8 @@ void GroupStorePosition(const char *server, const char *group, const char *topic
 List *GroupStoredTopics(const char *server, const char *group) {
     MemoryContext caller = CurrentMemoryContext;
     List *topics = NIL;
-    OwnerScope scope;
-    EnterOwner(&scope);
+    pg::OwnerSpi scope;
+    pg::BeginOwnerSpi(&scope);
     Datum values[2] = {DirectFunctionCall1(namein, CStringGetDatum(server)), CStringGetTextDatum(group)};
     Oid types[2] = {NAMEOID, TEXTOID};
     int rc = SPI_execute_with_args(psprintf("SELECT DISTINCT topic FROM %s.group_offsets WHERE server "
@@ -202,7 +187,7 @@ List *GroupStoredTopics(const char *server, const char *group) {
         topics = lappend(topics, pstrdup(v));
         MemoryContextSwitchTo(old);
     }
-    LeaveOwner(&scope);
+    pg::EndOwnerSpi(&scope);
     return topics;
 }
 
@@ -384,10 +369,9 @@ Datum kafka_alter_group_owner(PG_FUNCTION_ARGS) {
                                GetUserNameFromId(new_owner, false)),
                         errdetail("Only superusers and members of the new owner role may.")));
     fdw::GroupAuthorize(spec->server_name, group, false, caller);  // a member of the current owner, if any
-    pg::RoleScope role;
-    const char *schema = pg::ExtensionSchemaSql();
-    pg::EnterRole(&role, pg::ExtensionOwner(), false);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    pg::OwnerSpi own;
+    pg::BeginOwnerSpi(&own);
+    const char *schema = own.schema;
     Datum values[3] = {DirectFunctionCall1(namein, CStringGetDatum(spec->server_name)), CStringGetTextDatum(group),
                        ObjectIdGetDatum(new_owner)};
     Oid types[3] = {NAMEOID, TEXTOID, OIDOID};
@@ -397,8 +381,7 @@ Datum kafka_alter_group_owner(PG_FUNCTION_ARGS) {
                  schema),
         3, types, values, NULL, false, 0);
     if (rc != SPI_OK_INSERT) elog(ERROR, "SPI_execute_with_args failed: %d", rc);
-    SPI_finish();
-    pg::LeaveRole(&role);
+    pg::EndOwnerSpi(&own);
     PG_RETURN_VOID();
 }
 

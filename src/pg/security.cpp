@@ -93,6 +93,17 @@ void LeaveRole(const RoleScope *scope) {
     SetUserIdAndSecContext(scope->saved_user, scope->saved_sec);
 }
 
+void BeginOwnerSpi(OwnerSpi *scope) {
+    scope->schema = ExtensionSchemaSql();
+    EnterRole(&scope->role, ExtensionOwner(), false);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+}
+
+void EndOwnerSpi(const OwnerSpi *scope) {
+    SPI_finish();
+    LeaveRole(&scope->role);
+}
+
 bool ActsAs(Oid member, Oid role) { return has_privs_of_role(member, role); }
 
 }  // namespace kafka_fdw::pg
@@ -113,10 +124,9 @@ object_access_hook_type g_prev_object_access = nullptr;
 // What the role owns here, e.g. "2 sinks, 1 consumer group"; NULL if nothing.
 char *OwnedWork(Oid role) {
     if (!ExtensionInstalled()) return nullptr;
-    const char *schema = ExtensionSchemaSql();
-    RoleScope scope;
-    EnterRole(&scope, ExtensionOwner(), false);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    OwnerSpi own;
+    BeginOwnerSpi(&own);
+    const char *schema = own.schema;
     Oid types[1] = {OIDOID};
     Datum values[1] = {ObjectIdGetDatum(role)};
     // Tables a release may not have yet count as empty.
@@ -137,8 +147,7 @@ char *OwnedWork(Oid role) {
             strcpy(result, v);
         }
     }
-    SPI_finish();
-    LeaveRole(&scope);
+    EndOwnerSpi(&own);
     return result;
 }
 

@@ -43,6 +43,16 @@ struct RoleScope {
 void EnterRole(RoleScope *scope, Oid role, bool restricted);
 void LeaveRole(const RoleScope *scope);
 
+// The extension's own SQL on its own tables: SPI connected, as the
+// extension's owner, search_path pinned; `schema` is the extension's schema,
+// quoted, for the statements' text.  Only fully qualified statements.
+struct OwnerSpi {
+    RoleScope role;
+    const char *schema;
+};
+void BeginOwnerSpi(OwnerSpi *scope);
+void EndOwnerSpi(const OwnerSpi *scope);
+
 // The same pin of search_path without a role switch (for the extension's own
 // SQL that runs as the current user).
 int PinSearchPath();
