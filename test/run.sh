@@ -113,6 +113,13 @@ if grep -E 'terminated by signal|was terminated by exception' "$log"; then
 else
   count 1 0; echo "no backend killed by a signal"
 fi
+# Resources left behind by a statement are WARNINGs at its end: TupleDesc,
+# relcache, catcache, plancache, buffer, snapshot references and the like.
+if grep -E 'WARNING: .*(reference leak|refcount leak|still referenced|leaked|was not closed|snapshot .* still active)' "$log"; then
+  echo "the server log shows leaked references"; count 0 1
+else
+  count 1 0; echo "no leaked references or snapshots"
+fi
 
 echo
 echo "$passed passed, $failed failed"

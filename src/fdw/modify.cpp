@@ -141,8 +141,17 @@ void DatumBytes(ModifyState *ms, int col, Datum d, const char **data, size_t *le
         text *t = DatumGetTextPP(d);
         *data = VARDATA_ANY(t);
         *len = VARSIZE_ANY_EXHDR(t);
-        return;
+    } else {
+        char *s = OutputFunctionCall(&ms->out_funcs[col], d);
+        *data = s;
+        *len = strlen(s);
     }
+    pg::ServerToUtf8(data, len);
+}
+
+// A CSV field: the value's text, as COPY writes it (bytea too).
+void DatumText(ModifyState *ms, int col, Datum d, const char **data, size_t *len) {
+    if (ms->table->columns[col].type != BYTEAOID) return DatumBytes(ms, col, d, data, len);
     char *s = OutputFunctionCall(&ms->out_funcs[col], d);
     *data = s;
     *len = strlen(s);
@@ -252,7 +261,10 @@ void ParseHeaders(Jsonb *jb, const char *what, int *n_out, const char ***names, 
     *n_out = 0;
     pg::ForEachJsonbMember(jb, [&](char *key, JsonbValue *v) {
         int k = (*n_out)++;
-        (*names)[k] = key;
+        size_t key_len = strlen(key);
+        const char *name = key;
+        pg::ServerToUtf8(&name, &key_len);
+        (*names)[k] = name;
         if (v->type == jbvNull) {
             (*values)[k] = nullptr;
         } else if (v->type == jbvString) {
@@ -263,6 +275,7 @@ void ParseHeaders(Jsonb *jb, const char *what, int *n_out, const char ***names, 
             (*values)[k] = s;
             (*lens)[k] = strlen(s);
         }
+        if ((*values)[k]) pg::ServerToUtf8(&(*values)[k], &(*lens)[k]);
     });
 }
 
@@ -397,6 +410,7 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
         appendStringInfoChar(b, '}');
         m->value = b->data;
         m->value_len = (size_t)b->len;
+        pg::ServerToUtf8(&m->value, &m->value_len);
         return;
     }
     // CSV: COPY-style quoting, the NULL string for NULLs.
@@ -405,7 +419,7 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
     for (int k = 0; k < ms->npayload; k++) {
         int col = ms->payload_cols[k];
         int idx = t->columns[col].attnum - 1;
-        if (!slot->tts_isnull[idx]) DatumBytes(ms, col, slot->tts_values[idx], &fields[k], &lens[k]);
+        if (!slot->tts_isnull[idx]) DatumText(ms, col, slot->tts_values[idx], &fields[k], &lens[k]);
     }
     const char *out = nullptr;
     size_t out_len = 0;

@@ -25,6 +25,12 @@ extern "C" {
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #include "access/parallel.h"
+#include "access/xact.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "catalog/pg_operator.h"
 #include "commands/explain.h"
 #include "commands/vacuum.h"
@@ -181,6 +187,34 @@ double EstimateRowsCpp(const ClientSpec *spec, const char *topic, int timeout_ms
     }
 }
 
+// Whether making a value of this type from text can run code other than
+// built-in C input functions: a domain's CHECK (which may call any
+// function), a composite's columns, an extension's or a user's type.
+// Enums and arrays of safe types are safe.
+bool InputRunsUserCode(Oid type) {
+    Oid elem = get_element_type(type);
+    if (OidIsValid(elem)) return InputRunsUserCode(elem);
+    char tt = get_typtype(type);
+    if (tt == TYPTYPE_DOMAIN || tt == TYPTYPE_COMPOSITE) return true;
+    if (tt == TYPTYPE_ENUM) return false;
+    Oid infunc, ioparam;
+    getTypeInputInfo(type, &infunc, &ioparam);
+    return type >= FirstNormalObjectId || infunc >= FirstNormalObjectId;
+}
+
+// Whether a non-strict scan of the table converts values in
+// subtransactions (see InputValue), which cannot be started in parallel
+// mode.
+bool NeedsSubtransactions(const TableDef *t) {
+    if (t->strict) return false;
+    for (int i = 0; i < t->ncolumns; i++) {
+        const ColumnDef *c = &t->columns[i];
+        if (c->role == ColumnRole::Junk || c->role == ColumnRole::JunkError) continue;
+        if (InputRunsUserCode(c->type)) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -201,7 +235,8 @@ static void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid f
     // A group scan writes (its positions): the statement must not run in
     // parallel mode, where no transaction id can be assigned.  Rels planned
     // before this one may already consider parallel paths: no longer.
-    if (ps->table->group) {
+    // Non-strict conversions in subtransactions: the same.
+    if (ps->table->group || NeedsSubtransactions(ps->table)) {
         root->glob->parallelModeOK = false;
         root->glob->parallelModeNeeded = false;
         for (int i = 1; i < root->simple_rel_array_size; i++)
@@ -329,6 +364,9 @@ struct ScanState {
     Oid *ioparams;
     int *payload_map;   // table column index -> json/csv field index
     bool *is_array;     // column type is an array
+    bool *user_code;    // the conversion may run code other than built-in input functions
+    FmgrInfo **populate;  // json_populate_record for composite columns of JSON tables
+    void **domain_extra;  // domain_check's cache, per column
     int64 limit;
     int64 returned;
     bool started;
@@ -541,6 +579,14 @@ bool ClaimRange(ParallelShared *sh, kafka::PartitionRange *out) {
 }  // namespace
 
 namespace {
+// A JSON member name as it appears in messages (UTF-8).
+const char *ColumnNameUtf8(const char *name) {
+    const char *data = name;
+    size_t len = strlen(name);
+    pg::ServerToUtf8(&data, &len);
+    return data;
+}
+
 // Input functions and decoders for the columns in `needed` (attnums), or for
 // every column.  The C++ state is owned by the current memory context.
 void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
@@ -550,6 +596,9 @@ void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
     s->ioparams = (Oid *)palloc0(sizeof(Oid) * (t->ncolumns + 1));
     s->payload_map = (int *)palloc0(sizeof(int) * (t->ncolumns + 1));
     s->is_array = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
+    s->user_code = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
+    s->populate = (FmgrInfo **)palloc0(sizeof(FmgrInfo *) * (t->ncolumns + 1));
+    s->domain_extra = (void **)palloc0(sizeof(void *) * (t->ncolumns + 1));
     int nwanted = 0;
     const char **wanted = (const char **)palloc0(sizeof(char *) * (t->ncolumns + 1));
     for (int i = 0; i < t->ncolumns; i++) {
@@ -560,10 +609,23 @@ void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
         fmgr_info(infunc, &s->in_funcs[i]);
         s->payload_map[i] = -1;
         s->is_array[i] = OidIsValid(get_element_type(c->type)) || OidIsValid(get_element_type(getBaseType(c->type)));
+        s->user_code[i] = InputRunsUserCode(c->type);
+        if (t->format == Format::Json && c->role == ColumnRole::Payload && type_is_rowtype(getBaseType(c->type))) {
+            // row_to_json writes a composite as an object: read it back as
+            // json_populate_record(NULL::type, member) does
+            Oid base = getBaseType(c->type);
+            s->populate[i] = (FmgrInfo *)palloc0(sizeof(FmgrInfo));
+            fmgr_info(F_JSON_POPULATE_RECORD, s->populate[i]);
+            List *args = list_make3(makeNullConst(base, -1, InvalidOid), makeNullConst(JSONOID, -1, InvalidOid),
+                                    makeBoolConst(false, false));
+            fmgr_info_set_expr((Node *)makeFuncExpr(F_JSON_POPULATE_RECORD, base, args, InvalidOid, InvalidOid,
+                                                    COERCE_EXPLICIT_CALL),
+                               s->populate[i]);
+        }
         if (c->role == ColumnRole::Payload && s->needed[i]) {
             s->any_payload_needed = true;
             s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
-            wanted[nwanted++] = c->json_name;
+            wanted[nwanted++] = ColumnNameUtf8(c->json_name);
         }
         if ((c->role == ColumnRole::Junk || c->role == ColumnRole::JunkError) && s->needed[i]) s->junk_needed = true;
     }
@@ -576,7 +638,7 @@ void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
             s->needed[i] = true;
             s->any_payload_needed = true;
             s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
-            wanted[nwanted++] = c->json_name;
+            wanted[nwanted++] = ColumnNameUtf8(c->json_name);
         }
     }
 
@@ -854,45 +916,120 @@ void MarkBad(ScanState *s, const char *reason) {
     if (!s->bad_reason) s->bad_reason = reason;
 }
 
-// Converts text to a column value through the type's input function.  In
-// non-strict mode an error becomes NULL and is recorded for junk_error.
-Datum InputValue(ScanState *s, int col, const char *str, bool *isnull) {
+// How a column value is made from text.
+enum ConvertHow : int {
+    kConvertInput = 0,     // the type's input function
+    kConvertFromUtf8 = 1,  // the text is UTF-8 (a message's bytes): to the database encoding first
+    kConvertPopulate = 2,  // a JSON object into a composite column, as json_populate_record
+};
+
+// The conversion itself: errors are raised.
+Datum ConvertUnprotected(ScanState *s, int col, const char *str, size_t len, int how, bool *isnull) {
+    ColumnDef *c = &s->table->columns[col];
+    if (how & kConvertFromUtf8) {
+        char *conv = pg_any_to_server(str, (int)len, PG_UTF8);
+        str = conv == str ? pnstrdup(str, len) : conv;
+        len = strlen(str);
+    }
+    if (how & kConvertPopulate) {
+        LOCAL_FCINFO(fcinfo, 3);
+        InitFunctionCallInfoData(*fcinfo, s->populate[col], 3, InvalidOid, NULL, NULL);
+        fcinfo->args[0].value = (Datum)0;
+        fcinfo->args[0].isnull = true;
+        fcinfo->args[1].value = PointerGetDatum(cstring_to_text_with_len(str, (int)len));
+        fcinfo->args[1].isnull = false;
+        fcinfo->args[2].value = BoolGetDatum(false);
+        fcinfo->args[2].isnull = false;
+        Datum d = FunctionCallInvoke(fcinfo);
+        *isnull = fcinfo->isnull;
+        if (c->type != getBaseType(c->type))
+            domain_check(d, *isnull, c->type, &s->domain_extra[col], s->cxt);
+        return d;
+    }
+    return InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod);
+}
+
+// Errors that make a value bad in non-strict mode: data exceptions (class
+// 22) and a domain's constraints.  Anything else (a cancel, out of memory,
+// an error in a function a CHECK calls that is not about the data) is
+// raised as it is.
+bool IsDataError(int sqlerrcode) {
+    return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION || sqlerrcode == ERRCODE_CHECK_VIOLATION ||
+           sqlerrcode == ERRCODE_NOT_NULL_VIOLATION;
+}
+
+// Converts text to a column value.  In non-strict mode a data error becomes
+// NULL and is recorded for junk_error.  Conversions that can run code other
+// than built-in input functions (domains, composites, extensions' types)
+// run in a subtransaction then, so that whatever that code did is undone
+// (its SPI calls, references, locks); outside parallel mode only (the
+// planner keeps such statements out of it, see NeedsSubtransactions).
+Datum InputValue(ScanState *s, int col, const char *str, bool *isnull, size_t len = 0, int how = kConvertInput) {
     ColumnDef *c = &s->table->columns[col];
     *isnull = false;
     s->cur_column = c->name;
-    if (s->table->strict) {
-        Datum d = InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod);
+    if (s->table->strict || (s->user_code[col] && IsInParallelMode())) {
+        Datum d = ConvertUnprotected(s, col, str, len, how, isnull);
         s->cur_column = nullptr;
         return d;
     }
     MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
     volatile Datum result = (Datum)0;
     volatile bool failed = false;
+    bool null_result = false;
+    bool subxact = s->user_code[col];
+    if (subxact) {
+        BeginInternalSubTransaction(NULL);
+        MemoryContextSwitchTo(cxt);
+    }
     PG_TRY();
-    { result = InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod); }
+    {
+        result = ConvertUnprotected(s, col, str, len, how, &null_result);
+        if (subxact) {
+            ReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+        }
+    }
     PG_CATCH();
     {
         MemoryContextSwitchTo(cxt);
         ErrorData *ed = CopyErrorData();
+        if (!subxact && !IsDataError(ed->sqlerrcode)) PG_RE_THROW();
         FlushErrorState();
+        if (subxact) {
+            RollbackAndReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+            if (!IsDataError(ed->sqlerrcode)) ReThrowError(ed);
+        }
         MarkBad(s, psprintf("column \"%s\": %s", c->name, ed->message));
         failed = true;
     }
     PG_END_TRY();
     s->cur_column = nullptr;
-    if (failed) {
+    if (failed || null_result) {
         *isnull = true;
         return (Datum)0;
     }
     return result;
 }
 
-// Raw bytes into a column of any type: bytea as is, text-like after UTF-8
-// and NUL checks, others through the input function.
-Datum BytesValue(ScanState *s, int col, const char *data, size_t len, bool *isnull) {
+// What the bytes given to BytesValue are.
+enum BytesKind {
+    kBytesRaw,         // the value (key and value columns, text and bytea formats)
+    kBytesText,        // the value's text (a JSON member, a CSV field), also for bytea, as COPY and row_to_json write it
+    kBytesJsonObject,  // a JSON object for a composite column
+};
+
+// Bytes of a message into a column of any type: raw bytea as is, anything
+// else after UTF-8 and NUL checks, text directly, others through their
+// input function (or json_populate_record).
+Datum BytesValue(ScanState *s, int col, const char *data, size_t len, bool *isnull, BytesKind kind = kBytesRaw) {
     ColumnDef *c = &s->table->columns[col];
     *isnull = false;
-    if (c->type == BYTEAOID) return PointerGetDatum(pg::BytesToBytea(data, len));
+    if (kind == kBytesRaw && c->type == BYTEAOID) return PointerGetDatum(pg::BytesToBytea(data, len));
     const char *problem = nullptr;
     if (memchr(data, '\0', len)) problem = "contains a NUL byte";
     else if (!format::IsValidUtf8(data, len)) problem = "is not valid UTF-8";
@@ -907,10 +1044,9 @@ Datum BytesValue(ScanState *s, int col, const char *data, size_t len, bool *isnu
         *isnull = true;
         return (Datum)0;
     }
-    if (GetDatabaseEncoding() != PG_UTF8) {
-        char *conv = pg_any_to_server(data, (int)len, PG_UTF8);
-        return InputValue(s, col, conv, isnull);
-    }
+    int how = (kind == kBytesJsonObject ? kConvertPopulate : kConvertInput) |
+              (GetDatabaseEncoding() != PG_UTF8 ? kConvertFromUtf8 : kConvertInput);
+    if (how != kConvertInput) return InputValue(s, col, data, isnull, len, how);
     if (c->type == TEXTOID) return PointerGetDatum(cstring_to_text_with_len(data, (int)len));
     return InputValue(s, col, pnstrdup(data, len), isnull);
 }
@@ -1030,7 +1166,9 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
         case ColumnRole::Headers: {
             const char *json = nullptr;
             KFDW_ENTRY({ json = HeadersJsonCpp(s, m); });
-            values[idx] = InputValue(s, i, json, &isnull);
+            values[idx] = GetDatabaseEncoding() == PG_UTF8
+                              ? InputValue(s, i, json, &isnull)
+                              : InputValue(s, i, json, &isnull, strlen(json), kConvertFromUtf8);
             break;
         }
         case ColumnRole::Junk:
@@ -1063,7 +1201,11 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                             len = s->rt->scratch.size();
                         });
                     }
-                    values[idx] = BytesValue(s, i, txt, len, &isnull);
+                    if (s->populate[i] && s->rt->json->Value(k).type == format::JsonType::Object)
+                        values[idx] = BytesValue(s, i, s->rt->json->Value(k).raw, s->rt->json->Value(k).raw_len,
+                                                 &isnull, kBytesJsonObject);
+                    else
+                        values[idx] = BytesValue(s, i, txt, len, &isnull, kBytesText);
                 }
             } else if (t->format == Format::Csv && decoded) {
                 int k = s->payload_map[i];
@@ -1076,7 +1218,7 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                         MarkBad(s, psprintf("missing data for column \"%s\"", c->name));
                     }
                 } else {
-                    values[idx] = BytesValue(s, i, s->rt->csv->Data(k), s->rt->csv->Len(k), &isnull);
+                    values[idx] = BytesValue(s, i, s->rt->csv->Data(k), s->rt->csv->Len(k), &isnull, kBytesText);
                 }
             } else {
                 isnull = true;
@@ -1096,9 +1238,13 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                 nulls[idx] = false;
             } else if (c->role == ColumnRole::Junk && payload) {
                 // the raw message, made printable when it is not valid text
+                bool isnull = true;
                 if (!memchr(payload, '\0', plen) && format::IsValidUtf8(payload, plen) && c->type == TEXTOID) {
-                    values[idx] = PointerGetDatum(cstring_to_text_with_len(payload, (int)plen));
-                    nulls[idx] = false;
+                    // in the database's encoding if it has every character
+                    values[idx] = BytesValue(s, i, payload, plen, &isnull);
+                    nulls[idx] = isnull;
+                }
+                if (!isnull) {
                 } else if (c->type == BYTEAOID) {
                     bool isnull;
                     values[idx] = BytesValue(s, i, payload, plen, &isnull);
@@ -1318,7 +1464,8 @@ static bool kafkaAnalyzeForeignTable(Relation, AcquireSampleRowsFunc *func, Bloc
 
 // Group scans run in the leader only: their positions live in its transaction.
 static bool kafkaIsForeignScanParallelSafe(PlannerInfo *, RelOptInfo *, RangeTblEntry *rte) {
-    return GetTableDef(rte->relid)->group == nullptr;
+    const TableDef *t = GetTableDef(rte->relid);
+    return t->group == nullptr && !NeedsSubtransactions(t);
 }
 
 static Size kafkaEstimateDSMForeignScan(ForeignScanState *, ParallelContext *) {

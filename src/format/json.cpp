@@ -243,8 +243,14 @@ bool JsonObjectReader::Parse(const char *data, size_t len) noexcept {
         if (*c.p != '{') {
             JsonType t;
             Cursor probe = c;
-            if (!SkipValue(probe, 0, &t)) return Fail("value is JSON but not an object", nullptr);
-            return Fail("value is not valid JSON", c.p);
+            const char *e = SkipValue(probe, 0, &t);
+            if (e) return Fail("value is not valid JSON", probe.p);  // where it went wrong
+            SkipWs(probe);
+            if (probe.p < probe.end) return Fail("unexpected data after the value", probe.p);
+            return Fail(t == JsonType::Array    ? "value is a JSON array, not an object"
+                        : t == JsonType::String ? "value is a JSON string, not an object"
+                                                : "value is a JSON scalar, not an object",
+                        nullptr);
         }
         c.p++;
         SkipWs(c);

@@ -111,7 +111,7 @@ Datum kafka_consume(PG_FUNCTION_ARGS) {
             nulls[4] = true;
         const char *hj = nullptr;
         KFDW_ENTRY({ hj = HeadersJson(rt, m); });
-        values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(hj));
+        values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(pg::Utf8ToServer(hj)));
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
         MemoryContextSwitchTo(old);
         MemoryContextReset(row_cxt);

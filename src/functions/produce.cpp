@@ -35,11 +35,13 @@ void Bytes(Datum d, ValueKind kind, const char **data, size_t *len) {
         char *s = JsonbToCString(NULL, &DatumGetJsonbP(d)->root, 0);
         *data = s;
         *len = strlen(s);
-        return;
+    } else {
+        struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+        *data = VARDATA_ANY(v);
+        *len = VARSIZE_ANY_EXHDR(v);
+        if (kind != kText) return;
     }
-    struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-    *data = VARDATA_ANY(v);
-    *len = VARSIZE_ANY_EXHDR(v);
+    pg::ServerToUtf8(data, len);
 }
 
 // Postgres zone: (server, topic, value, key, partition, headers, ts).

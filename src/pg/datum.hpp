@@ -22,6 +22,26 @@ inline int64 TimestamptzToKafkaMs(TimestampTz ts, bool round_up = false) {
     return ms;
 }
 
+// Messages are UTF-8 on the wire; the database's text may not be.  Text of
+// the database's encoding as UTF-8 (palloc'd when converted; SQL_ASCII
+// databases' bytes are passed as they are, having no known encoding).
+inline void ServerToUtf8(const char **data, size_t *len) {
+    int enc = GetDatabaseEncoding();
+    if (enc == PG_UTF8 || enc == PG_SQL_ASCII) return;
+    char *conv = pg_server_to_any(*data, (int)*len, PG_UTF8);
+    if (conv != *data) {
+        *data = conv;
+        *len = strlen(conv);
+    }
+}
+
+// A NUL-terminated UTF-8 text as the database's encoding (the same pointer
+// when nothing is to be converted).
+inline const char *Utf8ToServer(const char *str) {
+    if (GetDatabaseEncoding() == PG_UTF8) return str;
+    return pg_any_to_server(str, (int)strlen(str), PG_UTF8);
+}
+
 // Bytes -> a palloc'd bytea.
 inline bytea *BytesToBytea(const void *data, size_t len) {
     bytea *b = (bytea *)palloc(len + VARHDRSZ);

@@ -331,6 +331,30 @@ TEST(json_long_strings_survive_arena_growth) {
 
 // ---- structure ---------------------------------------------------------------
 
+// A broken top-level value that is not an object says where it breaks (it
+// said "at byte 0" for every one) and what it is when it is whole.
+TEST(json_non_object_errors_name_the_place) {
+    struct Case {
+        const char *doc, *error;
+    } cases[] = {
+        {"[1,2", "value is not valid JSON at byte 4"},
+        {"  [1, 2 x]", "value is not valid JSON at byte 8"},
+        {"not json", "value is not valid JSON at byte 0"},
+        {"[1,2] x", "unexpected data after the value at byte 6"},
+        {"[1,{\"a\":1}]", "value is a JSON array, not an object"},
+        {"\"s\"", "value is a JSON string, not an object"},
+        {"42", "value is a JSON scalar, not an object"},
+    };
+    for (const Case &c : cases) {
+        JsonObjectReader r({"v"});
+        CHECK(!r.Parse(c.doc, strlen(c.doc)));
+        if (r.error() != c.error)
+            unit::RecordFailure(__FILE__, __LINE__,
+                                std::string("error for ") + unit::Show(std::string(c.doc)) + ": " +
+                                    unit::Show(r.error()));
+    }
+}
+
 TEST(json_rejects_non_objects) {
     for (const char *doc : {"[1]", "42", "\"s\"", "null", "true", "false", "[]", "-1.5", " [ {\"v\":1} ] ",
                             "\"{}\""}) {
