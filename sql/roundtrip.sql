@@ -4,7 +4,7 @@
 \set VERBOSITY default
 SELECT current_database() AS regress_db \gset
 \set enc utf8
-\ir include/roundtrip.sql
+\i sql/include/roundtrip.sql
 CREATE DATABASE regress_kafka_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
 \getenv brokers KAFKA_BROKERS
 \c regress_kafka_latin1
@@ -15,6 +15,6 @@ CREATE USER MAPPING FOR PUBLIC SERVER kafka;
 RESET client_min_messages;
 SHOW server_encoding;
 \set enc latin1
-\ir include/roundtrip.sql
+\i sql/include/roundtrip.sql
 \c :regress_db
 DROP DATABASE regress_kafka_latin1;
