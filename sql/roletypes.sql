@@ -62,3 +62,14 @@ SELECT off, a, b FROM rt_csv ORDER BY off;
 SELECT * FROM kafka_get_watermarks('rt_csv');
 SELECT kafka.delete_topic('kafka', 'roletypes_csv');
 SELECT kafka.delete_topic('kafka', 'roletypes');
+-- a producer that hit a fatal error (as a fenced or failed idempotent one
+-- does) is replaced at the end of the transaction, not kept failing
+SELECT kafka.create_topic('kafka', 'fatal_producer', 1);
+CREATE FOREIGN TABLE rt_fatal (id int) SERVER kafka OPTIONS (topic 'fatal_producer');
+INSERT INTO rt_fatal VALUES (100);
+BEGIN;
+SELECT kafka._bridge_selftest('fatal_producers') AS producers_failed;
+INSERT INTO rt_fatal VALUES (101);
+ROLLBACK;
+INSERT INTO rt_fatal VALUES (102);
+SELECT id FROM rt_fatal ORDER BY id;

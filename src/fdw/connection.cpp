@@ -103,6 +103,17 @@ void DropUnreachableClients() noexcept {
     }
 }
 
+int FailCachedProducersForTest() {
+    int n = 0;
+    if (!g_cache) return 0;
+    for (auto &[key, e] : *g_cache)
+        for (kafka::Producer *p : {e.producer.get(), e.txn_producer.get()})
+            if (p && rd_kafka_test_fatal_error(p->handle(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                               "kafka_fdw self-test") == RD_KAFKA_RESP_ERR_NO_ERROR)
+                n++;
+    return n;
+}
+
 void RegisterConnectionCallbacks() {
     CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateAll, (Datum)0);
     CacheRegisterSyscacheCallback(USERMAPPINGOID, InvalidateAll, (Datum)0);

@@ -56,6 +56,11 @@ int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64
 // never throws and calls no Postgres function.
 void DropUnreachableClients() noexcept;
 
+// Tests only (kafka._bridge_selftest('fatal_producers'), superuser): makes
+// librdkafka report a fatal error on every cached producer of this
+// session, as a fenced or failed idempotent producer does.  Returns how many.
+int FailCachedProducersForTest();
+
 void RegisterConnectionCallbacks();
 
 }  // namespace kafka_fdw::fdw

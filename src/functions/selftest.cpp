@@ -6,6 +6,7 @@
 //   'pg_error'       an ERROR raised by Postgres inside PgCall, carried
 //                    through C++ frames and re-raised unchanged
 //   'pg_ok'          PgCall returning a value normally
+#include "fdw/connection.hpp"
 #include "kafka/errors.hpp"
 
 #include "pg/bridge.hpp"
@@ -31,6 +32,7 @@ Datum kafka_bridge_selftest(PG_FUNCTION_ARGS) {
                 .At("t", 2, 42)
                 .Hint("create it");
         if (k == "bad_alloc") throw std::bad_alloc();
+        if (k == "fatal_producers") result = kafka_fdw::fdw::FailCachedProducersForTest();
         if (k == "pg_error" || k == "pg_ok") {
             const char *input = k == "pg_error" ? "not a number" : "42";
             result = kafka_fdw::pg::PgCall([&]() {
