@@ -1,5 +1,6 @@
 #include "kafka/metadata.hpp"
 #include "kafka/producer.hpp"
+#include "kafka/wait.hpp"
 
 #include "fdw/connection.hpp"
 #include "fdw/options.hpp"
@@ -101,6 +102,44 @@ void DropUnreachableClients() noexcept {
     } catch (...) {
         // erasing from a map does not throw; nothing to report
     }
+}
+
+void TakeGroupCommitResults(char *warning, size_t size) noexcept {
+    warning[0] = '\0';
+    if (!g_cache) return;
+    try {
+        for (auto &[key, e] : *g_cache)
+            for (auto &[name, g] : e.groups) {
+                if (!g || g->commits_in_flight() == 0) continue;
+                std::vector<std::string> failures = kafka::TakeCommitResults(*g, 0);
+                if (!failures.empty() && !warning[0])
+                    snprintf(warning, size,
+                             "could not commit the positions of consumer group \"%s\" to Kafka: %s (the positions "
+                             "in PostgreSQL are unchanged; the next commit sends them again)",
+                             name.c_str(), failures[0].c_str());
+            }
+    } catch (...) {
+    }
+}
+
+namespace {
+void FlushGroupCommits(int, Datum) {
+    if (!g_cache) return;
+    try {
+        kafka::Deadline deadline(std::min(pg::g_timeout_ms, 5000));
+        for (auto &[key, e] : *g_cache)
+            for (auto &[name, g] : e.groups)
+                if (g && g->commits_in_flight() > 0) kafka::TakeCommitResults(*g, deadline.RemainingMs());
+    } catch (...) {
+    }
+}
+bool g_flush_registered = false;
+}  // namespace
+
+void RegisterGroupCommitFlush() {
+    if (g_flush_registered) return;
+    before_shmem_exit(FlushGroupCommits, (Datum)0);
+    g_flush_registered = true;
 }
 
 int FailCachedProducersForTest() {

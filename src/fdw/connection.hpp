@@ -56,6 +56,15 @@ int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64
 // never throws and calls no Postgres function.
 void DropUnreachableClients() noexcept;
 
+// Group positions are sent to the broker after COMMIT without waiting
+// (xact.cpp).  C++ zone: the first failure among the results that arrived
+// since the last call, as a warning text ("" when none).
+void TakeGroupCommitResults(char *warning, size_t size) noexcept;
+// Postgres zone: once per backend, an exit callback that waits for the
+// commits still in flight (up to kafka_fdw.timeout, at most 5 s), so that a
+// session that ends right after its COMMIT still moves the broker's group.
+void RegisterGroupCommitFlush();
+
 // Tests only (kafka._bridge_selftest('fatal_producers'), superuser): makes
 // librdkafka report a fatal error on every cached producer of this
 // session, as a fenced or failed idempotent producer does.  Returns how many.

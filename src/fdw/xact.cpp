@@ -86,9 +86,11 @@ void PreCommitCpp() {
     }
 }
 
-// After COMMIT (C++ zone, never throws): make the broker's group coordinator
-// show the positions the transaction stored.  Bounded by the timeout; a
-// failure is only a warning, the positions in Postgres are authoritative.
+// After COMMIT (C++ zone, never throws): send the positions the transaction
+// stored to the broker's group coordinator, without waiting (the COMMIT
+// callback cannot be cancelled, and the positions in Postgres are the
+// authoritative ones).  Results are taken at the end of a later
+// transaction of the session (TakeGroupCommitResults) and at its exit.
 void CommitGroupsCpp(char *warning, size_t size) noexcept {
     warning[0] = '\0';
     if (!g_xact || g_xact->group_commits.empty()) return;
@@ -112,7 +114,7 @@ void CommitGroupsCpp(char *warning, size_t size) noexcept {
         }
         for (auto &[client, topic, offs] : batches) {
             try {
-                kafka::CommitOffsets(*client, topic, offs, pg::g_timeout_ms);
+                kafka::CommitOffsetsAsync(*client, topic, offs);
             } catch (const std::exception &e) {
                 snprintf(warning, size, "could not commit consumer group positions of topic \"%s\" to Kafka: %s",
                          topic.c_str(), e.what());
@@ -162,9 +164,12 @@ void XactCallback(XactEvent event, void *) {
         break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT: {
-        char warning[700];
+        char warning[700], earlier[700];
+        if (g_xact && !g_xact->group_commits.empty()) RegisterGroupCommitFlush();
+        TakeGroupCommitResults(earlier, sizeof earlier);
         CommitGroupsCpp(warning, sizeof warning);
         DropUnreachableClients();
+        if (earlier[0]) ereport(WARNING, (errmsg("%s", earlier)));
         if (warning[0]) ereport(WARNING, (errmsg("%s", warning)));
         break;
     }
@@ -175,9 +180,11 @@ void XactCallback(XactEvent event, void *) {
         break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT: {
-        char warning[600];
+        char warning[600], earlier[700];
         AbortCpp(warning, sizeof warning);
+        TakeGroupCommitResults(earlier, sizeof earlier);
         DropUnreachableClients();
+        if (earlier[0]) ereport(WARNING, (errmsg("%s", earlier)));
         if (warning[0]) ereport(WARNING, (errmsg("%s", warning)));
         break;
     }
@@ -200,6 +207,10 @@ bool InKafkaTransaction(const kafka::Producer *producer) {
 }
 
 bool HasPendingGroupCommits(const kafka::Client *client) {
+    // Sent ones are waited for up to twice the timeout: after that the
+    // client is no longer kept for them.
+    if (client->commits_in_flight() > 0 && client->oldest_commit_age_ms() < 2 * (int64_t)pg::g_timeout_ms)
+        return true;
     if (!g_xact) return false;
     for (const auto &c : g_xact->group_commits)
         if (c.client == client) return true;

@@ -24,7 +24,29 @@ Client::Client(Type type, Config &&conf) : secrets_(conf.secret_values()) {
 }
 
 Client::~Client() {
+    if (commit_q_) rd_kafka_queue_destroy(commit_q_);
     if (rk_) rd_kafka_destroy(rk_);
+}
+
+rd_kafka_queue_t *Client::commit_queue() {
+    if (!commit_q_) commit_q_ = rd_kafka_queue_new(rk_);
+    return commit_q_;
+}
+
+int64_t Client::oldest_commit_age_ms() const {
+    if (commits_in_flight_ == 0) return 0;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - oldest_commit_)
+        .count();
+}
+
+void Client::CommitSent() {
+    if (commits_in_flight_++ == 0) oldest_commit_ = std::chrono::steady_clock::now();
+}
+
+void Client::CommitDone() {
+    if (commits_in_flight_ > 0) commits_in_flight_--;
+    // the next one's age is not known: count from now
+    if (commits_in_flight_ > 0) oldest_commit_ = std::chrono::steady_clock::now();
 }
 
 int Client::Poll(int timeout_ms) { return rd_kafka_poll(rk_, timeout_ms); }

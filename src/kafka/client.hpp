@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,15 @@ public:
     bool unreachable() const { return unreachable_; }
     void SetUnreachable(bool v) { unreachable_ = v; }
 
+    // Offset commits sent without waiting (group clients, see
+    // CommitOffsetsAsync): their results arrive on a queue of their own.
+    rd_kafka_queue_t *commit_queue();
+    int commits_in_flight() const { return commits_in_flight_; }
+    // Milliseconds since the oldest commit in flight was sent (0: none).
+    int64_t oldest_commit_age_ms() const;
+    void CommitSent();
+    void CommitDone();
+
 protected:
     virtual void OnDelivery(const rd_kafka_message_t *) {}
 
@@ -71,6 +81,9 @@ private:
     std::string last_error_text_;
     bool fatal_ = false;
     bool unreachable_ = false;
+    rd_kafka_queue_t *commit_q_ = nullptr;
+    int commits_in_flight_ = 0;
+    std::chrono::steady_clock::time_point oldest_commit_;
 };
 
 }  // namespace kafka_fdw::kafka

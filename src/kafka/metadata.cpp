@@ -328,29 +328,40 @@ void CreateTopic(Client &client, const std::string &topic, int partitions, int r
     }
 }
 
-void CommitOffsets(Client &group_client, const std::string &topic,
-                   const std::vector<std::pair<int32_t, int64_t>> &offsets, int timeout_ms) {
+void CommitOffsetsAsync(Client &group_client, const std::string &topic,
+                        const std::vector<std::pair<int32_t, int64_t>> &offsets) {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
     for (const auto &[p, o] : offsets) rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = o;
-    std::unique_ptr<rd_kafka_queue_t, QueueDeleter> q(rd_kafka_queue_new(group_client.handle()));
-    rd_kafka_resp_err_t err = rd_kafka_commit_queue(group_client.handle(), list, q.get(), nullptr, nullptr);
+    rd_kafka_resp_err_t err =
+        rd_kafka_commit_queue(group_client.handle(), list, group_client.commit_queue(), nullptr, nullptr);
     rd_kafka_topic_partition_list_destroy(list);
     if (err) Throw(err, "could not commit offsets to the consumer group");
-    // Runs after the Postgres commit: bounded, and not interruptible.
-    Deadline deadline(timeout_ms);
-    while (!deadline.Expired()) {
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(q.get(), deadline.SliceMs());
+    group_client.CommitSent();
+}
+
+std::vector<std::string> TakeCommitResults(Client &group_client, int wait_ms) {
+    std::vector<std::string> failures;
+    Deadline deadline(wait_ms);
+    while (group_client.commits_in_flight() > 0) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(group_client.commit_queue(), wait_ms > 0 ? deadline.SliceMs() : 0);
         group_client.Poll(0);
-        if (!ev) continue;
+        if (!ev) {
+            if (wait_ms <= 0 || deadline.Expired()) break;
+            continue;
+        }
         std::unique_ptr<rd_kafka_event_t, EventDeleter> guard(ev);
         if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_OFFSET_COMMIT) continue;
-        if (rd_kafka_event_error(ev))
-            throw Error(KindOf(rd_kafka_event_error(ev)), "could not commit offsets to the consumer group",
-                        rd_kafka_event_error_string(ev), rd_kafka_event_error(ev))
-                .At(topic);
-        return;
+        group_client.CommitDone();
+        std::string failure;
+        if (rd_kafka_event_error(ev)) failure = rd_kafka_event_error_string(ev);
+        if (const rd_kafka_topic_partition_list_t *parts = rd_kafka_event_topic_partition_list(ev))
+            for (int i = 0; i < parts->cnt && failure.empty(); i++)
+                if (parts->elems[i].err)
+                    failure = std::string("topic \"") + parts->elems[i].topic + "\", partition " +
+                              std::to_string(parts->elems[i].partition) + ": " + rd_kafka_err2str(parts->elems[i].err);
+        if (!failure.empty()) failures.push_back(std::move(failure));
     }
-    throw Error(ErrorKind::Timeout, "committing offsets to the consumer group timed out").At(topic);
+    return failures;
 }
 
 void DeleteTopic(Client &client, const std::string &topic, int timeout_ms) {

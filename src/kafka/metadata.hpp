@@ -46,8 +46,12 @@ std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
 // (-1 where none), and committing explicit offsets.
 std::vector<int64_t> CommittedOffsets(Client &group_client, const std::string &topic,
                                       const std::vector<int32_t> &partitions, int timeout_ms);
-void CommitOffsets(Client &group_client, const std::string &topic,
-                   const std::vector<std::pair<int32_t, int64_t>> &offsets, int timeout_ms);
+// Committing sends the request and returns at once; the results come with
+// TakeCommitResults, which waits up to wait_ms (0: only what has arrived)
+// while commits are in flight and returns the failures' texts.
+void CommitOffsetsAsync(Client &group_client, const std::string &topic,
+                        const std::vector<std::pair<int32_t, int64_t>> &offsets);
+std::vector<std::string> TakeCommitResults(Client &group_client, int wait_ms);
 
 // Topic administration (Admin API on the client's handle).
 void CreateTopic(Client &client, const std::string &topic, int partitions, int replication,

@@ -29,6 +29,7 @@ extern "C" {
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "nodes/makefuncs.h"
 #include "nodes/pg_list.h"
 #include "utils/acl.h"

@@ -63,9 +63,31 @@ sub cancel_and_check
 	return;
 }
 
+# a session that read through a consumer group and commits while the broker
+# hangs: the positions are sent to the group coordinator after COMMIT
+# without waiting (the COMMIT callback cannot be cancelled, and it ran with
+# the positions' rows locked).  With a 10-minute timeout, a COMMIT that
+# waited for the coordinator would not come back within the 60 s below.
+$node->safe_psql(
+	'postgres', qq{
+CREATE FOREIGN TABLE fg (v text OPTIONS (value 'true'))
+  SERVER kafka OPTIONS (topic '$topic', format 'text', group 'tap_scan_cancel_g');
+});
+my $grp = KafkaTest::Session->new($node, 'kfdw_group');
+$grp->query('SET kafka_fdw.timeout = 600000');
+my ($gcount, $gerr) = $grp->query('BEGIN; SELECT count(*) FROM fg;');
+is($gcount, $total, 'the group session reads every message before the outage') or diag "stderr: $gerr";
+
 my ($prc, $pout) = broker_pause();
 is($prc, 0, 'the broker is paused') or diag "kafka_broker.sh pause: $pout";
 my $paused_at = time();
+
+{
+	my ($cout, $cerr);
+	my $ended = eval { ($cout, $cerr) = $grp->query('COMMIT', 60); 1 };
+	ok($ended, 'COMMIT of a group read comes back while the broker hangs') or diag "error: $@";
+	is($ended ? $cerr : '', '', 'without an error or a warning');
+}
 
 SKIP:
 {
@@ -115,6 +137,10 @@ ok(wait_for_topic($node, $topic, $total, 90), 'the topic has leaders again');
 
 is($node->safe_psql('postgres', 'SELECT count(*) FROM ft'),
 	$total, 'a new backend counts every message after the outage');
+my ($left, $lerr) = $grp->query('SET kafka_fdw.timeout = 10000; SELECT count(*) FROM fg', 60);
+is($left, '0', 'the group session finds nothing left to read: its positions were stored')
+  or diag "stderr: $lerr";
+$grp->close;
 my ($out, $err) = $warm->query('SELECT count(*) FROM ft');
 is($out, $total, 'the warm session counts every message after the outage')
   or diag "stderr: $err";

@@ -1137,3 +1137,31 @@ TEST(commit_queue_holds_while_the_broker_is_down_and_throws_on_failure) {
     CHECK_THROWS(q.ConfirmTarget(900), Error);
     CHECK_EQ(q.open_transactions(), 2u);
 }
+
+// Group positions are committed without waiting; the result (and a failure)
+// comes with TakeCommitResults, and the coordinator then has them.
+TEST(mock_group_commit_async_then_results) {
+    using kafka_fdw::kafka::Client;
+    using kafka_fdw::kafka::CommitOffsetsAsync;
+    using kafka_fdw::kafka::CommittedOffsets;
+    using kafka_fdw::kafka::TakeCommitResults;
+    Mock mock;
+    mock.CreateTopic("gc", 2);
+    Properties props = {{"bootstrap.servers", mock.bootstraps}, {"group.id", "g1"},
+                        {"enable.auto.commit", "false"}};
+    Client group(Client::Type::Consumer, MakeConfig(props));
+    CommitOffsetsAsync(group, "gc", {{0, 5}, {1, 7}});
+    CHECK(group.commits_in_flight() == 1);  // until its result is taken
+    std::vector<std::string> failures = TakeCommitResults(group, 10000);
+    CHECK(failures.empty());
+    CHECK(group.commits_in_flight() == 0);
+    std::vector<int64_t> got = CommittedOffsets(group, "gc", {0, 1}, 10000);
+    CHECK(got.size() == 2 && got[0] == 5 && got[1] == 7);
+    // A coordinator that refuses: the failure is reported, not thrown.
+    rd_kafka_mock_push_request_errors(mock.cluster, 8 /* OffsetCommit */, 1,
+                                      RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
+    CommitOffsetsAsync(group, "gc", {{0, 9}});
+    failures = TakeCommitResults(group, 10000);
+    CHECK(failures.size() == 1);
+    CHECK(group.commits_in_flight() == 0);
+}
