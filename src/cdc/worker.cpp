@@ -894,7 +894,10 @@ void OnChangeDebezium(RelInfo *rel, const pgo::Change *ch) {
 
 void OnChange(const char *data, int len) {
     pgo::Change *ch = &W->sender->change;
-    KFDW_ENTRY(pgo::ParseChange(std::string_view(data, len), ch););
+    KFDW_ENTRY({
+        pgo::ParseChange(std::string_view(data, len), ch);
+        pgo::FillUnchangedFromOld(ch);
+    });
     RelInfo *rel = LookupRel(ch->relid);
     if (rel->excluded) return;
     if (rel->dbz) {

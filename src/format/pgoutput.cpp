@@ -4,6 +4,7 @@
 // off (it is, for the CDC worker).
 #include "format/pgoutput.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
@@ -141,6 +142,16 @@ void ParseChange(std::string_view msg, Change *out) {
     if (out->action == 'D') throw ProtocolError("pgoutput delete without an old tuple");
     if (marker != 'N') throw ProtocolError("pgoutput change without a new tuple");
     ReadTuple(r, &out->new_tuple);
+}
+
+void FillUnchangedFromOld(Change *ch) {
+    if (ch->action != 'U' || !ch->old_kind) return;
+    size_t n = std::min(ch->new_tuple.size(), ch->old_tuple.size());
+    for (size_t i = 0; i < n; i++) {
+        Column &c = ch->new_tuple[i];
+        const Column &o = ch->old_tuple[i];
+        if (c.kind == 'u' && (o.kind == 't' || o.kind == 'b')) c = o;
+    }
 }
 
 Truncate ParseTruncate(std::string_view msg) {

@@ -77,6 +77,13 @@ Commit ParseCommit(std::string_view msg);
 Relation ParseRelation(std::string_view msg);
 // Reuses `out`'s vectors (hot path).
 void ParseChange(std::string_view msg, Change *out);
+
+// An UPDATE's new tuple marks TOASTed values it did not change 'u' (the WAL
+// does not carry them).  Where the old tuple has such a column ('O': the
+// whole row; 'K': the replica identity, which PostgreSQL logs whenever it
+// has out-of-line values), the new value is that old one.  Without this a
+// key stored out of line became null in the event's key.
+void FillUnchangedFromOld(Change *ch);
 Truncate ParseTruncate(std::string_view msg);
 
 // Microseconds since 2000-01-01 UTC -> milliseconds since the Unix epoch.

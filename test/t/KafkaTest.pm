@@ -46,7 +46,7 @@ our @EXPORT = qw(
   broker_ctl broker_pause broker_resume
   broker_restart_start broker_restart_wait broker_listening broker_wait_down
   bg_psql bg_wait_active bg_finish
-  thread_count wait_thread_count log_has_crash
+  thread_count wait_thread_count log_has_crash wait_sql
 );
 
 # The broker address; skips the whole test file without one.
@@ -93,6 +93,24 @@ CREATE SERVER kafka FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$brokers');
 CREATE USER MAPPING FOR PUBLIC SERVER kafka;
 });
 	return $node;
+}
+
+# Runs $sql in $db (default postgres) until it returns $want, at most
+# $timeout seconds (default 60); returns the last result.
+sub wait_sql
+{
+	my ($node, $sql, $want, $timeout, $db) = @_;
+	$timeout //= 60;
+	my $t0 = time();
+	my $got;
+	while (time() - $t0 < $timeout)
+	{
+		my ($rc, $out) = $node->psql($db // 'postgres', $sql);
+		$got = $out;
+		return $got if $rc == 0 && $got eq $want;
+		sleep 0.2;
+	}
+	return $got;
 }
 
 # Runs the broker control script with one command: pause, resume, restart,

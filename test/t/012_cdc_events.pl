@@ -1,0 +1,76 @@
+# CDC events that must be right for every table shape (issue 22, "Event
+# correctness"), both formats:
+#   - an UPDATE that does not change the key, of a row whose key is stored
+#     out of line (TOASTed: a text key of several kB, alone or in a
+#     composite key; REPLICA IDENTITY DEFAULT and FULL) is one update event
+#     with the real key; it was a delete (tombstone) plus an event keyed
+#     {"k": null}, and a replica or sink deleted the row.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use KafkaTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+brokers();
+my $node = kafka_node('cdc_events');
+my $run = int(time() * 1000) % 100000000;    # topic names unique per run
+
+sub sq { return $node->safe_psql('postgres', $_[0]); }
+
+# A key of 2.5 kB that does not compress: stored out of line (and below
+# btree's 2,704-byte limit).
+my $bigkey = "md5(g::text) || string_agg(md5(g::text || i::text), '' ORDER BY i)";
+sq(qq{
+CREATE TABLE toast_k (k text PRIMARY KEY, v int);
+CREATE TABLE toast_ck (a int, k text, v int, PRIMARY KEY (a, k));
+CREATE TABLE toast_full (k text PRIMARY KEY, v int);
+ALTER TABLE toast_full REPLICA IDENTITY FULL;
+CREATE PUBLICATION pub_toast FOR TABLE toast_k, toast_ck, toast_full;
+});
+my %pipes = (row => "ev_row_$run", dbz => "ev_dbz_$run");
+sq(qq{SELECT kafka.create_pipeline('$pipes{row}', 'kafka', 'pub_toast');
+      SELECT kafka.create_pipeline('$pipes{dbz}', 'kafka', 'pub_toast', '{"format": "debezium", "schemas": false}');});
+is(wait_sql($node, "SELECT string_agg(state, ',' ORDER BY name) FROM kafka.pipeline_status "
+	  . "WHERE name IN ('$pipes{row}', '$pipes{dbz}')", 'running,running', 90),
+	'running,running', 'both pipelines stream');
+
+for my $t (qw(toast_k toast_full))
+{
+	sq(qq{INSERT INTO $t SELECT $bigkey, 1 FROM generate_series(1, 2) g, generate_series(1, 78) i GROUP BY g;
+	      UPDATE $t SET v = 2;});
+}
+sq(qq{INSERT INTO toast_ck SELECT g, $bigkey, 1 FROM generate_series(1, 2) g, generate_series(1, 78) i GROUP BY g;
+      UPDATE toast_ck SET v = 2;});
+is(sq("SELECT pg_relation_size(reltoastrelid) > 0 FROM pg_class WHERE relname = 'toast_k'"), 't',
+	'the keys are stored out of line');
+
+# per pipeline and table: 2 inserts + 2 updates, each one event with a real
+# key; no tombstone, no key with a null member
+for my $fmt (sort keys %pipes)
+{
+	for my $t (qw(toast_k toast_ck toast_full))
+	{
+		my $topic = "$pipes{$fmt}.public.$t";
+		my $q = "SELECT count(*) FROM kafka.consume('kafka', '$topic')";
+		is(wait_sql($node, $q, '4', 60), '4', "$fmt $t: 4 events (2 inserts, 2 updates)");
+		is(sq("SELECT count(*) FROM kafka.consume('kafka', '$topic') WHERE value IS NULL"), '0',
+			"$fmt $t: no tombstone");
+		is(sq("SELECT count(*) FROM kafka.consume('kafka', '$topic') k, "
+			  . "jsonb_each(CASE WHEN convert_from(k.key, 'UTF8')::jsonb ? 'payload' "
+			  . "THEN convert_from(k.key, 'UTF8')::jsonb->'payload' ELSE convert_from(k.key, 'UTF8')::jsonb END) m "
+			  . "WHERE m.key = 'k' AND length(m.value #>> '{}') = 2528"), '4',
+			"$fmt $t: every event's key holds the whole key");
+	}
+}
+my $ops = sq("SELECT string_agg(convert_from(value, 'UTF8')::jsonb->>'op', ',' ORDER BY \"offset\") "
+	  . "FROM kafka.consume('kafka', '$pipes{dbz}.public.toast_k')");
+is($ops, 'c,c,u,u', 'debezium: the updates are op u');
+
+$node->stop;
+is(log_has_crash($node), '', 'no backend was terminated by a signal');
+done_testing();
