@@ -621,9 +621,15 @@ TupleTableSlot *InsertRow(ModifyState *ms, TupleTableSlot *slot) {
 
 }  // namespace
 
+// AFTER ROW triggers see the row ExecForeignInsert returns: like RETURNING,
+// they need the partition and offset the broker assigned.
+static bool AfterRowTriggers(ResultRelInfo *rinfo) {
+    return rinfo->ri_TrigDesc && rinfo->ri_TrigDesc->trig_insert_after_row;
+}
+
 static void kafkaBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private, int, int eflags) {
     if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
-    bool returning = boolVal(linitial(fdw_private));
+    bool returning = boolVal(linitial(fdw_private)) || AfterRowTriggers(rinfo);
     rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, returning);
 }
 
@@ -649,8 +655,11 @@ static int kafkaGetForeignModifyBatchSize(ResultRelInfo *rinfo) {
 
 static void kafkaEndForeignModify(EState *, ResultRelInfo *rinfo) { FinishModify((ModifyState *)rinfo->ri_FdwState); }
 
+// A partition of a partitioned table (INSERT through the parent, or COPY
+// FROM): no plan of its own, its RETURNING list is on the ResultRelInfo.
 static void kafkaBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo) {
-    rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, false);
+    bool returning = rinfo->ri_returningList != NIL || AfterRowTriggers(rinfo);
+    rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, returning);
 }
 
 static void kafkaEndForeignInsert(EState *, ResultRelInfo *rinfo) { FinishModify((ModifyState *)rinfo->ri_FdwState); }
