@@ -197,6 +197,9 @@ CREATE FOREIGN TABLE gm (part int OPTIONS (partition 'true'), off bigint OPTIONS
   k text OPTIONS (key 'true'), ts timestamptz OPTIONS (timestamp 'true'), id int)
   SERVER kafka OPTIONS (topic 'shapes_ev', format 'json', group 'shapes_gm');
 
+-- group tables push down the partitions of an OR
+EXPLAIN (COSTS OFF) SELECT * FROM gm WHERE (part = 1 AND off = 1) OR (part = 2 AND off = 2);
+
 -- the same query on the local copies
 CREATE FUNCTION localize(q text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT regexp_replace(regexp_replace(q, '\mgm\M', 'ev_local', 'g'), '\m(ev|ev_view|ev_fn|ev_parent|ev_inh)\M', '\1_local', 'g')

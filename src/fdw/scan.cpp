@@ -1471,7 +1471,9 @@ static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
     int limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
     if (limit >= 0) ExplainPropertyInteger("Kafka Limit", NULL, limit, es);
     if (es->analyze && s->ranges_text) ExplainPropertyText("Kafka Ranges", s->ranges_text, es);
-    if (!es->analyze && cond[0] && !s->table->group) {
+    // Only for EXPLAIN without ANALYZE itself (not auto_explain after a run):
+    // it asks the brokers.
+    if (!es->analyze && (node->ss.ps.state->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) && cond[0] && !s->table->group) {
         char *ranges = PlannedRangesText(node);
         if (ranges) ExplainPropertyText("Kafka Ranges", ranges, es);
     }
