@@ -353,6 +353,10 @@ struct ScanRuntime {
     std::unique_ptr<format::CsvReader> csv;
     std::vector<kafka::PartitionRange> ranges;
     std::vector<kafka::Watermarks> watermarks;  // parallel to ranges
+    // A serial scan's consumers, one after the other: each reads at most
+    // one segment (below) of every partition.
+    std::vector<std::vector<kafka::PartitionRange>> rounds;
+    size_t next_round = 0;
     std::string scratch;
     std::string headers;
 };
@@ -752,7 +756,33 @@ const kafka::PartitionRange *SharedRanges(ScanState *s) {
     return s->parallel_worker ? nullptr : s->rt->ranges.data();
 }
 
-// Claims the next partition of a parallel scan: ranges [*first, *first + *count)
+// One consumer reads the ranges of a partition in offset order and drops
+// the messages between them; a gap larger than this many offsets is cheaper
+// to skip with a new consumer (its set-up costs about as much as reading
+// ~100k small messages).  A segment: ranges of one partition, consecutive in
+// the sorted list, with no larger gap.
+constexpr int64 kMaxGapRead = 100000;
+
+bool SameSegment(const kafka::PartitionRange &prev, const kafka::PartitionRange &next) {
+    return next.partition == prev.partition && next.start - prev.end <= kMaxGapRead;
+}
+
+// C++ zone: the rounds of a serial scan; round k holds the k-th segment of
+// every partition.
+void PlanRoundsCpp(ScanRuntime *rt) {
+    rt->rounds.clear();
+    rt->next_round = 0;
+    const auto &r = rt->ranges;
+    size_t seg = 0;
+    for (size_t i = 0; i < r.size(); i++) {
+        if (i == 0 || r[i].partition != r[i - 1].partition) seg = 0;
+        else if (!SameSegment(r[i - 1], r[i])) seg++;
+        if (rt->rounds.size() <= seg) rt->rounds.resize(seg + 1);
+        rt->rounds[seg].push_back(r[i]);
+    }
+}
+
+// Claims the next segment of a parallel scan: ranges [*first, *first + *count)
 // (Postgres zone, spinlock only).
 bool ClaimRanges(ScanState *s, const kafka::PartitionRange *base, int64 *first, int64 *count) {
     ParallelShared *sh = s->shared;
@@ -760,7 +790,7 @@ bool ClaimRanges(ScanState *s, const kafka::PartitionRange *base, int64 *first, 
     SpinLockAcquire(&sh->mutex);
     if (sh->next < sh->nranges) {
         int64 i = sh->next, j = i + 1;
-        while (j < sh->nranges && base[j].partition == base[i].partition) j++;
+        while (j < sh->nranges && SameSegment(base[j - 1], base[j])) j++;
         sh->next = j;
         *first = i;
         *count = j - i;
@@ -1049,7 +1079,11 @@ void StartScan(ForeignScanState *node) {
     s->started = true;
     if (s->shared) return;  // parallel: ranges are claimed one by one
     ComputeRanges(node);
-    KFDW_ENTRY({ StartConsumerCpp(s, s->rt->ranges); });
+    KFDW_ENTRY({
+        PlanRoundsCpp(s->rt);
+        StartConsumerCpp(s, s->rt->rounds.empty() ? std::vector<kafka::PartitionRange>() : s->rt->rounds[0]);
+        s->rt->next_round = 1;
+    });
 }
 
 // Publishes the leader's ranges for a parallel scan, all of them (the DSA
@@ -1080,7 +1114,15 @@ const rd_kafka_message_t *NextMessage(ScanState *s) {
             KFDW_ENTRY({ m = s->rt->consumer->Next(); });
             if (m) return m;
         }
-        if (!s->shared) return nullptr;
+        if (!s->shared) {
+            bool more = false;
+            KFDW_ENTRY({
+                more = s->rt->next_round < s->rt->rounds.size();
+                if (more) StartConsumerCpp(s, s->rt->rounds[s->rt->next_round++]);
+            });
+            if (!more) return nullptr;
+            continue;
+        }
         const kafka::PartitionRange *base = SharedRanges(s);
         int64 first = 0, count = 0;
         if (!base || !ClaimRanges(s, base, &first, &count)) return nullptr;
