@@ -783,21 +783,28 @@ void PlanRoundsCpp(ScanRuntime *rt) {
 }
 
 // Claims the next segment of a parallel scan: ranges [*first, *first + *count)
-// (Postgres zone, spinlock only).
+// (Postgres zone).  The segment's end is found outside the spinlock (the
+// ranges do not change once published); the claim holds if no other
+// process moved `next` meanwhile.
 bool ClaimRanges(ScanState *s, const kafka::PartitionRange *base, int64 *first, int64 *count) {
     ParallelShared *sh = s->shared;
-    bool ok = false;
-    SpinLockAcquire(&sh->mutex);
-    if (sh->next < sh->nranges) {
-        int64 i = sh->next, j = i + 1;
-        while (j < sh->nranges && SameSegment(base[j - 1], base[j])) j++;
-        sh->next = j;
-        *first = i;
-        *count = j - i;
-        ok = true;
+    for (;;) {
+        SpinLockAcquire(&sh->mutex);
+        int64 i = sh->next, n = sh->nranges;
+        SpinLockRelease(&sh->mutex);
+        if (i >= n) return false;
+        int64 j = i + 1;
+        while (j < n && SameSegment(base[j - 1], base[j])) j++;
+        SpinLockAcquire(&sh->mutex);
+        bool won = sh->next == i;
+        if (won) sh->next = j;
+        SpinLockRelease(&sh->mutex);
+        if (won) {
+            *first = i;
+            *count = j - i;
+            return true;
+        }
     }
-    SpinLockRelease(&sh->mutex);
-    return ok;
 }
 
 }  // namespace
