@@ -620,24 +620,43 @@ TupleTableSlot *InsertRow(ModifyState *ms, TupleTableSlot *slot) {
         part = r.partition;
         off = r.offset;
     });
+    // A new tuple in the slot, not only its values: a slot that holds a
+    // materialized tuple (a direct INSERT's heap-tuple slot) would give AFTER
+    // ROW triggers, which read the tuple, the row without them.
     TableDef *t = ms->table;
+    TupleDesc desc = slot->tts_tupleDescriptor;
+    slot_getallattrs(slot);
+    Datum *values = (Datum *)palloc(sizeof(Datum) * (desc->natts + 1));
+    bool *nulls = (bool *)palloc(sizeof(bool) * (desc->natts + 1));
+    memcpy(values, slot->tts_values, sizeof(Datum) * desc->natts);
+    memcpy(nulls, slot->tts_isnull, sizeof(bool) * desc->natts);
     for (int i = 0; i < t->ncolumns; i++) {
         ColumnDef *c = &t->columns[i];
         int idx = c->attnum - 1;
         if (c->role == ColumnRole::Partition || c->role == ColumnRole::Offset) {
             int64 v = c->role == ColumnRole::Partition ? part : off;
-            slot->tts_values[idx] = IntAsType(c, v);
-            slot->tts_isnull[idx] = false;
+            values[idx] = IntAsType(c, v);
+            nulls[idx] = false;
         }
     }
+    MemoryContext old_cxt = MemoryContextSwitchTo(slot->tts_mcxt);
+    HeapTuple tuple = heap_form_tuple(desc, values, nulls);
+    MemoryContextSwitchTo(old_cxt);
+    ExecForceStoreHeapTuple(tuple, slot, true);
     return slot;
 }
 
 }  // namespace
 
+// AFTER ROW triggers see the row ExecForeignInsert returns: like RETURNING,
+// they need the partition and offset the broker assigned.
+static bool AfterRowTriggers(ResultRelInfo *rinfo) {
+    return rinfo->ri_TrigDesc && rinfo->ri_TrigDesc->trig_insert_after_row;
+}
+
 static void kafkaBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private, int, int eflags) {
     if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
-    bool returning = boolVal(linitial(fdw_private));
+    bool returning = boolVal(linitial(fdw_private)) || AfterRowTriggers(rinfo);
     rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, returning);
 }
 
@@ -663,8 +682,11 @@ static int kafkaGetForeignModifyBatchSize(ResultRelInfo *rinfo) {
 
 static void kafkaEndForeignModify(EState *, ResultRelInfo *rinfo) { FinishModify((ModifyState *)rinfo->ri_FdwState); }
 
+// A partition of a partitioned table (INSERT through the parent, or COPY
+// FROM): no plan of its own, its RETURNING list is on the ResultRelInfo.
 static void kafkaBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo) {
-    rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, false);
+    bool returning = rinfo->ri_returningList != NIL || AfterRowTriggers(rinfo);
+    rinfo->ri_FdwState = BeginModify(mtstate->ps.state, rinfo, returning);
 }
 
 static void kafkaEndForeignInsert(EState *, ResultRelInfo *rinfo) { FinishModify((ModifyState *)rinfo->ri_FdwState); }

@@ -48,12 +48,15 @@ extern "C" {
 #include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/datetime.h"
+#include "utils/dsa.h"
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 #pragma GCC diagnostic pop
 }
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,7 +68,7 @@ namespace {
 // ---------------------------------------------------------------------------
 // Pushdown descriptors.  fdw_private of the ForeignScan is a List:
 enum ScanPrivateIndex {
-    kPrivConds = 0,   // List of IntList (target, op), one per fdw_exprs entry
+    kPrivConds = 0,   // List of condition trees (below), all of which must hold
     kPrivNeeded,      // IntList of attnums the query reads
     kPrivLimit,       // Integer: rows to fetch at most (-1: no limit)
     kPrivCondText,    // String: the pushed conditions, for EXPLAIN
@@ -73,10 +76,19 @@ enum ScanPrivateIndex {
 
 enum CondTarget { kTargetPartition = 0, kTargetOffset = 1, kTargetTimestamp = 2 };
 enum CondOp { kOpEq, kOpNe, kOpLt, kOpLe, kOpGt, kOpGe, kOpIn, kOpNotIn };
+// A condition tree is a List whose first element is an Integer kind:
+//   (kNodeAtom, target, op, index of its right-hand side in fdw_exprs)
+//   (kNodeAnd | kNodeOr, subtree, subtree, ...)
+// Each tree stands for a set of (partition, offset) pairs; the scan reads the
+// intersection of the trees' sets.  A tree is a superset of what its clause
+// matches (an AND keeps only the arms it understands, an OR only when it
+// understands every arm), and every clause stays a filter: pushdown only
+// narrows what is fetched.
+enum CondNodeKind { kNodeAtom = 0, kNodeAnd = 1, kNodeOr = 2 };
 
 struct KafkaPlanInfo {
     TableDef *table;
-    List *conds;  // IntLists
+    List *conds;  // condition trees
     List *exprs;  // right-hand expressions
     List *cond_clauses;  // the original clauses (for EXPLAIN text)
     int64 limit;
@@ -102,16 +114,15 @@ int OpFromName(const char *name, bool commuted) {
 }
 
 // If `clause` compares a partition/offset/timestamp column of this rel with
-// an expression free of this rel's columns and of volatile functions,
-// append a condition.  The clause stays a local filter as well: pushdown only
-// narrows what is fetched.
-void TryPushdown(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
+// an expression free of this rel's columns and of volatile functions, an
+// atom (its expression appended to ps->exprs), else NIL.
+List *AtomOf(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
     Var *var = nullptr;
     Expr *other = nullptr;
     int op = -1;
     if (IsA(clause, OpExpr)) {
         OpExpr *oe = (OpExpr *)clause;
-        if (list_length(oe->args) != 2) return;
+        if (list_length(oe->args) != 2) return NIL;
         Expr *l = (Expr *)linitial(oe->args), *r = (Expr *)lsecond(oe->args);
         while (IsA(l, RelabelType)) l = ((RelabelType *)l)->arg;
         while (IsA(r, RelabelType)) r = ((RelabelType *)r)->arg;
@@ -124,47 +135,73 @@ void TryPushdown(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
             other = l;
             commuted = true;
         } else {
-            return;
+            return NIL;
         }
         char *opname = get_opname(oe->opno);
-        if (!opname) return;
+        if (!opname) return NIL;
         op = OpFromName(opname, commuted);
     } else if (IsA(clause, ScalarArrayOpExpr)) {
         ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *)clause;
         Expr *l = (Expr *)linitial(sa->args);
         while (IsA(l, RelabelType)) l = ((RelabelType *)l)->arg;
-        if (!IsA(l, Var) || ((Var *)l)->varno != (int)baserel->relid) return;
+        if (!IsA(l, Var) || ((Var *)l)->varno != (int)baserel->relid) return NIL;
         var = (Var *)l;
         other = (Expr *)lsecond(sa->args);
         char *opname = get_opname(sa->opno);
-        if (!opname) return;
+        if (!opname) return NIL;
         if (sa->useOr && strcmp(opname, "=") == 0) op = kOpIn;
         else if (!sa->useOr && strcmp(opname, "<>") == 0) op = kOpNotIn;
-        else return;
+        else return NIL;
     } else {
-        return;
+        return NIL;
     }
-    if (op < 0 || var->varlevelsup != 0) return;
+    if (op < 0 || var->varlevelsup != 0) return NIL;
     const ColumnDef *col = ColumnByAttnum(ps->table, var->varattno);
-    if (!col) return;
+    if (!col) return NIL;
     int target;
     if (col->role == ColumnRole::Partition && IsIntType(col->type)) target = kTargetPartition;
-    else if (ps->table->group) return;  // group tables read from the group's position: partitions only
+    else if (ps->table->group) return NIL;  // group tables read from the group's position: partitions only
     else if (col->role == ColumnRole::Offset && IsIntType(col->type)) target = kTargetOffset;
     else if (col->role == ColumnRole::Timestamp && IsTimestampType(col->type)) target = kTargetTimestamp;
-    else return;
-    if (contain_var_clause((Node *)other) || contain_volatile_functions((Node *)other)) return;
+    else return NIL;
+    if (contain_var_clause((Node *)other) || contain_volatile_functions((Node *)other)) return NIL;
     Oid otype = exprType((Node *)other);
     if (op == kOpIn || op == kOpNotIn) otype = get_element_type(otype);
     if (target == kTargetTimestamp) {
-        if (otype != TIMESTAMPTZOID) return;  // timestamp/date need a time zone: not pushed
-        if (op != kOpGe && op != kOpGt && op != kOpEq) return;  // only lower bounds are exact
+        if (otype != TIMESTAMPTZOID) return NIL;  // timestamp/date need a time zone: not pushed
+        if (op != kOpGe && op != kOpGt && op != kOpEq) return NIL;  // only lower bounds are exact
     } else if (!IsIntType(otype)) {
-        return;
+        return NIL;
     }
-    ps->conds = lappend(ps->conds, list_make2_int(target, op));
+    List *atom = list_make4(makeInteger(kNodeAtom), makeInteger(target), makeInteger(op),
+                            makeInteger(list_length(ps->exprs)));
     ps->exprs = lappend(ps->exprs, other);
-    ps->cond_clauses = lappend(ps->cond_clauses, clause);
+    return atom;
+}
+
+// The condition tree of a clause (AND/OR of atoms), or NIL if it narrows
+// nothing.  Expressions of a failed OR are taken back out of ps->exprs.
+List *CondTreeOf(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
+    if (is_andclause(clause) || is_orclause(clause)) {
+        bool is_or = is_orclause(clause);
+        int nexprs = list_length(ps->exprs);
+        List *kids = NIL;
+        ListCell *lc;
+        foreach (lc, ((BoolExpr *)clause)->args) {
+            List *kid = CondTreeOf(ps, baserel, (Expr *)lfirst(lc));
+            if (kid) {
+                kids = lappend(kids, kid);
+            } else if (is_or) {
+                // an arm that narrows nothing: neither does the OR
+                ps->exprs = list_truncate(ps->exprs, nexprs);
+                return NIL;
+            }
+        }
+        if (kids == NIL) return NIL;
+        if (list_length(kids) == 1) return (List *)linitial(kids);
+        return lcons(makeInteger(is_or ? kNodeOr : kNodeAnd), kids);
+    }
+    return AtomOf(ps, baserel, clause);
 }
 
 // ---------------------------------------------------------------------------
@@ -229,7 +266,10 @@ static void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid f
     ListCell *lc;
     foreach (lc, baserel->baserestrictinfo) {
         RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-        TryPushdown(ps, baserel, ri->clause);
+        List *tree = CondTreeOf(ps, baserel, ri->clause);
+        if (!tree) continue;
+        ps->conds = lappend(ps->conds, tree);
+        ps->cond_clauses = lappend(ps->cond_clauses, ri->clause);
     }
 
     // A group scan writes (its positions): the statement must not run in
@@ -331,14 +371,15 @@ static ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, 
 
 namespace {
 
-// Shared state of a parallel scan: the ranges, handed out one partition at a time.
+// Shared state of a parallel scan: the ranges, handed out one partition (all
+// its ranges) at a time.  Their number is known only once the leader has
+// computed them, after the DSM was sized: they live in the query's DSA area.
 struct ParallelShared {
     slock_t mutex;
-    int nranges;    // computed by the leader before workers start
-    int next;
-    kafka::PartitionRange ranges[FLEXIBLE_ARRAY_MEMBER];
+    int64 nranges;  // computed by the leader before workers start
+    int64 next;
+    dsa_pointer ranges;  // kafka::PartitionRange[nranges]; invalid without a DSA area (no workers)
 };
-constexpr int kMaxParallelRanges = 4096;
 
 // C++ state of one scan, owned by the scan's memory context.
 struct ScanRuntime {
@@ -347,6 +388,10 @@ struct ScanRuntime {
     std::unique_ptr<format::CsvReader> csv;
     std::vector<kafka::PartitionRange> ranges;
     std::vector<kafka::Watermarks> watermarks;  // parallel to ranges
+    // A serial scan's consumers, one after the other: each reads at most
+    // one segment (below) of every partition.
+    std::vector<std::vector<kafka::PartitionRange>> rounds;
+    size_t next_round = 0;
     std::string scratch;
     std::string headers;
 };
@@ -373,6 +418,7 @@ struct ScanState {
     bool finished;
     // parallel
     ParallelShared *shared;
+    dsa_area *area;  // the query's DSA area (NULL: no workers, the leader alone)
     bool parallel_worker;
     // current message, for errcontext
     int32 cur_partition;
@@ -399,13 +445,24 @@ void ScanErrorContext(void *arg) {
                    s->cur_offset);
 }
 
-// Runtime values of the pushed conditions (Postgres zone), flattened.
+// The pushed condition trees, flattened into plain arrays (Postgres zone),
+// with the runtime values of their right-hand sides, for the C++ zone.
+struct CondNode {
+    int kind;    // CondNodeKind
+    int target;  // atoms: CondTarget
+    int op;      // atoms: CondOp
+    int expr;    // atoms: index into the values
+    int nkids;   // AND/OR: children are kids[first_kid .. first_kid + nkids)
+    int first_kid;
+};
+
 struct CondValues {
-    int n;
-    int *target;
-    int *op;
+    int nnodes;
+    CondNode *nodes;  // nodes[0] is the root: the AND of all trees
+    int *kids;
+    int nexprs;
     int *nvalues;
-    int64 **values;   // NULL entries: the condition can match nothing
+    int64 **values;   // NULL entries: the value is NULL and the atom matches nothing
 };
 
 int64 DatumToInt64(Datum d, Oid type) {
@@ -419,27 +476,73 @@ int64 DatumToInt64(Datum d, Oid type) {
     }
 }
 
+int CountNodes(List *tree) {
+    int n = 1;
+    if (intVal(linitial(tree)) != kNodeAtom)
+        for (int i = 1; i < list_length(tree); i++) n += CountNodes((List *)list_nth(tree, i));
+    return n;
+}
+
+// Stores `tree` at nodes[at] and its subtrees after *used; returns nothing.
+void FlattenTree(CondValues *cv, List *tree, int at, int *used, int *kids_used, int *expr_target, int *expr_op) {
+    CondNode *n = &cv->nodes[at];
+    n->kind = intVal(linitial(tree));
+    if (n->kind == kNodeAtom) {
+        n->target = intVal(lsecond(tree));
+        n->op = intVal(lthird(tree));
+        n->expr = intVal(lfourth(tree));
+        expr_target[n->expr] = n->target;
+        expr_op[n->expr] = n->op;
+        return;
+    }
+    n->nkids = list_length(tree) - 1;
+    n->first_kid = *kids_used;
+    *kids_used += n->nkids;
+    for (int i = 0; i < n->nkids; i++) {
+        int k = (*used)++;
+        cv->kids[n->first_kid + i] = k;
+        FlattenTree(cv, (List *)list_nth(tree, i + 1), k, used, kids_used, expr_target, expr_op);
+    }
+}
+
 CondValues *EvalConditions(ScanState *s, ExprContext *econtext) {
     CondValues *cv = (CondValues *)palloc0(sizeof(CondValues));
-    int n = list_length(s->conds);
-    cv->n = n;
-    cv->target = (int *)palloc0(sizeof(int) * (n + 1));
-    cv->op = (int *)palloc0(sizeof(int) * (n + 1));
-    cv->nvalues = (int *)palloc0(sizeof(int) * (n + 1));
-    cv->values = (int64 **)palloc0(sizeof(int64 *) * (n + 1));
-    ListCell *lc1, *lc2;
+    int nnodes = 1;
+    ListCell *lc;
+    foreach (lc, s->conds) nnodes += CountNodes((List *)lfirst(lc));
+    cv->nnodes = nnodes;
+    cv->nodes = (CondNode *)palloc0(sizeof(CondNode) * nnodes);
+    cv->kids = (int *)palloc0(sizeof(int) * nnodes);
+    int nexprs = list_length(s->cond_states);
+    cv->nexprs = nexprs;
+    cv->nvalues = (int *)palloc0(sizeof(int) * (nexprs + 1));
+    cv->values = (int64 **)palloc0(sizeof(int64 *) * (nexprs + 1));
+    int *expr_target = (int *)palloc0(sizeof(int) * (nexprs + 1));
+    int *expr_op = (int *)palloc0(sizeof(int) * (nexprs + 1));
+
+    // the root: AND of the trees
+    int used = 1, kids_used = 0;
+    cv->nodes[0].kind = kNodeAnd;
+    cv->nodes[0].nkids = list_length(s->conds);
+    cv->nodes[0].first_kid = 0;
+    kids_used = cv->nodes[0].nkids;
     int i = 0;
-    forboth(lc1, s->conds, lc2, s->cond_states) {
-        List *desc = (List *)lfirst(lc1);
-        ExprState *es = (ExprState *)lfirst(lc2);
-        cv->target[i] = linitial_int(desc);
-        cv->op[i] = lsecond_int(desc);
+    foreach (lc, s->conds) {
+        int k = used++;
+        cv->kids[i++] = k;
+        FlattenTree(cv, (List *)lfirst(lc), k, &used, &kids_used, expr_target, expr_op);
+    }
+
+    i = 0;
+    foreach (lc, s->cond_states) {
+        ExprState *es = (ExprState *)lfirst(lc);
         bool isnull;
         Datum d = ExecEvalExpr(es, econtext, &isnull);
         Oid type = exprType((Node *)es->expr);
+        int op = expr_op[i];
         if (isnull) {
             cv->values[i] = nullptr;
-        } else if (cv->op[i] == kOpIn || cv->op[i] == kOpNotIn) {
+        } else if (op == kOpIn || op == kOpNotIn) {
             ArrayType *arr = DatumGetArrayTypeP(d);
             Oid et = ARR_ELEMTYPE(arr);
             int16 typlen;
@@ -457,8 +560,8 @@ CondValues *EvalConditions(ScanState *s, ExprContext *econtext) {
             cv->nvalues[i] = k;
         } else {
             cv->values[i] = (int64 *)palloc(sizeof(int64));
-            cv->values[i][0] = cv->target[i] == kTargetTimestamp ? pg::TimestamptzToKafkaMs(DatumGetTimestampTz(d), true)
-                                                                 : DatumToInt64(d, type);
+            cv->values[i][0] = expr_target[i] == kTargetTimestamp ? pg::TimestamptzToKafkaMs(DatumGetTimestampTz(d), true)
+                                                                   : DatumToInt64(d, type);
             cv->nvalues[i] = 1;
         }
         i++;
@@ -466,81 +569,200 @@ CondValues *EvalConditions(ScanState *s, ExprContext *econtext) {
     return cv;
 }
 
-// C++ zone: turns the conditions and the watermarks into ranges.
+// --- sets of offsets (C++ zone) ---------------------------------------------
+// Offsets as sorted, disjoint, non-adjacent inclusive intervals.
+using Intervals = std::vector<std::pair<int64_t, int64_t>>;
+constexpr int64_t kMaxOffset = INT64_MAX;
+
+Intervals Normalize(Intervals v) {
+    std::sort(v.begin(), v.end());
+    Intervals out;
+    for (const auto &iv : v) {
+        if (iv.first > iv.second) continue;
+        if (!out.empty() && (out.back().second == kMaxOffset || iv.first <= out.back().second + 1))
+            out.back().second = std::max(out.back().second, iv.second);
+        else
+            out.push_back(iv);
+    }
+    return out;
+}
+
+Intervals Intersect(const Intervals &a, const Intervals &b) {
+    Intervals out;
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        int64_t lo = std::max(a[i].first, b[j].first), hi = std::min(a[i].second, b[j].second);
+        if (lo <= hi) out.push_back({lo, hi});
+        if (a[i].second < b[j].second) i++;
+        else j++;
+    }
+    return out;
+}
+
+Intervals Unite(const Intervals &a, const Intervals &b) {
+    Intervals all(a);
+    all.insert(all.end(), b.begin(), b.end());
+    return Normalize(std::move(all));
+}
+
+// The offsets an offset atom admits (the same in every partition).
+Intervals OffsetIntervals(int op, const int64 *v, int nv) {
+    const Intervals all = {{0, kMaxOffset}};
+    switch (op) {
+    case kOpEq: return v[0] >= 0 ? Intervals{{v[0], v[0]}} : Intervals{};
+    case kOpLt: return v[0] > 0 ? Intervals{{0, v[0] - 1}} : Intervals{};
+    case kOpLe: return v[0] >= 0 ? Intervals{{0, v[0]}} : Intervals{};
+    case kOpGt: return v[0] < kMaxOffset ? Intervals{{std::max<int64_t>(0, v[0] + 1), kMaxOffset}} : Intervals{};
+    case kOpGe: return Intervals{{std::max<int64_t>(0, v[0]), kMaxOffset}};
+    case kOpIn: {
+        Intervals pts;
+        for (int k = 0; k < nv; k++)
+            if (v[k] >= 0) pts.push_back({v[k], v[k]});
+        return Normalize(std::move(pts));
+    }
+    case kOpNe:
+    case kOpNotIn: {
+        // the complement of the points
+        Intervals pts;
+        for (int k = 0; k < nv; k++)
+            if (v[k] >= 0) pts.push_back({v[k], v[k]});
+        pts = Normalize(std::move(pts));
+        Intervals out;
+        int64_t lo = 0;
+        for (const auto &p : pts) {
+            if (p.first > lo) out.push_back({lo, p.first - 1});
+            if (p.second == kMaxOffset) return out;
+            lo = p.second + 1;
+        }
+        out.push_back({lo, kMaxOffset});
+        return out;
+    }
+    }
+    return all;
+}
+
+bool PartitionMatches(int op, int32_t p, const int64 *v, int nv) {
+    switch (op) {
+    case kOpEq: return p == v[0];
+    case kOpNe: return p != v[0];
+    case kOpLt: return p < v[0];
+    case kOpLe: return p <= v[0];
+    case kOpGt: return p > v[0];
+    case kOpGe: return p >= v[0];
+    case kOpIn:
+        for (int k = 0; k < nv; k++)
+            if (p == v[k]) return true;
+        return false;
+    case kOpNotIn:
+        for (int k = 0; k < nv; k++)
+            if (p == v[k]) return false;
+        return true;
+    }
+    return true;
+}
+
+// Start offsets of timestamp lower bounds: (ms, partition) -> first offset
+// whose timestamp is >= ms.  Empty in the first pass: then timestamp atoms
+// admit every offset.
+using TimestampStarts = std::map<std::pair<int64_t, int32_t>, int64_t>;
+
+// The offsets of each partition (0 .. nparts-1) that node `at` admits.
+std::vector<Intervals> EvalNode(const CondValues *cv, int at, int nparts, const TimestampStarts *ts_starts) {
+    const CondNode &n = cv->nodes[at];
+    const Intervals all = {{0, kMaxOffset}};
+    if (n.kind != kNodeAtom) {
+        std::vector<Intervals> acc;
+        for (int i = 0; i < n.nkids; i++) {
+            std::vector<Intervals> kid = EvalNode(cv, cv->kids[n.first_kid + i], nparts, ts_starts);
+            if (i == 0) {
+                acc = std::move(kid);
+                continue;
+            }
+            for (int p = 0; p < nparts; p++)
+                acc[p] = n.kind == kNodeAnd ? Intersect(acc[p], kid[p]) : Unite(acc[p], kid[p]);
+        }
+        if (n.nkids == 0) acc.assign(nparts, all);  // an empty AND: everything
+        return acc;
+    }
+    const int64 *v = cv->values[n.expr];
+    int nv = cv->nvalues[n.expr];
+    if (!v) return std::vector<Intervals>(nparts);  // compared with NULL: nothing
+    switch (n.target) {
+    case kTargetPartition: {
+        std::vector<Intervals> out(nparts);
+        for (int p = 0; p < nparts; p++)
+            if (PartitionMatches(n.op, p, v, nv)) out[p] = all;
+        return out;
+    }
+    case kTargetOffset:
+        return std::vector<Intervals>(nparts, OffsetIntervals(n.op, v, nv));
+    default: {
+        // v is rounded up to a millisecond: ts >= v, ts > v and ts = v all
+        // start at the first offset whose timestamp is >= v.
+        std::vector<Intervals> out(nparts, all);
+        if (!ts_starts || v[0] < 0) return out;
+        for (int p = 0; p < nparts; p++) {
+            auto it = ts_starts->find({v[0], p});
+            if (it != ts_starts->end()) out[p] = {{std::max<int64_t>(0, it->second), kMaxOffset}};
+        }
+        return out;
+    }
+    }
+}
+
+// C++ zone: turns the conditions and the watermarks into ranges, sorted by
+// partition and offset (a partition may have several).  A group scan has
+// one range per partition it reads (the group's position moves its start).
 void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
     kafka::Client &meta = MetadataClient(s->spec);
     const char *topic = s->table->topic;
     int nparts = kafka::PartitionCount(meta, topic, pg::g_timeout_ms);
+    // First pass without the timestamps: which partitions can match at all.
+    std::vector<Intervals> sets = EvalNode(cv, 0, nparts, nullptr);
+    std::vector<int64_t> ts_values;
+    for (int i = 0; i < cv->nnodes; i++) {
+        const CondNode &n = cv->nodes[i];
+        if (n.kind == kNodeAtom && n.target == kTargetTimestamp && cv->values[n.expr] && cv->values[n.expr][0] >= 0)
+            ts_values.push_back(cv->values[n.expr][0]);
+    }
     std::vector<int32_t> parts;
-    int64 off_lo = 0, off_hi = INT64_MAX;  // inclusive bounds
-    int64 ts_lo = -1;
-    bool none = false;
-    for (int p = 0; p < nparts; p++) parts.push_back(p);
-    for (int i = 0; i < cv->n; i++) {
-        if (!cv->values[i]) {
-            none = true;  // comparison with NULL matches nothing
-            continue;
+    for (int p = 0; p < nparts; p++)
+        if (!sets[p].empty()) parts.push_back(p);
+    if (!ts_values.empty() && !parts.empty()) {
+        // Second pass with the start offset of every timestamp bound.
+        TimestampStarts starts;
+        std::sort(ts_values.begin(), ts_values.end());
+        ts_values.erase(std::unique(ts_values.begin(), ts_values.end()), ts_values.end());
+        for (int64_t ms : ts_values) {
+            std::vector<int64_t> offs = kafka::OffsetsForTime(meta, topic, parts, ms, pg::g_timeout_ms);
+            for (size_t i = 0; i < parts.size(); i++) starts[{ms, parts[i]}] = offs[i];
         }
-        const int64 *v = cv->values[i];
-        int nv = cv->nvalues[i];
-        if (cv->target[i] == kTargetPartition) {
-            std::vector<int32_t> keep;
-            for (int32_t p : parts) {
-                bool ok = true;
-                switch (cv->op[i]) {
-                case kOpEq: ok = p == v[0]; break;
-                case kOpNe: ok = p != v[0]; break;
-                case kOpLt: ok = p < v[0]; break;
-                case kOpLe: ok = p <= v[0]; break;
-                case kOpGt: ok = p > v[0]; break;
-                case kOpGe: ok = p >= v[0]; break;
-                case kOpIn:
-                    ok = false;
-                    for (int k = 0; k < nv; k++) ok = ok || p == v[k];
-                    break;
-                case kOpNotIn:
-                    for (int k = 0; k < nv; k++) ok = ok && p != v[k];
-                    break;
-                }
-                if (ok) keep.push_back(p);
-            }
-            parts.swap(keep);
-        } else if (cv->target[i] == kTargetOffset) {
-            switch (cv->op[i]) {
-            case kOpEq: off_lo = std::max(off_lo, v[0]); off_hi = std::min(off_hi, v[0]); break;
-            case kOpLt: off_hi = std::min(off_hi, v[0] - 1); break;
-            case kOpLe: off_hi = std::min(off_hi, v[0]); break;
-            case kOpGt: off_lo = std::max(off_lo, v[0] == INT64_MAX ? v[0] : v[0] + 1); break;
-            case kOpGe: off_lo = std::max(off_lo, v[0]); break;
-            case kOpIn: {
-                if (nv == 0) { none = true; break; }
-                int64 mn = v[0], mx = v[0];
-                for (int k = 1; k < nv; k++) { mn = std::min(mn, v[k]); mx = std::max(mx, v[k]); }
-                off_lo = std::max(off_lo, mn);
-                off_hi = std::min(off_hi, mx);
-                break;
-            }
-            default: break;  // <> and NOT IN: no narrowing
-            }
-        } else if (cv->target[i] == kTargetTimestamp) {
-            // v is rounded up to a millisecond: ts >= v, ts > v and ts = v
-            // all start at the first offset whose timestamp is >= v.
-            ts_lo = std::max(ts_lo, v[0]);
-        }
+        sets = EvalNode(cv, 0, nparts, &starts);
     }
     s->rt->ranges.clear();
     s->rt->watermarks.clear();
-    if (none || off_lo > off_hi) parts.clear();
-    std::vector<int64_t> ts_start;
-    if (ts_lo >= 0 && !parts.empty())
-        ts_start = kafka::OffsetsForTime(meta, topic, parts, ts_lo, pg::g_timeout_ms);
-    for (size_t i = 0; i < parts.size(); i++) {
-        kafka::Watermarks w = kafka::QueryWatermarks(meta, topic, parts[i], pg::g_timeout_ms);
-        int64 start = std::max<int64>(w.low, off_lo);
-        if (!ts_start.empty()) start = std::max<int64>(start, ts_start[i]);
-        int64 end = off_hi == INT64_MAX ? w.high : std::min<int64>(w.high, off_hi + 1);
-        s->rt->ranges.push_back({parts[i], start, std::max(start, end)});
-        s->rt->watermarks.push_back(w);
+    for (int32_t p : parts) {
+        if (sets[p].empty()) continue;
+        kafka::Watermarks w = kafka::QueryWatermarks(meta, topic, p, pg::g_timeout_ms);
+        if (s->table->group) {
+            s->rt->ranges.push_back({p, w.low, std::max(w.low, w.high)});
+            s->rt->watermarks.push_back(w);
+            continue;
+        }
+        size_t before = s->rt->ranges.size();
+        for (const auto &iv : sets[p]) {
+            int64_t start = std::max<int64_t>(w.low, iv.first);
+            int64_t end = iv.second == kMaxOffset ? w.high : std::min<int64_t>(w.high, iv.second + 1);
+            if (start >= end) continue;
+            s->rt->ranges.push_back({p, start, end});
+            s->rt->watermarks.push_back(w);
+        }
+        if (s->rt->ranges.size() == before) {
+            // nothing to read here: an empty range shows where it would start
+            int64_t start = std::max<int64_t>(w.low, sets[p].front().first);
+            s->rt->ranges.push_back({p, start, start});
+            s->rt->watermarks.push_back(w);
+        }
     }
 }
 
@@ -564,16 +786,63 @@ char *RangesText(const std::vector<kafka::PartitionRange> &ranges) {
     return pg::PStrDup(out.data(), out.size());
 }
 
-// Claims the next range of a parallel scan (Postgres zone, spinlock only).
-bool ClaimRange(ParallelShared *sh, kafka::PartitionRange *out) {
-    bool ok = false;
-    SpinLockAcquire(&sh->mutex);
-    if (sh->next < sh->nranges) {
-        *out = sh->ranges[sh->next++];
-        ok = true;
+// The ranges of a parallel scan: in the DSA area, or (leader without
+// workers) the leader's own.
+const kafka::PartitionRange *SharedRanges(ScanState *s) {
+    if (s->area && DsaPointerIsValid(s->shared->ranges))
+        return (const kafka::PartitionRange *)dsa_get_address(s->area, s->shared->ranges);
+    return s->parallel_worker ? nullptr : s->rt->ranges.data();
+}
+
+// One consumer reads the ranges of a partition in offset order and drops
+// the messages between them; a gap larger than this many offsets is cheaper
+// to skip with a new consumer (its set-up costs about as much as reading
+// ~100k small messages).  A segment: ranges of one partition, consecutive in
+// the sorted list, with no larger gap.
+constexpr int64 kMaxGapRead = 100000;
+
+bool SameSegment(const kafka::PartitionRange &prev, const kafka::PartitionRange &next) {
+    return next.partition == prev.partition && next.start - prev.end <= kMaxGapRead;
+}
+
+// C++ zone: the rounds of a serial scan; round k holds the k-th segment of
+// every partition.
+void PlanRoundsCpp(ScanRuntime *rt) {
+    rt->rounds.clear();
+    rt->next_round = 0;
+    const auto &r = rt->ranges;
+    size_t seg = 0;
+    for (size_t i = 0; i < r.size(); i++) {
+        if (i == 0 || r[i].partition != r[i - 1].partition) seg = 0;
+        else if (!SameSegment(r[i - 1], r[i])) seg++;
+        if (rt->rounds.size() <= seg) rt->rounds.resize(seg + 1);
+        rt->rounds[seg].push_back(r[i]);
     }
-    SpinLockRelease(&sh->mutex);
-    return ok;
+}
+
+// Claims the next segment of a parallel scan: ranges [*first, *first + *count)
+// (Postgres zone).  The segment's end is found outside the spinlock (the
+// ranges do not change once published); the claim holds if no other
+// process moved `next` meanwhile.
+bool ClaimRanges(ScanState *s, const kafka::PartitionRange *base, int64 *first, int64 *count) {
+    ParallelShared *sh = s->shared;
+    for (;;) {
+        SpinLockAcquire(&sh->mutex);
+        int64 i = sh->next, n = sh->nranges;
+        SpinLockRelease(&sh->mutex);
+        if (i >= n) return false;
+        int64 j = i + 1;
+        while (j < n && SameSegment(base[j - 1], base[j])) j++;
+        SpinLockAcquire(&sh->mutex);
+        bool won = sh->next == i;
+        if (won) sh->next = j;
+        SpinLockRelease(&sh->mutex);
+        if (won) {
+            *first = i;
+            *count = j - i;
+            return true;
+        }
+    }
 }
 
 }  // namespace
@@ -879,17 +1148,28 @@ void StartScan(ForeignScanState *node) {
     s->started = true;
     if (s->shared) return;  // parallel: ranges are claimed one by one
     ComputeRanges(node);
-    KFDW_ENTRY({ StartConsumerCpp(s, s->rt->ranges); });
+    KFDW_ENTRY({
+        PlanRoundsCpp(s->rt);
+        StartConsumerCpp(s, s->rt->rounds.empty() ? std::vector<kafka::PartitionRange>() : s->rt->rounds[0]);
+        s->rt->next_round = 1;
+    });
 }
 
-// Publishes the leader's ranges for a parallel scan.
+// Publishes the leader's ranges for a parallel scan, all of them (the DSA
+// area grows as needed).
 void PublishRanges(ForeignScanState *node, ParallelShared *sh) {
     ScanState *s = (ScanState *)node->fdw_state;
     ComputeRanges(node);
-    int n = 0;
-    KFDW_ENTRY({ n = static_cast<int>(std::min<size_t>(s->rt->ranges.size(), kMaxParallelRanges)); });
+    int64 n = (int64)s->rt->ranges.size();
+    if (s->area) {
+        if (DsaPointerIsValid(sh->ranges)) dsa_free(s->area, sh->ranges);
+        Size bytes = sizeof(kafka::PartitionRange) * (Size)Max(n, 1);
+        sh->ranges = dsa_allocate_extended(s->area, bytes, DSA_ALLOC_HUGE);
+        if (n > 0) memcpy(dsa_get_address(s->area, sh->ranges), s->rt->ranges.data(), sizeof(kafka::PartitionRange) * n);
+    } else {
+        sh->ranges = InvalidDsaPointer;
+    }
     SpinLockAcquire(&sh->mutex);
-    for (int i = 0; i < n; i++) sh->ranges[i] = s->rt->ranges[i];
     sh->nranges = n;
     sh->next = 0;
     SpinLockRelease(&sh->mutex);
@@ -903,10 +1183,19 @@ const rd_kafka_message_t *NextMessage(ScanState *s) {
             KFDW_ENTRY({ m = s->rt->consumer->Next(); });
             if (m) return m;
         }
-        if (!s->shared) return nullptr;
-        kafka::PartitionRange r;
-        if (!ClaimRange(s->shared, &r)) return nullptr;
-        KFDW_ENTRY({ StartConsumerCpp(s, {r}); });
+        if (!s->shared) {
+            bool more = false;
+            KFDW_ENTRY({
+                more = s->rt->next_round < s->rt->rounds.size();
+                if (more) StartConsumerCpp(s, s->rt->rounds[s->rt->next_round++]);
+            });
+            if (!more) return nullptr;
+            continue;
+        }
+        const kafka::PartitionRange *base = SharedRanges(s);
+        int64 first = 0, count = 0;
+        if (!base || !ClaimRanges(s, base, &first, &count)) return nullptr;
+        KFDW_ENTRY({ StartConsumerCpp(s, std::vector<kafka::PartitionRange>(base + first, base + first + count)); });
     }
 }
 
@@ -1335,6 +1624,37 @@ static void kafkaEndForeignScan(ForeignScanState *node) {
     }
 }
 
+namespace {
+// Plain EXPLAIN of a scan whose pushed values are all constants: the ranges
+// a scan started now would read (NULL when the brokers cannot tell).
+char *PlannedRangesText(ForeignScanState *node) {
+    ForeignScan *plan = (ForeignScan *)node->ss.ps.plan;
+    ScanState *s = (ScanState *)node->fdw_state;
+    ListCell *lc;
+    foreach (lc, plan->fdw_exprs)
+        if (!IsA(lfirst(lc), Const)) return nullptr;
+    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
+    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+    s->spec = GetClientSpec(s->table->serverid, userid, false);
+    s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
+    CondValues *cv = EvalConditions(s, node->ss.ps.ps_ExprContext);
+    MemoryContext cxt = CurrentMemoryContext;
+    char *text = nullptr;
+    KFDW_ENTRY({
+        if (!s->rt) s->rt = pg::OwnBy(cxt, new ScanRuntime());
+        try {
+            ComputeRangesCpp(s, cv);
+            text = RangesText(s->rt->ranges);
+        } catch (const kafka::Interrupted &) {
+            throw;
+        } catch (const std::exception &) {
+            text = nullptr;  // EXPLAIN does not fail because a broker does not answer
+        }
+    });
+    return text;
+}
+}  // namespace
+
 static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
     ForeignScan *plan = (ForeignScan *)node->ss.ps.plan;
     ScanState *s = (ScanState *)node->fdw_state;
@@ -1346,6 +1666,12 @@ static void kafkaExplainForeignScan(ForeignScanState *node, ExplainState *es) {
     int limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
     if (limit >= 0) ExplainPropertyInteger("Kafka Limit", NULL, limit, es);
     if (es->analyze && s->ranges_text) ExplainPropertyText("Kafka Ranges", s->ranges_text, es);
+    // Only for EXPLAIN without ANALYZE itself (not auto_explain after a run):
+    // it asks the brokers.
+    if (!es->analyze && (node->ss.ps.state->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) && cond[0] && !s->table->group) {
+        char *ranges = PlannedRangesText(node);
+        if (ranges) ExplainPropertyText("Kafka Ranges", ranges, es);
+    }
     if (es->verbose) {
         ExplainPropertyText("Isolation Level", s->table->isolation_level, es);
         StringInfoData fetch;
@@ -1468,15 +1794,17 @@ static bool kafkaIsForeignScanParallelSafe(PlannerInfo *, RelOptInfo *, RangeTbl
     return t->group == nullptr && !NeedsSubtransactions(t);
 }
 
-static Size kafkaEstimateDSMForeignScan(ForeignScanState *, ParallelContext *) {
-    return offsetof(ParallelShared, ranges) + sizeof(kafka::PartitionRange) * kMaxParallelRanges;
-}
+static Size kafkaEstimateDSMForeignScan(ForeignScanState *, ParallelContext *) { return sizeof(ParallelShared); }
 
 static void kafkaInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *, void *coordinate) {
     ScanState *s = (ScanState *)node->fdw_state;
     ParallelShared *sh = (ParallelShared *)coordinate;
     SpinLockInit(&sh->mutex);
+    sh->ranges = InvalidDsaPointer;
     s->shared = sh;
+    // Set while the executor initializes parallel nodes; the area itself
+    // lives until the Gather ends.
+    s->area = node->ss.ps.state->es_query_dsa;
     PublishRanges(node, sh);
 }
 
@@ -1487,12 +1815,14 @@ static void kafkaReInitializeDSMForeignScan(ForeignScanState *node, ParallelCont
     s->finished = false;
     s->returned = 0;
     KFDW_ENTRY({ s->rt->consumer.reset(); });
+    s->area = node->ss.ps.state->es_query_dsa;
     PublishRanges(node, sh);
 }
 
 static void kafkaInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *, void *coordinate) {
     ScanState *s = (ScanState *)node->fdw_state;
     s->shared = (ParallelShared *)coordinate;
+    s->area = node->ss.ps.state->es_query_dsa;
     s->parallel_worker = true;
 }
 

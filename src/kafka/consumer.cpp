@@ -82,9 +82,22 @@ RangeConsumer::~RangeConsumer() {
 }
 
 void RangeConsumer::Start(const std::vector<PartitionRange> &ranges) {
-    for (const auto &r : ranges) {
-        if (r.start >= r.end) continue;
-        parts_.push_back({r, r.start, false, false});
+    // One Part per partition, its non-empty ranges sorted and merged.
+    std::vector<PartitionRange> sorted;
+    for (const auto &r : ranges)
+        if (r.start < r.end) sorted.push_back(r);
+    std::stable_sort(sorted.begin(), sorted.end(), [](const PartitionRange &a, const PartitionRange &b) {
+        return a.partition != b.partition ? a.partition < b.partition : a.start < b.start;
+    });
+    for (const auto &r : sorted) {
+        Part *p = parts_.empty() ? nullptr : &parts_.back();
+        if (p && p->range.partition == r.partition) {
+            PartitionRange &last = p->more.empty() ? p->range : p->more.back();
+            if (r.start <= last.end) last.end = std::max(last.end, r.end);
+            else p->more.push_back(r);
+            continue;
+        }
+        parts_.push_back({r, {}, 0, r.start, false, false});
     }
     for (auto &p : parts_) {
         if (rd_kafka_consume_start_queue(rkt_, p.range.partition, p.range.start, queue_) == -1)
@@ -96,6 +109,17 @@ void RangeConsumer::Start(const std::vector<PartitionRange> &ranges) {
     remaining_ = parts_.size();
     wake_list_ = rd_kafka_topic_partition_list_new(static_cast<int>(parts_.size()));
     for (auto &p : parts_) rd_kafka_topic_partition_list_add(wake_list_, topic_.c_str(), p.range.partition);
+}
+
+void RangeConsumer::Advance(Part *p, int64_t offset) {
+    while (p->range.end <= offset) {
+        if (p->more_pos >= p->more.size()) {
+            p->done = true;
+            remaining_--;
+            return;
+        }
+        p->range = p->more[p->more_pos++];
+    }
 }
 
 void RangeConsumer::MaybeWakeFetchers(int64_t queued, int64_t taken) {
@@ -219,10 +243,8 @@ const rd_kafka_message_t *RangeConsumer::Next() {
         if (!p || p->done) {
             // a partition we are done with: drop
         } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (m->offset >= p->range.end) {
-                p->done = true;
-                remaining_--;
-            }
+            // everything below the end of the log has been read
+            Advance(p, m->offset);
         } else if (m->err) {
             Error e(KindOf(m->err), "could not consume from topic \"" + topic_ + "\"",
                     rd_kafka_message_errstr(m), m->err);
@@ -233,16 +255,15 @@ const rd_kafka_message_t *RangeConsumer::Next() {
             rd_kafka_message_destroy(m);
             batch_[batch_pos_ - 1] = nullptr;
             throw e;
-        } else if (m->offset >= p->range.end) {
-            p->done = true;
-            remaining_--;
         } else {
-            p->next = m->offset + 1;
-            if (p->next >= p->range.end) {
-                p->done = true;
-                remaining_--;
+            // past the current range: on to the range holding it, if any
+            if (m->offset >= p->range.end) Advance(p, m->offset);
+            // below the range (between two ranges) or already read: dropped
+            if (!p->done && m->offset >= p->range.start && m->offset >= p->next) {
+                p->next = m->offset + 1;
+                Advance(p, p->next);
+                deliver = true;
             }
-            deliver = true;
         }
         if (deliver) {
             delivered_++;

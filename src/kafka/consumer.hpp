@@ -45,6 +45,9 @@ public:
     ~RangeConsumer() override;
 
     // Start reading the given ranges (empty ranges are skipped at no cost).
+    // A partition may have several ranges: they are read in offset order
+    // (overlapping ones once), and the messages between two of them are
+    // fetched and dropped here, never delivered.
     void Start(const std::vector<PartitionRange> &ranges);
 
     // The next message in range, or nullptr when every range is done.  The
@@ -61,11 +64,16 @@ public:
 
 private:
     struct Part {
-        PartitionRange range;
+        PartitionRange range;              // the range being read
+        std::vector<PartitionRange> more;  // the partition's later ranges, in offset order
+        size_t more_pos;                   // next entry of `more`
         int64_t next;  // next offset expected
         bool done;
         bool started;
     };
+    // The partition has read everything below `offset`: move to its first
+    // range that ends past it, or mark it done.
+    void Advance(Part *p, int64_t offset);
     Part *Find(int32_t partition);
     void ReleaseBatch();
     bool FetchBatch();

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -294,6 +295,24 @@ TEST(mock_produce_batch_partitions_like_produce_and_keeps_order) {
     CHECK_EQ(empty_keys, 1);
     CHECK_EQ(no_keys, 1);
     CHECK(p.FlushAll(5000));
+}
+
+TEST(mock_consumer_reads_several_ranges_of_a_partition_once_each) {
+    Mock mock;
+    mock.CreateTopic("multi", 2);
+    mock.Fill("multi", 0, 50);
+    mock.Fill("multi", 1, 10);
+    auto c = mock.Consumer("multi", 5000);
+    // unsorted, overlapping, adjacent and empty ranges
+    c->Start({{0, 30, 33}, {0, 2, 4}, {0, 3, 6}, {1, 4, 5}, {0, 40, 40}, {0, 6, 7}, {0, 48, 50}, {1, 0, 1}});
+    std::vector<Got> got = ReadAll(*c);
+    std::vector<std::pair<int32_t, int64_t>> offs;
+    for (const Got &g : got) offs.push_back({g.partition, g.offset});
+    std::sort(offs.begin(), offs.end());
+    std::vector<std::pair<int32_t, int64_t>> want = {{0, 2}, {0, 3}, {0, 4}, {0, 5}, {0, 6}, {0, 30},
+                                                     {0, 31}, {0, 32}, {0, 48}, {0, 49}, {1, 0}, {1, 4}};
+    CHECK(offs == want);
+    for (const Got &g : got) CHECK_EQ(g.value, "m" + std::to_string(g.offset));
 }
 
 TEST(mock_produce_batch_errors) {
