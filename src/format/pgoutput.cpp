@@ -149,6 +149,9 @@ Truncate ParseTruncate(std::string_view msg) {
     Truncate t;
     uint32_t n = r.U32();
     t.flags = r.U8();
+    // The count comes from the message: check that its relids are there
+    // before reserving room for them (up to 16 GB for a malformed one).
+    r.Need(static_cast<size_t>(n) * 4);
     t.relids.reserve(n);
     for (uint32_t i = 0; i < n; ++i) t.relids.push_back(r.U32());
     return t;
@@ -157,22 +160,26 @@ Truncate ParseTruncate(std::string_view msg) {
 // 2000-01-01 00:00:00 UTC in Unix seconds.
 constexpr int64_t kPgEpochUnixSec = 946684800;
 
+// Divides before shifting the epoch: pg_us + the epoch in microseconds
+// overflows int64 for the last ~30,000 years PostgreSQL can store (found by
+// test/fuzz/fuzz_pgoutput).
+
 int64_t PgTimeToUnixMs(int64_t pg_us) {
-    int64_t unix_us = pg_us + kPgEpochUnixSec * 1000000;
     // floor division, so times before 1970 round down like Kafka expects
-    return unix_us >= 0 ? unix_us / 1000 : -((-unix_us + 999) / 1000);
+    int64_t ms = pg_us / 1000;
+    if (pg_us % 1000 < 0) ms--;
+    return ms + kPgEpochUnixSec * 1000;
 }
 
 std::string PgTimeToIso8601(int64_t pg_us) {
-    int64_t unix_us = pg_us + kPgEpochUnixSec * 1000000;
-    int64_t sec = unix_us / 1000000;
-    int64_t frac = unix_us % 1000000;
+    int64_t sec = pg_us / 1000000;
+    int64_t frac = pg_us % 1000000;
     if (frac < 0) {
         frac += 1000000;
         sec -= 1;
     }
-    time_t t = static_cast<time_t>(sec);
-    struct tm tm;
+    time_t t = static_cast<time_t>(sec + kPgEpochUnixSec);
+    struct tm tm {};
     gmtime_r(&t, &tm);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z", tm.tm_year + 1900,
