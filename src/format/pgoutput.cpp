@@ -4,6 +4,7 @@
 // off (it is, for the CDC worker).
 #include "format/pgoutput.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
@@ -40,6 +41,7 @@ public:
         return v;
     }
     bool AtEnd() const { return p_ == end_; }
+    size_t Remaining() const { return static_cast<size_t>(end_ - p_); }
 
 private:
     uint64_t Uint(int n) {
@@ -57,11 +59,16 @@ void Expect(Reader &r, char type) {
         throw ProtocolError(std::string("expected pgoutput message '") + type + "'");
 }
 
+// Counts come from the message: room is made for what the message can hold
+// at most (a column takes at least 1 byte, an attribute 10), so a malformed
+// count claiming 65,535 entries does not allocate megabytes before the
+// message is found truncated.
 void ReadTuple(Reader &r, Tuple *out) {
     uint16_t n = r.U16();
-    out->resize(n);
+    out->clear();  // keeps its capacity: the worker reuses its Change
+    out->reserve(std::min<size_t>(n, r.Remaining()));
     for (uint16_t i = 0; i < n; ++i) {
-        Column &c = (*out)[i];
+        Column &c = out->emplace_back();
         c.kind = static_cast<char>(r.U8());
         c.data = {};
         switch (c.kind) {
@@ -111,9 +118,9 @@ Relation ParseRelation(std::string_view msg) {
     rel.relname = std::string(r.Str());
     rel.replident = static_cast<char>(r.U8());
     uint16_t n = r.U16();
-    rel.attrs.resize(n);
+    rel.attrs.reserve(std::min<size_t>(n, r.Remaining() / 10));
     for (uint16_t i = 0; i < n; ++i) {
-        Attribute &a = rel.attrs[i];
+        Attribute &a = rel.attrs.emplace_back();
         a.key = (r.U8() & 1) != 0;
         a.name = std::string(r.Str());
         a.type_oid = r.U32();
