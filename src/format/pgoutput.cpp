@@ -168,8 +168,8 @@ Truncate ParseTruncate(std::string_view msg) {
 constexpr int64_t kPgEpochUnixSec = 946684800;
 
 // Divides before shifting the epoch: pg_us + the epoch in microseconds
-// overflows int64 for the last ~30,000 years PostgreSQL can store (found by
-// test/fuzz/fuzz_pgoutput).
+// overflows int64 for the last ~30 years PostgreSQL can store, after
+// ~294,247 AD (found by test/fuzz/fuzz_pgoutput).
 
 int64_t PgTimeToUnixMs(int64_t pg_us) {
     // floor division, so times before 1970 round down like Kafka expects

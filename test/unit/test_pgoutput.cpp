@@ -189,7 +189,8 @@ TEST(pgoutput_times) {
 
 // Found by test/fuzz/fuzz_pgoutput: both conversions added the epoch shift in
 // microseconds first, a signed overflow (UB; wrong results in practice) for
-// times after ~292,247 AD, which PostgreSQL can store up to 294276 AD.
+// times after ~294,247 AD (the epoch shift is 30 years), which PostgreSQL can
+// store up to 294276 AD.
 TEST(pgoutput_times_at_the_ends) {
     const int64_t last = 9223371331199999999LL;  // END_TIMESTAMP - 1: 294276-12-31 23:59:59.999999
     CHECK_EQ(pgo::PgTimeToIso8601(last), std::string("294276-12-31T23:59:59.999999Z"));
