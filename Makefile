@@ -3,6 +3,8 @@
 #   make                 build the extension (and kafka_copy when it exists)
 #   make install         install into the PostgreSQL found by $(PG_CONFIG)
 #   make unit            build and run the pure C++ core's unit tests (no server headers)
+#   make unit-asan       the same under ASan+UBSan (mk/fuzz.mk)
+#   make fuzz            libFuzzer harnesses of the core's decoders (mk/fuzz.mk, bench/fuzz.sh)
 #   make WERROR=1        warnings are errors (CI)
 #
 # The full suite (broker, throwaway cluster, pg_regress, TAP) is test/run.sh.
@@ -73,3 +75,8 @@ unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
 EXTRA_CLEAN = $(UNIT_BIN) results regression.diffs regression.out
+
+# Sanitizer builds of the core: fuzz harnesses and the unit tests (clang/gcc,
+# no server headers, never linked with postgres).
+include mk/fuzz.mk
+clean: clean-san

@@ -4,7 +4,8 @@
 # test/kafka_broker.sh).  Does nothing when everything is present.
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 librdkafka-dev
-      nlohmann-json3-dev libipc-run-perl kcat g++ make python3 default-jdk-headless maven)
+      nlohmann-json3-dev libipc-run-perl kcat g++ make python3 default-jdk-headless maven
+      clang-14 libclang-rt-14-dev)  # clang: libFuzzer harnesses (mk/fuzz.mk, test/fuzz)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine:
 #   installs missing Debian packages, builds with -Werror, installs the
-#   extension, runs the core's unit tests, starts a real Kafka broker and a
+#   extension, runs the core's unit tests (also under ASan+UBSan) and its
+#   libFuzzer harnesses (30 s each), starts a real Kafka broker and a
 #   throwaway PostgreSQL 15 cluster, runs pg_regress and the TAP tests, fails
 #   if the server log shows a backend killed by a signal, and ends with
 #   "N passed, N failed".
@@ -13,6 +14,24 @@ export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin
 passed=0; failed=0
 note() { printf '\n== %s\n' "$*"; }
 count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# Scripts that print ok/not ok lines and end with "N passed, N failed".
+run_script() {
+  local name=$1; shift
+  note "$name"
+  local log="test/$(basename "${@: -1}" .sh).log"
+  "$@" >"$log" 2>&1
+  local rc=$?
+  grep -E '^(not ok|# )' "$log" | head -40 || true
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  echo "${line:-no summary line (exit $rc)}"
+  if [ -n "$line" ]; then
+    count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+    [ "$rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && { tail -20 "$log"; count 0 1; }
+  else
+    tail -20 "$log"; count 0 1
+  fi
+}
 
 note "dependencies"
 bash scripts/deps.sh || { echo "could not install dependencies"; echo "0 passed, 1 failed"; exit 1; }
@@ -33,6 +52,29 @@ note "unit tests (pure C++ core)"
 unit_out=$(make -s unit 2>&1); echo "$unit_out" | tail -15
 line=$(echo "$unit_out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
 if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+
+# Sanitizer builds of the pure core (mk/fuzz.mk; clang and gcc, no server
+# headers).  The ASan+UBSan unit tests mostly wait on librdkafka's mock
+# cluster, so they are built (one job) and run in the background while the
+# fuzz harnesses run one after the other: two processes, as on two cores.
+note "sanitizers: unit tests under ASan+UBSan"
+make -s -j2 -f mk/fuzz.mk fuzz >test/fuzz-build.log 2>&1  # a failure is reported by test/fuzz/fuzz.sh
+make -s -f mk/fuzz.mk unit-asan >test/unit-asan.log 2>&1 &
+asan_pid=$!
+echo "(building and running in the background)"
+# Each harness 30 s from its seed corpus; one ok/not ok per harness.
+run_script "fuzz: decoders of the pure core (libFuzzer, ASan+UBSan), 30 s each" bash test/fuzz/fuzz.sh
+wait "$asan_pid"; asan_rc=$?
+note "unit tests under ASan+UBSan (started before the fuzzing)"
+grep -E '^(not ok|    )|ERROR|SUMMARY|runtime error' test/unit-asan.log | head -30
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' test/unit-asan.log | tail -1)
+if [ -n "$line" ]; then
+  echo "$line"; count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+  # a leak is reported at exit, after the summary line
+  [ "$asan_rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && { tail -30 test/unit-asan.log; count 0 1; }
+else
+  tail -30 test/unit-asan.log; echo "no summary line: a sanitizer report or a build failure"; count 0 1
+fi
 
 note "lint: SPI query texts qualify their functions and operators"
 lint_out=$(python3 test/lint/spi_sql.py src 2>&1); lint_rc=$?
@@ -65,23 +107,6 @@ fi
 count "$rp" "$rf"
 [ -f regression.diffs ] && head -100 regression.diffs
 
-# Scripts that print ok/not ok lines and end with "N passed, N failed".
-run_script() {
-  local name=$1; shift
-  note "$name"
-  local log="test/$(basename "${@: -1}" .sh).log"
-  "$@" >"$log" 2>&1
-  local rc=$?
-  grep -E '^(not ok|# )' "$log" | head -40 || true
-  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-  echo "${line:-no summary line (exit $rc)}"
-  if [ -n "$line" ]; then
-    count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
-    [ "$rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && { tail -20 "$log"; count 0 1; }
-  else
-    tail -20 "$log"; count 0 1
-  fi
-}
 export KAFKA_STATE_DIR="$ROOT/test/tmp/kafka"
 export KAFKA_COPY="$(pg_config --bindir)/kafka_copy"
 export KC_BROKER_CTL="bash $ROOT/test/kafka_broker.sh"

@@ -41,6 +41,7 @@ public:
         return v;
     }
     bool AtEnd() const { return p_ == end_; }
+    size_t Remaining() const { return static_cast<size_t>(end_ - p_); }
 
 private:
     uint64_t Uint(int n) {
@@ -58,11 +59,16 @@ void Expect(Reader &r, char type) {
         throw ProtocolError(std::string("expected pgoutput message '") + type + "'");
 }
 
+// Counts come from the message: room is made for what the message can hold
+// at most (a column takes at least 1 byte, an attribute 10), so a malformed
+// count claiming 65,535 entries does not allocate megabytes before the
+// message is found truncated.
 void ReadTuple(Reader &r, Tuple *out) {
     uint16_t n = r.U16();
-    out->resize(n);
+    out->clear();  // keeps its capacity: the worker reuses its Change
+    out->reserve(std::min<size_t>(n, r.Remaining()));
     for (uint16_t i = 0; i < n; ++i) {
-        Column &c = (*out)[i];
+        Column &c = out->emplace_back();
         c.kind = static_cast<char>(r.U8());
         c.data = {};
         switch (c.kind) {
@@ -112,9 +118,9 @@ Relation ParseRelation(std::string_view msg) {
     rel.relname = std::string(r.Str());
     rel.replident = static_cast<char>(r.U8());
     uint16_t n = r.U16();
-    rel.attrs.resize(n);
+    rel.attrs.reserve(std::min<size_t>(n, r.Remaining() / 10));
     for (uint16_t i = 0; i < n; ++i) {
-        Attribute &a = rel.attrs[i];
+        Attribute &a = rel.attrs.emplace_back();
         a.key = (r.U8() & 1) != 0;
         a.name = std::string(r.Str());
         a.type_oid = r.U32();
@@ -160,6 +166,9 @@ Truncate ParseTruncate(std::string_view msg) {
     Truncate t;
     uint32_t n = r.U32();
     t.flags = r.U8();
+    // The count comes from the message: check that its relids are there
+    // before reserving room for them (up to 16 GB for a malformed one).
+    r.Need(static_cast<size_t>(n) * 4);
     t.relids.reserve(n);
     for (uint32_t i = 0; i < n; ++i) t.relids.push_back(r.U32());
     return t;
@@ -168,22 +177,26 @@ Truncate ParseTruncate(std::string_view msg) {
 // 2000-01-01 00:00:00 UTC in Unix seconds.
 constexpr int64_t kPgEpochUnixSec = 946684800;
 
+// Divides before shifting the epoch: pg_us + the epoch in microseconds
+// overflows int64 for the last ~30 years PostgreSQL can store, after
+// ~294,247 AD (found by test/fuzz/fuzz_pgoutput).
+
 int64_t PgTimeToUnixMs(int64_t pg_us) {
-    int64_t unix_us = pg_us + kPgEpochUnixSec * 1000000;
     // floor division, so times before 1970 round down like Kafka expects
-    return unix_us >= 0 ? unix_us / 1000 : -((-unix_us + 999) / 1000);
+    int64_t ms = pg_us / 1000;
+    if (pg_us % 1000 < 0) ms--;
+    return ms + kPgEpochUnixSec * 1000;
 }
 
 std::string PgTimeToIso8601(int64_t pg_us) {
-    int64_t unix_us = pg_us + kPgEpochUnixSec * 1000000;
-    int64_t sec = unix_us / 1000000;
-    int64_t frac = unix_us % 1000000;
+    int64_t sec = pg_us / 1000000;
+    int64_t frac = pg_us % 1000000;
     if (frac < 0) {
         frac += 1000000;
         sec -= 1;
     }
-    time_t t = static_cast<time_t>(sec);
-    struct tm tm;
+    time_t t = static_cast<time_t>(sec + kPgEpochUnixSec);
+    struct tm tm {};
     gmtime_r(&t, &tm);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z", tm.tm_year + 1900,

@@ -17,9 +17,14 @@ constexpr size_t kBatch = 1024;
 }
 
 void HeadersToJson(const rd_kafka_message_t *m, std::string &out) {
-    out.assign("{");
     rd_kafka_headers_t *hdrs = nullptr;
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs) {
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) hdrs = nullptr;
+    HeadersToJson(hdrs, out);
+}
+
+void HeadersToJson(const rd_kafka_headers_t *hdrs, std::string &out) {
+    out.assign("{");
+    if (!hdrs) {
         out += "}";
         return;
     }

@@ -32,6 +32,9 @@ namespace kafka_fdw::kafka {
 // value is JSON null, a value that is not valid UTF-8 text (or holds NUL)
 // becomes a "\\x..." hex string.
 void HeadersToJson(const rd_kafka_message_t *m, std::string &out);
+// The same for a header list (nullptr: no headers), e.g. one built with
+// rd_kafka_headers_new (the fuzz harness test/fuzz/fuzz_headers.cpp).
+void HeadersToJson(const rd_kafka_headers_t *hdrs, std::string &out);
 
 struct PartitionRange {
     int32_t partition;

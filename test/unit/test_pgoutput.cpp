@@ -4,7 +4,13 @@
 
 #include "framework.hpp"
 
+#include <cstdint>
+#include <cstdio>
+#include <new>
 #include <string>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace pgo = kafka_fdw::format::pgoutput;
 
@@ -144,6 +150,61 @@ TEST(pgoutput_malformed) {
     CHECK_THROWS(pgo::ParseBegin("B"), pgo::ProtocolError);
 }
 
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KFDW_UNIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KFDW_UNIT_ASAN 1
+#endif
+#endif
+
+// While it lives, the process cannot map more than 1 GB beyond what it has,
+// so an allocation of many GB fails (std::bad_alloc) whatever the machine's
+// memory and overcommit policy.  Not under ASan, whose allocator needs its
+// reservations: make unit-asan caps allocations with ASAN_OPTIONS
+// (max_allocation_size_mb, allocator_may_return_null) instead.
+class AddressSpaceLimit {
+public:
+    AddressSpaceLimit() {
+#ifndef KFDW_UNIT_ASAN
+        unsigned long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f) return;
+        bool read = fscanf(f, "%lu", &pages) == 1;
+        fclose(f);
+        if (!read || getrlimit(RLIMIT_AS, &old_) != 0) return;
+        struct rlimit lim = old_;
+        lim.rlim_cur = pages * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (1ull << 30);
+        set_ = setrlimit(RLIMIT_AS, &lim) == 0;
+#endif
+    }
+    ~AddressSpaceLimit() {
+        if (set_) setrlimit(RLIMIT_AS, &old_);
+    }
+
+private:
+    struct rlimit old_ {};
+    bool set_ = false;
+};
+
+}  // namespace
+
+// Found by test/fuzz/fuzz_pgoutput: a Truncate message's relation count was
+// trusted for reserve() before its relids were read, so 10 bytes claiming
+// 0xffffffff relations asked for 16 GB (bad_alloc, or an OOM kill).  The
+// message must be refused as truncated without that allocation.
+TEST(pgoutput_truncate_count_past_the_end) {
+    Msg trunc;
+    trunc.U8('T').U32(0xffffffffu).U8(0).U32(7);
+    AddressSpaceLimit limit;
+    CHECK_THROWS(pgo::ParseTruncate(trunc.b), pgo::ProtocolError);
+    Msg zero;  // no relation at all: nothing to read
+    zero.U8('T').U32(0).U8(2);
+    CHECK_EQ(pgo::ParseTruncate(zero.b).relids.size(), 0u);
+}
+
 TEST(pgoutput_times) {
     // 2000-01-01 00:00:00.000001 UTC
     CHECK_EQ(pgo::PgTimeToIso8601(1), std::string("2000-01-01T00:00:00.000001Z"));
@@ -153,4 +214,22 @@ TEST(pgoutput_times) {
     int64_t t = (1795849944LL - 946684800LL) * 1000000 + 404414;
     CHECK_EQ(pgo::PgTimeToIso8601(t), std::string("2026-11-28T07:12:24.404414Z"));
     CHECK_EQ(pgo::PgTimeToUnixMs(t), 1795849944404LL);
+}
+
+// Found by test/fuzz/fuzz_pgoutput: both conversions added the epoch shift in
+// microseconds first, a signed overflow (UB; wrong results in practice) for
+// times after ~294,247 AD (the epoch shift is 30 years), which PostgreSQL can
+// store up to 294276 AD.
+TEST(pgoutput_times_at_the_ends) {
+    const int64_t last = 9223371331199999999LL;  // END_TIMESTAMP - 1: 294276-12-31 23:59:59.999999
+    CHECK_EQ(pgo::PgTimeToIso8601(last), std::string("294276-12-31T23:59:59.999999Z"));
+    CHECK_EQ(pgo::PgTimeToUnixMs(last), 9224318015999999LL);
+    CHECK_EQ(pgo::PgTimeToUnixMs(INT64_MAX), INT64_MAX / 1000 + 946684800000LL);
+    CHECK_EQ(pgo::PgTimeToUnixMs(INT64_MIN), INT64_MIN / 1000 - 1 + 946684800000LL);
+    CHECK_EQ(pgo::PgTimeToUnixMs(-1), 946684799999LL);  // floor, as before
+    CHECK_EQ(pgo::PgTimeToUnixMs(-1000), 946684799999LL);
+    CHECK_EQ(pgo::PgTimeToUnixMs(-1001), 946684799998LL);
+    CHECK_EQ(pgo::PgTimeToIso8601(-946684800000001LL), std::string("1969-12-31T23:59:59.999999Z"));
+    CHECK(!pgo::PgTimeToIso8601(INT64_MAX).empty());
+    CHECK(!pgo::PgTimeToIso8601(INT64_MIN).empty());
 }
