@@ -450,6 +450,7 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
         int64 v;
         if (TIMESTAMP_IS_NOBEGIN(ts)) v = kMinusInfinity;
         else if (TIMESTAMP_IS_NOEND(ts)) v = kPlusInfinity;
+        else if (ts > PG_INT64_MAX - pg::kEpochShiftUs) v = PG_INT64_MAX;  // saturated, as Debezium
         else {
             v = ts + pg::kEpochShiftUs;
             if (c->kind == Kind::TimestampMs) v = v >= 0 ? v / 1000 : -((-v + 999) / 1000);
@@ -466,7 +467,12 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
             return;
         }
         int digits = c->typmod >= 0 && c->typmod <= 6 ? c->typmod : 6;
-        appendStringInfo(out, "\"%04d-%02d-%02dT", tm.tm_year, tm.tm_mon, tm.tm_mday);
+        // ISO 8601 extended years, as Java writes them: +10000, 0000 (1 BC),
+        // -0001 (2 BC); tm_year counts astronomically
+        if (tm.tm_year > 9999) appendStringInfo(out, "\"+%d", tm.tm_year);
+        else if (tm.tm_year < 0) appendStringInfo(out, "\"-%04d", -tm.tm_year);
+        else appendStringInfo(out, "\"%04d", tm.tm_year);
+        appendStringInfo(out, "-%02d-%02dT", tm.tm_mon, tm.tm_mday);
         AppendClock(out, ((int64)(tm.tm_hour * 60 + tm.tm_min) * 60 + tm.tm_sec) * USECS_PER_SEC + fsec, digits);
         appendStringInfoString(out, "Z\"");
         return;
@@ -483,7 +489,13 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
     case Kind::Interval: {
         Interval *iv = DatumGetIntervalP(Read(c, text, len));
         double days = iv->month * (365.25 / 12.0) + iv->day;
-        appendStringInfo(out, INT64_FORMAT, (int64)(days * (double)USECS_PER_DAY) + iv->time);
+        // saturated, as Debezium's MicroDuration (a cast out of range is undefined)
+        double day_us = days * (double)USECS_PER_DAY;
+        int64 v;
+        if (day_us >= 9.2233720368547758e18) v = PG_INT64_MAX;
+        else if (day_us <= -9.2233720368547758e18) v = PG_INT64_MIN;
+        else if (__builtin_add_overflow((int64)day_us, iv->time, &v)) v = iv->time > 0 ? PG_INT64_MAX : PG_INT64_MIN;
+        appendStringInfo(out, INT64_FORMAT, v);
         return;
     }
     case Kind::Bytes: {

@@ -5,6 +5,10 @@
 #     composite key; REPLICA IDENTITY DEFAULT and FULL) is one update event
 #     with the real key; it was a delete (tombstone) plus an event keyed
 #     {"k": null}, and a replica or sink deleted the row.
+#   - Debezium format: timestamptz years past 9999 and before 1 AD in ISO 8601
+#     extended form (+10000-..., -0001-...), as Java parses them; timestamp
+#     and interval values beyond int64 microseconds saturate (they were
+#     undefined casts).
 use strict;
 use warnings;
 
@@ -30,7 +34,8 @@ CREATE TABLE toast_k (k text PRIMARY KEY, v int);
 CREATE TABLE toast_ck (a int, k text, v int, PRIMARY KEY (a, k));
 CREATE TABLE toast_full (k text PRIMARY KEY, v int);
 ALTER TABLE toast_full REPLICA IDENTITY FULL;
-CREATE PUBLICATION pub_toast FOR TABLE toast_k, toast_ck, toast_full;
+CREATE TABLE dbz_times (id int PRIMARY KEY, tz timestamptz, ts timestamp, iv interval);
+CREATE PUBLICATION pub_toast FOR TABLE toast_k, toast_ck, toast_full, dbz_times;
 });
 my %pipes = (row => "ev_row_$run", dbz => "ev_dbz_$run");
 sq(qq{SELECT kafka.create_pipeline('$pipes{row}', 'kafka', 'pub_toast');
@@ -67,6 +72,19 @@ for my $fmt (sort keys %pipes)
 			"$fmt $t: every event's key holds the whole key");
 	}
 }
+sq(q{INSERT INTO dbz_times VALUES
+  (1, '10000-01-01 00:00:00+00', '294276-12-31 23:59:59', '178000000 years'),
+  (2, '0002-01-01 00:00:00+00 BC', '4713-01-01 00:00:00 BC', '-178000000 years'),
+  (3, '0001-01-01 00:00:00+00 BC', '2026-01-01 00:00:00', '1 day')});
+my $tt = "$pipes{dbz}.public.dbz_times";
+is(wait_sql($node, "SELECT count(*) FROM kafka.consume('kafka', '$tt')", '3', 60), '3', 'debezium: 3 time events');
+is(sq("SELECT string_agg(concat_ws(' ', a->>'tz', a->>'ts', a->>'iv'), ' | ' ORDER BY (a->>'id')::int) "
+	  . "FROM (SELECT convert_from(value, 'UTF8')::jsonb->'after' a FROM kafka.consume('kafka', '$tt')) e"),
+	'+10000-01-01T00:00:00.000000Z 9223372036854775807 9223372036854775807 | '
+	  . '-0001-01-01T00:00:00.000000Z -210863520000000000 -9223372036854775808 | '
+	  . '0000-01-01T00:00:00.000000Z 1767225600000000 86400000000',
+	'debezium: extended ISO years; saturated timestamp and interval');
+
 my $ops = sq("SELECT string_agg(convert_from(value, 'UTF8')::jsonb->>'op', ',' ORDER BY \"offset\") "
 	  . "FROM kafka.consume('kafka', '$pipes{dbz}.public.toast_k')");
 is($ops, 'c,c,u,u', 'debezium: the updates are op u');
