@@ -132,6 +132,7 @@ struct RelInfo {
     AttrInfo *attrs;
     dbz::Relation *dbz;  // format "debezium"
     bool excluded;       // a relation of the extension's own schema: never sent
+    bool topic_ready;    // its topic was made sure of (before the first event)
 };
 
 struct Worker {
@@ -807,7 +808,10 @@ void OnRelation(const pgo::Relation &msg) {
         rel->dbz = dbz::Describe(msg.relid, msg, key, o, rel->cxt);
     }
     MemoryContextSwitchTo(old);
-    EnsureTopic(rel->topic);
+    // The topic is made with the first event (Send): pgoutput describes
+    // relations that never get one (with publish_via_partition_root, each
+    // leaf partition as well as the root).
+    rel->topic_ready = false;
 }
 
 RelInfo *LookupRel(uint32 relid) {
@@ -834,6 +838,10 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
     size_t vlen = value ? value->len : 0;
     const char *topic = rel->topic;
     const char *table = rel->table;
+    if (!rel->topic_ready) {
+        EnsureTopic(topic);
+        rel->topic_ready = true;
+    }
     for (;;) {
         bool queued = false;
         KFDW_ENTRY(queued = W->sender->Send(topic, k, klen, v, vlen, op, table, toast););
@@ -1204,7 +1212,15 @@ RelInfo *DescribeSnapshotTable(const SnapTable &t) {
     PG_FINALLY();
     { delete msg; }
     PG_END_TRY();
-    return LookupRel(t.relid);
+    // A snapshotted table's topic exists even when the table is empty (and
+    // is made before its rows are read: a pause while Kafka is waited for
+    // sends nothing).
+    RelInfo *rel = LookupRel(t.relid);
+    if (!rel->excluded) {
+        EnsureTopic(rel->topic);
+        rel->topic_ready = true;
+    }
+    return rel;
 }
 
 void ScanSnapshotTable(Portal portal, RelInfo *rel, MemoryContext batch_cxt) {

@@ -9,6 +9,8 @@
 #     extended form (+10000-..., -0001-...), as Java parses them; timestamp
 #     and interval values beyond int64 microseconds saturate (they were
 #     undefined casts).
+#   - publish_via_partition_root = true: one topic, the root's; no empty
+#     topic per leaf partition (topics are made with their first event).
 use strict;
 use warnings;
 
@@ -36,6 +38,10 @@ CREATE TABLE toast_full (k text PRIMARY KEY, v int);
 ALTER TABLE toast_full REPLICA IDENTITY FULL;
 CREATE TABLE dbz_times (id int PRIMARY KEY, tz timestamptz, ts timestamp, iv interval);
 CREATE PUBLICATION pub_toast FOR TABLE toast_k, toast_ck, toast_full, dbz_times;
+CREATE TABLE meas (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE meas_eu PARTITION OF meas FOR VALUES IN ('eu');
+CREATE TABLE meas_us PARTITION OF meas FOR VALUES IN ('us');
+CREATE PUBLICATION pub_root FOR TABLE meas WITH (publish_via_partition_root = true);
 });
 my %pipes = (row => "ev_row_$run", dbz => "ev_dbz_$run");
 sq(qq{SELECT kafka.create_pipeline('$pipes{row}', 'kafka', 'pub_toast');
@@ -84,6 +90,16 @@ is(sq("SELECT string_agg(concat_ws(' ', a->>'tz', a->>'ts', a->>'iv'), ' | ' ORD
 	  . '-0001-01-01T00:00:00.000000Z -210863520000000000 -9223372036854775808 | '
 	  . '0000-01-01T00:00:00.000000Z 1767225600000000 86400000000',
 	'debezium: extended ISO years; saturated timestamp and interval');
+
+my $proot = "ev_root_$run";
+sq("SELECT kafka.create_pipeline('$proot', 'kafka', 'pub_root', '{\"snapshot\": false}')");
+is(wait_sql($node, "SELECT state FROM kafka.pipeline_status WHERE name = '$proot'", 'running', 90), 'running',
+	'the partition-root pipeline streams');
+sq("INSERT INTO meas VALUES (1, 'eu'), (2, 'us'), (3, 'eu')");
+is(wait_sql($node, "SELECT count(*) FROM kafka.consume('kafka', '$proot.public.meas')", '3', 60), '3',
+	'publish_via_partition_root: the events are in the root table\'s topic');
+is(sq("SELECT string_agg(topic, ',' ORDER BY topic) FROM kafka.topics('kafka') WHERE topic LIKE '$proot.%'"),
+	"$proot.public.meas", 'and no topic was made for a leaf partition');
 
 my $ops = sq("SELECT string_agg(convert_from(value, 'UTF8')::jsonb->>'op', ',' ORDER BY \"offset\") "
 	  . "FROM kafka.consume('kafka', '$pipes{dbz}.public.toast_k')");
