@@ -64,3 +64,13 @@ SELECT off, p, c, junk_error FROM dec_plain WHERE off < 2 ORDER BY off;
 -- JSON: a top-level array says what it is; a broken one says where
 SELECT count(*) FROM (VALUES ('[1,2,{"a":1}]'), ('[1,2')) v(v), LATERAL kafka.produce('kafka', 'decode', v.v);
 SELECT off, junk_error FROM dec_plain WHERE off >= 5 ORDER BY off;
+-- built-in input functions reject bad text with other classes than 22 too:
+-- still a bad value, not the statement's error (a message that stops every
+-- reader)
+SELECT kafka.create_topic('kafka', 'decode_builtin', 1);
+SELECT count(*) FROM (VALUES ('{"a": [[[[[[[1]]]]]]]}'), ('{"jp": "$$$ bad"}'), ('{"rc": "no_such_table"}'),
+  ('{"a": [1, 2], "jp": "$.x", "rc": "pg_class"}')) v(v), LATERAL kafka.produce('kafka', 'decode_builtin', v.v);
+CREATE FOREIGN TABLE dec_builtin (off bigint OPTIONS (offset 'true'), a int[], jp jsonpath, rc regclass,
+  junk_error text OPTIONS (junk_error 'true'))
+  SERVER kafka OPTIONS (topic 'decode_builtin', format 'json', strict 'false');
+SELECT off, a, jp, rc, junk_error FROM dec_builtin ORDER BY off;

@@ -1238,13 +1238,22 @@ Datum ConvertUnprotected(ScanState *s, int col, const char *str, size_t len, int
     return InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod);
 }
 
-// Errors that make a value bad in non-strict mode: data exceptions (class
-// 22) and a domain's constraints.  Anything else (a cancel, out of memory,
-// an error in a function a CHECK calls that is not about the data) is
-// raised as it is.
-bool IsDataError(int sqlerrcode) {
-    return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION || sqlerrcode == ERRCODE_CHECK_VIOLATION ||
-           sqlerrcode == ERRCODE_NOT_NULL_VIOLATION;
+// Errors that make a value bad in non-strict mode.  Code that is not
+// PostgreSQL's own (a domain's CHECK function, an extension's type): data
+// exceptions (class 22) and a domain's constraints only; anything else
+// from it is the statement's error.  Built-in input functions reject bad
+// text with other classes too (array_in: 54000, jsonpath: 42601, regclass:
+// 42P01, ...), so for them every error is the value's, except a cancel or
+// shutdown (57), lack of resources (53), stack depth (54001), system (58)
+// and internal (XX) errors.
+bool IsDataError(int sqlerrcode, bool user_code) {
+    int cat = ERRCODE_TO_CATEGORY(sqlerrcode);
+    if (user_code)
+        return cat == ERRCODE_DATA_EXCEPTION || sqlerrcode == ERRCODE_CHECK_VIOLATION ||
+               sqlerrcode == ERRCODE_NOT_NULL_VIOLATION;
+    return cat != ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) &&
+           cat != ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) && sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX &&
+           cat != ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR) && cat != ERRCODE_TO_CATEGORY(ERRCODE_INTERNAL_ERROR);
 }
 
 // Converts text to a column value.  In non-strict mode a data error becomes
@@ -1285,13 +1294,13 @@ Datum InputValue(ScanState *s, int col, const char *str, bool *isnull, size_t le
     {
         MemoryContextSwitchTo(cxt);
         ErrorData *ed = CopyErrorData();
-        if (!subxact && !IsDataError(ed->sqlerrcode)) PG_RE_THROW();
+        if (!subxact && !IsDataError(ed->sqlerrcode, false)) PG_RE_THROW();
         FlushErrorState();
         if (subxact) {
             RollbackAndReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
             CurrentResourceOwner = owner;
-            if (!IsDataError(ed->sqlerrcode)) ReThrowError(ed);
+            if (!IsDataError(ed->sqlerrcode, true)) ReThrowError(ed);
         }
         MarkBad(s, psprintf("column \"%s\": %s", c->name, ed->message));
         failed = true;
