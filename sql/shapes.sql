@@ -352,4 +352,17 @@ SELECT matrix('materialized views', '{ev, ev_parent}', '{1, 2, 7, 23}', array(SE
 SELECT matrix('group table', '{gm}', '{1, 2, 3, 4, 6, 7, 8, 10, 12, 15, 18, 21, 22, 23, 25, 26}',
               '{1, 2, 3, 7, 10}', '{1, 2, 8}');
 SELECT sum(checks) AS "matrix size (query x setting combinations checked)" FROM m_runs;
+-- more offsets than the pushdown keeps as intervals (an IN list of 20,001,
+-- an OR of 12,000 arms): their span is read, the conditions filter; the
+-- same rows as the local copy
+SELECT (SELECT count(*) FROM ev WHERE off = ANY (ARRAY(SELECT generate_series(0, 40000, 2)::bigint)))
+     = (SELECT count(*) FROM ev_local WHERE off = ANY (ARRAY(SELECT generate_series(0, 40000, 2)::bigint))) AS in_list_same;
+DO $$
+DECLARE q text; a bigint; b bigint;
+BEGIN
+  SELECT string_agg(format('(part = %s AND off = %s)', g % 3, g % 97), ' OR ') INTO q FROM generate_series(1, 12000) g;
+  EXECUTE 'SELECT count(*) FROM ev WHERE ' || q INTO a;
+  EXECUTE 'SELECT count(*) FROM ev_local WHERE ' || q INTO b;
+  RAISE NOTICE 'an OR of 12,000 arms: % rows from the topic, % from the local copy', a, b;
+END $$;
 SELECT kafka.delete_topic('kafka', 'shapes_ev');

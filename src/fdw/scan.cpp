@@ -11,6 +11,7 @@
 #include "format/json.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/metadata.hpp"
+#include "kafka/wait.hpp"
 
 #include "fdw/connection.hpp"
 #include "fdw/handler.hpp"
@@ -599,10 +600,14 @@ Intervals Intersect(const Intervals &a, const Intervals &b) {
     return out;
 }
 
-Intervals Unite(const Intervals &a, const Intervals &b) {
-    Intervals all(a);
-    all.insert(all.end(), b.begin(), b.end());
-    return Normalize(std::move(all));
+// A set of more intervals than this reads their span instead: still every
+// offset they hold (the conditions stay filters), without a memory and time
+// cost that a long IN list or OR of offsets would multiply by partitions.
+constexpr size_t kMaxIntervals = 10000;
+
+Intervals Capped(Intervals v) {
+    if (v.size() > kMaxIntervals) return Intervals{{v.front().first, v.back().second}};
+    return v;
 }
 
 // The offsets an offset atom admits (the same in every partition).
@@ -618,7 +623,7 @@ Intervals OffsetIntervals(int op, const int64 *v, int nv) {
         Intervals pts;
         for (int k = 0; k < nv; k++)
             if (v[k] >= 0) pts.push_back({v[k], v[k]});
-        return Normalize(std::move(pts));
+        return Capped(Normalize(std::move(pts)));
     }
     case kOpNe:
     case kOpNotIn: {
@@ -635,7 +640,7 @@ Intervals OffsetIntervals(int op, const int64 *v, int nv) {
             lo = p.second + 1;
         }
         out.push_back({lo, kMaxOffset});
-        return out;
+        return Capped(std::move(out));
     }
     }
     return all;
@@ -671,16 +676,29 @@ std::vector<Intervals> EvalNode(const CondValues *cv, int at, int nparts, const 
     const CondNode &n = cv->nodes[at];
     const Intervals all = {{0, kMaxOffset}};
     if (n.kind != kNodeAtom) {
+        // An OR gathers its arms' intervals and normalizes once (uniting arm
+        // by arm was quadratic in the number of arms).
         std::vector<Intervals> acc;
         for (int i = 0; i < n.nkids; i++) {
+            kafka::CheckInterrupts();
             std::vector<Intervals> kid = EvalNode(cv, cv->kids[n.first_kid + i], nparts, ts_starts);
             if (i == 0) {
                 acc = std::move(kid);
                 continue;
             }
-            for (int p = 0; p < nparts; p++)
-                acc[p] = n.kind == kNodeAnd ? Intersect(acc[p], kid[p]) : Unite(acc[p], kid[p]);
+            for (int p = 0; p < nparts; p++) {
+                if (n.kind == kNodeAnd) acc[p] = Intersect(acc[p], kid[p]);
+                else {
+                    acc[p].insert(acc[p].end(), kid[p].begin(), kid[p].end());
+                    if (acc[p].size() > 4 * kMaxIntervals) acc[p] = Capped(Normalize(std::move(acc[p])));
+                }
+            }
         }
+        if (n.kind != kNodeAnd)
+            for (int p = 0; p < nparts; p++) {
+                kafka::CheckInterrupts();
+                acc[p] = Capped(Normalize(std::move(acc[p])));
+            }
         if (n.nkids == 0) acc.assign(nparts, all);  // an empty AND: everything
         return acc;
     }
