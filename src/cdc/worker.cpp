@@ -1243,7 +1243,7 @@ void TakeSnapshot() {
     StartTransactionCommand();
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
-    ReplicationSlotCreate(W->slot_name, true, RS_EPHEMERAL, false);
+    kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_EPHEMERAL, false);
     XLogReaderRoutine routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
     LogicalDecodingContext *ctx =
         CreateInitDecodingContext("pgoutput", NIL, true, InvalidXLogRecPtr, &routine, nullptr, nullptr, nullptr);

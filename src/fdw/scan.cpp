@@ -312,13 +312,13 @@ static void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid) {
     // (as postgres_fdw's paths do), else the planner may put it below them.
     Relids required_outer = baserel->lateral_relids;
     Path *path =
-        (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, required_outer, NULL, NIL);
+        (Path *)kafka_fdw::pg::CreateForeignScanPath(root, baserel, NULL, rows, startup, total, NIL, required_outer, NULL, NIL);
     add_path(baserel, path);
     if (baserel->consider_parallel && max_parallel_workers_per_gather > 0 && bms_is_empty(required_outer)) {
         // Partitions are spread over the workers: each reads a share.
         int workers = Max(1, Min(max_parallel_workers_per_gather, 4));
         double share = workers + (parallel_leader_participation ? 1.0 : 0.0);
-        Path *ppath = (Path *)create_foreignscan_path(root, baserel, NULL, clamp_row_est(rows / share), startup,
+        Path *ppath = (Path *)kafka_fdw::pg::CreateForeignScanPath(root, baserel, NULL, clamp_row_est(rows / share), startup,
                                                       startup + (total - startup) / share, NIL, NULL, NULL, NIL);
         ppath->parallel_aware = true;
         ppath->parallel_safe = true;
@@ -945,8 +945,7 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
     if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
 
     // The checkAsUser of the plan (views) or the current user.
-    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
-    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+    Oid userid = kafka_fdw::pg::ScanUserId(plan, node->ss.ps.state);
     s->spec = GetClientSpec(s->table->serverid, userid, false);
     s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
 
@@ -972,7 +971,7 @@ void BeginGroupScan(ScanState *s) {
     TableDef *t = s->table;
     OpenGroupScan *free_slot = nullptr;
     for (auto &o : g_open_groups) {
-        bool live = o.scan && o.lxid == MyProc->lxid;
+        bool live = o.scan && o.lxid == kafka_fdw::pg::MyLxid();
         if (!live) {
             if (!free_slot) free_slot = &o;
             continue;
@@ -987,7 +986,7 @@ void BeginGroupScan(ScanState *s) {
                             errhint("Read the group table once, e.g. in a MATERIALIZED CTE, and use that.")));
     }
     if (!free_slot) return;  // too many at once to track: not refused
-    free_slot->lxid = MyProc->lxid;
+    free_slot->lxid = kafka_fdw::pg::MyLxid();
     free_slot->scan = s;
     free_slot->serverid = s->spec->serverid;
     strlcpy(free_slot->group, t->group, sizeof free_slot->group);

@@ -1,0 +1,133 @@
+// The one place where PostgreSQL majors differ (15, 16, 17, 18).  Included by
+// src/pg/postgres.hpp after the server's headers, so every glue file sees it.
+// Each entry keeps the call sites written once, in PostgreSQL 15's terms or as
+// a small function of ours; the #if blocks stay here and nowhere else.
+//
+//   version    what changed                                   what we use
+//   16         pg_foreign_server_aclcheck, pg_database_aclcheck
+//              -> object_aclcheck                             the old names, as macros
+//   16         pg_publication_ownercheck -> object_ownercheck the old name, as a macro
+//   16         PGXS compiles with -fvisibility=hidden         PGDLLEXPORT on entry points
+//   16         RangeTblEntry.checkAsUser -> RTEPermissionInfo ScanUserId, ResultRelUserId
+//   17         MyBackendId -> MyProcNumber                    MyBackendId, as a macro
+//   17         PGPROC.pgprocno -> GetNumberFromPGProc         MyProcNo
+//   17         PGPROC.lxid -> PGPROC.vxid.lxid                MyLxid
+//   17         PGXS adds -Wshadow=compatible-local;
+//              storage/bufmgr.h has an unused parameter        included here, silenced
+//   17         ReplicationSlotCreate(failover, synced)        CreateReplicationSlot
+//   17         create_foreignscan_path(fdw_restrictinfo)      CreateForeignScanPath
+//   18         create_foreignscan_path(disabled_nodes)        CreateForeignScanPath
+//   18         ExplainState in commands/explain_state.h,
+//              ExplainProperty* in commands/explain_format.h  included here
+#pragma once
+
+#if PG_VERSION_NUM < 150000
+#error "kafka_fdw needs PostgreSQL 15 or later"
+#endif
+
+extern "C" {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "executor/executor.h"
+#include "optimizer/pathnode.h"
+#include "replication/slot.h"
+#include "storage/bufmgr.h"  // (17's has an unused parameter: included here, silenced)
+#include "storage/proc.h"
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_database.h"
+#include "catalog/pg_publication.h"
+#endif
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+#pragma GCC diagnostic pop
+}
+
+#if PG_VERSION_NUM >= 160000
+#define pg_foreign_server_aclcheck(server, role, mode) object_aclcheck(ForeignServerRelationId, (server), (role), (mode))
+#define pg_database_aclcheck(db, role, mode) object_aclcheck(DatabaseRelationId, (db), (role), (mode))
+#define pg_publication_ownercheck(pub, role) object_ownercheck(PublicationRelationId, (pub), (role))
+#endif
+
+#if PG_VERSION_NUM >= 170000
+// The number that identifies this backend among the running ones.
+#define MyBackendId MyProcNumber
+#endif
+
+namespace kafka_fdw::pg {
+
+// This backend's local transaction id (17 moved it into PGPROC.vxid).
+inline LocalTransactionId MyLxid() {
+#if PG_VERSION_NUM >= 170000
+    return MyProc->vxid.lxid;
+#else
+    return MyProc->lxid;
+#endif
+}
+
+// This process's index in ProcGlobal->allProcs.
+inline int MyProcNo() {
+#if PG_VERSION_NUM >= 170000
+    return MyProcNumber;
+#else
+    return MyProc->pgprocno;
+#endif
+}
+
+// A non-failover, non-synced slot (the arguments PostgreSQL 17 added).
+inline void CreateReplicationSlot(const char *name, bool db_specific, ReplicationSlotPersistency persistency,
+                                  bool two_phase) {
+#if PG_VERSION_NUM >= 170000
+    ReplicationSlotCreate(name, db_specific, persistency, two_phase, false, false);
+#else
+    ReplicationSlotCreate(name, db_specific, persistency, two_phase);
+#endif
+}
+
+// create_foreignscan_path with PostgreSQL 15's arguments: no restriction
+// clauses of our own (17) and no disabled nodes (18).
+inline ForeignPath *CreateForeignScanPath(PlannerInfo *root, RelOptInfo *rel, PathTarget *target, double rows,
+                                          Cost startup_cost, Cost total_cost, List *pathkeys, Relids required_outer,
+                                          Path *fdw_outerpath, List *fdw_private) {
+#if PG_VERSION_NUM >= 180000
+    return create_foreignscan_path(root, rel, target, rows, 0, startup_cost, total_cost, pathkeys, required_outer,
+                                   fdw_outerpath, NIL, fdw_private);
+#elif PG_VERSION_NUM >= 170000
+    return create_foreignscan_path(root, rel, target, rows, startup_cost, total_cost, pathkeys, required_outer,
+                                   fdw_outerpath, NIL, fdw_private);
+#else
+    return create_foreignscan_path(root, rel, target, rows, startup_cost, total_cost, pathkeys, required_outer,
+                                   fdw_outerpath, fdw_private);
+#endif
+}
+
+// The user a foreign scan runs as: a view's owner for a table read through a
+// view, else the current user.  16+ keeps it in the plan (the planner copies
+// RelOptInfo.userid into ForeignScan.checkAsUser).
+inline Oid ScanUserId(ForeignScan *plan, EState *estate) {
+#if PG_VERSION_NUM >= 160000
+    (void)estate;
+    return OidIsValid(plan->checkAsUser) ? plan->checkAsUser : GetUserId();
+#else
+    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, estate);
+    return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+// The user a modification runs as (a view's owner for views).
+inline Oid ResultRelUserId(ResultRelInfo *rinfo, EState *estate) {
+#if PG_VERSION_NUM >= 160000
+    // (a partition that tuple routing opened answers for its root)
+    if (rinfo->ri_RangeTableIndex == 0 && rinfo->ri_RootResultRelInfo == nullptr) return GetUserId();
+    return ExecGetResultRelCheckAsUser(rinfo, estate);
+#else
+    if (rinfo->ri_RangeTableIndex == 0) return GetUserId();
+    RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
+    return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+}  // namespace kafka_fdw::pg
