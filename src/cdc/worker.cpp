@@ -1374,7 +1374,7 @@ void Run() {
         TakeSnapshot();
     }
 
-    ReplicationSlotAcquire(W->slot_name, true);
+    kafka_fdw::pg::AcquireReplicationSlot(W->slot_name, true);
     if (XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("replication slot \"%s\" of pipeline \"%s\" was invalidated", W->slot_name, W->name),

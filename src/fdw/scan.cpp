@@ -1755,7 +1755,7 @@ int AcquireSampleRows(Relation relation, int elevel, HeapTuple *rows, int targro
             const rd_kafka_message_t *m = nullptr;
             KFDW_ENTRY({ m = s->rt->consumer->Next(); });
             if (!m) break;
-            vacuum_delay_point();
+            kafka_fdw::pg::AnalyzeDelayPoint();
             MemoryContext old = MemoryContextSwitchTo(row_cxt);
             for (int i = 0; i < desc->natts; i++) nulls[i] = true;
             FillTuple(s, m, values, nulls);

@@ -17,6 +17,9 @@
 //   17         ReplicationSlotCreate(failover, synced)        CreateReplicationSlot
 //   17         create_foreignscan_path(fdw_restrictinfo)      CreateForeignScanPath
 //   18         create_foreignscan_path(disabled_nodes)        CreateForeignScanPath
+//   18         ReplicationSlotAcquire(error_if_invalid)       AcquireReplicationSlot
+//   18         vacuum_delay_point(is_analyze)                 AnalyzeDelayPoint
+//   18         pg_b64_encode takes uint8 *                    B64Encode
 //   18         ExplainState in commands/explain_state.h,
 //              ExplainProperty* in commands/explain_format.h  included here
 #pragma once
@@ -30,6 +33,8 @@ extern "C" {
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "commands/vacuum.h"
+#include "common/base64.h"
 #include "executor/executor.h"
 #include "optimizer/pathnode.h"
 #include "replication/slot.h"
@@ -84,6 +89,34 @@ inline void CreateReplicationSlot(const char *name, bool db_specific, Replicatio
     ReplicationSlotCreate(name, db_specific, persistency, two_phase, false, false);
 #else
     ReplicationSlotCreate(name, db_specific, persistency, two_phase);
+#endif
+}
+
+// Acquire an existing slot; an invalidated one is acquired too (the caller
+// reports it in its own words), as before 18.
+inline void AcquireReplicationSlot(const char *name, bool nowait) {
+#if PG_VERSION_NUM >= 180000
+    ReplicationSlotAcquire(name, nowait, false);
+#else
+    ReplicationSlotAcquire(name, nowait);
+#endif
+}
+
+// The cost-based delay point of an ANALYZE.
+inline void AnalyzeDelayPoint() {
+#if PG_VERSION_NUM >= 180000
+    vacuum_delay_point(true);
+#else
+    vacuum_delay_point();
+#endif
+}
+
+// Base64 of bytes into dst (dstlen >= pg_b64_enc_len(len)); -1 on failure.
+inline int B64Encode(const unsigned char *src, int len, char *dst, int dstlen) {
+#if PG_VERSION_NUM >= 180000
+    return pg_b64_encode(src, len, dst, dstlen);
+#else
+    return pg_b64_encode(reinterpret_cast<const char *>(src), len, dst, dstlen);
 #endif
 }
 
