@@ -3,7 +3,9 @@
 # Debian packages only (the broker itself comes from Maven Central, see
 # test/kafka_broker.sh).  Does nothing when everything is present.
 set -euo pipefail
-PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 librdkafka-dev
+# (PG_MAJOR: another major's packages, inside its root: see test/pg_root.sh)
+M=${PG_MAJOR:-15}
+PKGS=(postgresql-$M postgresql-server-dev-$M postgresql-client-$M librdkafka-dev
       nlohmann-json3-dev libipc-run-perl kcat g++ make python3 default-jdk-headless maven)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -12,6 +12,8 @@
 #                                      run CMD (default: an interactive bash) in
 #                                      the root, as root, with /proc, /dev and
 #                                      /dev/shm bind-mounted for the duration
+#   test/pg_root.sh suite MAJOR        the whole suite (test/run.sh) inside the root:
+#                                      what PG_MAJOR=MAJOR bash test/run.sh runs
 #   test/pg_root.sh path MAJOR         print the root's directory
 #   test/pg_root.sh clean [MAJOR]      unmount and remove one root, or all of them
 #
@@ -90,9 +92,22 @@ lists_date() {
 
 packages_of() {
   local major=$1
+  # Java 21 on every root: Kafka 3.9.1 supports it, and sid's default (25) is newer than Kafka knows
   echo "postgresql-$major postgresql-server-dev-$major postgresql-client-$major" \
        "librdkafka-dev nlohmann-json3-dev g++ make libipc-run-perl kcat python3" \
-       "default-jdk-headless maven procps git ca-certificates"
+       "openjdk-21-jdk-headless maven procps git ca-certificates"
+}
+
+# apt-get update + install the packages of MAJOR in DIR (mounted by the caller).
+install_packages() {
+  local major=$1 dir=$2
+  echo "pg_root.sh: installing $(packages_of "$major")" >&2
+  # shellcheck disable=SC2046
+  chroot "$dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \
+    sh -c 'apt-get update -qq && apt-get install -y -qq -o Dpkg::Options::=--force-confold "$@"' \
+    sh $(packages_of "$major") >"$ROOTS/pg$major.install.log" 2>&1 \
+    || { tail -30 "$ROOTS/pg$major.install.log" >&2; return 1; }
+  packages_of "$major" >"$dir/.kafka_fdw_root"
 }
 
 create() {
@@ -102,11 +117,18 @@ create() {
   now=$(date +%s)
   if [ -f "$dir/.kafka_fdw_root" ]; then
     age=$(( (now - $(lists_date "$dir")) / 86400 ))
-    if [ "$age" -lt "$MAX_AGE_DAYS" ] && [ "$(cat "$dir/.kafka_fdw_root")" = "$(packages_of "$major")" ]; then
+    if [ "$age" -lt "$MAX_AGE_DAYS" ]; then
+      if [ "$(cat "$dir/.kafka_fdw_root")" != "$(packages_of "$major")" ]; then
+        trap 'umount_all "'"$dir"'" || true' EXIT
+        mount_all "$dir"
+        install_packages "$major" "$dir" || die "package installation failed"
+        umount_all "$dir" || die "cannot unmount under $dir"
+        trap - EXIT
+      fi
       echo "pg_root.sh: reusing $dir (package lists $age days old)" >&2
       echo "$dir"; return 0
     fi
-    echo "pg_root.sh: rebuilding $dir (package lists $age days old, or other packages)" >&2
+    echo "pg_root.sh: rebuilding $dir (package lists $age days old)" >&2
   fi
   command -v debootstrap >/dev/null || {
     echo "pg_root.sh: installing debootstrap" >&2
@@ -129,15 +151,9 @@ create() {
     >"$tmp/etc/apt/apt.conf.d/90kafka-fdw"
   cp /etc/resolv.conf "$tmp/etc/resolv.conf" 2>/dev/null || true
   mount_all "$tmp"
-  echo "pg_root.sh: installing $(packages_of "$major")" >&2
-  # shellcheck disable=SC2046
-  chroot "$tmp" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \
-    sh -c 'apt-get update -qq && apt-get install -y -qq -o Dpkg::Options::=--force-confold "$@"' \
-    sh $(packages_of "$major") >"$ROOTS/pg$major.install.log" 2>&1 \
-    || { tail -30 "$ROOTS/pg$major.install.log" >&2; die "package installation failed"; }
+  install_packages "$major" "$tmp" || die "package installation failed"
   umount_all "$tmp" || die "cannot unmount under $tmp"
   trap - EXIT
-  packages_of "$major" >"$tmp/.kafka_fdw_root"
   remove_dir "$dir"
   mv "$tmp" "$dir"
   echo "$dir"
@@ -156,7 +172,47 @@ shell() {
   return "$rc"
 }
 
+# The suite inside the root, on a copy of the work tree (tracked and untracked
+# files that git does not ignore) in <root>/build/kafka_fdw: the build,
+# unit tests, pg_regress, the kafka_copy and interop scripts and TAP, with the
+# root's compiler, librdkafka, server and JDK.  Its Kafka broker is its own
+# (state in the copy's test/tmp/kafka), on the host's loopback like every
+# process of the root.  The logs are copied back to test/tmp/pgMAJOR-logs.
+suite() {
+  local major=$1 dir
+  dir=$(create "$major") || exit 1
+  local copy=$dir/build/kafka_fdw
+  mkdir -p "$copy"
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -cf - -T - 2>/dev/null) | tar -xf - -C "$copy"
+  # Maven's repository and the classpath cache, as hard links (same file
+  # system): Kafka's jars are not downloaded again
+  if [ -d "$HOME/.m2" ] && [ ! -d "$dir/root/.m2" ]; then
+    cp -al "$HOME/.m2" "$dir/root/.m2" 2>/dev/null || cp -a "$HOME/.m2" "$dir/root/.m2"
+  fi
+  if [ -d "$HOME/.cache/kafka_fdw" ]; then
+    mkdir -p "$dir/root/.cache/kafka_fdw"
+    cp -a "$HOME/.cache/kafka_fdw/." "$dir/root/.cache/kafka_fdw/"
+    # the classpath files name jars under the host's $HOME/.m2
+    [ "$HOME" = /root ] || sed -i "s#$HOME/.m2#/root/.m2#g" "$dir"/root/.cache/kafka_fdw/*.cp
+  fi
+  local rc=0
+  shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" CI="${CI:-}" \
+    PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
+    ${LANG:+LANG=$LANG} ${LC_ALL:+LC_ALL=$LC_ALL} \
+    bash -c 'cd /build/kafka_fdw && bash test/run.sh' || rc=$?
+  local logs=$ROOT/test/tmp/pg$major-logs
+  rm -rf "$logs"; mkdir -p "$logs"
+  cp "$copy"/test/*.log "$logs/" 2>/dev/null || true
+  cp "$copy"/regression.diffs "$copy"/regression.out "$logs/" 2>/dev/null || true
+  [ -d "$copy/test/tmp/tap_logs" ] && cp -r "$copy/test/tmp/tap_logs" "$logs/"
+  [ -f "$copy/test/tmp/pg/server.log" ] && cp "$copy/test/tmp/pg/server.log" "$logs/"
+  echo "(PostgreSQL $major: logs in $logs)"
+  return "$rc"
+}
+
 case "${1:-}" in
+  suite) [ -n "${2:-}" ] || die "usage: $0 suite MAJOR"; suite "$2" ;;
   create) [ -n "${2:-}" ] || die "usage: $0 create MAJOR"; create "$2" ;;
   shell) [ -n "${2:-}" ] || die "usage: $0 shell MAJOR [CMD...]"; major=$2; shift 2; shell "$major" "$@" ;;
   path) [ -n "${2:-}" ] || die "usage: $0 path MAJOR"; suite_of "$2" >/dev/null; echo "$ROOTS/pg$2" ;;
