@@ -87,9 +87,12 @@ SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table
 EXPLAIN (COSTS OFF) SELECT count(*) FROM bigl JOIN g1 ON bigl.a = g1.id WHERE g1.part = 1;
 SELECT count(*) FROM bigl JOIN g1 ON bigl.a = g1.id WHERE g1.part = 1;
 RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
-SET force_parallel_mode = on;
+-- (force_parallel_mode is debug_parallel_query from PostgreSQL 16 on)
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query'
+            ELSE 'force_parallel_mode' END AS parallel_guc \gset
+SELECT set_config(:'parallel_guc', 'on', false) AS parallel_mode;
 SELECT count(*) FROM g1;
-RESET force_parallel_mode;
+SELECT set_config(:'parallel_guc', 'off', false) AS parallel_mode;
 INSERT INTO loc SELECT off::int FROM g1 WHERE part = 1;
 SELECT count(*) FROM loc;
 -- one group read twice in a statement: each message once

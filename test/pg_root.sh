@@ -68,12 +68,24 @@ umount_all() {
   ! awk -v d="$dir/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts
 }
 
+# Mount what is not mounted yet; MOUNTED lists what this call mounted (a second
+# shell in a root that a first one uses mounts nothing and unmounts nothing).
+MOUNTED=()
 mount_all() {
   local dir=$1 m
   for m in "${MOUNTS[@]}"; do
     mkdir -p "$dir/$m"
-    is_mounted "$dir/$m" || mount --bind "/$m" "$dir/$m"
+    if ! is_mounted "$dir/$m"; then mount --bind "/$m" "$dir/$m" && MOUNTED+=("$dir/$m"); fi
   done
+}
+
+umount_mine() {
+  local i ok=0
+  for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do
+    umount "${MOUNTED[i]}" 2>/dev/null || umount -l "${MOUNTED[i]}" 2>/dev/null || ok=1
+  done
+  MOUNTED=()
+  return "$ok"
 }
 
 # Remove a root's directory: never while anything is mounted below it.
@@ -163,7 +175,7 @@ shell() {
   local major=$1; shift
   local dir=$ROOTS/pg$major
   [ -f "$dir/.kafka_fdw_root" ] || die "no root for $major: run test/pg_root.sh create $major"
-  trap 'umount_all "'"$dir"'" || echo "pg_root.sh: could not unmount everything under '"$dir"'" >&2' EXIT
+  trap 'umount_mine || echo "pg_root.sh: could not unmount everything under '"$dir"'" >&2' EXIT
   mount_all "$dir"
   local rc=0
   if (($# == 0)); then set -- bash; fi

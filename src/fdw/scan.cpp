@@ -357,7 +357,7 @@ static ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, 
                                                 : make_ands_explicit(ps->cond_clauses);
         e = (Expr *)copyObjectImpl(e);
         ChangeVarNodes((Node *)e, baserel->relid, 1, 0);
-        cond_text = deparse_expression((Node *)e, ctx, false, false);
+        cond_text = kafka_fdw::pg::DeparseForExplain((Node *)e, ctx);
     }
     (void)root;
     (void)best_path;

@@ -16,6 +16,9 @@
 //              storage/bufmgr.h has an unused parameter        included here, silenced
 //   17         ReplicationSlotCreate(failover, synced)        CreateReplicationSlot
 //   17         create_foreignscan_path(fdw_restrictinfo)      CreateForeignScanPath
+//   17         deparse_expression crashes on a PARAM_EXEC Param
+//              without a plan in its context (it looks for the
+//              initplan that sets it)                         DeparseForExplain
 //   18         create_foreignscan_path(disabled_nodes)        CreateForeignScanPath
 //   18         ReplicationSlotAcquire(error_if_invalid)       AcquireReplicationSlot
 //   18         vacuum_delay_point(is_analyze)                 AnalyzeDelayPoint
@@ -36,10 +39,12 @@ extern "C" {
 #include "commands/vacuum.h"
 #include "common/base64.h"
 #include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/pathnode.h"
 #include "replication/slot.h"
 #include "storage/bufmgr.h"  // (17's has an unused parameter: included here, silenced)
 #include "storage/proc.h"
+#include "utils/ruleutils.h"
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_database.h"
 #include "catalog/pg_publication.h"
@@ -161,6 +166,30 @@ inline Oid ResultRelUserId(ResultRelInfo *rinfo, EState *estate) {
     RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
     return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 #endif
+}
+
+#if PG_VERSION_NUM >= 170000
+// (a walker: turns PARAM_EXEC Params into PARAM_EXTERN ones, which print the
+// same "$n" and send ruleutils looking for no plan)
+inline bool ExecParamsToExtern(Node *node, void *context) {
+    if (node == nullptr) return false;
+    if (IsA(node, Param)) {
+        Param *p = reinterpret_cast<Param *>(node);
+        if (p->paramkind == PARAM_EXEC) p->paramkind = PARAM_EXTERN;
+        return false;
+    }
+    return expression_tree_walker(node, ExecParamsToExtern, context);
+}
+#endif
+
+// deparse_expression of a planner-time expression for EXPLAIN's text, with a
+// context of deparse_context_for (no plan).  EXPR is changed in place on 17+:
+// pass a copy.
+inline char *DeparseForExplain(Node *expr, List *context) {
+#if PG_VERSION_NUM >= 170000
+    ExecParamsToExtern(expr, nullptr);
+#endif
+    return deparse_expression(expr, context, false, false);
 }
 
 }  // namespace kafka_fdw::pg
