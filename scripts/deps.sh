@@ -6,7 +6,7 @@ set -euo pipefail
 # (PG_MAJOR: another major's packages, inside its root: see test/pg_root.sh)
 M=${PG_MAJOR:-15}
 PKGS=(postgresql-$M postgresql-server-dev-$M postgresql-client-$M librdkafka-dev
-      nlohmann-json3-dev libipc-run-perl kcat g++ make python3 default-jdk-headless maven)
+      nlohmann-json3-dev libipc-run-perl kcat g++ make python3 bc default-jdk-headless maven)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -106,7 +106,7 @@ packages_of() {
   local major=$1
   # Java 21 on every root: Kafka 3.9.1 supports it, and sid's default (25) is newer than Kafka knows
   echo "postgresql-$major postgresql-server-dev-$major postgresql-client-$major" \
-       "librdkafka-dev nlohmann-json3-dev g++ make libipc-run-perl kcat python3" \
+       "librdkafka-dev nlohmann-json3-dev g++ make libipc-run-perl kcat python3 bc" \
        "openjdk-21-jdk-headless maven procps git ca-certificates"
 }
 

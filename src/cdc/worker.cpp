@@ -1347,16 +1347,19 @@ void TakeSnapshot() {
     W->snapshot_pending = false;
 }
 
+// Ends a worker that has no pipeline row to run.
+void ExitWithoutDefinition() {
+    W->no_definition = true;
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    W->entry->state = WorkerState::Stopped;
+    LWLockRelease(Shared()->lock);
+    proc_exit(0);
+}
+
 void Run() {
-    if (!LoadDefinition()) {
-        // No pipeline row (yet): a create_pipeline still in progress, or a
-        // slot of another database's kafka_fdw without the extension.
-        W->no_definition = true;
-        LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-        W->entry->state = WorkerState::Stopped;
-        LWLockRelease(Shared()->lock);
-        proc_exit(0);
-    }
+    // No pipeline row (yet): a create_pipeline still in progress, or a slot
+    // of another database's kafka_fdw without the extension.
+    if (!LoadDefinition()) ExitWithoutDefinition();
     if (W->owner != W->connected_owner) {
         // The row names another owner than the one this process connected
         // as (the pipeline was dropped and made again by another role):
@@ -1374,6 +1377,9 @@ void Run() {
         TakeSnapshot();
     }
 
+    // A drop_pipeline right after create_pipeline may have dropped the slot
+    // and the row since they were read: end quietly, not with an ERROR.
+    if (!SearchNamedReplicationSlot(W->slot_name, true) && !LoadDefinition()) ExitWithoutDefinition();
     kafka_fdw::pg::AcquireReplicationSlot(W->slot_name, true);
     if (XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
