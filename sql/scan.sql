@@ -86,14 +86,6 @@ EXPLAIN (COSTS OFF) SELECT off FROM events WHERE part IN (0, 2) AND off BETWEEN 
 EXPLAIN (COSTS OFF) SELECT off FROM events WHERE part <> 1 AND off > 0 AND ts >= '2000-01-01';
 EXPLAIN (COSTS OFF) SELECT k FROM events LIMIT 2;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT off FROM events WHERE part = 1;
--- (PostgreSQL 18 prints actual rows as "4.00": explain_analyze shows integers on every major)
-CREATE FUNCTION explain_analyze(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-DECLARE l text;
-BEGIN
-  FOR l IN EXECUTE 'EXPLAIN (COSTS OFF, ANALYZE, TIMING OFF, SUMMARY OFF) ' || q LOOP
-    RETURN NEXT regexp_replace(l, 'rows=(\d+)\.00 ', 'rows=\1 ', 'g');
-  END LOOP;
-END $$;
 SELECT l AS "QUERY PLAN" FROM explain_analyze('SELECT off FROM events WHERE part IN (0, 1) AND off BETWEEN 1 AND 2') l;
 SELECT part, off FROM events WHERE part = 1 ORDER BY off;
 SELECT part, off FROM events WHERE part IN (0, 2) AND off BETWEEN 1 AND 2 ORDER BY part, off;

@@ -1632,8 +1632,7 @@ char *PlannedRangesText(ForeignScanState *node) {
     ListCell *lc;
     foreach (lc, plan->fdw_exprs)
         if (!IsA(lfirst(lc), Const)) return nullptr;
-    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
-    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+    Oid userid = kafka_fdw::pg::ScanUserId(plan, node->ss.ps.state);
     s->spec = GetClientSpec(s->table->serverid, userid, false);
     s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
     CondValues *cv = EvalConditions(s, node->ss.ps.ps_ExprContext);
