@@ -1534,7 +1534,6 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                 }
                 if (!isnull) {
                 } else if (c->type == BYTEAOID) {
-                    bool isnull;
                     values[idx] = BytesValue(s, i, payload, plen, &isnull);
                     nulls[idx] = isnull;
                 } else {
