@@ -195,7 +195,9 @@ suite() {
   dir=$(create "$major") || exit 1
   local copy=$dir/build/kafka_fdw
   mkdir -p "$copy"
-  (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -cf - -T - 2>/dev/null) | tar -xf - -C "$copy"
+  # (extracted with the current time: a file older than the copy's objects,
+  # e.g. after a rebase, must still rebuild them)
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -cf - -T - 2>/dev/null) | tar -xmf - -C "$copy"
   # Maven's repository and the classpath cache, as hard links (same file
   # system): Kafka's jars are not downloaded again
   if [ -d "$HOME/.m2" ] && [ ! -d "$dir/root/.m2" ]; then
