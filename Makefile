@@ -32,7 +32,8 @@ GLUE_SRCS = $(sort $(wildcard src/pg/*.cpp src/fdw/*.cpp src/functions/*.cpp src
 GLUE_OBJS = $(GLUE_SRCS:.cpp=.o)
 OBJS      = $(CORE_OBJS) $(GLUE_OBJS)
 
-WARN_FLAGS = -Wall -Wextra -Wno-missing-field-initializers
+# (-Wshadow=compatible-local: PostgreSQL 16+'s PGXS adds it, so 15 builds see it too)
+WARN_FLAGS = -Wall -Wextra -Wno-missing-field-initializers -Wshadow=compatible-local
 ifdef WERROR
 WARN_FLAGS += -Werror
 endif

@@ -3,9 +3,12 @@
 # Debian packages only (the broker itself comes from Maven Central, see
 # test/kafka_broker.sh).  Does nothing when everything is present.
 set -euo pipefail
-PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 librdkafka-dev
-      nlohmann-json3-dev libipc-run-perl kcat g++ make python3 default-jdk-headless maven
-      clang-14 libclang-rt-14-dev)  # clang: libFuzzer harnesses (mk/fuzz.mk, test/fuzz)
+# (PG_MAJOR: another major's packages, inside its root: see test/pg_root.sh)
+M=${PG_MAJOR:-15}
+PKGS=(postgresql-$M postgresql-server-dev-$M postgresql-client-$M librdkafka-dev
+      nlohmann-json3-dev libipc-run-perl kcat g++ make python3 bc default-jdk-headless maven)
+# clang: libFuzzer harnesses (mk/fuzz.mk, test/fuzz), run on the host only
+[ "$M" = 15 ] && PKGS+=(clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,10 +35,12 @@ SELECT * FROM (SELECT dec_count() UNION ALL SELECT count(c) FROM dec) x;
 -- statements with such columns stay out of parallel mode (no
 -- subtransactions there)
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
-SET force_parallel_mode = on;
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query'
+            ELSE 'force_parallel_mode' END AS parallel_guc \gset
+SELECT set_config(:'parallel_guc', 'on', false) AS parallel_mode;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM dec WHERE p > 0;
 SELECT count(*) FROM dec WHERE p > 0;
-RESET force_parallel_mode; RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
+RESET :parallel_guc; RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
 -- errors that are not about the data are raised, never made junk: a cancel
 -- (here raised by the CHECK's function) and any other class
 CREATE OR REPLACE FUNCTION dec_plcheck(int) RETURNS bool LANGUAGE plpgsql IMMUTABLE AS $$

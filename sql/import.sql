@@ -19,7 +19,11 @@ IMPORT FOREIGN SCHEMA kafka FROM SERVER kafka INTO topics;
 SELECT (SELECT count(*) FROM pg_foreign_table ft JOIN pg_class c ON c.oid = ft.ftrelid
          WHERE c.relnamespace = 'topics'::regnamespace) =
        (SELECT count(*) FROM kafka.topics('kafka') WHERE topic NOT LIKE '\_\_%') AS one_per_topic;
-\d topics.imp_orders
+-- (columns and their options from the catalog: psql 18's \d quotes the option name json)
+SELECT attname, format_type(atttypid, atttypmod) AS type, array_to_string(attfdwoptions, ', ') AS options
+  FROM pg_attribute WHERE attrelid = 'topics.imp_orders'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT s.srvname, array_to_string(ft.ftoptions, ', ') AS options
+  FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver WHERE ft.ftrelid = 'topics.imp_orders'::regclass;
 \d topics."app.events-v2"
 \d topics.imp_empty
 \d topics.imp_text
@@ -60,9 +64,9 @@ SELECT most_common_vals::text::text[] @> '{c0,c1,c2,c3,c4}' AS all_categories FR
 -- estimates follow the watermarks and the statistics
 EXPLAIN (COSTS ON, TIMING OFF, SUMMARY OFF) SELECT * FROM t2.imp_stats WHERE cat = 'c1';
 -- with a sample smaller than the topic, ANALYZE reads a bounded number of messages
-SET default_statistics_target = 1;
-ANALYZE VERBOSE t2.imp_stats;
-RESET default_statistics_target;
+-- (PostgreSQL 18's ANALYZE VERBOSE adds a report with timings: only the two INFO lines are kept)
+\setenv PGDATABASE :DBNAME
+\! PGOPTIONS='-c default_statistics_target=1' psql -X -q -c 'ANALYZE VERBOSE t2.imp_stats' 2>&1 | grep -E '^INFO:  (analyzing|"imp_stats")'
 
 -- kafka_get_watermarks agrees with kafka.partitions and kcat
 SELECT * FROM kafka.kafka_get_watermarks('topics.imp_orders');

@@ -86,7 +86,7 @@ EXPLAIN (COSTS OFF) SELECT off FROM events WHERE part IN (0, 2) AND off BETWEEN 
 EXPLAIN (COSTS OFF) SELECT off FROM events WHERE part <> 1 AND off > 0 AND ts >= '2000-01-01';
 EXPLAIN (COSTS OFF) SELECT k FROM events LIMIT 2;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT off FROM events WHERE part = 1;
-EXPLAIN (COSTS OFF, ANALYZE, TIMING OFF, SUMMARY OFF) SELECT off FROM events WHERE part IN (0, 1) AND off BETWEEN 1 AND 2;
+SELECT l AS "QUERY PLAN" FROM explain_analyze('SELECT off FROM events WHERE part IN (0, 1) AND off BETWEEN 1 AND 2') l;
 SELECT part, off FROM events WHERE part = 1 ORDER BY off;
 SELECT part, off FROM events WHERE part IN (0, 2) AND off BETWEEN 1 AND 2 ORDER BY part, off;
 SELECT part, off FROM events WHERE part <> 0 AND off < 2 ORDER BY part, off;

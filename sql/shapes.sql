@@ -87,9 +87,12 @@ SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table
 EXPLAIN (COSTS OFF) SELECT count(*) FROM bigl JOIN g1 ON bigl.a = g1.id WHERE g1.part = 1;
 SELECT count(*) FROM bigl JOIN g1 ON bigl.a = g1.id WHERE g1.part = 1;
 RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
-SET force_parallel_mode = on;
+-- (force_parallel_mode is debug_parallel_query from PostgreSQL 16 on)
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query'
+            ELSE 'force_parallel_mode' END AS parallel_guc \gset
+SELECT set_config(:'parallel_guc', 'on', false) AS parallel_mode;
 SELECT count(*) FROM g1;
-RESET force_parallel_mode;
+SELECT set_config(:'parallel_guc', 'off', false) AS parallel_mode;
 INSERT INTO loc SELECT off::int FROM g1 WHERE part = 1;
 SELECT count(*) FROM loc;
 -- one group read twice in a statement: each message once
@@ -106,8 +109,8 @@ EXPLAIN (COSTS OFF) SELECT * FROM ev WHERE (part = 1 AND off = 1) OR (part = 2 A
 SELECT part, off, id FROM ev WHERE (part = 1 AND off = 1) OR (part = 2 AND off = 2) ORDER BY part;
 EXPLAIN (COSTS OFF) SELECT * FROM ev WHERE (part, off) IN ((1, 1), (2, 2), (2, 2));
 SELECT part, off, id FROM ev WHERE (part, off) IN ((1, 1), (2, 2), (2, 2)) ORDER BY part;
-EXPLAIN (COSTS OFF, ANALYZE, TIMING OFF, SUMMARY OFF)
-  SELECT * FROM ev WHERE part = 1 AND (off BETWEEN 10 AND 20 OR off BETWEEN 50 AND 60);
+SELECT l AS "QUERY PLAN" FROM explain_analyze(
+  'SELECT * FROM ev WHERE part = 1 AND (off BETWEEN 10 AND 20 OR off BETWEEN 50 AND 60)') l;
 EXPLAIN (COSTS OFF) SELECT * FROM ev WHERE part = 1 AND (off BETWEEN 10 AND 20 OR off BETWEEN 15 AND 60 OR off > 98);
 SELECT count(*), count(DISTINCT off) FROM ev WHERE part = 1 AND (off BETWEEN 10 AND 20 OR off BETWEEN 15 AND 60 OR off > 98);
 -- an arm that is not a partition/offset condition: the OR narrows nothing
@@ -121,7 +124,7 @@ SELECT part, off FROM ev WHERE (part = 0 AND ts >= now() + interval '1 day') OR 
 -- parameters (generic plan) and a parallel scan of many ranges
 PREPARE qor(int, bigint[]) AS SELECT part, off FROM ev WHERE (part = $1 AND off = ANY ($2)) OR (part <> $1 AND off < 2);
 SET plan_cache_mode = force_generic_plan;
-EXPLAIN (COSTS OFF, ANALYZE, TIMING OFF, SUMMARY OFF) EXECUTE qor(1, '{7, 3, 3, 99, 500}');
+SELECT l AS "QUERY PLAN" FROM explain_analyze('EXECUTE qor(1, ''{7, 3, 3, 99, 500}'')') l;
 CREATE TEMP TABLE qor_out AS EXECUTE qor(1, '{7, 3, 3, 99, 500}');
 SELECT * FROM qor_out ORDER BY part, off;
 RESET plan_cache_mode;
@@ -329,8 +332,8 @@ INSERT INTO m_settings (s) VALUES
   ('enable_nestloop=off enable_mergejoin=off'),                                    -- 3 hash joins
   ('enable_nestloop=off enable_hashjoin=off'),                                     -- 4 merge joins
   ('enable_material=off enable_hashjoin=off enable_mergejoin=off'),                -- 5 the topic rescanned as inner
-  ('force_parallel_mode=on'),                                                      -- 6
-  ('force_parallel_mode=regress'),                                                 -- 7
+  (:'parallel_guc' || '=on'),                                                      -- 6
+  (:'parallel_guc' || '=regress'),                                                 -- 7
   ('parallel_setup_cost=0 parallel_tuple_cost=0 min_parallel_table_scan_size=0'),  -- 8 parallel scans
   ('plan_cache_mode=force_custom_plan'),                                           -- 9
   ('plan_cache_mode=force_generic_plan');                                          -- 10

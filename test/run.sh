@@ -6,9 +6,16 @@
 #   throwaway PostgreSQL 15 cluster, runs pg_regress and the TAP tests, fails
 #   if the server log shows a backend killed by a signal, and ends with
 #   "N passed, N failed".
+#
+#   PG_MAJOR=17 bash test/run.sh   the same suite against PostgreSQL 17 (or 18),
+#                                  inside a Debian root (test/pg_root.sh suite);
+#                                  PG_MAJOR unset or 15: the host's PostgreSQL 15
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+if [ -n "${PG_MAJOR:-}" ] && [ "$PG_MAJOR" != 15 ] && [ -z "${KAFKA_FDW_IN_ROOT:-}" ]; then
+  exec bash test/pg_root.sh suite "$PG_MAJOR"
+fi
 export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin):$PATH"
 
 passed=0; failed=0

@@ -86,10 +86,12 @@ trap 'exit 130' INT TERM HUP
     prove -I "$PGXS_DIR/test/perl" -I t --ext .pl -v "${files[@]}" ) 2>&1
 rc=$?
 
-if [ "$rc" != 0 ] && [ -d "$tapdir/tmp_check/log" ]; then
+# (the nodes' logs: tmp_check/log up to PostgreSQL 16, log from 17 on)
+nodelogs=$tapdir/tmp_check/log; [ -d "$nodelogs" ] || nodelogs=$tapdir/log
+if [ "$rc" != 0 ] && [ -d "$nodelogs" ]; then
   logs=${TAP_LOG_DIR:-$ROOT/test/tmp/tap_logs}
   rm -rf "$logs"; mkdir -p "$logs"
-  cp -r "$tapdir/tmp_check/log/." "$logs/" 2>/dev/null
+  cp -r "$nodelogs/." "$logs/" 2>/dev/null
   echo "tap.sh: the nodes' logs are kept in $logs"
 fi
 exit "$rc"

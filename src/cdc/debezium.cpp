@@ -92,7 +92,7 @@ void AppendBase64(StringInfo out, const unsigned char *data, int len) {
     int size = pg_b64_enc_len(len);
     enlargeStringInfo(out, size + 3);
     appendStringInfoChar(out, '"');
-    int n = pg_b64_encode(reinterpret_cast<const char *>(data), len, out->data + out->len, size);
+    int n = kafka_fdw::pg::B64Encode(data, len, out->data + out->len, size);
     if (n < 0) elog(ERROR, "could not encode %d bytes as base64", len);
     out->len += n;
     out->data[out->len] = '\0';

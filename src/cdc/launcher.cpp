@@ -367,7 +367,7 @@ void kafka_fdw_cdc_launcher_main(Datum) {
         MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * g_shared->max_pipelines));
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     g_shared->launcher_pid = MyProcPid;
-    g_shared->launcher_procno = MyProc->pgprocno;
+    g_shared->launcher_procno = kafka_fdw::pg::MyProcNo();
     // A launcher that starts after a crash-free restart of itself finds
     // entries of workers that are still running: keep their status but
     // forget them (their exit no longer notifies us; they end on their own).

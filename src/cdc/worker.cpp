@@ -1259,7 +1259,7 @@ void TakeSnapshot() {
     StartTransactionCommand();
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
-    ReplicationSlotCreate(W->slot_name, true, RS_EPHEMERAL, false);
+    kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_EPHEMERAL, false);
     XLogReaderRoutine routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
     LogicalDecodingContext *ctx =
         CreateInitDecodingContext("pgoutput", NIL, true, InvalidXLogRecPtr, &routine, nullptr, nullptr, nullptr);
@@ -1363,16 +1363,19 @@ void TakeSnapshot() {
     W->snapshot_pending = false;
 }
 
+// Ends a worker that has no pipeline row to run.
+void ExitWithoutDefinition() {
+    W->no_definition = true;
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    W->entry->state = WorkerState::Stopped;
+    LWLockRelease(Shared()->lock);
+    proc_exit(0);
+}
+
 void Run() {
-    if (!LoadDefinition()) {
-        // No pipeline row (yet): a create_pipeline still in progress, or a
-        // slot of another database's kafka_fdw without the extension.
-        W->no_definition = true;
-        LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-        W->entry->state = WorkerState::Stopped;
-        LWLockRelease(Shared()->lock);
-        proc_exit(0);
-    }
+    // No pipeline row (yet): a create_pipeline still in progress, or a slot
+    // of another database's kafka_fdw without the extension.
+    if (!LoadDefinition()) ExitWithoutDefinition();
     if (W->owner != W->connected_owner) {
         // The row names another owner than the one this process connected
         // as (the pipeline was dropped and made again by another role):
@@ -1390,7 +1393,10 @@ void Run() {
         TakeSnapshot();
     }
 
-    ReplicationSlotAcquire(W->slot_name, true);
+    // A drop_pipeline right after create_pipeline may have dropped the slot
+    // and the row since they were read: end quietly, not with an ERROR.
+    if (!SearchNamedReplicationSlot(W->slot_name, true) && !LoadDefinition()) ExitWithoutDefinition();
+    kafka_fdw::pg::AcquireReplicationSlot(W->slot_name, true);
     if (XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("replication slot \"%s\" of pipeline \"%s\" was invalidated", W->slot_name, W->name),

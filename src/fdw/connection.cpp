@@ -46,8 +46,8 @@ CacheEntry &Lookup(const ClientSpec *spec) {
     // Clients this transaction already used stay until it ends (postgres_fdw's
     // rule): a scan may hold a pointer to one while SPI or a catalog access
     // processes the invalidation that marked them stale.
-    bool used_now = e.used_in == MyProc->lxid;
-    e.used_in = MyProc->lxid;
+    bool used_now = e.used_in == pg::MyLxid();
+    e.used_in = pg::MyLxid();
     if (stale && !used_now) {
         bool busy = false;
         if (e.producer) {

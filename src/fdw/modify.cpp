@@ -502,11 +502,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
                         errmsg("foreign table \"%s\" is read-only", RelationGetRelationName(rel)),
                         errhint("Remove the table option readonly to produce to topic \"%s\".", t->topic)));
     // The user the statement runs as (a view's owner for views).
-    Oid userid = GetUserId();
-    if (rinfo->ri_RangeTableIndex > 0) {
-        RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
-        if (OidIsValid(rte->checkAsUser)) userid = rte->checkAsUser;
-    }
+    Oid userid = kafka_fdw::pg::ResultRelUserId(rinfo, estate);
     ms->spec = GetClientSpec(t->serverid, userid, false);
     ms->transactional = t->transactional || ms->spec->transactional;
     ms->returning = returning;

@@ -313,13 +313,13 @@ static void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid) {
     // (as postgres_fdw's paths do), else the planner may put it below them.
     Relids required_outer = baserel->lateral_relids;
     Path *path =
-        (Path *)create_foreignscan_path(root, baserel, NULL, rows, startup, total, NIL, required_outer, NULL, NIL);
+        (Path *)kafka_fdw::pg::CreateForeignScanPath(root, baserel, NULL, rows, startup, total, NIL, required_outer, NULL, NIL);
     add_path(baserel, path);
     if (baserel->consider_parallel && max_parallel_workers_per_gather > 0 && bms_is_empty(required_outer)) {
         // Partitions are spread over the workers: each reads a share.
         int workers = Max(1, Min(max_parallel_workers_per_gather, 4));
         double share = workers + (parallel_leader_participation ? 1.0 : 0.0);
-        Path *ppath = (Path *)create_foreignscan_path(root, baserel, NULL, clamp_row_est(rows / share), startup,
+        Path *ppath = (Path *)kafka_fdw::pg::CreateForeignScanPath(root, baserel, NULL, clamp_row_est(rows / share), startup,
                                                       startup + (total - startup) / share, NIL, NULL, NULL, NIL);
         ppath->parallel_aware = true;
         ppath->parallel_safe = true;
@@ -358,7 +358,7 @@ static ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, 
                                                 : make_ands_explicit(ps->cond_clauses);
         e = (Expr *)copyObjectImpl(e);
         ChangeVarNodes((Node *)e, baserel->relid, 1, 0);
-        cond_text = deparse_expression((Node *)e, ctx, false, false);
+        cond_text = kafka_fdw::pg::DeparseForExplain((Node *)e, ctx);
     }
     (void)root;
     (void)best_path;
@@ -963,8 +963,7 @@ static void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
     if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
 
     // The checkAsUser of the plan (views) or the current user.
-    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
-    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+    Oid userid = kafka_fdw::pg::ScanUserId(plan, node->ss.ps.state);
     s->spec = GetClientSpec(s->table->serverid, userid, false);
     s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
 
@@ -990,7 +989,7 @@ void BeginGroupScan(ScanState *s) {
     TableDef *t = s->table;
     OpenGroupScan *free_slot = nullptr;
     for (auto &o : g_open_groups) {
-        bool live = o.scan && o.lxid == MyProc->lxid;
+        bool live = o.scan && o.lxid == kafka_fdw::pg::MyLxid();
         if (!live) {
             if (!free_slot) free_slot = &o;
             continue;
@@ -1005,7 +1004,7 @@ void BeginGroupScan(ScanState *s) {
                             errhint("Read the group table once, e.g. in a MATERIALIZED CTE, and use that.")));
     }
     if (!free_slot) return;  // too many at once to track: not refused
-    free_slot->lxid = MyProc->lxid;
+    free_slot->lxid = kafka_fdw::pg::MyLxid();
     free_slot->scan = s;
     free_slot->serverid = s->spec->serverid;
     strlcpy(free_slot->group, t->group, sizeof free_slot->group);
@@ -1562,7 +1561,6 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                 }
                 if (!isnull) {
                 } else if (c->type == BYTEAOID) {
-                    bool isnull;
                     values[idx] = BytesValue(s, i, payload, plen, &isnull);
                     nulls[idx] = isnull;
                 } else {
@@ -1660,8 +1658,7 @@ char *PlannedRangesText(ForeignScanState *node) {
     ListCell *lc;
     foreach (lc, plan->fdw_exprs)
         if (!IsA(lfirst(lc), Const)) return nullptr;
-    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
-    Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+    Oid userid = kafka_fdw::pg::ScanUserId(plan, node->ss.ps.state);
     s->spec = GetClientSpec(s->table->serverid, userid, false);
     s->cond_states = ExecInitExprList(plan->fdw_exprs, (::PlanState *)node);
     CondValues *cv = EvalConditions(s, node->ss.ps.ps_ExprContext);
@@ -1783,7 +1780,7 @@ int AcquireSampleRows(Relation relation, int elevel, HeapTuple *rows, int targro
             const rd_kafka_message_t *m = nullptr;
             KFDW_ENTRY({ m = s->rt->consumer->Next(); });
             if (!m) break;
-            vacuum_delay_point();
+            kafka_fdw::pg::AnalyzeDelayPoint();
             MemoryContext old = MemoryContextSwitchTo(row_cxt);
             for (int i = 0; i < desc->natts; i++) nulls[i] = true;
             FillTuple(s, m, values, nulls);

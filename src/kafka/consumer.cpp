@@ -32,14 +32,14 @@ void HeadersToJson(const rd_kafka_headers_t *hdrs, std::string &out) {
     const void *val;
     size_t size;
     // Text as a JSON string; bytes that are not valid UTF-8 text as "\\x<hex>".
-    auto append_text_or_hex = [&out](const char *v, size_t size) {
-        if (format::IsValidUtf8(v, size) && !memchr(v, '\0', size)) {
-            format::AppendJsonString(out, v, size);
+    auto append_text_or_hex = [&out](const char *v, size_t len) {
+        if (format::IsValidUtf8(v, len) && !memchr(v, '\0', len)) {
+            format::AppendJsonString(out, v, len);
             return;
         }
         static const char hex[] = "0123456789abcdef";
         std::string h = "\\x";
-        for (size_t k = 0; k < size; k++) {
+        for (size_t k = 0; k < len; k++) {
             unsigned char b = static_cast<unsigned char>(v[k]);
             h.push_back(hex[b >> 4]);
             h.push_back(hex[b & 15]);

@@ -45,6 +45,8 @@ extern "C" {
 #pragma GCC diagnostic pop
 }
 
+#include "pg/compat.hpp"
+
 // PostgreSQL defines these as macros; they collide with the standard library.
 #undef snprintf
 #undef vsnprintf

@@ -1,0 +1,195 @@
+// The one place where PostgreSQL majors differ (15, 16, 17, 18).  Included by
+// src/pg/postgres.hpp after the server's headers, so every glue file sees it.
+// Each entry keeps the call sites written once, in PostgreSQL 15's terms or as
+// a small function of ours; the #if blocks stay here and nowhere else.
+//
+//   version    what changed                                   what we use
+//   16         pg_foreign_server_aclcheck, pg_database_aclcheck
+//              -> object_aclcheck                             the old names, as macros
+//   16         pg_publication_ownercheck -> object_ownercheck the old name, as a macro
+//   16         PGXS compiles with -fvisibility=hidden         PGDLLEXPORT on entry points
+//   16         RangeTblEntry.checkAsUser -> RTEPermissionInfo ScanUserId, ResultRelUserId
+//   17         MyBackendId -> MyProcNumber                    MyBackendId, as a macro
+//   17         PGPROC.pgprocno -> GetNumberFromPGProc         MyProcNo
+//   17         PGPROC.lxid -> PGPROC.vxid.lxid                MyLxid
+//   17         PGXS adds -Wshadow=compatible-local;
+//              storage/bufmgr.h has an unused parameter        included here, silenced
+//   17         ReplicationSlotCreate(failover, synced)        CreateReplicationSlot
+//   17         create_foreignscan_path(fdw_restrictinfo)      CreateForeignScanPath
+//   17         deparse_expression crashes on a PARAM_EXEC Param
+//              without a plan in its context (it looks for the
+//              initplan that sets it)                         DeparseForExplain
+//   18         create_foreignscan_path(disabled_nodes)        CreateForeignScanPath
+//   18         ReplicationSlotAcquire(error_if_invalid)       AcquireReplicationSlot
+//   18         vacuum_delay_point(is_analyze)                 AnalyzeDelayPoint
+//   18         pg_b64_encode takes uint8 *                    B64Encode
+//   18         ExplainState in commands/explain_state.h,
+//              ExplainProperty* in commands/explain_format.h  included here
+#pragma once
+
+#if PG_VERSION_NUM < 150000
+#error "kafka_fdw needs PostgreSQL 15 or later"
+#endif
+
+extern "C" {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "commands/vacuum.h"
+#include "common/base64.h"
+#include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/pathnode.h"
+#include "replication/slot.h"
+#include "storage/bufmgr.h"  // (17's has an unused parameter: included here, silenced)
+#include "storage/proc.h"
+#include "utils/ruleutils.h"
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_database.h"
+#include "catalog/pg_publication.h"
+#endif
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+#pragma GCC diagnostic pop
+}
+
+#if PG_VERSION_NUM >= 160000
+#define pg_foreign_server_aclcheck(server, role, mode) object_aclcheck(ForeignServerRelationId, (server), (role), (mode))
+#define pg_database_aclcheck(db, role, mode) object_aclcheck(DatabaseRelationId, (db), (role), (mode))
+#define pg_publication_ownercheck(pub, role) object_ownercheck(PublicationRelationId, (pub), (role))
+#endif
+
+#if PG_VERSION_NUM >= 170000
+// The number that identifies this backend among the running ones.
+#define MyBackendId MyProcNumber
+#endif
+
+namespace kafka_fdw::pg {
+
+// This backend's local transaction id (17 moved it into PGPROC.vxid).
+inline LocalTransactionId MyLxid() {
+#if PG_VERSION_NUM >= 170000
+    return MyProc->vxid.lxid;
+#else
+    return MyProc->lxid;
+#endif
+}
+
+// This process's index in ProcGlobal->allProcs.
+inline int MyProcNo() {
+#if PG_VERSION_NUM >= 170000
+    return MyProcNumber;
+#else
+    return MyProc->pgprocno;
+#endif
+}
+
+// A non-failover, non-synced slot (the arguments PostgreSQL 17 added).
+inline void CreateReplicationSlot(const char *name, bool db_specific, ReplicationSlotPersistency persistency,
+                                  bool two_phase) {
+#if PG_VERSION_NUM >= 170000
+    ReplicationSlotCreate(name, db_specific, persistency, two_phase, false, false);
+#else
+    ReplicationSlotCreate(name, db_specific, persistency, two_phase);
+#endif
+}
+
+// Acquire an existing slot; an invalidated one is acquired too (the caller
+// reports it in its own words), as before 18.
+inline void AcquireReplicationSlot(const char *name, bool nowait) {
+#if PG_VERSION_NUM >= 180000
+    ReplicationSlotAcquire(name, nowait, false);
+#else
+    ReplicationSlotAcquire(name, nowait);
+#endif
+}
+
+// The cost-based delay point of an ANALYZE.
+inline void AnalyzeDelayPoint() {
+#if PG_VERSION_NUM >= 180000
+    vacuum_delay_point(true);
+#else
+    vacuum_delay_point();
+#endif
+}
+
+// Base64 of bytes into dst (dstlen >= pg_b64_enc_len(len)); -1 on failure.
+inline int B64Encode(const unsigned char *src, int len, char *dst, int dstlen) {
+#if PG_VERSION_NUM >= 180000
+    return pg_b64_encode(src, len, dst, dstlen);
+#else
+    return pg_b64_encode(reinterpret_cast<const char *>(src), len, dst, dstlen);
+#endif
+}
+
+// create_foreignscan_path with PostgreSQL 15's arguments: no restriction
+// clauses of our own (17) and no disabled nodes (18).
+inline ForeignPath *CreateForeignScanPath(PlannerInfo *root, RelOptInfo *rel, PathTarget *target, double rows,
+                                          Cost startup_cost, Cost total_cost, List *pathkeys, Relids required_outer,
+                                          Path *fdw_outerpath, List *fdw_private) {
+#if PG_VERSION_NUM >= 180000
+    return create_foreignscan_path(root, rel, target, rows, 0, startup_cost, total_cost, pathkeys, required_outer,
+                                   fdw_outerpath, NIL, fdw_private);
+#elif PG_VERSION_NUM >= 170000
+    return create_foreignscan_path(root, rel, target, rows, startup_cost, total_cost, pathkeys, required_outer,
+                                   fdw_outerpath, NIL, fdw_private);
+#else
+    return create_foreignscan_path(root, rel, target, rows, startup_cost, total_cost, pathkeys, required_outer,
+                                   fdw_outerpath, fdw_private);
+#endif
+}
+
+// The user a foreign scan runs as: a view's owner for a table read through a
+// view, else the current user.  16+ keeps it in the plan (the planner copies
+// RelOptInfo.userid into ForeignScan.checkAsUser).
+inline Oid ScanUserId(ForeignScan *plan, EState *estate) {
+#if PG_VERSION_NUM >= 160000
+    (void)estate;
+    return OidIsValid(plan->checkAsUser) ? plan->checkAsUser : GetUserId();
+#else
+    RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, estate);
+    return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+// The user a modification runs as (a view's owner for views).
+inline Oid ResultRelUserId(ResultRelInfo *rinfo, EState *estate) {
+#if PG_VERSION_NUM >= 160000
+    // (a partition that tuple routing opened answers for its root)
+    if (rinfo->ri_RangeTableIndex == 0 && rinfo->ri_RootResultRelInfo == nullptr) return GetUserId();
+    return ExecGetResultRelCheckAsUser(rinfo, estate);
+#else
+    if (rinfo->ri_RangeTableIndex == 0) return GetUserId();
+    RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
+    return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+#if PG_VERSION_NUM >= 170000
+// (a walker: turns PARAM_EXEC Params into PARAM_EXTERN ones, which print the
+// same "$n" and send ruleutils looking for no plan)
+inline bool ExecParamsToExtern(Node *node, void *context) {
+    if (node == nullptr) return false;
+    if (IsA(node, Param)) {
+        Param *p = reinterpret_cast<Param *>(node);
+        if (p->paramkind == PARAM_EXEC) p->paramkind = PARAM_EXTERN;
+        return false;
+    }
+    return expression_tree_walker(node, ExecParamsToExtern, context);
+}
+#endif
+
+// deparse_expression of a planner-time expression for EXPLAIN's text, with a
+// context of deparse_context_for (no plan).  EXPR is changed in place on 17+:
+// pass a copy.
+inline char *DeparseForExplain(Node *expr, List *context) {
+#if PG_VERSION_NUM >= 170000
+    ExecParamsToExtern(expr, nullptr);
+#endif
+    return deparse_expression(expr, context, false, false);
+}
+
+}  // namespace kafka_fdw::pg
