@@ -792,7 +792,11 @@ void OnRelation(const pgo::Relation &msg) {
         appendStringInfoChar(&jn, ':');
         a->json_name = jn.data;
         a->key = src.key;
-        if (pk != NIL) {
+        // REPLICA IDENTITY FULL: the key is the primary key; a table without
+        // one has no key (events with a null key, as Debezium sends them),
+        // not the whole row (its updates became delete + create, identical
+        // rows shared a key, and every column was declared NOT NULL).
+        if (msg.replident == 'f') {
             a->key = false;
             ListCell *lc;
             foreach (lc, pk)

@@ -9,6 +9,11 @@
 #     extended form (+10000-..., -0001-...), as Java parses them; timestamp
 #     and interval values beyond int64 microseconds saturate (they were
 #     undefined casts).
+#   - REPLICA IDENTITY FULL without a primary key: events have a null key
+#     (as Debezium's), an UPDATE is one op u event with before and after,
+#     identical rows stay two rows, and nullable columns are optional in the
+#     Debezium schemas (every column was "optional": false, so Connect's
+#     JsonConverter rejected any NULL).
 #   - publish_via_partition_root = true: one topic, the root's; no empty
 #     topic per leaf partition (topics are made with their first event).
 use strict;
@@ -42,6 +47,9 @@ CREATE TABLE meas (id int, region text, PRIMARY KEY (id, region)) PARTITION BY L
 CREATE TABLE meas_eu PARTITION OF meas FOR VALUES IN ('eu');
 CREATE TABLE meas_us PARTITION OF meas FOR VALUES IN ('us');
 CREATE PUBLICATION pub_root FOR TABLE meas WITH (publish_via_partition_root = true);
+CREATE TABLE nopk (a int, b text);
+ALTER TABLE nopk REPLICA IDENTITY FULL;
+CREATE PUBLICATION pub_nopk FOR TABLE nopk;
 });
 my %pipes = (row => "ev_row_$run", dbz => "ev_dbz_$run");
 sq(qq{SELECT kafka.create_pipeline('$pipes{row}', 'kafka', 'pub_toast');
@@ -100,6 +108,29 @@ is(wait_sql($node, "SELECT count(*) FROM kafka.consume('kafka', '$proot.public.m
 	'publish_via_partition_root: the events are in the root table\'s topic');
 is(sq("SELECT string_agg(topic, ',' ORDER BY topic) FROM kafka.topics('kafka') WHERE topic LIKE '$proot.%'"),
 	"$proot.public.meas", 'and no topic was made for a leaf partition');
+
+my %np = (row => "ev_nopk_row_$run", dbz => "ev_nopk_dbz_$run");
+sq(qq{SELECT kafka.create_pipeline('$np{row}', 'kafka', 'pub_nopk');
+      SELECT kafka.create_pipeline('$np{dbz}', 'kafka', 'pub_nopk', '{"format": "debezium", "schemas": true}');});
+is(wait_sql($node, "SELECT string_agg(state, ',') FROM kafka.pipeline_status WHERE name IN ('$np{row}', '$np{dbz}')",
+	'running,running', 90), 'running,running', 'the no-primary-key pipelines stream');
+sq(q{INSERT INTO nopk VALUES (1, NULL), (1, NULL);
+     UPDATE nopk SET b = 'x' WHERE ctid = (SELECT min(ctid) FROM nopk);});
+for my $fmt (sort keys %np)
+{
+	my $topic = "$np{$fmt}.public.nopk";
+	is(wait_sql($node, "SELECT count(*) FROM kafka.consume('kafka', '$topic')", '3', 60), '3',
+		"$fmt nopk: 3 events (2 identical inserts, 1 update)");
+	is(sq("SELECT count(*) FROM kafka.consume('kafka', '$topic') WHERE key IS NULL AND value IS NOT NULL"), '3',
+		"$fmt nopk: every event has a null key and a value");
+}
+is(sq("SELECT string_agg(concat_ws(' ', v->'payload'->>'op', v->'payload'->'before'->>'b', v->'payload'->'after'->>'b'), ',' ORDER BY o) "
+	  . "FROM (SELECT \"offset\" o, convert_from(value, 'UTF8')::jsonb v FROM kafka.consume('kafka', '$np{dbz}.public.nopk')) e"),
+	'c,c,u x', 'debezium nopk: op c, c, then u with before and after');
+is(sq("SELECT string_agg(f->>'field' || '=' || (f->>'optional'), ',') FROM "
+	  . "(SELECT convert_from(value, 'UTF8')::jsonb v FROM kafka.consume('kafka', '$np{dbz}.public.nopk') LIMIT 1) e, "
+	  . "jsonb_array_elements(v->'schema'->'fields'->0->'fields') f"),
+	'a=true,b=true', 'debezium nopk: nullable columns are optional in the schema');
 
 my $ops = sq("SELECT string_agg(convert_from(value, 'UTF8')::jsonb->>'op', ',' ORDER BY \"offset\") "
 	  . "FROM kafka.consume('kafka', '$pipes{dbz}.public.toast_k')");
