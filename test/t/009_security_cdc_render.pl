@@ -30,21 +30,7 @@ unlink $marker;
 
 sub sq { my ($sql, $db) = @_; return $node->safe_psql($db // 'postgres', $sql); }
 
-sub wait_for
-{
-	my ($sql, $want, $timeout, $db) = @_;
-	$timeout //= 60;
-	my $t0 = time();
-	my $got;
-	while (time() - $t0 < $timeout)
-	{
-		my ($rc, $out) = $node->psql($db // 'postgres', $sql);
-		$got = $out;
-		return $got if $rc == 0 && $got eq $want;
-		sleep 0.2;
-	}
-	return $got;
-}
+sub wait_for { return wait_sql($node, @_); }
 
 sub topic_count
 {
