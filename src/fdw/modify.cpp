@@ -261,10 +261,7 @@ void ParseHeaders(Jsonb *jb, const char *what, int *n_out, const char ***names, 
     *n_out = 0;
     pg::ForEachJsonbMember(jb, [&](char *key, JsonbValue *v) {
         int k = (*n_out)++;
-        size_t key_len = strlen(key);
-        const char *name = key;
-        pg::ServerToUtf8(&name, &key_len);
-        (*names)[k] = name;
+        (*names)[k] = pg::ServerToUtf8(key);
         if (v->type == jbvNull) {
             (*values)[k] = nullptr;
         } else if (v->type == jbvString) {

@@ -866,14 +866,6 @@ bool ClaimRanges(ScanState *s, const kafka::PartitionRange *base, int64 *first, 
 }  // namespace
 
 namespace {
-// A JSON member name as it appears in messages (UTF-8).
-const char *ColumnNameUtf8(const char *name) {
-    const char *data = name;
-    size_t len = strlen(name);
-    pg::ServerToUtf8(&data, &len);
-    return data;
-}
-
 // Input functions and decoders for the columns in `needed` (attnums), or for
 // every column.  The C++ state is owned by the current memory context.
 void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
@@ -912,7 +904,7 @@ void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
         if (c->role == ColumnRole::Payload && s->needed[i]) {
             s->any_payload_needed = true;
             s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
-            wanted[nwanted++] = ColumnNameUtf8(c->json_name);
+            wanted[nwanted++] = pg::ServerToUtf8(c->json_name);  // as in messages
         }
         if ((c->role == ColumnRole::Junk || c->role == ColumnRole::JunkError) && s->needed[i]) s->junk_needed = true;
     }
@@ -925,7 +917,7 @@ void InitDecoding(ScanState *s, List *needed, bool all_columns = false) {
             s->needed[i] = true;
             s->any_payload_needed = true;
             s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
-            wanted[nwanted++] = ColumnNameUtf8(c->json_name);
+            wanted[nwanted++] = pg::ServerToUtf8(c->json_name);  // as in messages
         }
     }
 
@@ -1559,11 +1551,10 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
                     values[idx] = BytesValue(s, i, payload, plen, &isnull);
                     nulls[idx] = isnull;
                 }
-                if (!isnull) {
-                } else if (c->type == BYTEAOID) {
+                if (isnull && c->type == BYTEAOID) {
                     values[idx] = BytesValue(s, i, payload, plen, &isnull);
                     nulls[idx] = isnull;
-                } else {
+                } else if (isnull) {
                     bytea *b = pg::BytesToBytea(payload, plen);
                     char *hex = DatumGetCString(DirectFunctionCall1(byteaout, PointerGetDatum(b)));
                     values[idx] = PointerGetDatum(cstring_to_text(hex));

@@ -35,6 +35,13 @@ inline void ServerToUtf8(const char **data, size_t *len) {
     }
 }
 
+// The same for a NUL-terminated text (a name).
+inline const char *ServerToUtf8(const char *str) {
+    size_t len = strlen(str);
+    ServerToUtf8(&str, &len);
+    return str;
+}
+
 // A NUL-terminated UTF-8 text as the database's encoding (the same pointer
 // when nothing is to be converted).
 inline const char *Utf8ToServer(const char *str) {
