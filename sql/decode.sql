@@ -76,3 +76,18 @@ CREATE FOREIGN TABLE dec_builtin (off bigint OPTIONS (offset 'true'), a int[], j
   junk_error text OPTIONS (junk_error 'true'))
   SERVER kafka OPTIONS (topic 'decode_builtin', format 'json', strict 'false');
 SELECT off, a, jp, rc, junk_error FROM dec_builtin ORDER BY off;
+-- the converted columns in a join, a view and a prepared statement (generic
+-- plan), against a local copy of what a plain SELECT read
+CREATE TABLE dec_local AS SELECT off, d, (c).a AS ca FROM dec;
+CREATE VIEW dec_v AS SELECT off, d, c FROM dec;
+SELECT count(*) AS differences FROM (
+  (SELECT off, d, (c).a FROM dec_v EXCEPT SELECT off, d, ca FROM dec_local)
+  UNION ALL (SELECT off, d, ca FROM dec_local EXCEPT SELECT off, d, (c).a FROM dec_v)) x;
+SELECT count(*) AS joined FROM dec_local l JOIN dec f ON f.off = l.off AND f.d IS NOT DISTINCT FROM l.d
+  AND (f.c).a IS NOT DISTINCT FROM l.ca;
+SET plan_cache_mode = force_generic_plan;
+PREPARE dec_q(bigint) AS SELECT d, (c).a FROM dec WHERE off = $1;
+EXECUTE dec_q(1);
+EXECUTE dec_q(4);
+SELECT d, ca FROM dec_local WHERE off IN (1, 4) ORDER BY off;
+RESET plan_cache_mode;
