@@ -20,7 +20,7 @@ PGFILEDESC = "kafka_fdw - Apache Kafka as foreign tables"
 
 # pg_regress: explicit, ordered.  The suite runner (test/run.sh) passes the
 # cluster's port and KAFKA_BROKERS in the environment.
-REGRESS      = setup options functions scan produce import groups shapes roletypes decode roundtrip
+REGRESS      = setup options functions scan produce import groups shapes roletypes decode decode_soft roundtrip
 REGRESS_OPTS = --inputdir=. --load-extension=kafka_fdw --load-extension=plpgsql
 
 # The pure core: Kafka client and codecs.  Compiled WITHOUT the server include

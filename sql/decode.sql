@@ -75,7 +75,9 @@ SELECT count(*) FROM (VALUES ('{"a": [[[[[[[1]]]]]]]}'), ('{"jp": "$$$ bad"}'), 
 CREATE FOREIGN TABLE dec_builtin (off bigint OPTIONS (offset 'true'), a int[], jp jsonpath, rc regclass,
   junk_error text OPTIONS (junk_error 'true'))
   SERVER kafka OPTIONS (topic 'decode_builtin', format 'json', strict 'false');
-SELECT off, a, jp, rc, junk_error FROM dec_builtin ORDER BY off;
+-- (array_in's message names the dimensions up to 16, not on 17+)
+SELECT off, a, jp, rc, regexp_replace(junk_error, 'dimensions \(\d+\) exceeds', 'dimensions exceeds') AS junk_error
+  FROM dec_builtin ORDER BY off;
 -- the converted columns in a join, a view and a prepared statement (generic
 -- plan), against a local copy of what a plain SELECT read
 CREATE TABLE dec_local AS SELECT off, d, (c).a AS ca FROM dec;

@@ -14,6 +14,12 @@
 #                                      /dev/shm bind-mounted for the duration
 #   test/pg_root.sh suite MAJOR        the whole suite (test/run.sh) inside the root:
 #                                      what PG_MAJOR=MAJOR bash test/run.sh runs
+#   test/pg_root.sh run MAJOR CMD...   copy the work tree into the root, build and
+#                                      install it there, start a throwaway cluster
+#                                      and run CMD in the copy with PGHOST/PGPORT/
+#                                      PGUSER set (KAFKA_BROKERS is passed on: the
+#                                      host's broker serves the root), e.g.
+#                                      run 17 make installcheck REGRESS="setup decode"
 #   test/pg_root.sh path MAJOR         print the root's directory
 #   test/pg_root.sh clean [MAJOR]      unmount and remove one root, or all of them
 #
@@ -190,14 +196,20 @@ shell() {
 # root's compiler, librdkafka, server and JDK.  Its Kafka broker is its own
 # (state in the copy's test/tmp/kafka), on the host's loopback like every
 # process of the root.  The logs are copied back to test/tmp/pgMAJOR-logs.
-suite() {
-  local major=$1 dir
-  dir=$(create "$major") || exit 1
-  local copy=$dir/build/kafka_fdw
+# Copy the work tree into <root>/build/kafka_fdw; prints the copy's path.
+copy_tree() {
+  local dir=$1 copy=$1/build/kafka_fdw
   mkdir -p "$copy"
   # (extracted with the current time: a file older than the copy's objects,
   # e.g. after a rebase, must still rebuild them)
   (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -cf - -T - 2>/dev/null) | tar -xmf - -C "$copy"
+  echo "$copy"
+}
+
+suite() {
+  local major=$1 dir
+  dir=$(create "$major") || exit 1
+  local copy; copy=$(copy_tree "$dir")
   # Maven's repository and the classpath cache, as hard links (same file
   # system): Kafka's jars are not downloaded again
   if [ -d "$HOME/.m2" ] && [ ! -d "$dir/root/.m2" ]; then
@@ -225,7 +237,22 @@ suite() {
   return "$rc"
 }
 
+run() {
+  local major=$1; shift
+  local dir; dir=$(create "$major") || exit 1
+  copy_tree "$dir" >/dev/null
+  shell "$major" env PG_MAJOR="$major" KAFKA_BROKERS="${KAFKA_BROKERS:-}" \
+    PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
+    bash -c 'cd /build/kafka_fdw &&
+      { make -s -j2 WERROR=1 >test/build.log 2>&1 && make -s install >>test/build.log 2>&1 || { tail -30 test/build.log; exit 1; }; } &&
+      bash test/pg_cluster.sh stop >/dev/null 2>&1; eval "$(bash test/pg_cluster.sh start)" || exit 1
+      export PGHOST PGPORT PGUSER=postgres; rc=0; "$@" || rc=$?
+      bash test/pg_cluster.sh stop >/dev/null 2>&1; exit $rc' bash "$@"
+}
+
 case "${1:-}" in
+  run) [ -n "${3:-}" ] || die "usage: $0 run MAJOR CMD..."; major=$2; shift 2; run "$major" "$@" ;;
   suite) [ -n "${2:-}" ] || die "usage: $0 suite MAJOR"; suite "$2" ;;
   create) [ -n "${2:-}" ] || die "usage: $0 create MAJOR"; create "$2" ;;
   shell) [ -n "${2:-}" ] || die "usage: $0 shell MAJOR [CMD...]"; major=$2; shift 2; shell "$major" "$@" ;;
@@ -238,5 +265,5 @@ case "${1:-}" in
       for d in "$ROOTS"/pg*; do [ -d "$d" ] && remove_dir "$d"; done
       rm -rf "$ROOTS"
     fi ;;
-  *) echo "usage: $0 create|shell|path|clean MAJOR" >&2; exit 2 ;;
+  *) echo "usage: $0 create|shell|run|suite|path|clean MAJOR" >&2; exit 2 ;;
 esac

@@ -1221,8 +1221,11 @@ enum ConvertHow : int {
     kConvertPopulate = 2,  // a JSON object into a composite column, as json_populate_record
 };
 
-// The conversion itself: errors are raised.
-Datum ConvertUnprotected(ScanState *s, int col, const char *str, size_t len, int how, bool *isnull) {
+// The conversion itself: errors are raised, except that with SOFT_ERROR
+// set an input function's soft error (PostgreSQL 16+: bad text, a domain's
+// CHECK) returns with its message there.
+Datum ConvertUnprotected(ScanState *s, int col, const char *str, size_t len, int how, bool *isnull,
+                         const char **soft_error = nullptr) {
     ColumnDef *c = &s->table->columns[col];
     if (how & kConvertFromUtf8) {
         char *conv = pg_any_to_server(str, (int)len, PG_UTF8);
@@ -1244,7 +1247,14 @@ Datum ConvertUnprotected(ScanState *s, int col, const char *str, size_t len, int
             domain_check(d, *isnull, c->type, &s->domain_extra[col], s->cxt);
         return d;
     }
-    return InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod);
+    if (soft_error == nullptr) return InputFunctionCall(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod);
+    Datum d = (Datum)0;
+    if (!pg::InputValueSoft(&s->in_funcs[col], (char *)str, s->ioparams[col], c->typmod, &d, soft_error)) {
+        *isnull = true;
+        return (Datum)0;
+    }
+    *soft_error = nullptr;
+    return d;
 }
 
 // Errors that make a value bad in non-strict mode.  Code that is not
@@ -1271,13 +1281,17 @@ bool IsDataError(int sqlerrcode, bool user_code) {
 // run in a subtransaction then, so that whatever that code did is undone
 // (its SPI calls, references, locks); outside parallel mode only (the
 // planner keeps such statements out of it, see NeedsSubtransactions).
+// On PostgreSQL 16+ an input function's soft errors (pg::InputValueSoft)
+// are bad values without an exception, also inside a parallel worker.
 Datum InputValue(ScanState *s, int col, const char *str, bool *isnull, size_t len = 0, int how = kConvertInput) {
     ColumnDef *c = &s->table->columns[col];
     *isnull = false;
     s->cur_column = c->name;
+    const char *soft_error = nullptr;
     if (s->table->strict || (s->user_code[col] && IsInParallelMode())) {
-        Datum d = ConvertUnprotected(s, col, str, len, how, isnull);
+        Datum d = ConvertUnprotected(s, col, str, len, how, isnull, s->table->strict ? nullptr : &soft_error);
         s->cur_column = nullptr;
+        if (soft_error != nullptr) MarkBad(s, psprintf("column \"%s\": %s", c->name, soft_error));
         return d;
     }
     MemoryContext cxt = CurrentMemoryContext;
@@ -1292,7 +1306,7 @@ Datum InputValue(ScanState *s, int col, const char *str, bool *isnull, size_t le
     }
     PG_TRY();
     {
-        result = ConvertUnprotected(s, col, str, len, how, &null_result);
+        result = ConvertUnprotected(s, col, str, len, how, &null_result, &soft_error);
         if (subxact) {
             ReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
@@ -1316,6 +1330,10 @@ Datum InputValue(ScanState *s, int col, const char *str, bool *isnull, size_t le
     }
     PG_END_TRY();
     s->cur_column = nullptr;
+    if (!failed && soft_error != nullptr) {
+        MarkBad(s, psprintf("column \"%s\": %s", c->name, soft_error));
+        failed = true;
+    }
     if (failed || null_result) {
         *isnull = true;
         return (Datum)0;

@@ -8,6 +8,7 @@
 //              -> object_aclcheck                             the old names, as macros
 //   16         pg_publication_ownercheck -> object_ownercheck the old name, as a macro
 //   16         PGXS compiles with -fvisibility=hidden         PGDLLEXPORT on entry points
+//   16         soft input errors (InputFunctionCallSafe)      InputValueSoft
 //   16         RangeTblEntry.checkAsUser -> RTEPermissionInfo ScanUserId, ResultRelUserId
 //   17         MyBackendId -> MyProcNumber                    MyBackendId, as a macro
 //   17         PGPROC.pgprocno -> GetNumberFromPGProc         MyProcNo
@@ -48,6 +49,7 @@ extern "C" {
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_database.h"
 #include "catalog/pg_publication.h"
+#include "nodes/miscnodes.h"
 #endif
 #if PG_VERSION_NUM >= 180000
 #include "commands/explain_format.h"
@@ -104,6 +106,29 @@ inline void AcquireReplicationSlot(const char *name, bool nowait) {
     ReplicationSlotAcquire(name, nowait, false);
 #else
     ReplicationSlotAcquire(name, nowait);
+#endif
+}
+
+// Whether input functions report bad text as a soft error (16+), which
+// InputValueSoft returns instead of raising.
+constexpr bool kSoftInputErrors = PG_VERSION_NUM >= 160000;
+
+// A type's input function on STR.  16+: a soft error (bad text; a domain's
+// CHECK or NOT NULL) returns false with its message in *MESSAGE (palloc'd in
+// the current context), anything else is raised; 15: every error is raised.
+inline bool InputValueSoft(FmgrInfo *flinfo, char *str, Oid ioparam, int32 typmod, Datum *result,
+                           const char **message) {
+#if PG_VERSION_NUM >= 160000
+    ErrorSaveContext escontext = {T_ErrorSaveContext, false, true, nullptr};
+    if (InputFunctionCallSafe(flinfo, str, ioparam, typmod, reinterpret_cast<Node *>(&escontext), result)) return true;
+    *message = escontext.error_data != nullptr && escontext.error_data->message != nullptr
+                   ? escontext.error_data->message
+                   : "invalid input";
+    return false;
+#else
+    (void)message;
+    *result = InputFunctionCall(flinfo, str, ioparam, typmod);
+    return true;
 #endif
 }
 
