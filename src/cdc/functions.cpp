@@ -250,13 +250,14 @@ bool LockPipeline(const PipelineDef &def) {
 }
 
 // Validates the options object (raises on a bad key/value); returns its
-// "snapshot" flag.
-bool CheckOptions(Jsonb *opts) {
+// "snapshot" flag, and its "failover" flag in *FAILOVER.
+bool CheckOptions(Jsonb *opts, bool *failover) {
     if (!JB_ROOT_IS_OBJECT(opts))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pipeline options must be a JSON object")));
     bool debezium_format = false, schemas_given = false, snapshot = false;
     bool *debezium = &debezium_format, *schemas = &schemas_given, *take_snapshot = &snapshot;
-    pg::ForEachJsonbMember(opts, [debezium, schemas, take_snapshot](char *key, JsonbValue *jv) {
+    *failover = false;
+    pg::ForEachJsonbMember(opts, [debezium, schemas, take_snapshot, failover](char *key, JsonbValue *jv) {
         const JsonbValue &v = *jv;
         if (strcmp(key, "topic_prefix") == 0) {
             bool ok = v.type == jbvString && v.val.string.len > 0;
@@ -296,9 +297,19 @@ bool CheckOptions(Jsonb *opts) {
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                                 errmsg("pipeline option \"schemas\" must be true or false")));
             *schemas = true;
+        } else if (strcmp(key, "failover") == 0) {
+            if (v.type != jbvBool)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"failover\" must be true or false")));
+            if (v.val.boolean && !pg::kFailoverSlots)
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("pipeline option \"failover\" needs PostgreSQL 17 or later"),
+                                errdetail("Failover slots (synchronized to standbys) came with PostgreSQL 17.")));
+            *failover = v.val.boolean;
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
-                            errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, snapshot.")));
+                            errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, "
+                                    "snapshot, failover.")));
         }
     });
     if (schemas_given && !debezium_format)
@@ -366,7 +377,8 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
     // LOGIN, USAGE on the server, owning the publication, SELECT on its
     // tables.
     (void)CheckOwnerPrivileges(name, owner, server, publication);
-    bool snapshot = opts ? CheckOptions(opts) : false;
+    bool failover = false;
+    bool snapshot = opts ? CheckOptions(opts, &failover) : false;
     if (!superuser()) {
         // One create at a time per role (and no DROP ROLE meanwhile), so
         // that concurrent ones count each other.
@@ -393,8 +405,10 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
         int nest = pg::PinSearchPath();
         Oid types[1] = {NAMEOID};
         Datum values[1] = {CStringGetDatum(slot)};
-        Exec("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", 1, types, values,
-             SPI_OK_SELECT);
+        // (failover: an argument of PostgreSQL 17+; CheckOptions refused it before)
+        Exec(failover ? "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
+                      : "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')",
+             1, types, values, SPI_OK_SELECT);
         pg::UnpinSearchPath(nest);
         SPI_finish();
         Remember(Pending::Created, slot, owner);

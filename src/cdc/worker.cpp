@@ -168,6 +168,7 @@ struct Worker {
     uint32 created_gen;     // the entry's created_gen before the row was looked for
     bool debezium;      // format "debezium" (else "row")
     bool dbz_schemas;   // its option "schemas"
+    bool failover;      // option "failover": the slot is synchronized to standbys (17+)
     char *dbname;
     // the transaction being decoded, and the position of the current change
     uint64 txn_final_lsn;
@@ -284,6 +285,7 @@ bool LoadDefinition() {
         W->replication = -1;
         W->debezium = false;
         W->dbz_schemas = true;
+        W->failover = false;
         pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
             auto number = [v]() {
                 return v->type == jbvNumeric
@@ -298,6 +300,7 @@ bool LoadDefinition() {
             else if (strcmp(key, "replication_factor") == 0) W->replication = number();
             else if (strcmp(key, "format") == 0) W->debezium = strcmp(string(), "debezium") == 0;
             else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
+            else if (strcmp(key, "failover") == 0) W->failover = v->type == jbvBool && v->val.boolean;
         });
         W->dbname = get_database_name(MyDatabaseId);
     }
@@ -1263,7 +1266,7 @@ void TakeSnapshot() {
     StartTransactionCommand();
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
-    kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_EPHEMERAL, false);
+    kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_EPHEMERAL, false, W->failover);
     XLogReaderRoutine routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
     LogicalDecodingContext *ctx =
         CreateInitDecodingContext("pgoutput", NIL, true, InvalidXLogRecPtr, &routine, nullptr, nullptr, nullptr);

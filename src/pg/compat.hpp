@@ -15,7 +15,7 @@
 //   17         PGPROC.lxid -> PGPROC.vxid.lxid                MyLxid
 //   17         PGXS adds -Wshadow=compatible-local;
 //              storage/bufmgr.h has an unused parameter        included here, silenced
-//   17         ReplicationSlotCreate(failover, synced)        CreateReplicationSlot
+//   17         ReplicationSlotCreate(failover, synced)        CreateReplicationSlot, kFailoverSlots
 //   17         create_foreignscan_path(fdw_restrictinfo)      CreateForeignScanPath
 //   17         deparse_expression crashes on a PARAM_EXEC Param
 //              without a plan in its context (it looks for the
@@ -89,12 +89,17 @@ inline int MyProcNo() {
 #endif
 }
 
-// A non-failover, non-synced slot (the arguments PostgreSQL 17 added).
+// Whether logical slots can be failover slots, synchronized to standbys (17+).
+constexpr bool kFailoverSlots = PG_VERSION_NUM >= 170000;
+
+// A slot that is not a synchronized copy; FAILOVER (17+ only, see
+// kFailoverSlots) makes it one that standbys synchronize.
 inline void CreateReplicationSlot(const char *name, bool db_specific, ReplicationSlotPersistency persistency,
-                                  bool two_phase) {
+                                  bool two_phase, bool failover = false) {
 #if PG_VERSION_NUM >= 170000
-    ReplicationSlotCreate(name, db_specific, persistency, two_phase, false, false);
+    ReplicationSlotCreate(name, db_specific, persistency, two_phase, failover, false);
 #else
+    (void)failover;
     ReplicationSlotCreate(name, db_specific, persistency, two_phase);
 #endif
 }

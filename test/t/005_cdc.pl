@@ -330,6 +330,41 @@ like($err, qr/pipeline option "format" must be "row" or "debezium"/, 'unknown fo
 like($err, qr/pipeline option "schemas" applies to "format": "debezium" only/, 'schemas without the debezium format');
 ($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_pipeline('$p', 'kafka', 'pub_all')");
 like($err, qr/already exists/, 'duplicate name');
+
+# "failover" (PostgreSQL 17+): the pipeline's slot is a failover slot, which
+# standbys synchronize (sync_replication_slots), also the slot that the
+# initial snapshot makes again; before 17 the option is refused.
+sq(q{CREATE TABLE fo_t (id int PRIMARY KEY); INSERT INTO fo_t VALUES (1), (2);
+CREATE PUBLICATION pub_fo FOR TABLE fo_t;});
+my ($pfo, $pfs) = ("fo$run", "fos$run");
+sub slot_failover
+{
+	my ($name) = @_;
+	return sq("SELECT s.failover FROM pg_replication_slots s JOIN kafka.pipelines p USING (slot_name) "
+		  . "WHERE p.name = '$name'");
+}
+if (sq('SHOW server_version_num') >= 170000)
+{
+	sq("SELECT kafka.create_pipeline('$pfo', 'kafka', 'pub_fo', '{\"failover\": true}');
+	    SELECT kafka.create_pipeline('$pfs', 'kafka', 'pub_fo', '{\"failover\": true, \"snapshot\": true}')");
+	is(slot_failover($pfo), 't', 'failover: the slot is a failover slot');
+	is(wait_for("SELECT snapshot FROM kafka.pipelines WHERE name = '$pfs'", 'done'), 'done',
+		'failover with an initial snapshot: done');
+	is(slot_failover($pfs), 't', 'the slot the initial snapshot made is a failover slot too');
+	is(slot_failover($p), 'f', 'a pipeline without the option: not a failover slot');
+	sq("SELECT kafka.drop_pipeline('$pfo'); SELECT kafka.drop_pipeline('$pfs')");
+}
+else
+{
+	($rc, $out, $err) = $node->psql('postgres',
+		"SELECT kafka.create_pipeline('$pfo', 'kafka', 'pub_fo', '{\"failover\": true}')");
+	like($err, qr/pipeline option "failover" needs PostgreSQL 17 or later/, 'failover: refused before 17');
+	is(sq("SELECT count(*) FROM kafka.pipelines WHERE name = '$pfo'"), '0', 'and no pipeline is made');
+	sq("SELECT kafka.create_pipeline('$pfo', 'kafka', 'pub_fo', '{\"failover\": false}')");
+	is(sq("SELECT count(*) FROM pg_replication_slots s JOIN kafka.pipelines p USING (slot_name) WHERE p.name = '$pfo'"),
+		'1', 'failover false: accepted');
+	sq("SELECT kafka.drop_pipeline('$pfo')");
+}
 ($rc, $out, $err) = $node->psql('postgres', "BEGIN; SELECT kafka.create_pipeline('y$run', 'kafka', 'pub_all'); ROLLBACK;");
 is(sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%y$run'"), '0',
 	'a create_pipeline rolled back leaves no slot');

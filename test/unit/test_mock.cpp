@@ -844,6 +844,16 @@ TEST(mock_partition_count_of_unknown_topic) {
 }
 
 TEST(mock_partition_count_retries_while_the_leader_is_elected) {
+    // librdkafka before 2.10 updates partition leaders from a metadata
+    // response whose topic has an error, and the mock cluster answers with
+    // the topic's partitions: 2.8.0 (Debian 13) crashes in its main thread
+    // (librdkafka #4907, fixed in 2.10.0; 2.0.2 does not).  A real broker
+    // sends such an error without partitions.  Run on 2.0.x and 2.10+.
+    if (rd_kafka_version() >= 0x02010000 && rd_kafka_version() < 0x020a0000) {
+        std::printf("    # skipped on librdkafka %s: its mock cluster crashes here (librdkafka #4907)\n",
+                    rd_kafka_version_str());
+        return;
+    }
     Mock mock;
     mock.CreateTopic("electing", 3);
     rd_kafka_mock_topic_set_error(mock.cluster, "electing", RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
