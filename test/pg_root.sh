@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian roots for testing kafka_fdw against other PostgreSQL majors than the
 # host's 15: Debian 13 (trixie) for 17, Debian unstable (sid) for 18.  Each is
-# a `debootstrap --variant=minbase` root under ~/.cache/kafka_fdw/roots/pgMAJOR
+# a `debootstrap --variant=minbase` root under ~/.cache/kafka_fdw-roots/pgMAJOR
 # (owned by this script; shared by every clone of the repository) with that major's server, headers and client,
 # the distribution's compiler and librdkafka, and a JDK + maven for the
 # broker and the Java interop tools.
@@ -29,11 +29,11 @@
 # PostgreSQL's packages neither create nor start a cluster (policy-rc.d and
 # createcluster.conf), so nothing listens on 5432.
 #
-# Environment: PG_ROOTS_DIR (default ${XDG_CACHE_HOME:-~/.cache}/kafka_fdw/roots),
+# Environment: PG_ROOTS_DIR (default ${XDG_CACHE_HOME:-~/.cache}/kafka_fdw-roots),
 #              PG_ROOT_MAX_AGE_DAYS (default 7).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ROOTS=${PG_ROOTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka_fdw/roots}
+ROOTS=${PG_ROOTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka_fdw-roots}
 MAX_AGE_DAYS=${PG_ROOT_MAX_AGE_DAYS:-7}
 
 die() { echo "pg_root.sh: $*" >&2; exit 1; }
@@ -215,9 +215,9 @@ suite() {
   if [ -d "$HOME/.m2" ] && [ ! -d "$dir/root/.m2" ]; then
     cp -al "$HOME/.m2" "$dir/root/.m2" 2>/dev/null || cp -a "$HOME/.m2" "$dir/root/.m2"
   fi
-  if [ -d "$HOME/.cache/kafka_fdw" ]; then
+  if ls "$HOME"/.cache/kafka_fdw/*.cp >/dev/null 2>&1; then
     mkdir -p "$dir/root/.cache/kafka_fdw"
-    cp -a "$HOME/.cache/kafka_fdw/." "$dir/root/.cache/kafka_fdw/"
+    cp -a "$HOME"/.cache/kafka_fdw/*.cp "$dir/root/.cache/kafka_fdw/"
     # the classpath files name jars under the host's $HOME/.m2
     [ "$HOME" = /root ] || sed -i "s#$HOME/.m2#/root/.m2#g" "$dir"/root/.cache/kafka_fdw/*.cp
   fi
