@@ -2,7 +2,8 @@
 # them right after `set -uo pipefail`:
 #   source "$(dirname "$0")/lib.sh"
 # Defines functions and RUNS only; nothing runs until a script calls
-# bench_init, after checking its own arguments.
+# bench_init, after checking its own arguments, except that with PG_MAJOR=17
+# or 18 the calling script is run again inside that major's root (below).
 
 RUNS=${BENCH_RUNS:-3}   # timed runs per command, the best one counts
 
@@ -14,6 +15,12 @@ section() { printf '\n== %s\n' "$*"; }
 # bench/tmp with no SUBDIR) and creates it; points the broker and the cluster
 # at TMP/kafka and TMP/pg; puts pg_config's bindir first on PATH; finds kcat
 # (KCAT); starts the clock (T_START).
+# PG_MAJOR=17|18: the same benchmark inside that major's Debian root
+# (test/pg_root.sh exec: the tree built there, with its librdkafka and kcat).
+if [[ -n ${PG_MAJOR:-} && $PG_MAJOR != 15 && -z ${KAFKA_FDW_IN_ROOT:-} ]]; then
+    exec bash "$(dirname "${BASH_SOURCE[0]}")/../test/pg_root.sh" exec "$PG_MAJOR" bash "bench/$(basename "$0")" "$@"
+fi
+
 bench_init() {
     [[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 1)) || die "BENCH_RUNS must be >= 1"
     ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -25,6 +25,7 @@ SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debu
             ELSE 'force_parallel_mode' END AS parallel_guc \gset
 SELECT set_config(:'parallel_guc', 'on', false) AS parallel_mode;
 EXPLAIN (COSTS OFF) SELECT dsoft_read();
--- in a parallel worker
+-- in a parallel worker (the version line keeps each expected file to its majors)
+SELECT current_setting('server_version_num')::int >= 160000 AS soft_input_errors;
 SELECT dsoft_read();
 RESET :parallel_guc; RESET parallel_setup_cost; RESET parallel_tuple_cost;

@@ -20,6 +20,8 @@
 #                                      PGUSER set (KAFKA_BROKERS is passed on: the
 #                                      host's broker serves the root), e.g.
 #                                      run 17 make installcheck REGRESS="setup decode"
+#   test/pg_root.sh exec MAJOR CMD...  the same without a cluster (CMD starts its own:
+#                                      what PG_MAJOR=MAJOR bash bench/run.sh runs)
 #   test/pg_root.sh path MAJOR         print the root's directory
 #   test/pg_root.sh clean [MAJOR]      unmount and remove one root, or all of them
 #
@@ -146,6 +148,10 @@ create() {
       echo "pg_root.sh: reusing $dir (package lists $age days old)" >&2
       echo "$dir"; return 0
     fi
+    if ! lock_exclusive "$major"; then
+      echo "pg_root.sh: reusing $dir (package lists $age days old; in use, not rebuilt now)" >&2
+      echo "$dir"; return 0
+    fi
     echo "pg_root.sh: rebuilding $dir (package lists $age days old)" >&2
   fi
   command -v debootstrap >/dev/null || {
@@ -177,10 +183,16 @@ create() {
   echo "$dir"
 }
 
+# A root in use holds a shared lock on $ROOTS/pgMAJOR.lock (fd 9, until the
+# command ends); rebuilding or removing it takes the lock exclusively.
+lock_shared() { mkdir -p "$ROOTS"; exec 9>"$ROOTS/pg$1.lock"; flock -s 9; }
+lock_exclusive() { mkdir -p "$ROOTS"; exec 8>"$ROOTS/pg$1.lock"; flock -x -n 8; }
+
 shell() {
   local major=$1; shift
   local dir=$ROOTS/pg$major
   [ -f "$dir/.kafka_fdw_root" ] || die "no root for $major: run test/pg_root.sh create $major"
+  lock_shared "$major"
   trap 'umount_mine || echo "pg_root.sh: could not unmount everything under '"$dir"'" >&2' EXIT
   mount_all "$dir"
   local rc=0
@@ -196,10 +208,12 @@ shell() {
 # root's compiler, librdkafka, server and JDK.  Its Kafka broker is its own
 # (state in the copy's test/tmp/kafka), on the host's loopback like every
 # process of the root.  The logs are copied back to test/tmp/pgMAJOR-logs.
-# Copy the work tree into <root>/build/kafka_fdw; prints the copy's path.
+# Copy the work tree into <root>/build/$COPY (one per call: clones and
+# commands using one root at once do not share a copy); prints its path.
+COPY=kafka_fdw-$$
 copy_tree() {
-  local dir=$1 copy=$1/build/kafka_fdw
-  mkdir -p "$copy"
+  local dir=$1 copy=$1/build/$COPY
+  rm -rf "$copy"; mkdir -p "$copy"
   # (extracted with the current time: a file older than the copy's objects,
   # e.g. after a rebase, must still rebuild them)
   (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -cf - -T - 2>/dev/null) | tar -xmf - -C "$copy"
@@ -226,33 +240,58 @@ suite() {
     PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
     ${LANG:+LANG=$LANG} ${LC_ALL:+LC_ALL=$LC_ALL} \
-    bash -c 'cd /build/kafka_fdw && bash test/run.sh' || rc=$?
+    bash -c "cd /build/$COPY && bash test/run.sh" || rc=$?
   local logs=$ROOT/test/tmp/pg$major-logs
   rm -rf "$logs"; mkdir -p "$logs"
   cp "$copy"/test/*.log "$logs/" 2>/dev/null || true
   cp "$copy"/regression.diffs "$copy"/regression.out "$logs/" 2>/dev/null || true
   [ -d "$copy/test/tmp/tap_logs" ] && cp -r "$copy/test/tmp/tap_logs" "$logs/"
   [ -f "$copy/test/tmp/pg/server.log" ] && cp "$copy/test/tmp/pg/server.log" "$logs/"
+  rm -rf "$copy"
   echo "(PostgreSQL $major: logs in $logs)"
+  return "$rc"
+}
+
+# exec: the tree copied, built and installed in the root, then CMD in the copy
+# (no cluster: for scripts that start their own, e.g. PG_MAJOR=17 bash
+# bench/run.sh).  BENCH_* variables are passed on.
+exec_in() {
+  local major=$1; shift
+  local dir; dir=$(create "$major") || exit 1
+  local copy; copy=$(copy_tree "$dir")
+  local rc=0
+  local pass=() v
+  for v in $(compgen -e | grep -E '^BENCH_' || true); do pass+=("$v=${!v}"); done
+  shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" "${pass[@]}" \
+    PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
+    bash -c 'cd "/build/$0" &&
+      { make -s -j2 WERROR=1 >test/build.log 2>&1 && make -s install >>test/build.log 2>&1 || { tail -30 test/build.log; exit 1; }; } &&
+      "$@"' "$COPY" "$@" || rc=$?
+  rm -rf "$copy"
   return "$rc"
 }
 
 run() {
   local major=$1; shift
   local dir; dir=$(create "$major") || exit 1
-  copy_tree "$dir" >/dev/null
+  local copy; copy=$(copy_tree "$dir")
+  local rc=0
   shell "$major" env PG_MAJOR="$major" KAFKA_BROKERS="${KAFKA_BROKERS:-}" \
     PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
-    bash -c 'cd /build/kafka_fdw &&
+    bash -c 'cd "/build/$0" &&
       { make -s -j2 WERROR=1 >test/build.log 2>&1 && make -s install >>test/build.log 2>&1 || { tail -30 test/build.log; exit 1; }; } &&
-      bash test/pg_cluster.sh stop >/dev/null 2>&1; eval "$(bash test/pg_cluster.sh start)" || exit 1
+      bash test/pg_cluster.sh stop >/dev/null 2>&1; env=$(bash test/pg_cluster.sh start) || exit 1; eval "$env"
       export PGHOST PGPORT PGUSER=postgres; rc=0; "$@" || rc=$?
-      bash test/pg_cluster.sh stop >/dev/null 2>&1; exit $rc' bash "$@"
+      bash test/pg_cluster.sh stop >/dev/null 2>&1; exit $rc' "$COPY" "$@" || rc=$?
+  rm -rf "$copy"
+  return "$rc"
 }
 
 case "${1:-}" in
   run) [ -n "${3:-}" ] || die "usage: $0 run MAJOR CMD..."; major=$2; shift 2; run "$major" "$@" ;;
+  exec) [ -n "${3:-}" ] || die "usage: $0 exec MAJOR CMD..."; major=$2; shift 2; exec_in "$major" "$@" ;;
   suite) [ -n "${2:-}" ] || die "usage: $0 suite MAJOR"; suite "$2" ;;
   create) [ -n "${2:-}" ] || die "usage: $0 create MAJOR"; create "$2" ;;
   shell) [ -n "${2:-}" ] || die "usage: $0 shell MAJOR [CMD...]"; major=$2; shift 2; shell "$major" "$@" ;;
@@ -260,10 +299,15 @@ case "${1:-}" in
   clean)
     if [ -n "${2:-}" ]; then
       suite_of "$2" >/dev/null
+      lock_exclusive "$2" || die "the root of $2 is in use"
       remove_dir "$ROOTS/pg$2"; remove_dir "$ROOTS/pg$2.new"; rm -f "$ROOTS/pg$2".*.log
     else
-      for d in "$ROOTS"/pg*; do [ -d "$d" ] && remove_dir "$d"; done
+      for d in "$ROOTS"/pg*; do
+        [ -d "$d" ] || continue
+        lock_exclusive "${d##*/pg}" || die "the root $d is in use"
+        remove_dir "$d"
+      done
       rm -rf "$ROOTS"
     fi ;;
-  *) echo "usage: $0 create|shell|run|suite|path|clean MAJOR" >&2; exit 2 ;;
+  *) echo "usage: $0 create|shell|run|exec|suite|path|clean MAJOR" >&2; exit 2 ;;
 esac

@@ -103,7 +103,8 @@ export KAFKA_BROKERS
 echo "broker at $KAFKA_BROKERS"
 
 note "postgres cluster"
-eval "$(bash test/pg_cluster.sh start)" || { echo "cluster did not start"; count 0 1; echo "$passed passed, $failed failed"; exit 1; }
+cluster_env=$(bash test/pg_cluster.sh start) && eval "$cluster_env" && [ -n "${PGPORT:-}" ] \
+  || { echo "cluster did not start"; count 0 1; echo "$passed passed, $failed failed"; exit 1; }
 export PGHOST PGPORT PGUSER=postgres
 echo "cluster at $PGHOST port $PGPORT"
 

@@ -36,6 +36,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -417,6 +418,7 @@ extern "C" Datum kafka_sink_worker_pid(PG_FUNCTION_ARGS) {
 void kafka_fdw_sink_worker_main(Datum arg) {
     g_idx = DatumGetInt32(arg);
     pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
     BackgroundWorkerUnblockSignals();
     Oid dboid;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
@@ -488,6 +490,10 @@ void kafka_fdw_sink_worker_main(Datum arg) {
             }
         }
         uint64 applied = 0;
+        if (ConfigReloadPending) {  // the server's configuration (kafka_fdw.* and the rest)
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
         MemoryContext old = MemoryContextSwitchTo(loop_cxt);
         for (int i = 0; i < g_nsinks; i++) {
             Sink *s = &g_sinks[i];

@@ -59,6 +59,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "replication/decode.h"
 #include "replication/logical.h"
 #include "replication/snapbuild.h"
@@ -1074,14 +1075,29 @@ void Housekeeping(bool force) {
     proc_exit(0);
 }
 
+// WAL is read up to what is flushed and, for a failover slot (17+), what
+// the standbys of synchronized_standby_slots have confirmed: no event leaves
+// for Kafka that a promoted standby would not have.
 int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, char *cur_page) {
     XLogRecPtr flush;
     TimeLineID tli;
     long sleep_ms = 1;
     for (;;) {
         flush = GetFlushRecPtr(&tli);
-        if (page + req_len <= flush) break;
+        if (page + req_len <= flush) {
+            if (kafka_fdw::pg::StandbysConfirmed(flush)) break;
+            if (kafka_fdw::pg::StandbysConfirmed(page + req_len)) {
+                flush = page + req_len;
+                break;
+            }
+        }
         if (StopRequested()) return -1;
+        // the server's configuration, as a walsender reloads it while it
+        // waits for WAL (kafka_fdw.timeout, synchronized_standby_slots, ...)
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
         Housekeeping(true);
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
@@ -1101,6 +1117,10 @@ void WaitWhilePaused() {
     SetState(WorkerState::Paused, nullptr);
     for (;;) {
         ExitIfReloaded();
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     }
@@ -1454,6 +1474,7 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     // ms of CPU on the producing thread with fastbins, 685-816 ms without.
     mallopt(M_MXFAST, 0);
     pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
     BackgroundWorkerUnblockSignals();
 
     MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw pipeline", ALLOCSET_DEFAULT_SIZES);

@@ -1307,7 +1307,13 @@ Datum InputValue(ScanState *s, int col, const char *str, bool *isnull, size_t le
     PG_TRY();
     {
         result = ConvertUnprotected(s, col, str, len, how, &null_result, &soft_error);
-        if (subxact) {
+        if (subxact && soft_error != nullptr) {
+            // a rejected value (a domain's CHECK, 16+): what its code did is
+            // undone, as for an error (the message lives in CXT)
+            RollbackAndReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt);
+            CurrentResourceOwner = owner;
+        } else if (subxact) {
             ReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
             CurrentResourceOwner = owner;

@@ -16,6 +16,8 @@
 //   17         PGXS adds -Wshadow=compatible-local;
 //              storage/bufmgr.h has an unused parameter        included here, silenced
 //   17         ReplicationSlotCreate(failover, synced)        CreateReplicationSlot, kFailoverSlots
+//   17         synchronized_standby_slots holds failover slots
+//              back (walsender, pg_logical_slot_get_changes)  StandbysConfirmed
 //   17         create_foreignscan_path(fdw_restrictinfo)      CreateForeignScanPath
 //   17         deparse_expression crashes on a PARAM_EXEC Param
 //              without a plan in its context (it looks for the
@@ -46,6 +48,7 @@ extern "C" {
 #include "storage/bufmgr.h"  // (17's has an unused parameter: included here, silenced)
 #include "storage/proc.h"
 #include "utils/ruleutils.h"
+#include "utils/timestamp.h"
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_database.h"
 #include "catalog/pg_publication.h"
@@ -133,6 +136,25 @@ inline bool InputValueSoft(FmgrInfo *flinfo, char *str, Oid ioparam, int32 typmo
 #else
     (void)message;
     *result = InputFunctionCall(flinfo, str, ioparam, typmod);
+    return true;
+#endif
+}
+
+// Whether the standbys named by synchronized_standby_slots have confirmed
+// WAL up to LSN, for the slot this process holds: 17+ and a failover slot
+// only (else true).  A standby that lags or is gone is a WARNING at most
+// once a minute (the caller polls).
+inline bool StandbysConfirmed(XLogRecPtr lsn) {
+#if PG_VERSION_NUM >= 170000
+    if (MyReplicationSlot == nullptr || !MyReplicationSlot->data.failover) return true;
+    static TimestampTz last_warning = 0;
+    TimestampTz now = GetCurrentTimestamp();
+    bool warn = TimestampDifferenceExceeds(last_warning, now, 60 * 1000);
+    bool ok = StandbySlotsHaveCaughtup(lsn, warn ? WARNING : DEBUG1);
+    if (!ok && warn) last_warning = now;
+    return ok;
+#else
+    (void)lsn;
     return true;
 #endif
 }

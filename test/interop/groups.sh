@@ -110,11 +110,11 @@ describe() {
     "${TOOL[@]}" "$CGC" --bootstrap-server "$B" --describe --group "$1" >"$WORK/describe.out" 2>&1
     awk -v t="$2" '$2 == t && $3 ~ /^[0-9]+$/ { print $3 ":" $4 }' "$WORK/describe.out" | sort -n | paste -sd' '
 }
-# describe_until GROUP TOPIC EXPECTED: the broker commit runs after COMMIT;
-# give it a few seconds
+# describe_until GROUP TOPIC EXPECTED: the broker commit runs after COMMIT
+# (and a backend's last one as it exits); give it up to ~10 tries
 describe_until() {
     local got i
-    for i in 1 2 3 4; do
+    for i in 1 2 3 4 5 6 7 8 9 10; do
         got=$(describe "$1" "$2")
         [[ $got == "$3" ]] && break
         sleep 1

@@ -352,7 +352,26 @@ if (sq('SHOW server_version_num') >= 170000)
 		'failover with an initial snapshot: done');
 	is(slot_failover($pfs), 't', 'the slot the initial snapshot made is a failover slot too');
 	is(slot_failover($p), 'f', 'a pipeline without the option: not a failover slot');
-	sq("SELECT kafka.drop_pipeline('$pfo'); SELECT kafka.drop_pipeline('$pfs')");
+
+	# synchronized_standby_slots names a standby's physical slot: a failover
+	# pipeline sends nothing that standby has not confirmed (as a walsender
+	# holds a failover slot back); the other pipeline does not wait.
+	sq("SELECT pg_create_physical_replication_slot('sb_$run')");
+	sq("ALTER SYSTEM SET synchronized_standby_slots = 'sb_$run'; SELECT pg_reload_conf()");
+	sleep 1;
+	my $pnf = "fonf$run";
+	sq("SELECT kafka.create_pipeline('$pnf', 'kafka', 'pub_fo')");
+	is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = '$pnf'", 'running'), 'running',
+		'a pipeline without failover on the same publication runs');
+	sq("INSERT INTO fo_t VALUES (3)");
+	is(wait_count("$pnf.public.fo_t", 1), 1, 'the pipeline without failover sends the change');
+	sleep 5;
+	is(topic_count("$pfo.public.fo_t"), '0',
+		'a failover pipeline holds back a change the standby has not confirmed (5 s later)');
+	sq("ALTER SYSTEM RESET synchronized_standby_slots; SELECT pg_reload_conf()");
+	is(wait_count("$pfo.public.fo_t", 1), '1', 'and sends it once the standby is no longer waited for');
+	sq("SELECT pg_drop_replication_slot('sb_$run')");
+	sq("SELECT kafka.drop_pipeline('$pfo'); SELECT kafka.drop_pipeline('$pfs'); SELECT kafka.drop_pipeline('$pnf')");
 }
 else
 {
