@@ -236,11 +236,18 @@ const kafka::Properties &ReaderDefaults() {
     // whole scan (its partitions share one queue), each fetch brings at most
     // 256 kB per partition, and the consumer wakes the fetchers when the
     // queue drains (kafka/consumer.hpp), so little throughput is lost.
-    static const kafka::Properties defaults = {{"queued.min.messages", "5000"},
-                                               {"queued.max.messages.kbytes", "2048"},
-                                               {"max.partition.fetch.bytes", "262144"},
-                                               {"fetch.wait.max.ms", "20"},
-                                               {"fetch.error.backoff.ms", "5"}};
+    // librdkafka 2.4+ looks at a full queue again after fetch.queue.backoff.ms
+    // (default 1 s): 10 ms there, and the consumer does not wake the fetchers
+    // itself (RangeConsumer::kSelfWakeMs).
+    static const kafka::Properties defaults = [] {
+        kafka::Properties d = {{"queued.min.messages", "5000"},
+                               {"queued.max.messages.kbytes", "2048"},
+                               {"max.partition.fetch.bytes", "262144"},
+                               {"fetch.wait.max.ms", "20"},
+                               {"fetch.error.backoff.ms", "5"}};
+        if (rd_kafka_version() >= 0x02040000) d.emplace_back("fetch.queue.backoff.ms", "10");
+        return d;
+    }();
     return defaults;
 }
 

@@ -76,6 +76,9 @@ RangeConsumer::RangeConsumer(Config &&conf, std::string topic, int stall_timeout
     };
     queue_max_messages_ = conf_int("queued.min.messages", queue_max_messages_);
     queue_max_bytes_ = conf_int("queued.max.messages.kbytes", queue_max_bytes_ / 1024) * 1024;
+    // (-1: a librdkafka before 2.4, which has no such property)
+    int64_t backoff = conf_int("fetch.queue.backoff.ms", -1);
+    wake_fetchers_ = backoff < 0 || backoff > kSelfWakeMs;
 }
 
 RangeConsumer::~RangeConsumer() {
@@ -112,6 +115,7 @@ void RangeConsumer::Start(const std::vector<PartitionRange> &ranges) {
         p.started = true;
     }
     remaining_ = parts_.size();
+    if (!wake_fetchers_) return;
     wake_list_ = rd_kafka_topic_partition_list_new(static_cast<int>(parts_.size()));
     for (auto &p : parts_) rd_kafka_topic_partition_list_add(wake_list_, topic_.c_str(), p.range.partition);
 }
