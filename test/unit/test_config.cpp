@@ -35,6 +35,23 @@ std::string AllText(const Error &e) {
 
 // ---- Config::Check ---------------------------------------------------------
 
+// librdkafka 2.5+ waits up to a second in rd_kafka_destroy for a last
+// metrics push: every Config starts with it off, and an option turns it on.
+TEST(config_metrics_push_off_unless_set) {
+    char buf[32];
+    size_t sz = sizeof buf;
+    kafka_fdw::kafka::Config conf;
+    if (rd_kafka_conf_get(conf.get(), "enable.metrics.push", buf, &sz) != RD_KAFKA_CONF_OK) {
+        CHECK(rd_kafka_version() < 0x02050000);  // older librdkafka: no such property
+        return;
+    }
+    CHECK_EQ(std::string(buf), std::string("false"));
+    conf.Set("enable.metrics.push", "true");
+    sz = sizeof buf;
+    REQUIRE(rd_kafka_conf_get(conf.get(), "enable.metrics.push", buf, &sz) == RD_KAFKA_CONF_OK);
+    CHECK_EQ(std::string(buf), std::string("true"));
+}
+
 TEST(config_check_accepts_real_properties) {
     CHECK_EQ(Config::Check("compression.type", "zstd"), "");
     CHECK_EQ(Config::Check("linger.ms", "5"), "");
