@@ -252,37 +252,25 @@ suite() {
   return "$rc"
 }
 
-# exec: the tree copied, built and installed in the root, then CMD in the copy
-# (no cluster: for scripts that start their own, e.g. PG_MAJOR=17 bash
-# bench/run.sh).  BENCH_* variables are passed on.
-exec_in() {
-  local major=$1; shift
+# exec and run: the tree copied, built and installed in the root, then CMD in
+# the copy; "run" (CLUSTER=1) with a throwaway cluster (PGHOST, PGPORT,
+# PGUSER set), "exec" without (for scripts that start their own, e.g.
+# PG_MAJOR=17 bash bench/run.sh).  KAFKA_BROKERS and BENCH_* are passed on.
+build_and_run() {
+  local major=$1 cluster=$2; shift 2
   local dir; dir=$(create "$major") || exit 1
   local copy; copy=$(copy_tree "$dir")
-  local rc=0
-  local pass=() v
-  for v in $(compgen -e | grep -E '^BENCH_' || true); do pass+=("$v=${!v}"); done
-  shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" "${pass[@]}" \
+  local rc=0 pass=() v
+  for v in KAFKA_BROKERS $(compgen -e | grep -E '^BENCH_' || true); do
+    [ -n "${!v:-}" ] && pass+=("$v=${!v}")
+  done
+  shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" CLUSTER="$cluster" "${pass[@]}" \
     PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
-    bash -c 'cd "/build/$0" &&
-      { make -s -j2 WERROR=1 >test/build.log 2>&1 && make -s install >>test/build.log 2>&1 || { tail -30 test/build.log; exit 1; }; } &&
-      "$@"' "$COPY" "$@" || rc=$?
-  rm -rf "$copy"
-  return "$rc"
-}
-
-run() {
-  local major=$1; shift
-  local dir; dir=$(create "$major") || exit 1
-  local copy; copy=$(copy_tree "$dir")
-  local rc=0
-  shell "$major" env PG_MAJOR="$major" KAFKA_BROKERS="${KAFKA_BROKERS:-}" \
-    PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
-    bash -c 'cd "/build/$0" &&
-      { make -s -j2 WERROR=1 >test/build.log 2>&1 && make -s install >>test/build.log 2>&1 || { tail -30 test/build.log; exit 1; }; } &&
-      bash test/pg_cluster.sh stop >/dev/null 2>&1; env=$(bash test/pg_cluster.sh start) || exit 1; eval "$env"
+    bash -c 'cd "/build/$0" || exit 1
+      { make -s -j2 WERROR=1 >test/build.log 2>&1 && make -s install >>test/build.log 2>&1; } || { tail -30 test/build.log; exit 1; }
+      [ "$CLUSTER" = 1 ] || exec "$@"
+      env=$(bash test/pg_cluster.sh start) || exit 1; eval "$env"
       export PGHOST PGPORT PGUSER=postgres; rc=0; "$@" || rc=$?
       bash test/pg_cluster.sh stop >/dev/null 2>&1; exit $rc' "$COPY" "$@" || rc=$?
   rm -rf "$copy"
@@ -290,8 +278,8 @@ run() {
 }
 
 case "${1:-}" in
-  run) [ -n "${3:-}" ] || die "usage: $0 run MAJOR CMD..."; major=$2; shift 2; run "$major" "$@" ;;
-  exec) [ -n "${3:-}" ] || die "usage: $0 exec MAJOR CMD..."; major=$2; shift 2; exec_in "$major" "$@" ;;
+  run) [ -n "${3:-}" ] || die "usage: $0 run MAJOR CMD..."; major=$2; shift 2; build_and_run "$major" 1 "$@" ;;
+  exec) [ -n "${3:-}" ] || die "usage: $0 exec MAJOR CMD..."; major=$2; shift 2; build_and_run "$major" 0 "$@" ;;
   suite) [ -n "${2:-}" ] || die "usage: $0 suite MAJOR"; suite "$2" ;;
   create) [ -n "${2:-}" ] || die "usage: $0 create MAJOR"; create "$2" ;;
   shell) [ -n "${2:-}" ] || die "usage: $0 shell MAJOR [CMD...]"; major=$2; shift 2; shell "$major" "$@" ;;
