@@ -85,7 +85,16 @@ EXPLAIN (COSTS OFF) SELECT off FROM events WHERE part = 1;
 EXPLAIN (COSTS OFF) SELECT off FROM events WHERE part IN (0, 2) AND off BETWEEN 1 AND 2;
 EXPLAIN (COSTS OFF) SELECT off FROM events WHERE part <> 1 AND off > 0 AND ts >= '2000-01-01';
 EXPLAIN (COSTS OFF) SELECT k FROM events LIMIT 2;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT off FROM events WHERE part = 1;
+-- (librdkafka 2.4+ adds fetch.queue.backoff.ms=10 to the fetch defaults: left
+-- out here, the rest of the plan is the same on every librdkafka)
+CREATE FUNCTION explain_verbose(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
+    RETURN NEXT regexp_replace(l, ', fetch\.queue\.backoff\.ms=10', '');
+  END LOOP;
+END $$;
+SELECT l AS "QUERY PLAN" FROM explain_verbose('SELECT off FROM events WHERE part = 1') l;
 SELECT l AS "QUERY PLAN" FROM explain_analyze('SELECT off FROM events WHERE part IN (0, 1) AND off BETWEEN 1 AND 2') l;
 SELECT part, off FROM events WHERE part = 1 ORDER BY off;
 SELECT part, off FROM events WHERE part IN (0, 2) AND off BETWEEN 1 AND 2 ORDER BY part, off;
