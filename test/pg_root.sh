@@ -255,13 +255,13 @@ suite() {
 # exec and run: the tree copied, built and installed in the root, then CMD in
 # the copy; "run" (CLUSTER=1) with a throwaway cluster (PGHOST, PGPORT,
 # PGUSER set), "exec" without (for scripts that start their own, e.g.
-# PG_MAJOR=17 bash bench/run.sh).  KAFKA_BROKERS and BENCH_* are passed on.
+# PG_MAJOR=17 bash bench/run.sh).  KAFKA_BROKERS and BENCH_*, CDC_*, FUZZ_* are passed on.
 build_and_run() {
   local major=$1 cluster=$2; shift 2
   local dir; dir=$(create "$major") || exit 1
   local copy; copy=$(copy_tree "$dir")
   local rc=0 pass=() v
-  for v in KAFKA_BROKERS $(compgen -e | grep -E '^BENCH_' || true); do
+  for v in KAFKA_BROKERS $(compgen -e | grep -E '^(BENCH|CDC|FUZZ)_' || true); do
     [ -n "${!v:-}" ] && pass+=("$v=${!v}")
   done
   shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" CLUSTER="$cluster" "${pass[@]}" \
