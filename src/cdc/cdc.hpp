@@ -21,6 +21,11 @@ namespace kafka_fdw::cdc {
 enum class WorkerState : int { Stopped = 0, Starting, Running, Paused, Retrying };
 const char *WorkerStateName(WorkerState s);
 
+// The server's configuration read again after a SIGHUP (pg_reload_conf), in
+// the loops of the launcher, the pipeline workers and the sink workers (each
+// installs SignalHandlerForConfigReload).
+void ReloadConfigIfPending();
+
 struct PipelineEntry {
     bool in_use;
     Oid dboid;

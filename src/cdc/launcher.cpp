@@ -63,6 +63,12 @@ void ShmemStartup() {
 
 }  // namespace
 
+void ReloadConfigIfPending() {
+    if (!ConfigReloadPending) return;
+    ConfigReloadPending = false;
+    ProcessConfigFile(PGC_SIGHUP);
+}
+
 const char *WorkerStateName(WorkerState s) {
     switch (s) {
     case WorkerState::Starting:
@@ -383,10 +389,7 @@ void kafka_fdw_cdc_launcher_main(Datum) {
         // once instead of being lost.
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
+        ReloadConfigIfPending();
         MemoryContext old = MemoryContextSwitchTo(scan_cxt);
         bool exiting = ScanSlots();
         MemoryContextSwitchTo(old);

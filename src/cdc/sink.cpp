@@ -490,10 +490,7 @@ void kafka_fdw_sink_worker_main(Datum arg) {
             }
         }
         uint64 applied = 0;
-        if (ConfigReloadPending) {  // the server's configuration (kafka_fdw.* and the rest)
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
+        ReloadConfigIfPending();
         MemoryContext old = MemoryContextSwitchTo(loop_cxt);
         for (int i = 0; i < g_nsinks; i++) {
             Sink *s = &g_sinks[i];

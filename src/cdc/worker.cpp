@@ -1092,12 +1092,9 @@ int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, c
             }
         }
         if (StopRequested()) return -1;
-        // the server's configuration, as a walsender reloads it while it
-        // waits for WAL (kafka_fdw.timeout, synchronized_standby_slots, ...)
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
+        // as a walsender reloads it while it waits for WAL (kafka_fdw.timeout,
+        // synchronized_standby_slots, ...)
+        ReloadConfigIfPending();
         Housekeeping(true);
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
@@ -1117,10 +1114,7 @@ void WaitWhilePaused() {
     SetState(WorkerState::Paused, nullptr);
     for (;;) {
         ExitIfReloaded();
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
+        ReloadConfigIfPending();
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     }

@@ -1253,7 +1253,6 @@ Datum ConvertUnprotected(ScanState *s, int col, const char *str, size_t len, int
         *isnull = true;
         return (Datum)0;
     }
-    *soft_error = nullptr;
     return d;
 }
 
@@ -1307,14 +1306,11 @@ Datum InputValue(ScanState *s, int col, const char *str, bool *isnull, size_t le
     PG_TRY();
     {
         result = ConvertUnprotected(s, col, str, len, how, &null_result, &soft_error);
-        if (subxact && soft_error != nullptr) {
+        if (subxact) {
             // a rejected value (a domain's CHECK, 16+): what its code did is
             // undone, as for an error (the message lives in CXT)
-            RollbackAndReleaseCurrentSubTransaction();
-            MemoryContextSwitchTo(cxt);
-            CurrentResourceOwner = owner;
-        } else if (subxact) {
-            ReleaseCurrentSubTransaction();
+            if (soft_error != nullptr) RollbackAndReleaseCurrentSubTransaction();
+            else ReleaseCurrentSubTransaction();
             MemoryContextSwitchTo(cxt);
             CurrentResourceOwner = owner;
         }
