@@ -220,14 +220,21 @@ copy_tree() {
   echo "$copy"
 }
 
-suite() {
-  local major=$1 dir
-  dir=$(create "$major") || exit 1
-  local copy; copy=$(copy_tree "$dir")
-  # Maven's repository and the classpath cache, as hard links (same file
-  # system): Kafka's jars are not downloaded again
-  if [ -d "$HOME/.m2" ] && [ ! -d "$dir/root/.m2" ]; then
-    cp -al "$HOME/.m2" "$dir/root/.m2" 2>/dev/null || cp -a "$HOME/.m2" "$dir/root/.m2"
+# root_env MAJOR: the environment of every command run in a root (one word each)
+root_env() {
+  echo "PATH=/usr/lib/postgresql/$1/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    "PG_CONFIG=/usr/lib/postgresql/$1/bin/pg_config" "JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64"
+}
+
+# share_maven DIR: the host's Maven repository and Kafka classpath cache into
+# the root, as hard links (same file system), so the broker started inside
+# never runs Maven (the root's own Maven may want plugin versions the registry
+# does not serve); files already in the root are kept
+share_maven() {
+  local dir=$1
+  if [ -d "$HOME/.m2" ]; then
+    mkdir -p "$dir/root/.m2"
+    cp -aln "$HOME/.m2/." "$dir/root/.m2/" 2>/dev/null || cp -an "$HOME/.m2/." "$dir/root/.m2/"
   fi
   if ls "$HOME"/.cache/kafka_fdw/*.cp >/dev/null 2>&1; then
     mkdir -p "$dir/root/.cache/kafka_fdw"
@@ -235,10 +242,15 @@ suite() {
     # the classpath files name jars under the host's $HOME/.m2
     [ "$HOME" = /root ] || sed -i "s#$HOME/.m2#/root/.m2#g" "$dir"/root/.cache/kafka_fdw/*.cp
   fi
+}
+
+suite() {
+  local major=$1 dir
+  dir=$(create "$major") || exit 1
+  local copy; copy=$(copy_tree "$dir")
+  share_maven "$dir"
   local rc=0
-  shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" CI="${CI:-}" \
-    PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
+  shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" CI="${CI:-}" $(root_env "$major") \
     ${LANG:+LANG=$LANG} ${LC_ALL:+LC_ALL=$LC_ALL} \
     bash -c "cd /build/$COPY && bash test/run.sh" || rc=$?
   local logs=$ROOT/test/tmp/pg$major-logs
@@ -264,9 +276,9 @@ build_and_run() {
   for v in KAFKA_BROKERS $(compgen -e | grep -E '^(BENCH|CDC|FUZZ)_' || true); do
     [ -n "${!v:-}" ] && pass+=("$v=${!v}")
   done
+  share_maven "$dir"
   shell "$major" env KAFKA_FDW_IN_ROOT=1 PG_MAJOR="$major" CLUSTER="$cluster" "${pass[@]}" \
-    PATH="/usr/lib/postgresql/$major/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64 \
+    $(root_env "$major") \
     bash -c 'cd "/build/$0" || exit 1
       { make -s -j2 WERROR=1 >test/build.log 2>&1 && make -s install >>test/build.log 2>&1; } || { tail -30 test/build.log; exit 1; }
       [ "$CLUSTER" = 1 ] || exec "$@"

@@ -326,7 +326,8 @@ private:
 
 // Ranges from the watermarks taken now, as a scan computes them.
 std::vector<kafka::PartitionRange> ComputeRanges(const Options &o, kafka::Client &meta) {
-    int nparts = kafka::PartitionCount(meta, o.topic, o.timeout_ms);
+    std::vector<kafka::Watermarks> all = kafka::TopicWatermarks(meta, o.topic, o.timeout_ms);
+    int nparts = static_cast<int>(all.size());
     std::vector<int32_t> parts = o.partitions;
     if (parts.empty())
         for (int p = 0; p < nparts; p++) parts.push_back(p);
@@ -343,7 +344,7 @@ std::vector<kafka::PartitionRange> ComputeRanges(const Options &o, kafka::Client
         ts_start = kafka::OffsetsForTime(meta, o.topic, parts, o.from_time_ms, o.timeout_ms);
     std::vector<kafka::PartitionRange> ranges;
     for (size_t i = 0; i < parts.size(); i++) {
-        kafka::Watermarks wm = kafka::QueryWatermarks(meta, o.topic, parts[i], o.timeout_ms);
+        const kafka::Watermarks &wm = all[static_cast<size_t>(parts[i])];
         int64_t start = wm.low;
         if (o.have_from) start = std::max(start, o.from >= 0 ? o.from : wm.high + o.from);
         if (!ts_start.empty()) start = std::max<int64_t>(start, ts_start[i]);

@@ -391,7 +391,7 @@ int RunList(const Options &o) {
     kafka::Client meta(kafka::Client::Type::Consumer, std::move(conf));
     std::vector<kafka::TopicInfo> topics;
     if (!o.topic.empty()) {
-        topics.push_back({o.topic, kafka::PartitionCount(meta, o.topic, o.timeout_ms)});
+        topics.push_back({o.topic, 0});
     } else {
         for (auto &t : kafka::ListTopics(meta, o.timeout_ms))
             if (o.all_topics || t.name.compare(0, 2, "__") != 0) topics.push_back(t);
@@ -400,8 +400,8 @@ int RunList(const Options &o) {
     // itself can be loaded with COPY FROM PROGRAM.
     std::string out;
     for (const auto &t : topics) {
-        for (int p = 0; p < t.partitions; p++) {
-            kafka::Watermarks w = kafka::QueryWatermarks(meta, t.name, p, o.timeout_ms);
+        for (const kafka::Watermarks &w : kafka::TopicWatermarks(meta, t.name, o.timeout_ms)) {
+            int p = w.partition;
             out += t.name + "\t" + std::to_string(p) + "\t" + std::to_string(w.low) + "\t" +
                    std::to_string(w.high) + "\t" + std::to_string(w.high - w.low) + "\n";
         }

@@ -236,16 +236,17 @@ const kafka::Properties &ReaderDefaults() {
     // whole scan (its partitions share one queue), each fetch brings at most
     // 256 kB per partition, and the consumer wakes the fetchers when the
     // queue drains (kafka/consumer.hpp), so little throughput is lost.
-    // librdkafka 2.4+ looks at a full queue again after fetch.queue.backoff.ms
-    // (default 1 s): 10 ms there, and the consumer does not wake the fetchers
-    // itself (RangeConsumer::kSelfWakeMs).
+    // librdkafka 2.4+ looks at a full queue again only after
+    // fetch.queue.backoff.ms (default 1 s) and the consumer's wake-ups do not
+    // help there: 1 ms (bench/README.md, "Scan prefetch and librdkafka's
+    // version": 10 ms cost count(*) a third of its rate).
     static const kafka::Properties defaults = [] {
         kafka::Properties d = {{"queued.min.messages", "5000"},
                                {"queued.max.messages.kbytes", "2048"},
                                {"max.partition.fetch.bytes", "262144"},
                                {"fetch.wait.max.ms", "20"},
                                {"fetch.error.backoff.ms", "5"}};
-        if (rd_kafka_version() >= 0x02040000) d.emplace_back("fetch.queue.backoff.ms", "10");
+        if (rd_kafka_version() >= 0x02040000) d.emplace_back("fetch.queue.backoff.ms", "1");
         return d;
     }();
     return defaults;
@@ -264,13 +265,13 @@ kafka::Config MakeConfig(const ClientSpec *spec, const kafka::Properties &extra_
 
 int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64 **highs) {
     kafka::Client &c = MetadataClient(spec);
-    int n = kafka::PartitionCount(c, topic, pg::g_timeout_ms);
+    std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(c, topic, pg::g_timeout_ms);
+    int n = static_cast<int>(wm.size());
     *lows = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * (n + 1)));
     *highs = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * (n + 1)));
     for (int p = 0; p < n; p++) {
-        kafka::Watermarks w = kafka::QueryWatermarks(c, topic, p, pg::g_timeout_ms);
-        (*lows)[p] = w.low;
-        (*highs)[p] = w.high;
+        (*lows)[p] = wm[p].low;
+        (*highs)[p] = wm[p].high;
     }
     return n;
 }

@@ -30,7 +30,8 @@ struct ConsumeRuntime {
 
 void StartCpp(ConsumeRuntime *rt, fdw::ClientSpec *spec, const char *topic, int32 partition, int64 from, int64 max) {
     kafka::Client &meta = fdw::MetadataClient(spec);
-    int n = kafka::PartitionCount(meta, topic, pg::g_timeout_ms);
+    std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
+    int n = static_cast<int>(wm.size());
     if (partition >= n)
         throw kafka::Error(kafka::ErrorKind::UnknownPartition,
                            "partition " + std::to_string(partition) + " of topic \"" + topic + "\" does not exist")
@@ -38,7 +39,7 @@ void StartCpp(ConsumeRuntime *rt, fdw::ClientSpec *spec, const char *topic, int3
     std::vector<kafka::PartitionRange> ranges;
     for (int p = 0; p < n; p++) {
         if (partition >= 0 && p != partition) continue;
-        kafka::Watermarks w = kafka::QueryWatermarks(meta, topic, p, pg::g_timeout_ms);
+        const kafka::Watermarks &w = wm[p];
         int64 start = from >= 0 ? std::max<int64>(w.low, from) : w.low;
         int64 end = w.high;
         // max_messages per partition bounds the range too (the total is

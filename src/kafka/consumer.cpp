@@ -78,7 +78,7 @@ RangeConsumer::RangeConsumer(Config &&conf, std::string topic, int stall_timeout
     queue_max_bytes_ = conf_int("queued.max.messages.kbytes", queue_max_bytes_ / 1024) * 1024;
     // (-1: a librdkafka before 2.4, which has no such property)
     int64_t backoff = conf_int("fetch.queue.backoff.ms", -1);
-    wake_fetchers_ = backoff < 0 || backoff > kSelfWakeMs;
+    wake_fetchers_ = backoff < 0;
 }
 
 RangeConsumer::~RangeConsumer() {

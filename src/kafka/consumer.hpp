@@ -15,10 +15,10 @@
 // threshold and has drained to half of it, Next() wakes the broker threads
 // with a ListOffsets request it does not wait for (rd_kafka_offsets_for_times
 // with timeout 0: nothing queued is purged, no position changes).  Small
-// thresholds then cost little throughput and keep memory flat.  With
-// librdkafka 2.4+ and fetch.queue.backoff.ms at most kSelfWakeMs (the glue's
-// reader defaults set it), the broker threads look again by themselves and
-// there are no wake-ups.
+// thresholds then cost little throughput and keep memory flat.  librdkafka
+// 2.4+ has fetch.queue.backoff.ms instead: its broker threads look at a full
+// queue again after that time whatever wakes them, so there are no wake-ups
+// (the glue's reader defaults set it to 1 ms).
 #pragma once
 #include "kafka/cpp_only.hpp"
 
@@ -47,8 +47,6 @@ struct PartitionRange {
 
 class RangeConsumer : public Client {
 public:
-    // fetch.queue.backoff.ms at or below this: no wake-ups (see above)
-    static constexpr int64_t kSelfWakeMs = 50;
     RangeConsumer(Config &&conf, std::string topic, int stall_timeout_ms);
     ~RangeConsumer() override;
 
@@ -97,8 +95,8 @@ private:
     double avg_message_bytes_ = 0;
     std::chrono::steady_clock::time_point last_wake_{};
     rd_kafka_topic_partition_list_t *wake_list_ = nullptr;
-    // false when the broker threads look again by themselves soon enough
-    // (librdkafka 2.4+: fetch.queue.backoff.ms of at most kSelfWakeMs)
+    // false when the broker threads look again by themselves (librdkafka
+    // 2.4+, which has fetch.queue.backoff.ms)
     bool wake_fetchers_ = true;
     int64_t wake_ups_ = 0;
 

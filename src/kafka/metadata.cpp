@@ -194,6 +194,32 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
     }
 }
 
+std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic, int timeout_ms) {
+    Deadline deadline(timeout_ms);
+    int n = PartitionCount(client, topic, timeout_ms);
+    std::vector<int32_t> partitions(static_cast<size_t>(n));
+    for (int p = 0; p < n; p++) partitions[static_cast<size_t>(p)] = p;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::vector<int64_t> hi, lo;
+    if (ListOffsetsAt(client, topic, partitions, RD_KAFKA_OFFSET_END, deadline, &hi, &err) &&
+        ListOffsetsAt(client, topic, partitions, RD_KAFKA_OFFSET_BEGINNING, deadline, &lo, &err)) {
+        std::vector<Watermarks> out;
+        out.reserve(partitions.size());
+        // (the high watermarks were taken first: see QueryWatermarks)
+        for (size_t i = 0; i < partitions.size(); i++) out.push_back({partitions[i], std::min(lo[i], hi[i]), hi[i]});
+        return out;
+    }
+    if (!Retriable(err))
+        throw Error(KindOf(err), "could not query watermarks of topic \"" + topic + "\"", rd_kafka_err2str(err), err)
+            .At(topic);
+    try {
+        ThrowTimeout(client, "query watermarks", err, timeout_ms);
+    } catch (Error &e) {
+        e.At(topic);
+        throw;
+    }
+}
+
 std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
                                     const std::vector<int32_t> &partitions, int64_t ts_ms,
                                     int timeout_ms) {

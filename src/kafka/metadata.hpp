@@ -35,6 +35,12 @@ int PartitionCount(Client &client, const std::string &topic, int timeout_ms);
 Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t partition,
                            int timeout_ms);
 
+// Low and high watermarks of every partition of a topic (partitions 0..n-1 in
+// order, n from the metadata): one ListOffsets request per leader broker for
+// the high watermarks and one for the log starts, whatever the number of
+// partitions.  Throws Error(UnknownTopic) if the topic does not exist.
+std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic, int timeout_ms);
+
 // For each partition, the first offset whose timestamp is >= ts_ms (the high
 // watermark when there is none).
 std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
