@@ -15,6 +15,7 @@
 #
 # Environment:
 #   DOCS_KEEP=1    leave the broker and the cluster running at the end
+#   DOCS_SHOW=1    print each block's output (indented) after its ok/not ok line
 # Prints one ok/not ok line per block and ends with "N passed, N failed";
 # exits non-zero on any failure.
 set -uo pipefail
@@ -107,14 +108,14 @@ run_file() {
     } >"$sql"
     chmod 644 "$sql"
     if [ "$kind" = run ]; then
-      out=$(psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$sql" 2>&1 >/dev/null); rc=$?
+      out=$(psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$sql" 2>&1 >"$dir/$num.out"); rc=$?
       if [ "$rc" = 0 ] && ! grep -qE '(ERROR|FATAL|PANIC): ' <<<"$out"; then
         ok "$where"; ran=$((ran + 1))
       else
         not_ok "$where (psql exit $rc)"; diag <<<"$out"
       fi
     else  # expect-error SQLSTATE: every error the block raises has that SQLSTATE, and there is one
-      out=$(psql -X -q -v ON_ERROR_STOP=0 -d "$db" -f "$sql" 2>&1 >/dev/null); rc=$?
+      out=$(psql -X -q -v ON_ERROR_STOP=0 -d "$db" -f "$sql" 2>&1 >"$dir/$num.out"); rc=$?
       codes=$(sed -nE 's/.*(ERROR|FATAL|PANIC): +([0-9A-Z]{5}):.*/\2/p' <<<"$out" | sort -u | tr '\n' ' ')
       if [ "$rc" = 0 ] && [ "$codes" = "$arg " ]; then
         ok "$where raises $arg"; expected=$((expected + 1))
@@ -122,6 +123,7 @@ run_file() {
         not_ok "$where should raise $arg, raised: ${codes:-nothing} (psql exit $rc)"; diag <<<"$out"
       fi
     fi
+    [ -n "${DOCS_SHOW:-}" ] && { sed 's/^/    /' "$dir/$num.out"; [ -n "$out" ] && sed 's/^/    /' <<<"$out"; }
   done <<<"$listing"
 
   # clean up: the file's pipelines and sinks (their workers and slots), its
