@@ -112,7 +112,7 @@ run_file() {
       if [ "$rc" = 0 ] && ! grep -qE '(ERROR|FATAL|PANIC): ' <<<"$out"; then
         ok "$where"; ran=$((ran + 1))
       else
-        not_ok "$where (psql exit $rc)"; diag <<<"$out"
+        not_ok "$where (psql exit $rc)"; [ -z "$out" ] || diag <<<"$out"
       fi
     else  # expect-error SQLSTATE: every error the block raises has that SQLSTATE, and there is one
       out=$(psql -X -q -v ON_ERROR_STOP=0 -d "$db" -f "$sql" 2>&1 >"$dir/$num.out"); rc=$?
@@ -120,7 +120,7 @@ run_file() {
       if [ "$rc" = 0 ] && [ "$codes" = "$arg " ]; then
         ok "$where raises $arg"; expected=$((expected + 1))
       else
-        not_ok "$where should raise $arg, raised: ${codes:-nothing} (psql exit $rc)"; diag <<<"$out"
+        not_ok "$where should raise $arg, raised: ${codes:-nothing}(psql exit $rc)"; [ -z "$out" ] || diag <<<"$out"
       fi
     fi
     [ -n "${DOCS_SHOW:-}" ] && { sed 's/^/    /' "$dir/$num.out"; [ -n "$out" ] && sed 's/^/    /' <<<"$out"; }
