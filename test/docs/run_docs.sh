@@ -23,12 +23,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin):$PATH"
 
-passed=0; failed=0; skipped=0; expected=0; ran=0; n=0
+passed=0; failed=0; skipped=0; expected=0; ran=0; n=0; skips=()
 ok()     { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 diag()   { sed 's/^/#   /'; }
 finish() {
   echo "# blocks: $ran ran without error, $expected raised the error they expect, $skipped skipped"
+  ((${#skips[@]} == 0)) || printf '%s\n' "${skips[@]}"
   echo "$passed passed, $failed failed"
   [ "$failed" = 0 ] && exit 0 || exit 1
 }
@@ -60,12 +61,10 @@ BROKERS=$(bash test/kafka_broker.sh start 2>"$TMP/broker.err" | tail -1)
 if [ -z "$BROKERS" ]; then
   not_ok "a Kafka broker starts"; diag <"$TMP/broker.err"; finish
 fi
-echo "# broker at $BROKERS"
 cluster_env=$(bash test/pg_cluster.sh start 2>"$TMP/cluster.err") && eval "$cluster_env" && [ -n "${PGPORT:-}" ] || {
   not_ok "a PostgreSQL cluster starts"; diag <"$TMP/cluster.err"; finish
 }
 export PGHOST PGPORT PGUSER=postgres
-echo "# cluster at $PGHOST port $PGPORT"
 
 psql_q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
@@ -84,12 +83,11 @@ run_file() {
   local file=$1 dir db
   dir="$TMP/$(basename "$file" .md)"
   db="docs_$(basename "$file" .md | tr -c 'a-zA-Z0-9\n' '_' | tr 'A-Z' 'a-z')"
-  echo "# $file (database $db)"
   local listing
   if ! listing=$(python3 test/docs/extract.py "$file" "$dir" 2>"$TMP/extract.err"); then
     not_ok "$file: its blocks can be read"; diag <"$TMP/extract.err"; return
   fi
-  [ -n "$listing" ] || { echo "# (no sql blocks)"; return; }
+  [ -n "$listing" ] || return 0
   topics >"$TMP/topics.before" 2>/dev/null
   roles >"$TMP/roles.before" 2>/dev/null
   psql_q -d postgres -c "CREATE DATABASE $db" >/dev/null || { not_ok "$file: create database $db"; return; }
@@ -99,6 +97,7 @@ run_file() {
     local where="$file:$line"
     if [ "$kind" = skip ]; then
       n=$((n + 1)); skipped=$((skipped + 1)); echo "ok $n - $where # skip $arg"
+      skips+=("# skipped $where: $arg")
       continue
     fi
     # the placeholders: the broker address and the database's name
