@@ -3,7 +3,8 @@
 #   installs missing Debian packages, builds with -Werror, installs the
 #   extension, runs the core's unit tests (also under ASan+UBSan) and its
 #   libFuzzer harnesses (30 s each), starts a real Kafka broker and a
-#   throwaway PostgreSQL 15 cluster, runs pg_regress and the TAP tests, fails
+#   throwaway PostgreSQL 15 cluster, runs pg_regress, the TAP tests and the
+#   SQL examples of the docs (test/docs/run_docs.sh), fails
 #   if the server log shows a backend killed by a signal, and ends with
 #   "N passed, N failed".
 #
@@ -95,6 +96,10 @@ echo "$lint_out" | grep -E '^(not ok|#)' | head -40
 line=$(echo "$lint_out" | tail -1); echo "$line"
 if echo "$line" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
 [ "$lint_rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && count 0 1
+
+# Every ```sql block of README.md and docs/*.md, against a broker and a
+# cluster of its own (started and stopped by the script).
+run_script "docs: the SQL examples of README.md and docs/" bash test/docs/run_docs.sh
 
 note "kafka broker"
 bash test/kafka_broker.sh stop >/dev/null 2>&1 || true  # always a fresh broker: tests create topics

@@ -386,7 +386,7 @@ check "a hidden property in the file is refused with its line (rc=$rc)" \
   bash -c "[ $rc -eq 2 ] && grep -qF '$TMP/bad.conf:1: librdkafka has no public configuration property' '$TMP/err'"
 "$KC" list -b "$B" -F "$TMP/no_such.conf" >/dev/null 2>"$TMP/err"; rc=$?
 check "a missing file: exit 2 with the reason" bash -c "[ $rc -eq 2 ] && grep -q 'No such file' '$TMP/err'"
-# The README's way: COPY ... PROGRAM with the brokers and secrets in a file
+# The way docs/kafka_copy.md shows: COPY ... PROGRAM with the brokers and secrets in a file
 q -c "CREATE TABLE via_file (id int)"
 if q -c "COPY via_file FROM PROGRAM '$KC consume -F $TMP/good.conf -t $TE --format json --columns id'" 2>"$TMP/err"; then
   check "COPY FROM PROGRAM 'kafka_copy consume -F FILE ...' loads every row" \
@@ -409,7 +409,7 @@ rc=${PIPESTATUS[0]}
 check "a closed stdout (aborted COPY) exits quietly (rc=$rc)" bash -c "[ $rc -eq 141 ] && [ ! -s '$TMP/err' ]"
 
 # ---------------------------------------------------------------------------
-# As written in the README: the bare program name, on the server's PATH
+# As written in docs/kafka_copy.md: the bare program name, on the server's PATH
 if runuser -u postgres -- bash -c 'command -v kafka_copy' >/dev/null 2>&1; then
   q -c "CREATE TABLE orders (id int, item text, qty numeric)"
   q -c "COPY orders (id, item, qty) FROM PROGRAM 'kafka_copy consume -b $B -t $TJ --format json --columns id,t,n' WHERE id <= 2" 2>"$TMP/err"

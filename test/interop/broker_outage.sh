@@ -131,8 +131,8 @@ if bpid=$(wait_active "${TAG}_bulk" "generate_series(1, 200000)"); then
             err=$(grep -m1 'ERROR:' "$WORK/session.out" | sed 's/^psql:[^:]*:[0-9]*: //')
             ok "the INSERT ended with an ERROR: $err"
             grep -E '^(DETAIL|HINT|CONTEXT):' "$WORK/session.out" | head -3 | sed 's/^/#   /'
-            # information only: README documents 08006 for timed-out brokers
-            [[ $err == *' 08006: '* ]] || diag "note: SQLSTATE is not 08006 (README: 08006 = unreachable or timed-out brokers)"
+            # information only: docs/operations.md documents 08006 for timed-out brokers
+            [[ $err == *' 08006: '* ]] || diag "note: SQLSTATE is not 08006 (docs/operations.md: 08006 = unreachable or timed-out brokers)"
             # "K of 200000 messages were not delivered": K, to compare with the topic later
             n_failed=$(sed -n 's/.*ERROR: *[0-9A-Z]*: \([0-9]*\) of 200000 messages.*/\1/p' <<<"$err")
         else
