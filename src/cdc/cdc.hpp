@@ -74,13 +74,9 @@ List *CheckOwnerPrivileges(const char *pipeline, Oid owner, const char *server, 
 // the owner.  ERROR otherwise (naming the pipeline and the table).
 void CheckRelationReadable(const char *pipeline, Oid owner, Oid relid);
 
-// _PG_init, while preloading: kafka_fdw.sink_batch_timeout.
-void DefineSinkGucs();
-
 }  // namespace kafka_fdw::cdc
 
 extern "C" {
 PGDLLEXPORT void kafka_fdw_cdc_launcher_main(Datum arg);
 PGDLLEXPORT void kafka_fdw_cdc_worker_main(Datum arg);
-PGDLLEXPORT void kafka_fdw_sink_worker_main(Datum arg);
 }

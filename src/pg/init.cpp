@@ -7,6 +7,7 @@
 #include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
+#include "sink/sink.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -28,6 +29,6 @@ void _PG_init(void) {
     // preloaded.
     if (process_shared_preload_libraries_in_progress) {
         kafka_fdw::cdc::InitAtPreload();
-        kafka_fdw::cdc::DefineSinkGucs();
+        kafka_fdw::sink::DefineGucs();
     }
 }

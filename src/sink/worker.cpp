@@ -27,10 +27,14 @@
 // last_error) runs as the extension's owner with a pinned search_path and
 // qualified SQL (pg/security.hpp): callers and owners cannot write those
 // columns.
+//
+// This file: the workers.  Their SQL functions: functions.cpp.
 #include "pg/bridge.hpp"
 #include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
+#include "cdc/shmem.hpp"
+#include "sink/sink.hpp"
 
 extern "C" {
 #include "executor/spi.h"
@@ -46,12 +50,15 @@ extern "C" {
 #include "utils/timeout.h"
 }
 
-extern "C" {
-PG_FUNCTION_INFO_V1(kafka_sink_wake);
-PG_FUNCTION_INFO_V1(kafka_sink_worker_pid);
-}
+namespace kafka_fdw::sink {
 
-namespace kafka_fdw::cdc {
+using cdc::FindSinkWorker;
+using cdc::kMaxSinkWorkers;
+using cdc::Shared;
+using cdc::SinkWorkerEntry;
+using cdc::WakeLauncher;
+using cdc::WakeWorker;
+using cdc::ReloadConfigIfPending;
 
 namespace {
 int g_batch_timeout_ms = 60000;
@@ -62,7 +69,7 @@ constexpr int kBatchKillGraceMs = 5000;
 TimeoutId g_kill_timeout;
 }
 
-void DefineSinkGucs() {
+void DefineGucs() {
     DefineCustomIntVariable("kafka_fdw.sink_batch_timeout",
                             "Longest time one batch of a sink may take, in milliseconds (0: no limit).",
                             "A batch that takes longer is cancelled, recorded as the sink's last_error and tried "
@@ -72,26 +79,6 @@ void DefineSinkGucs() {
 }
 
 namespace {
-
-// ---- SQL side: wake the database's lookup worker when a change commits ------
-
-bool g_wake_at_commit = false;
-bool g_sink_callback = false;
-
-void SinkXactCallback(XactEvent event, void *) {
-    if (event == XACT_EVENT_COMMIT && g_wake_at_commit && Shared()) {
-        LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-        SinkWorkerEntry *e = FindSinkWorker(MyDatabaseId, InvalidOid, true);
-        if (e) {
-            e->wanted = true;
-            e->wake_pending = true;  // also when a lookup runs now: it runs again
-            e->restart_at = 0;
-        }
-        LWLockRelease(Shared()->lock);
-        WakeLauncher();
-    }
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) g_wake_at_commit = false;
-}
 
 // ---- the workers ----------------------------------------------------------------
 
@@ -380,40 +367,9 @@ void LookupOwners(Oid dboid) {
 }
 
 }  // namespace
-}  // namespace kafka_fdw::cdc
+}  // namespace kafka_fdw::sink
 
-using namespace kafka_fdw::cdc;
-
-// kafka._sink_wake(): the sinks of this database changed; at COMMIT the
-// database's workers reread them (and are started where needed).  Anyone may
-// call it: it only makes the workers look again.
-extern "C" Datum kafka_sink_wake(PG_FUNCTION_ARGS) {
-    (void)fcinfo;
-    if (!Preloaded() || !Shared())
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("sinks need kafka_fdw in shared_preload_libraries"),
-                        errhint("Add kafka_fdw to shared_preload_libraries in postgresql.conf and restart the "
-                                "server.")));
-    if (!g_sink_callback) {
-        RegisterXactCallback(SinkXactCallback, nullptr);
-        g_sink_callback = true;
-    }
-    g_wake_at_commit = true;
-    PG_RETURN_VOID();
-}
-
-// kafka._sink_worker_pid(owner): the worker of this database's sinks of that
-// owner, or NULL.
-extern "C" Datum kafka_sink_worker_pid(PG_FUNCTION_ARGS) {
-    Oid owner = PG_GETARG_OID(0);
-    if (!Shared()) PG_RETURN_NULL();
-    pid_t pid = 0;
-    LWLockAcquire(Shared()->lock, LW_SHARED);
-    if (SinkWorkerEntry *e = FindSinkWorker(MyDatabaseId, owner, false)) pid = e->pid;
-    LWLockRelease(Shared()->lock);
-    if (pid == 0) PG_RETURN_NULL();
-    PG_RETURN_INT32(pid);
-}
+using namespace kafka_fdw::sink;
 
 void kafka_fdw_sink_worker_main(Datum arg) {
     g_idx = DatumGetInt32(arg);
