@@ -19,11 +19,6 @@ extern "C" {
 
 namespace kafka_fdw::cdc {
 
-// The server's configuration read again after a SIGHUP (pg_reload_conf), in
-// the loops of the launcher, the pipeline workers and the sink workers (each
-// installs SignalHandlerForConfigReload).
-void ReloadConfigIfPending();
-
 // _PG_init, while shared_preload_libraries is processed: the shared memory
 // (shmem.cpp) and the launcher.
 void InitAtPreload();

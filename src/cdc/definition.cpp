@@ -15,6 +15,7 @@
 
 #include "pg/datum.hpp"
 #include "pg/security.hpp"
+#include "pg/worker.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -246,62 +247,90 @@ List *CheckOwnerPrivileges(const char *pipeline, Oid owner, const char *server, 
 
 namespace kafka_fdw::cdc::pipeline {
 
+namespace {
+
+// The worker's settings from its row, in W->cxt.
+void ApplyDefinition(const PipelineDef &def) {
+    W->name = def.name;
+    W->server = def.server;
+    W->publication = def.publication;
+    W->owner = def.owner;
+    W->paused = def.paused;
+    W->snapshot_pending = strcmp(def.snapshot, "pending") == 0;
+    // create_pipeline validated the options.
+    W->topic_prefix = def.name;
+    W->partitions = -1;
+    W->replication = -1;
+    W->debezium = false;
+    W->dbz_schemas = true;
+    W->failover = false;
+    pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
+        auto number = [v]() {
+            return v->type == jbvNumeric
+                       ? DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)))
+                       : -1;
+        };
+        auto string = [v]() {
+            return v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : pstrdup("");
+        };
+        if (strcmp(key, "topic_prefix") == 0) W->topic_prefix = string();
+        else if (strcmp(key, "partitions") == 0) W->partitions = number();
+        else if (strcmp(key, "replication_factor") == 0) W->replication = number();
+        else if (strcmp(key, "format") == 0) W->debezium = strcmp(string(), "debezium") == 0;
+        else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
+        else if (strcmp(key, "failover") == 0) W->failover = v->type == jbvBool && v->val.boolean;
+    });
+    W->dbname = get_database_name(MyDatabaseId);
+}
+
+// The checks of a lookup start: the worker can connect as the pipeline's
+// owner.
+void CheckOwnerCanConnect(const PipelineDef &def) {
+    HeapTuple tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(def.owner));
+    if (!HeapTupleIsValid(tup))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("pipeline \"%s\": its owner (role with OID %u) does not exist", def.name,
+                               def.owner),
+                        errhint("Drop the pipeline; a role with the privileges it needs can create it again.")));
+    auto *role = (Form_pg_authid)GETSTRUCT(tup);
+    if (!role->rolcanlogin)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("pipeline \"%s\": role \"%s\" cannot log in", def.name, NameStr(role->rolname)),
+                        errdetail("A pipeline's worker connects as the pipeline's owner.")));
+    if (pg_database_aclcheck(MyDatabaseId, def.owner, ACL_CONNECT) != ACLCHECK_OK)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("pipeline \"%s\": role \"%s\" has no CONNECT privilege on database \"%s\"",
+                               def.name, NameStr(role->rolname), get_database_name(MyDatabaseId)),
+                        errdetail("A pipeline's worker connects as the pipeline's owner.")));
+    ReleaseSysCache(tup);
+}
+
+}  // namespace
+
 // Reads the pipeline's row (kafka.pipelines, without SQL: ReadPipeline) in
 // a short transaction.  False when this slot has no pipeline in this
 // database (yet: a create_pipeline not committed).
 bool LoadDefinition() {
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    MemoryContext old = MemoryContextSwitchTo(W->cxt);
-    PipelineDef def;
-    bool found = ReadPipeline(nullptr, W->slot_name, false, &def);
-    if (found) {
-        W->name = def.name;
-        W->server = def.server;
-        W->publication = def.publication;
-        W->owner = def.owner;
-        W->paused = def.paused;
-        W->snapshot_pending = strcmp(def.snapshot, "pending") == 0;
-        // create_pipeline validated the options.
-        W->topic_prefix = def.name;
-        W->partitions = -1;
-        W->replication = -1;
-        W->debezium = false;
-        W->dbz_schemas = true;
-        W->failover = false;
-        pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
-            auto number = [v]() {
-                return v->type == jbvNumeric
-                           ? DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)))
-                           : -1;
-            };
-            auto string = [v]() {
-                return v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : pstrdup("");
-            };
-            if (strcmp(key, "topic_prefix") == 0) W->topic_prefix = string();
-            else if (strcmp(key, "partitions") == 0) W->partitions = number();
-            else if (strcmp(key, "replication_factor") == 0) W->replication = number();
-            else if (strcmp(key, "format") == 0) W->debezium = strcmp(string(), "debezium") == 0;
-            else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
-            else if (strcmp(key, "failover") == 0) W->failover = v->type == jbvBool && v->val.boolean;
-        });
-        W->dbname = get_database_name(MyDatabaseId);
-    }
-    MemoryContextSwitchTo(old);
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    bool found = false;
+    pg::InWorkerXact(pg::kXactSnapshot, [&found] {
+        MemoryContext old = MemoryContextSwitchTo(W->cxt);
+        PipelineDef def;
+        found = ReadPipeline(nullptr, W->slot_name, false, &def);
+        if (found) ApplyDefinition(def);
+        MemoryContextSwitchTo(old);
+    });
     return found;
 }
 
 // The owner's privileges, at every start as the owner (against the catalog
 // as it is now).
 void CheckPrivileges() {
-    StartTransactionCommand();
-    List *tables = CheckOwnerPrivileges(W->name, W->owner, W->server, W->publication);
-    MemoryContext old = MemoryContextSwitchTo(W->cxt);
-    W->verified = list_copy(tables);
-    MemoryContextSwitchTo(old);
-    CommitTransactionCommand();
+    pg::InWorkerXact(0, [] {
+        List *tables = CheckOwnerPrivileges(W->name, W->owner, W->server, W->publication);
+        MemoryContext old = MemoryContextSwitchTo(W->cxt);
+        W->verified = list_copy(tables);
+        MemoryContextSwitchTo(old);
+    });
 }
 
 // Where a table is described (pgoutput's Relation message, or the initial
@@ -327,31 +356,12 @@ void RelationAllowed(Oid relid) {
 // checks that the worker can connect as it, records it and exits; the
 // launcher starts the worker again at once, as the owner.
 [[noreturn]] void LookupOwner() {
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
     PipelineDef def;
-    bool found = ReadPipeline(nullptr, W->slot_name, false, &def);
-    if (found) {
-        HeapTuple tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(def.owner));
-        if (!HeapTupleIsValid(tup))
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                            errmsg("pipeline \"%s\": its owner (role with OID %u) does not exist", def.name,
-                                   def.owner),
-                            errhint("Drop the pipeline; a role with the privileges it needs can create it again.")));
-        auto *role = (Form_pg_authid)GETSTRUCT(tup);
-        if (!role->rolcanlogin)
-            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                            errmsg("pipeline \"%s\": role \"%s\" cannot log in", def.name, NameStr(role->rolname)),
-                            errdetail("A pipeline's worker connects as the pipeline's owner.")));
-        if (pg_database_aclcheck(MyDatabaseId, def.owner, ACL_CONNECT) != ACLCHECK_OK)
-            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                            errmsg("pipeline \"%s\": role \"%s\" has no CONNECT privilege on database \"%s\"",
-                                   def.name, NameStr(role->rolname), get_database_name(MyDatabaseId)),
-                            errdetail("A pipeline's worker connects as the pipeline's owner.")));
-        ReleaseSysCache(tup);
-    }
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    bool found = false;
+    pg::InWorkerXact(pg::kXactSnapshot, [&def, &found] {
+        found = ReadPipeline(nullptr, W->slot_name, false, &def);
+        if (found) CheckOwnerCanConnect(def);
+    });
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     if (found) W->entry->owner = def.owner;
     else W->no_definition = true;  // look again later, or at once when a create commits

@@ -9,6 +9,7 @@
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
 #include "pg/security.hpp"
+#include "pg/worker.hpp"
 
 extern "C" {
 #include "common/jsonapi.h"
@@ -19,11 +20,11 @@ extern "C" {
 
 namespace kafka_fdw::cdc::pipeline {
 
-void CreateSender() {
-    StartTransactionCommand();
-    ForeignServer *server = GetForeignServerByName(W->server, false);
-    fdw::ClientSpec *spec = fdw::GetClientSpec(server->serverid, W->owner, false);
-    MemoryContext old = MemoryContextSwitchTo(W->cxt);
+namespace {
+
+// The producer of the pipeline, in W->cxt: the server's and the user
+// mapping's settings over the pipeline's defaults.
+void NewSender(fdw::ClientSpec *spec) {
     char client_id[NAMEDATALEN + 32];
     snprintf(client_id, sizeof client_id, "kafka_fdw-cdc-%s", W->name);
     KFDW_ENTRY({
@@ -40,18 +41,26 @@ void CreateSender() {
             {"linger.ms", "5"},
             {"queue.buffering.max.messages", "100000"},
             {"queue.buffering.max.kbytes", "65536"},
-            // Compressed batches: the broker (on the same 2 cores in the
-            // benchmark) has less to store and move.  Row events: +17-20%
-            // events/s in interleaved pairs (bench/README.md); Debezium
-            // events with schemas, which repeat a few kB of schema in every
-            // message: 3x.  The server's compression.type wins.
+            // Compressed batches: the broker has less to store and move
+            // (bench/README.md, "Measurements behind the code (CDC and
+            // sink)").  The server's compression.type wins.
             {"compression.type", "lz4"},
         };
         kafka::Config conf = fdw::MakeConfig(spec, defaults);
         W->sender = pg::OwnBy(W->cxt, new Sender(std::move(conf), spec->partitioner));
     });
-    MemoryContextSwitchTo(old);
-    CommitTransactionCommand();
+}
+
+}  // namespace
+
+void CreateSender() {
+    pg::InWorkerXact(0, [] {
+        ForeignServer *server = GetForeignServerByName(W->server, false);
+        fdw::ClientSpec *spec = fdw::GetClientSpec(server->serverid, W->owner, false);
+        MemoryContext old = MemoryContextSwitchTo(W->cxt);
+        NewSender(spec);
+        MemoryContextSwitchTo(old);
+    });
 }
 
 namespace {

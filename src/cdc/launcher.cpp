@@ -8,6 +8,7 @@
 // connections gets a sink worker that looks for sinks (and ends if it finds
 // none); kafka.create_sink marks its database again.
 #include "cdc/cdc.hpp"
+#include "pg/worker.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -28,12 +29,6 @@ extern "C" {
 }
 
 namespace kafka_fdw::cdc {
-
-void ReloadConfigIfPending() {
-    if (!ConfigReloadPending) return;
-    ConfigReloadPending = false;
-    ProcessConfigFile(PGC_SIGHUP);
-}
 
 void InitAtPreload() {
     InitSharedMemory();
@@ -117,9 +112,9 @@ void StartWorker(int idx) {
 }
 
 // Every database that allows connections may have sinks: a lookup worker
-// for each, once; those that find no free entry are tried again later.
+// for each, once; those that find no free entry are tried again later.  In
+// a transaction.
 void MarkAllDatabases() {
-    StartTransactionCommand();
     (void)GetTransactionSnapshot();
     Relation rel = table_open(DatabaseRelationId, AccessShareLock);
     TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
@@ -140,7 +135,6 @@ void MarkAllDatabases() {
     LWLockRelease(Shared()->lock);
     table_endscan(scan);
     table_close(rel, AccessShareLock);
-    CommitTransactionCommand();
 }
 
 void StartSinkWorker(int idx) {
@@ -271,7 +265,7 @@ void kafka_fdw_cdc_launcher_main(Datum) {
     LWLockRelease(Shared()->lock);
     before_shmem_exit(LauncherExit, 0);
     BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);  // shared catalogs only
-    MarkAllDatabases();
+    kafka_fdw::pg::InWorkerXact(0, [] { MarkAllDatabases(); });
 
     MemoryContext scan_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw launcher", ALLOCSET_DEFAULT_SIZES);
     for (;;) {
@@ -280,7 +274,7 @@ void kafka_fdw_cdc_launcher_main(Datum) {
         // once instead of being lost.
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
-        ReloadConfigIfPending();
+        kafka_fdw::pg::ReloadConfigIfPending();
         MemoryContext old = MemoryContextSwitchTo(scan_cxt);
         bool exiting = ScanSlots();
         MemoryContextSwitchTo(old);

@@ -13,6 +13,7 @@
 
 #include "pg/bridge.hpp"
 #include "pg/security.hpp"
+#include "pg/worker.hpp"
 
 extern "C" {
 #include "access/sysattr.h"
@@ -172,13 +173,11 @@ void SnapshotTable(const SnapTable &t, MemoryContext batch_cxt) {
     SPI_cursor_close(portal);
 }
 
-}  // namespace
-
-void TakeSnapshot() {
-    // A new slot, and a snapshot at its consistent point.
-    if (SearchNamedReplicationSlot(W->slot_name, true)) ReplicationSlotDrop(W->slot_name, true);
-    CheckLogicalDecodingRequirements();
-    StartTransactionCommand();
+// In the transaction that reads the snapshot (repeatable read, read only): a
+// new slot, the snapshot of its consistent point, and the rows of every
+// table the publication publishes, sent.  snap_cxt: for the list of tables
+// and the batches.
+void SendSnapshot(MemoryContext snap_cxt) {
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
     kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_EPHEMERAL, false, W->failover);
@@ -213,7 +212,6 @@ void TakeSnapshot() {
         "WHERE p.pubname OPERATOR(pg_catalog.=) $1 ORDER BY 2, 3",
         1, argtypes, args, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not list the tables of publication \"%s\"", W->publication);
-    MemoryContext snap_cxt = AllocSetContextCreate(W->cxt, "kafka_fdw snapshot", ALLOCSET_DEFAULT_SIZES);
     int ntables = (int)SPI_processed;
     SnapTable *tables = static_cast<SnapTable *>(MemoryContextAllocZero(snap_cxt, sizeof(SnapTable) * Max(1, ntables)));
     for (int i = 0; i < ntables; i++) {
@@ -252,7 +250,29 @@ void TakeSnapshot() {
     SPI_finish();
     pg::UnpinSearchPath(nest);
     PopActiveSnapshot();
-    CommitTransactionCommand();
+}
+
+// The pipeline's row belongs to the extension: written as its owner.
+void RecordSnapshotDone() {
+    pg::OwnerSpi own;
+    pg::BeginOwnerSpi(&own, pg::kOwnerSpiConnect | pg::kOwnerSpiRestricted);
+    Oid types[1] = {NAMEOID};
+    Datum values[1] = {CStringGetDatum(W->slot_name)};
+    char *sql =
+        psprintf("UPDATE %s.pipelines SET snapshot = 'done' WHERE slot_name OPERATOR(pg_catalog.=) $1", own.schema);
+    if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not record the end of the initial snapshot");
+    pg::EndOwnerSpi(&own);
+}
+
+}  // namespace
+
+void TakeSnapshot() {
+    // A new slot, and a snapshot at its consistent point.
+    if (SearchNamedReplicationSlot(W->slot_name, true)) ReplicationSlotDrop(W->slot_name, true);
+    CheckLogicalDecodingRequirements();
+    MemoryContext snap_cxt = AllocSetContextCreate(W->cxt, "kafka_fdw snapshot", ALLOCSET_DEFAULT_SIZES);
+    pg::InWorkerXact(0, [snap_cxt] { SendSnapshot(snap_cxt); });
 
     // Every event acknowledged, then the snapshot is done.
     for (;;) {
@@ -265,22 +285,7 @@ void TakeSnapshot() {
     }
     SetState(WorkerState::Running, nullptr);
     PublishProgress();
-    // The pipeline's row belongs to the extension: written as its owner.
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    SPI_connect();
-    pg::RoleScope scope;
-    pg::EnterRole(&scope, pg::ExtensionOwner(), true);
-    Oid types[1] = {NAMEOID};
-    Datum values[1] = {CStringGetDatum(W->slot_name)};
-    char *sql = psprintf("UPDATE %s.pipelines SET snapshot = 'done' WHERE slot_name OPERATOR(pg_catalog.=) $1",
-                         pg::ExtensionSchemaSql());
-    if (SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
-        elog(ERROR, "could not record the end of the initial snapshot");
-    pg::LeaveRole(&scope);
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    pg::InWorkerXact(pg::kXactSnapshot, [] { RecordSnapshotDone(); });
     MemoryContextDelete(snap_cxt);
     W->snapshot_pending = false;
 }

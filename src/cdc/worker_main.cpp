@@ -41,6 +41,7 @@
 // others are listed in worker.hpp.
 #include "cdc/worker.hpp"
 #include "pg/bridge.hpp"
+#include "pg/worker.hpp"
 
 extern "C" {
 #include "access/xlog.h"
@@ -131,9 +132,7 @@ void WorkerExit(int code, Datum) {
     }
     if (code != 0) {
         // Back off: 1, 2, 4, 8 s, at most 10 s.
-        e->failures = Min(e->failures + 1, 10);
-        int delay = Min(10000, 1000 << Min(e->failures - 1, 4));
-        e->restart_at = TimestampTzPlusMilliseconds(now, delay);
+        e->restart_at = TimestampTzPlusMilliseconds(now, pg::Backoff(&e->failures, 10, 10000));
         e->state = WorkerState::Retrying;
     } else {
         bool later = W->no_definition && e->created_gen == W->created_gen;
@@ -169,7 +168,7 @@ int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, c
         if (StopRequested()) return -1;
         // as a walsender reloads it while it waits for WAL (kafka_fdw.timeout,
         // synchronized_standby_slots, ...)
-        ReloadConfigIfPending();
+        pg::ReloadConfigIfPending();
         Housekeeping(true);
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
@@ -189,7 +188,7 @@ void WaitWhilePaused() {
     SetState(WorkerState::Paused, nullptr);
     for (;;) {
         ExitIfReloaded();
-        ReloadConfigIfPending();
+        pg::ReloadConfigIfPending();
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     }
@@ -274,10 +273,9 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     // This process is ours: no fastbins.  librdkafka allocates a message and
     // seven small blocks for its five headers per event and frees them in
     // delivery-report batches; with fastbins, each freed message that merges
-    // into a large free block makes glibc consolidate every fastbin (seen as
-    // malloc_consolidate/unlink_chunk in profiles).  Measured with the core's
-    // Producer, 1M messages with these headers, 4 interleaved pairs: 1046-1413
-    // ms of CPU on the producing thread with fastbins, 685-816 ms without.
+    // into a large free block makes glibc consolidate every fastbin.  The
+    // measurement: bench/README.md, "Measurements behind the code (CDC and
+    // sink)".
     mallopt(M_MXFAST, 0);
     pqsignal(SIGTERM, die);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);

@@ -31,6 +31,7 @@
 // This file: the workers.  Their SQL functions: functions.cpp.
 #include "pg/bridge.hpp"
 #include "pg/security.hpp"
+#include "pg/worker.hpp"
 
 #include "cdc/cdc.hpp"
 #include "cdc/shmem.hpp"
@@ -58,7 +59,7 @@ using cdc::Shared;
 using cdc::SinkWorkerEntry;
 using cdc::WakeLauncher;
 using cdc::WakeWorker;
-using cdc::ReloadConfigIfPending;
+using pg::ReloadConfigIfPending;
 
 namespace {
 int g_batch_timeout_ms = 60000;
@@ -104,36 +105,46 @@ void SinkWorkerExit(int code, Datum) {
     e->pid = 0;
     if (e->batch_sink[0]) strlcpy(e->killed_sink, e->batch_sink, sizeof e->killed_sink);
     e->batch_sink[0] = '\0';
-    if (code != 0) {
-        e->failures = Min(e->failures + 1, 10);
-        e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(10000, 1000 << Min(e->failures - 1, 4)));
-    }
+    if (code != 0)
+        e->restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), pg::Backoff(&e->failures, 10, 10000));
     LWLockRelease(Shared()->lock);
     WakeLauncher();
 }
 
 // The extension's own SQL: as the extension's owner, search_path pinned,
-// SPI connected.  Only for fully qualified statements of this file.
-struct OwnSql {
-    pg::RoleScope role;
-    const char *schema;
-};
-void BeginOwnSql(OwnSql *o) {
-    o->schema = pg::ExtensionSchemaSql();
-    pg::EnterRole(&o->role, pg::ExtensionOwner(), false);
-}
-void EndOwnSql(const OwnSql *o) { pg::LeaveRole(&o->role); }
+// within the transaction's SPI connection (pg::kXactSpi).  Only for fully
+// qualified statements of this file.
+void BeginOwnSql(pg::OwnerSpi *own) { pg::BeginOwnerSpi(own, 0); }
 
-void BeginXact() {
-    SetCurrentStatementStartTimestamp();  // now() of this transaction
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-}
-void EndXact() {
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+// A sink that failed: its next try after a backoff of 1, 2, 4, 8, 16 s, at
+// most 30 s.
+constexpr int kSinkMaxFailures = 6;
+constexpr int kSinkBackoffCapMs = 30000;
+
+// In a transaction: this owner's sinks that are not paused, in cxt; a sink
+// listed before keeps its backoff.
+void ListSinks(MemoryContext cxt, const Sink *old_sinks, int old_n) {
+    pg::OwnerSpi own;
+    BeginOwnSql(&own);
+    Oid types[1] = {OIDOID};
+    Datum values[1] = {ObjectIdGetDatum(g_owner)};
+    if (SPI_execute_with_args(psprintf("SELECT name FROM %s.sinks WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
+                                       "AND NOT paused ORDER BY name",
+                                       own.schema),
+                              1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
+        elog(ERROR, "could not list the sinks");
+    g_sinks = static_cast<Sink *>(MemoryContextAllocZero(cxt, sizeof(Sink) * Max(1, (int)SPI_processed)));
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        Sink &s = g_sinks[g_nsinks++];
+        s.name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+        s.sql = nullptr;
+        for (int j = 0; j < old_n; j++)  // keep the backoff of a failing sink
+            if (strcmp(old_sinks[j].name, s.name) == 0) {
+                s.next_try = old_sinks[j].next_try;
+                s.failures = old_sinks[j].failures;
+            }
+    }
+    pg::EndOwnerSpi(&own);
 }
 
 // This owner's sinks that are not paused.  Returns false when the extension
@@ -142,50 +153,29 @@ bool LoadSinks() {
     Sink *old_sinks = g_sinks;
     int old_n = g_nsinks;
     MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw sinks", ALLOCSET_SMALL_SIZES);
-    BeginXact();
-    bool ok = pg::ExtensionInstalled();
-    g_nsinks = 0;
-    if (ok) {
-        OwnSql own;
-        BeginOwnSql(&own);
-        Oid types[1] = {OIDOID};
-        Datum values[1] = {ObjectIdGetDatum(g_owner)};
-        if (SPI_execute_with_args(psprintf("SELECT name FROM %s.sinks WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
-                                           "AND NOT paused ORDER BY name",
-                                           own.schema),
-                                  1, types, values, nullptr, true, 0) != SPI_OK_SELECT)
-            elog(ERROR, "could not list the sinks");
-        g_sinks = static_cast<Sink *>(MemoryContextAllocZero(cxt, sizeof(Sink) * Max(1, (int)SPI_processed)));
-        for (uint64 i = 0; i < SPI_processed; i++) {
-            Sink &s = g_sinks[g_nsinks++];
-            s.name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-            s.sql = nullptr;
-            for (int j = 0; j < old_n; j++)  // keep the backoff of a failing sink
-                if (strcmp(old_sinks[j].name, s.name) == 0) {
-                    s.next_try = old_sinks[j].next_try;
-                    s.failures = old_sinks[j].failures;
-                }
-        }
-        EndOwnSql(&own);
-    }
-    EndXact();
+    bool ok = false;
+    pg::InWorkerXact(pg::kXactSpi, [&] {
+        ok = pg::ExtensionInstalled();
+        g_nsinks = 0;
+        if (ok) ListSinks(cxt, old_sinks, old_n);
+    });
     if (g_list_cxt) MemoryContextDelete(g_list_cxt);
     g_list_cxt = cxt;
     return ok;
 }
 
 void RecordError(const char *name, const char *error) {
-    BeginXact();
-    OwnSql own;
-    BeginOwnSql(&own);
-    Oid types[2] = {TEXTOID, TEXTOID};
-    Datum values[2] = {CStringGetTextDatum(name), CStringGetTextDatum(error)};
-    SPI_execute_with_args(psprintf("UPDATE %s.sinks SET last_error = $2, last_error_at = pg_catalog.now() "
-                                   "WHERE name OPERATOR(pg_catalog.=) $1",
-                                   own.schema),
-                          2, types, values, nullptr, false, 0);
-    EndOwnSql(&own);
-    EndXact();
+    pg::InWorkerXact(pg::kXactSpi, [name, error] {
+        pg::OwnerSpi own;
+        BeginOwnSql(&own);
+        Oid types[2] = {TEXTOID, TEXTOID};
+        Datum values[2] = {CStringGetTextDatum(name), CStringGetTextDatum(error)};
+        SPI_execute_with_args(psprintf("UPDATE %s.sinks SET last_error = $2, last_error_at = pg_catalog.now() "
+                                       "WHERE name OPERATOR(pg_catalog.=) $1",
+                                       own.schema),
+                              2, types, values, nullptr, false, 0);
+        pg::EndOwnerSpi(&own);
+    });
 }
 
 // Runs `sql` as the sink's owner: restricted, search_path pinned, its GUC
@@ -209,6 +199,65 @@ int RunAsOwner(const char *sql, bool read_only, int nargs, Oid *types, Datum *va
     return rc;
 }
 
+// In the batch's transaction: the batch of one sink; the rows applied.
+uint64 ApplyInXact(Sink *s) {
+    uint64 n = 0;
+    // The sink's row, locked for the batch (as strongly as the
+    // rows_applied update below takes it, so no lock is upgraded): a
+    // pause_sink or drop_sink that committed first is seen here and the
+    // batch applies nothing; one that comes during the batch waits for
+    // it, so nothing is applied once it returned.  A row locked by a
+    // transaction still open (a pause, resume or drop not yet committed)
+    // skips this round instead of stalling the owner's other sinks.
+    Oid name_type[2] = {TEXTOID, OIDOID};
+    Datum name_value[2] = {CStringGetTextDatum(s->name), ObjectIdGetDatum(g_owner)};
+    pg::OwnerSpi own;
+    BeginOwnSql(&own);
+    if (SPI_execute_with_args(psprintf("SELECT 1 FROM %s.sinks WHERE name OPERATOR(pg_catalog.=) $1 AND "
+                                       "owner::pg_catalog.oid OPERATOR(pg_catalog.=) $2 AND NOT paused "
+                                       "FOR NO KEY UPDATE SKIP LOCKED",
+                                       own.schema),
+                              2, name_type, name_value, nullptr, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "could not lock sink \"%s\"", s->name);
+    bool locked = SPI_processed == 1;
+    pg::EndOwnerSpi(&own);
+    if (locked) {
+        if (!s->sql) {
+            // Made here, not when listing, so that a sink whose target or
+            // source is gone fails alone (and says so), not the worker.
+            // As the owner: it reads the catalogs the owner may read.
+            if (RunAsOwner(psprintf("SELECT %s._sink_statement($1)", own.schema), true, 1, name_type,
+                           name_value) != SPI_OK_SELECT ||
+                SPI_processed != 1)
+                elog(ERROR, "sink \"%s\" is gone", s->name);
+            char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+            if (!sql) elog(ERROR, "sink \"%s\" has no statement", s->name);
+            s->sql = MemoryContextStrdup(g_list_cxt, sql);
+        }
+        int rc = RunAsOwner(s->sql, false, 0, nullptr, nullptr);
+        if (rc == SPI_OK_INSERT) {
+            n = SPI_processed;
+        } else if (rc == SPI_OK_SELECT && SPI_processed == 1) {  // upsert with deletes: rows written
+            bool isnull;
+            Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+            n = isnull ? 0 : (uint64)DatumGetInt64(d);
+        } else {
+            elog(ERROR, "unexpected result %d of sink \"%s\"", rc, s->name);
+        }
+    }
+    if (n > 0) {
+        BeginOwnSql(&own);
+        Oid types[2] = {TEXTOID, INT8OID};
+        Datum values[2] = {CStringGetTextDatum(s->name), Int64GetDatum((int64)n)};
+        SPI_execute_with_args(psprintf("UPDATE %s.sinks SET rows_applied = rows_applied OPERATOR(pg_catalog.+) $2, "
+                                       "last_applied_at = pg_catalog.now() WHERE name OPERATOR(pg_catalog.=) $1",
+                                       own.schema),
+                              2, types, values, nullptr, false, 0);
+        pg::EndOwnerSpi(&own);
+    }
+    return n;
+}
+
 // One batch of one sink, in its own transaction; the rows applied.
 uint64 ApplyBatch(Sink *s) {
     volatile uint64 n = 0;  // set in PG_TRY, read after it
@@ -216,61 +265,7 @@ uint64 ApplyBatch(Sink *s) {
     strlcpy(Entry()->batch_sink, s->name, sizeof Entry()->batch_sink);  // our own entry: no lock
     PG_TRY();
     {
-        BeginXact();
-        // The sink's row, locked for the batch (as strongly as the
-        // rows_applied update below takes it, so no lock is upgraded): a
-        // pause_sink or drop_sink that committed first is seen here and the
-        // batch applies nothing; one that comes during the batch waits for
-        // it, so nothing is applied once it returned.  A row locked by a
-        // transaction still open (a pause, resume or drop not yet committed)
-        // skips this round instead of stalling the owner's other sinks.
-        Oid name_type[2] = {TEXTOID, OIDOID};
-        Datum name_value[2] = {CStringGetTextDatum(s->name), ObjectIdGetDatum(g_owner)};
-        OwnSql own;
-        BeginOwnSql(&own);
-        if (SPI_execute_with_args(psprintf("SELECT 1 FROM %s.sinks WHERE name OPERATOR(pg_catalog.=) $1 AND "
-                                           "owner::pg_catalog.oid OPERATOR(pg_catalog.=) $2 AND NOT paused "
-                                           "FOR NO KEY UPDATE SKIP LOCKED",
-                                           own.schema),
-                                  2, name_type, name_value, nullptr, false, 1) != SPI_OK_SELECT)
-            elog(ERROR, "could not lock sink \"%s\"", s->name);
-        bool locked = SPI_processed == 1;
-        EndOwnSql(&own);
-        if (locked) {
-            if (!s->sql) {
-                // Made here, not when listing, so that a sink whose target or
-                // source is gone fails alone (and says so), not the worker.
-                // As the owner: it reads the catalogs the owner may read.
-                if (RunAsOwner(psprintf("SELECT %s._sink_statement($1)", own.schema), true, 1, name_type,
-                               name_value) != SPI_OK_SELECT ||
-                    SPI_processed != 1)
-                    elog(ERROR, "sink \"%s\" is gone", s->name);
-                char *sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-                if (!sql) elog(ERROR, "sink \"%s\" has no statement", s->name);
-                s->sql = MemoryContextStrdup(g_list_cxt, sql);
-            }
-            int rc = RunAsOwner(s->sql, false, 0, nullptr, nullptr);
-            if (rc == SPI_OK_INSERT) {
-                n = SPI_processed;
-            } else if (rc == SPI_OK_SELECT && SPI_processed == 1) {  // upsert with deletes: rows written
-                bool isnull;
-                Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-                n = isnull ? 0 : (uint64)DatumGetInt64(d);
-            } else {
-                elog(ERROR, "unexpected result %d of sink \"%s\"", rc, s->name);
-            }
-        }
-        if (n > 0) {
-            BeginOwnSql(&own);
-            Oid types[2] = {TEXTOID, INT8OID};
-            Datum values[2] = {CStringGetTextDatum(s->name), Int64GetDatum((int64)n)};
-            SPI_execute_with_args(psprintf("UPDATE %s.sinks SET rows_applied = rows_applied OPERATOR(pg_catalog.+) $2, "
-                                           "last_applied_at = pg_catalog.now() WHERE name OPERATOR(pg_catalog.=) $1",
-                                           own.schema),
-                                  2, types, values, nullptr, false, 0);
-            EndOwnSql(&own);
-        }
-        EndXact();
+        pg::InWorkerXact(pg::kXactSpi, [s, &n] { n = ApplyInXact(s); });
         s->failures = 0;
         s->next_try = 0;
     }
@@ -286,8 +281,8 @@ uint64 ApplyBatch(Sink *s) {
         // not decode.
         const char *why = pg::ErrorSummary(edata);
         ereport(LOG, (errmsg("kafka_fdw sink \"%s\": %s", s->name, why)));
-        s->failures = Min(s->failures + 1, 6);
-        s->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(30000, 1000 << (s->failures - 1)));
+        s->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+                                                  pg::Backoff(&s->failures, kSinkMaxFailures, kSinkBackoffCapMs));
         RecordError(s->name, why);
         n = 0;
     }
@@ -296,48 +291,54 @@ uint64 ApplyBatch(Sink *s) {
     return n;
 }
 
+// In a transaction: records why the sinks of owners that are gone or cannot
+// log in do not run, and returns the owners whose sinks can run (their
+// number in *n), in TopMemoryContext.
+Oid *OwnersWithSinks(int *n) {
+    pg::OwnerSpi own;
+    BeginOwnSql(&own);
+    // Owners that are gone or cannot log in get a last_error instead of
+    // a worker (a background worker connects like a login).
+    const char *gone = "its owner role does not exist any more";
+    const char *nologin = "its owner role cannot log in (sinks run in a worker connected as their owner)";
+    Oid types[2] = {TEXTOID, TEXTOID};
+    Datum values[2] = {CStringGetTextDatum(gone), CStringGetTextDatum(nologin)};
+    if (SPI_execute_with_args(
+            psprintf("UPDATE %s.sinks s SET last_error = CASE WHEN r.oid IS NULL THEN $1 ELSE $2 END, "
+                     "last_error_at = pg_catalog.now() "
+                     "FROM (SELECT DISTINCT owner FROM %s.sinks WHERE NOT paused) o "
+                     "LEFT JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) o.owner::pg_catalog.oid "
+                     "WHERE s.owner::pg_catalog.oid OPERATOR(pg_catalog.=) o.owner::pg_catalog.oid AND NOT s.paused "
+                     "AND (r.oid IS NULL OR NOT r.rolcanlogin) "
+                     "AND (s.last_error IS NULL OR s.last_error OPERATOR(pg_catalog.<>) "
+                     "CASE WHEN r.oid IS NULL THEN $1 ELSE $2 END)",
+                     own.schema, own.schema),
+            2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "could not check the sinks' owners");
+    if (SPI_execute(psprintf("SELECT DISTINCT s.owner::pg_catalog.oid FROM %s.sinks s "
+                             "JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) s.owner::pg_catalog.oid "
+                             "WHERE NOT s.paused AND r.rolcanlogin",
+                             own.schema),
+                    true, 0) != SPI_OK_SELECT)
+        elog(ERROR, "could not list the sinks' owners");
+    Oid *owners = static_cast<Oid *>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, (int)SPI_processed)));
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        bool isnull;
+        owners[(*n)++] =
+            DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    pg::EndOwnerSpi(&own);
+    return owners;
+}
+
 // The lookup worker: marks the owners of the database's sinks, records why
 // an owner's sinks cannot run, and ends.
 void LookupOwners(Oid dboid) {
     Oid *owners = nullptr;
     int nowners = 0;
-    BeginXact();
-    if (pg::ExtensionInstalled()) {
-        OwnSql own;
-        BeginOwnSql(&own);
-        // Owners that are gone or cannot log in get a last_error instead of
-        // a worker (a background worker connects like a login).
-        const char *gone = "its owner role does not exist any more";
-        const char *nologin = "its owner role cannot log in (sinks run in a worker connected as their owner)";
-        Oid types[2] = {TEXTOID, TEXTOID};
-        Datum values[2] = {CStringGetTextDatum(gone), CStringGetTextDatum(nologin)};
-        if (SPI_execute_with_args(
-                psprintf("UPDATE %s.sinks s SET last_error = CASE WHEN r.oid IS NULL THEN $1 ELSE $2 END, "
-                         "last_error_at = pg_catalog.now() "
-                         "FROM (SELECT DISTINCT owner FROM %s.sinks WHERE NOT paused) o "
-                         "LEFT JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) o.owner::pg_catalog.oid "
-                         "WHERE s.owner::pg_catalog.oid OPERATOR(pg_catalog.=) o.owner::pg_catalog.oid AND NOT s.paused "
-                         "AND (r.oid IS NULL OR NOT r.rolcanlogin) "
-                         "AND (s.last_error IS NULL OR s.last_error OPERATOR(pg_catalog.<>) "
-                         "CASE WHEN r.oid IS NULL THEN $1 ELSE $2 END)",
-                         own.schema, own.schema),
-                2, types, values, nullptr, false, 0) != SPI_OK_UPDATE)
-            elog(ERROR, "could not check the sinks' owners");
-        if (SPI_execute(psprintf("SELECT DISTINCT s.owner::pg_catalog.oid FROM %s.sinks s "
-                                 "JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) s.owner::pg_catalog.oid "
-                                 "WHERE NOT s.paused AND r.rolcanlogin",
-                                 own.schema),
-                        true, 0) != SPI_OK_SELECT)
-            elog(ERROR, "could not list the sinks' owners");
-        owners = static_cast<Oid *>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, (int)SPI_processed)));
-        for (uint64 i = 0; i < SPI_processed; i++) {
-            bool isnull;
-            owners[nowners++] =
-                DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-        }
-        EndOwnSql(&own);
-    }
-    EndXact();
+    pg::InWorkerXact(pg::kXactSpi, [&owners, &nowners] {
+        if (pg::ExtensionInstalled()) owners = OwnersWithSinks(&nowners);
+    });
     pid_t wake[kMaxSinkWorkers];
     int nwake = 0;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
@@ -424,8 +425,8 @@ void kafka_fdw_sink_worker_main(Datum arg) {
                 // sink waits its longest backoff, the others go first.
                 for (int i = 0; i < g_nsinks; i++)
                     if (strcmp(g_sinks[i].name, killed) == 0) {
-                        g_sinks[i].failures = 6;
-                        g_sinks[i].next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 30000);
+                        g_sinks[i].failures = kSinkMaxFailures;
+                        g_sinks[i].next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kSinkBackoffCapMs);
                     }
                 RecordError(killed, psprintf("its batch ran past kafka_fdw.sink_batch_timeout (%d ms), ignored the "
                                              "cancel and was terminated with its worker",
