@@ -7,7 +7,6 @@
 #include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
-#include "sink/sink.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -16,6 +15,7 @@ void _PG_init(void);
 
 namespace kafka_fdw::pg {
 void DefineGucs();
+void DefinePreloadGucs();
 void BackendInterruptCheck();
 }  // namespace kafka_fdw::pg
 
@@ -29,6 +29,6 @@ void _PG_init(void) {
     // preloaded.
     if (process_shared_preload_libraries_in_progress) {
         kafka_fdw::cdc::InitAtPreload();
-        kafka_fdw::sink::DefineGucs();
+        kafka_fdw::pg::DefinePreloadGucs();
     }
 }

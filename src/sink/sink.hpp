@@ -8,13 +8,6 @@
 
 #include "pg/postgres.hpp"
 
-namespace kafka_fdw::sink {
-
-// _PG_init, while preloading: kafka_fdw.sink_batch_timeout.
-void DefineGucs();
-
-}  // namespace kafka_fdw::sink
-
 extern "C" {
 PGDLLEXPORT void kafka_fdw_sink_worker_main(Datum arg);
 }

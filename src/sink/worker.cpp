@@ -59,29 +59,16 @@ using cdc::Shared;
 using cdc::SinkWorkerEntry;
 using cdc::WakeLauncher;
 using cdc::WakeWorker;
+using pg::g_sink_batch_timeout_ms;  // kafka_fdw.sink_batch_timeout
 using pg::ReloadConfigIfPending;
 
 namespace {
-int g_batch_timeout_ms = 60000;
+
 // A batch that ignores its cancel (owner code catching query_canceled) is
 // terminated this long after it: the worker exits and its successor puts
 // the sink aside.
 constexpr int kBatchKillGraceMs = 5000;
 TimeoutId g_kill_timeout;
-}
-
-void DefineGucs() {
-    DefineCustomIntVariable("kafka_fdw.sink_batch_timeout",
-                            "Longest time one batch of a sink may take, in milliseconds (0: no limit).",
-                            "A batch that takes longer is cancelled, recorded as the sink's last_error and tried "
-                            "again with a backoff; the owner's other sinks go on meanwhile.",
-                            &g_batch_timeout_ms, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
-                            nullptr);
-}
-
-namespace {
-
-// ---- the workers ----------------------------------------------------------------
 
 struct Sink {
     char *name;
@@ -188,9 +175,9 @@ void KillBatch() { kill(MyProcPid, SIGTERM); }
 int RunAsOwner(const char *sql, bool read_only, int nargs, Oid *types, Datum *values) {
     pg::RoleScope role;
     pg::EnterRole(&role, g_owner, true);
-    if (g_batch_timeout_ms > 0) {
-        enable_timeout_after(STATEMENT_TIMEOUT, g_batch_timeout_ms);
-        enable_timeout_after(g_kill_timeout, g_batch_timeout_ms + kBatchKillGraceMs);
+    if (g_sink_batch_timeout_ms > 0) {
+        enable_timeout_after(STATEMENT_TIMEOUT, g_sink_batch_timeout_ms);
+        enable_timeout_after(g_kill_timeout, g_sink_batch_timeout_ms + kBatchKillGraceMs);
     }
     int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, read_only, 0);
     disable_timeout(STATEMENT_TIMEOUT, false);
@@ -430,7 +417,7 @@ void kafka_fdw_sink_worker_main(Datum arg) {
                     }
                 RecordError(killed, psprintf("its batch ran past kafka_fdw.sink_batch_timeout (%d ms), ignored the "
                                              "cancel and was terminated with its worker",
-                                             g_batch_timeout_ms));
+                                             g_sink_batch_timeout_ms));
                 killed[0] = '\0';
             }
             if (!has_table || g_nsinks == 0) {
