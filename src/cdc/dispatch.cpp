@@ -8,6 +8,7 @@
 
 #include "fdw/connection.hpp"
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 #include "pg/security.hpp"
 #include "pg/worker.hpp"
 

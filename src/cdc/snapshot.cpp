@@ -12,6 +12,7 @@
 #include "cdc/worker.hpp"
 
 #include "pg/bridge.hpp"
+#include "pg/datum.hpp"
 #include "pg/security.hpp"
 #include "pg/worker.hpp"
 

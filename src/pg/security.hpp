@@ -48,9 +48,9 @@ void LeaveRole(const RoleScope *scope);
 // for the statements' text.  Only fully qualified statements.  Flags:
 //   kOwnerSpiConnect     SPI connected here (and finished by EndOwnerSpi);
 //                        without it, within the caller's SPI connection
-//   kOwnerSpiRestricted  SECURITY_RESTRICTED_OPERATION besides (SQL that
-//                        fires triggers of the extension's tables, or runs
-//                        where a role's code may run too)
+//   kOwnerSpiRestricted  SECURITY_RESTRICTED_OPERATION besides (as
+//                        REFRESH MATERIALIZED VIEW: nothing that runs inside
+//                        may change state that outlives it)
 enum OwnerSpiFlags : int {
     kOwnerSpiConnect = 1 << 0,
     kOwnerSpiRestricted = 1 << 1,
