@@ -122,9 +122,10 @@ constexpr const char *kUnchangedToast = "__kafka_fdw_unchanged_toast__";
 // ---- worker_main.cpp: status in shared memory --------------------------------
 
 void SetState(WorkerState s, const char *error);
-// (see worker_main.cpp)
+// Both end the worker when its pipeline was paused, changed or dropped.
 void ExitIfReloaded();
-void StalledOnKafka(const char *why);
+void StalledOnKafka(const char *why);  // and says why it waits
+
 void PublishProgress();
 bool StopRequested();
 

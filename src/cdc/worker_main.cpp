@@ -50,6 +50,7 @@ extern "C" {
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/decode.h"
 #include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
