@@ -28,7 +28,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=kafka_fdw --load-extension=plpgsql
 CORE_SRCS = $(sort $(wildcard src/kafka/*.cpp src/format/*.cpp))
 CORE_OBJS = $(CORE_SRCS:.cpp=.o)
 # The glue: everything that runs inside the backend.
-GLUE_SRCS = $(sort $(wildcard src/pg/*.cpp src/fdw/*.cpp src/functions/*.cpp src/cdc/*.cpp))
+GLUE_SRCS = $(sort $(wildcard src/pg/*.cpp src/fdw/*.cpp src/functions/*.cpp src/cdc/*.cpp src/sink/*.cpp))
 GLUE_OBJS = $(GLUE_SRCS:.cpp=.o)
 OBJS      = $(CORE_OBJS) $(GLUE_OBJS)
 

@@ -1,20 +1,19 @@
-// Debezium-compatible change events (see debezium.hpp).  Postgres zone.
-#include "cdc/debezium.hpp"
+// Debezium-compatible change events (see debezium.hpp): the key and the
+// envelope of each event, with the column values in Debezium's encodings,
+// read from pgoutput's text.  The relation's description is
+// debezium_schema.cpp's.  Postgres zone.
+#include "cdc/debezium_column.hpp"
 
 #include "pg/datum.hpp"
 
 extern "C" {
-#include "access/table.h"
-#include "catalog/pg_enum.h"
 #include "common/base64.h"
 #include "common/jsonapi.h"
 #include "utils/array.h"
-#include "utils/catcache.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
 
@@ -24,40 +23,6 @@ namespace kafka_fdw::cdc::dbz {
 
 namespace pgo = format::pgoutput;
 
-// Debezium's encodings (INTEROP.md §2.6), by the column's base type.
-enum class Kind {
-    Bool, Int16, Int32, Int64, Float32, Float64,
-    String,        // text and everything without a closer mapping: the text form
-    Decimal,       // numeric(p,s): base64 of the unscaled two's complement
-    VarDecimal,    // numeric: {"scale":s,"value":<base64>}
-    Date,          // days since 1970-01-01
-    TimeMs, TimeUs,            // time(0-3) / time(4-6), time
-    TimestampMs, TimestampUs,  // timestamp(0-3) / timestamp(4-6), timestamp
-    ZonedTimestamp,  // timestamptz: ISO 8601 in UTC
-    ZonedTime,       // timetz: ISO 8601 in UTC
-    Interval,        // microseconds, 365.25/12-day months
-    Uuid, Json, Xml, Enum,  // strings with a semantic name
-    Bytes,           // bytea: base64
-    Array,
-};
-
-struct Column {
-    char *json_name;  // "\"name\":"
-    Kind kind;
-    bool key;
-    bool notnull;
-    int32 typmod;
-    // the base type's input function, to read pgoutput's text: for the kinds
-    // whose base types are built-in (dates, times, interval, bytea) only
-    FmgrInfo infunc;
-    Oid ioparam;
-    char *schema;     // the field's schema, without "field"
-    // arrays: the element's encoding, and the delimiter of the array's text
-    // (read here, never by array_in: see InitArray)
-    Column *elem;
-    char delim;
-};
-
 namespace {
 
 constexpr const char *kUnavailable = "__debezium_unavailable_value";
@@ -65,22 +30,6 @@ constexpr int64 kUnixEpochDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;  // 10
 // Debezium's values for +-infinity timestamps (postgresql.adoc).
 constexpr int64 kPlusInfinity = 9223372036825200000LL;
 constexpr int64 kMinusInfinity = -9223372036832400000LL;
-
-// Avro-style names, as Debezium's schema name adjuster: [A-Za-z0-9_] and
-// dots, never a leading digit in a segment.
-char *AvroName(const char *s) {
-    char *n = pstrdup(s);
-    bool seg_start = true;
-    for (char *p = n; *p; p++) {
-        if (*p == '.') {
-            seg_start = true;
-            continue;
-        }
-        if (!(isalnum((unsigned char)*p) || *p == '_') || (seg_start && isdigit((unsigned char)*p))) *p = '_';
-        seg_start = false;
-    }
-    return n;
-}
 
 void AppendJsonString(StringInfo out, const char *s, int len) {
     char *c = pnstrdup(s, len);
@@ -176,161 +125,6 @@ void AppendClock(StringInfo out, int64 us, int digits) {
         while (n > 0 && f[n - 1] == '0') n--;
     }
     if (n > 0) appendStringInfo(out, ".%.*s", n, f);
-}
-
-Kind KindOf(Oid base, int32 typmod) {
-    switch (base) {
-    case BOOLOID: return Kind::Bool;
-    case INT2OID: return Kind::Int16;
-    case INT4OID: return Kind::Int32;
-    case INT8OID:
-    case OIDOID: return Kind::Int64;
-    case FLOAT4OID: return Kind::Float32;
-    case FLOAT8OID: return Kind::Float64;
-    case NUMERICOID: return typmod >= (int32)VARHDRSZ ? Kind::Decimal : Kind::VarDecimal;
-    case DATEOID: return Kind::Date;
-    case TIMEOID: return typmod >= 0 && typmod <= 3 ? Kind::TimeMs : Kind::TimeUs;
-    case TIMESTAMPOID: return typmod >= 0 && typmod <= 3 ? Kind::TimestampMs : Kind::TimestampUs;
-    case TIMESTAMPTZOID: return Kind::ZonedTimestamp;
-    case TIMETZOID: return Kind::ZonedTime;
-    case INTERVALOID: return Kind::Interval;
-    case UUIDOID: return Kind::Uuid;
-    case JSONOID:
-    case JSONBOID: return Kind::Json;
-    case XMLOID: return Kind::Xml;
-    case BYTEAOID: return Kind::Bytes;
-    default: break;
-    }
-    if (type_is_enum(base)) return Kind::Enum;
-    return Kind::String;
-}
-
-// The enum's labels in their order, comma-separated (Enum's "allowed").
-struct EnumLabel {
-    float4 order;
-    const char *label;
-};
-int CompareLabels(const void *a, const void *b) {
-    float4 x = static_cast<const EnumLabel *>(a)->order, y = static_cast<const EnumLabel *>(b)->order;
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-char *EnumLabels(Oid typid) {
-    CatCList *list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(typid));
-    auto *labels = static_cast<EnumLabel *>(palloc(sizeof(EnumLabel) * Max(1, list->n_members)));
-    for (int i = 0; i < list->n_members; i++) {
-        auto *e = (Form_pg_enum)GETSTRUCT(&list->members[i]->tuple);
-        labels[i] = {e->enumsortorder, pstrdup(NameStr(e->enumlabel))};
-    }
-    qsort(labels, list->n_members, sizeof(EnumLabel), CompareLabels);
-    StringInfoData s;
-    initStringInfo(&s);
-    for (int i = 0; i < list->n_members; i++) {
-        if (i > 0) appendStringInfoChar(&s, ',');
-        appendStringInfoString(&s, labels[i].label);
-    }
-    ReleaseSysCacheList(list);
-    return s.data;
-}
-
-// The field schema of a column (JsonConverter's key order: type, fields or
-// items, optional, name, version, doc, parameters).
-void AppendSchema(StringInfo s, const Column *c, Oid base, int32 typmod, bool optional) {
-    const char *opt = optional ? "true" : "false";
-    auto semantic = [&](const char *type, const char *name) {
-        appendStringInfo(s, "{\"type\":\"%s\",\"optional\":%s,\"name\":\"%s\",\"version\":1", type, opt, name);
-    };
-    switch (c->kind) {
-    case Kind::Bool: appendStringInfo(s, "{\"type\":\"boolean\",\"optional\":%s", opt); break;
-    case Kind::Int16: appendStringInfo(s, "{\"type\":\"int16\",\"optional\":%s", opt); break;
-    case Kind::Int32: appendStringInfo(s, "{\"type\":\"int32\",\"optional\":%s", opt); break;
-    case Kind::Int64: appendStringInfo(s, "{\"type\":\"int64\",\"optional\":%s", opt); break;
-    case Kind::Float32: appendStringInfo(s, "{\"type\":\"float\",\"optional\":%s", opt); break;
-    case Kind::Float64: appendStringInfo(s, "{\"type\":\"double\",\"optional\":%s", opt); break;
-    case Kind::String: appendStringInfo(s, "{\"type\":\"string\",\"optional\":%s", opt); break;
-    case Kind::Decimal: {
-        int32 t = typmod - VARHDRSZ;
-        semantic("bytes", "org.apache.kafka.connect.data.Decimal");
-        appendStringInfo(s, ",\"parameters\":{\"scale\":\"%d\",\"connect.decimal.precision\":\"%d\"}",
-                         (int)(t & 0xffff), (int)((t >> 16) & 0xffff));
-        break;
-    }
-    case Kind::VarDecimal:
-        appendStringInfo(s,
-                         "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":"
-                         "\"scale\"},{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":%s,"
-                         "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"version\":1,\"doc\":\"Variable "
-                         "scaled decimal\"",
-                         opt);
-        break;
-    case Kind::Date: semantic("int32", "io.debezium.time.Date"); break;
-    case Kind::TimeMs: semantic("int32", "io.debezium.time.Time"); break;
-    case Kind::TimeUs: semantic("int64", "io.debezium.time.MicroTime"); break;
-    case Kind::TimestampMs: semantic("int64", "io.debezium.time.Timestamp"); break;
-    case Kind::TimestampUs: semantic("int64", "io.debezium.time.MicroTimestamp"); break;
-    case Kind::ZonedTimestamp: semantic("string", "io.debezium.time.ZonedTimestamp"); break;
-    case Kind::ZonedTime: semantic("string", "io.debezium.time.ZonedTime"); break;
-    case Kind::Interval: semantic("int64", "io.debezium.time.MicroDuration"); break;
-    case Kind::Uuid: semantic("string", "io.debezium.data.Uuid"); break;
-    case Kind::Json: semantic("string", "io.debezium.data.Json"); break;
-    case Kind::Xml: semantic("string", "io.debezium.data.Xml"); break;
-    case Kind::Enum: {
-        semantic("string", "io.debezium.data.Enum");
-        StringInfoData allowed;
-        initStringInfo(&allowed);
-        escape_json(&allowed, EnumLabels(base));
-        appendStringInfo(s, ",\"parameters\":{\"allowed\":%s}", allowed.data);
-        break;
-    }
-    case Kind::Bytes: appendStringInfo(s, "{\"type\":\"bytes\",\"optional\":%s", opt); break;
-    case Kind::Array:
-        appendStringInfo(s, "{\"type\":\"array\",\"items\":%s,\"optional\":%s", c->elem->schema, opt);
-        break;
-    }
-}
-
-void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt);
-
-// An array is read from its text (array_out's, as pgoutput sends it), one
-// element's text after the other, never through array_in: that would call
-// the element type's input function, which for a domain evaluates its CHECK
-// constraints (user code, which must not run while the WAL is decoded) and
-// for a composite reads every attribute the same way.
-void InitArray(Column *c, Oid base, MemoryContext cxt) {
-    Oid elem = get_element_type(base);
-    c->elem = static_cast<Column *>(MemoryContextAllocZero(cxt, sizeof(Column)));
-    Init(c->elem, elem, -1, true, cxt);
-    if (c->elem->kind == Kind::Array) c->elem->kind = Kind::String;  // no nested arrays here
-    int16 typlen;
-    bool typbyval;
-    char typalign;
-    Oid ioparam, func;
-    get_type_io_data(elem, IOFunc_output, &typlen, &typbyval, &typalign, &c->delim, &ioparam, &func);
-}
-
-void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt) {
-    int32 basetypmod = typmod;
-    Oid base = getBaseTypeAndTypmod(typid, &basetypmod);
-    c->typmod = basetypmod;
-    bool is_array = OidIsValid(get_element_type(base)) && base != INT2VECTOROID && base != OIDVECTOROID;
-    c->kind = is_array ? Kind::Array : KindOf(base, basetypmod);
-    switch (c->kind) {
-    case Kind::Date: case Kind::TimeMs: case Kind::TimeUs: case Kind::TimestampMs: case Kind::TimestampUs:
-    case Kind::ZonedTimestamp: case Kind::ZonedTime: case Kind::Interval: case Kind::Bytes: {
-        // built-in base types (KindOf): their built-in input functions
-        Oid infn;
-        getTypeInputInfo(base, &infn, &c->ioparam);
-        fmgr_info_cxt(infn, &c->infunc, cxt);
-        break;
-    }
-    default:
-        break;
-    }
-    if (c->kind == Kind::Array) InitArray(c, base, cxt);
-    StringInfoData s;
-    initStringInfo(&s);
-    AppendSchema(&s, c, base, basetypmod, optional);
-    appendStringInfoChar(&s, '}');
-    c->schema = s.data;
 }
 
 Datum Read(const Column *c, const char *text, int len) {
@@ -531,111 +325,6 @@ void AppendRow(StringInfo out, const Relation *rel, const pgo::Tuple &tup, bool 
 }
 
 }  // namespace
-
-Relation *Describe(Oid relid, const pgo::Relation &msg, const bool *key, const Options &o, MemoryContext cxt) {
-    MemoryContext old = MemoryContextSwitchTo(cxt);
-    auto *rel = static_cast<Relation *>(palloc0(sizeof(Relation)));
-    rel->natts = (int)msg.attrs.size();
-    rel->cols = static_cast<Column *>(palloc0(sizeof(Column) * Max(1, rel->natts)));
-
-    // NOT NULL, from the catalog as of the change (historic snapshot).
-    bool *notnull = static_cast<bool *>(palloc0(sizeof(bool) * Max(1, rel->natts)));
-    ::Relation pgrel = RelationIdGetRelation(relid);
-    if (RelationIsValid(pgrel)) {
-        TupleDesc td = RelationGetDescr(pgrel);
-        for (int i = 0; i < rel->natts; i++)
-            for (int a = 0; a < td->natts; a++) {
-                Form_pg_attribute att = TupleDescAttr(td, a);
-                if (!att->attisdropped && strcmp(NameStr(att->attname), msg.attrs[i].name.c_str()) == 0)
-                    notnull[i] = att->attnotnull;
-            }
-        RelationClose(pgrel);
-    }
-
-    StringInfoData fields, keyfields;
-    initStringInfo(&fields);
-    initStringInfo(&keyfields);
-    for (int i = 0; i < rel->natts; i++) {
-        Column *c = &rel->cols[i];
-        const pgo::Attribute &a = msg.attrs[i];
-        StringInfoData jn;
-        initStringInfo(&jn);
-        escape_json(&jn, a.name.c_str());
-        appendStringInfoChar(&jn, ':');
-        c->json_name = jn.data;
-        c->key = key[i];
-        c->notnull = notnull[i] || key[i];
-        Init(c, a.type_oid, a.typmod, !c->notnull, cxt);
-        // "...}" + ',"field":"name"}'
-        StringInfo dst[2] = {&fields, c->key ? &keyfields : nullptr};
-        for (StringInfo d : dst) {
-            if (!d) continue;
-            if (d->len > 0) appendStringInfoChar(d, ',');
-            appendBinaryStringInfo(d, c->schema, (int)strlen(c->schema) - 1);
-            appendStringInfoString(d, ",\"field\":");
-            escape_json(d, a.name.c_str());
-            appendStringInfoChar(d, '}');
-        }
-        if (c->key) rel->has_key = true;
-    }
-
-    char *base = AvroName(psprintf("%s.%s.%s", o.prefix, msg.nspname.c_str(), msg.relname.c_str()));
-    if (o.schemas) {
-        rel->key_head = psprintf("{\"schema\":{\"type\":\"struct\",\"fields\":[%s],\"optional\":false,\"name\":\"%s.Key\"},"
-                                 "\"payload\":",
-                                 keyfields.data, base);
-        StringInfoData v;
-        initStringInfo(&v);
-        appendStringInfoString(&v, "{\"schema\":{\"type\":\"struct\",\"fields\":[");
-        for (const char *f : {"before", "after"})
-            appendStringInfo(&v, "{\"type\":\"struct\",\"fields\":[%s],\"optional\":true,\"name\":\"%s.Value\",\"field\":\"%s\"},",
-                             fields.data, base, f);
-        appendStringInfoString(
-            &v,
-            "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"
-            "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\",\"optional\":false,"
-            "\"field\":\"name\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":\"string\","
-            "\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":{\"allowed\":"
-            "\"true,last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},{\"type\":\"string\","
-            "\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"
-            "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,"
-            "\"field\":\"ts_ns\"},{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},{\"type\":\"string\","
-            "\"optional\":false,\"field\":\"table\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},"
-            "{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},{\"type\":\"int64\",\"optional\":true,\"field\":"
-            "\"xmin\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"},"
-            "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":"
-            "\"int64\",\"optional\":false,\"field\":\"total_order\"},{\"type\":\"int64\",\"optional\":false,\"field\":"
-            "\"data_collection_order\"}],\"optional\":true,\"name\":\"event.block\",\"version\":1,\"field\":"
-            "\"transaction\"},{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},{\"type\":\"int64\","
-            "\"optional\":true,\"field\":\"ts_ms\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},"
-            "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"}],\"optional\":false,");
-        appendStringInfo(&v, "\"name\":\"%s.Envelope\",\"version\":2},\"payload\":", base);
-        rel->value_head = v.data;
-    } else {
-        rel->key_head = pstrdup("");
-        rel->value_head = pstrdup("");
-    }
-    StringInfoData s;
-    initStringInfo(&s);
-    appendStringInfoString(&s, ",\"source\":{\"version\":\"kafka_fdw-0.1.0\",\"connector\":\"postgresql\",\"name\":");
-    escape_json(&s, o.prefix);
-    appendStringInfoString(&s, ",\"ts_ms\":");
-    rel->source_head = s.data;
-    initStringInfo(&s);
-    appendStringInfoString(&s, ",\"db\":");
-    escape_json(&s, o.dbname);
-    appendStringInfoString(&s, ",\"sequence\":");
-    rel->source_db = s.data;
-    initStringInfo(&s);
-    appendStringInfoString(&s, ",\"schema\":");
-    escape_json(&s, msg.nspname.c_str());
-    appendStringInfoString(&s, ",\"table\":");
-    escape_json(&s, msg.relname.c_str());
-    appendStringInfoString(&s, ",\"txId\":");
-    rel->source_table = s.data;
-    MemoryContextSwitchTo(old);
-    return rel;
-}
 
 bool RenderKey(StringInfo out, const Relation *rel, const pgo::Tuple &tup) {
     if (!rel->has_key) return false;

@@ -7,10 +7,15 @@
 // are those of the role that owns the work, the way PostgreSQL checks a
 // replication connection and its table copy: REPLICATION, SELECT on the
 // published tables; plus what kafka_fdw adds (USAGE on the server, owning
-// the publication, LOGIN for the worker's connection).
-#include "pg/security.hpp"
+// the publication, LOGIN for the worker's connection).  Also the pipeline
+// worker's side of it: loading its definition, checking its owner at each
+// start and each table's first appearance, and the lookup start that finds
+// the owner.
+#include "cdc/worker.hpp"
 
-#include "cdc/cdc.hpp"
+#include "pg/datum.hpp"
+#include "pg/security.hpp"
+#include "pg/worker.hpp"
 
 extern "C" {
 #pragma GCC diagnostic push
@@ -22,8 +27,10 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_publication.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "storage/lwlock.h"
+#include "utils/fmgrprotos.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #pragma GCC diagnostic pop
@@ -235,3 +242,132 @@ List *CheckOwnerPrivileges(const char *pipeline, Oid owner, const char *server, 
 }
 
 }  // namespace kafka_fdw::cdc
+
+// ---- the pipeline worker's definition and owner (see worker.hpp) ---------------
+
+namespace kafka_fdw::cdc::pipeline {
+
+namespace {
+
+// The worker's settings from its row, in W->cxt.
+void ApplyDefinition(const PipelineDef &def) {
+    W->name = def.name;
+    W->server = def.server;
+    W->publication = def.publication;
+    W->owner = def.owner;
+    W->paused = def.paused;
+    W->snapshot_pending = strcmp(def.snapshot, "pending") == 0;
+    // create_pipeline validated the options.
+    W->topic_prefix = def.name;
+    W->partitions = -1;
+    W->replication = -1;
+    W->debezium = false;
+    W->dbz_schemas = true;
+    W->failover = false;
+    pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
+        auto number = [v]() {
+            return v->type == jbvNumeric
+                       ? DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)))
+                       : -1;
+        };
+        auto string = [v]() {
+            return v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : pstrdup("");
+        };
+        if (strcmp(key, "topic_prefix") == 0) W->topic_prefix = string();
+        else if (strcmp(key, "partitions") == 0) W->partitions = number();
+        else if (strcmp(key, "replication_factor") == 0) W->replication = number();
+        else if (strcmp(key, "format") == 0) W->debezium = strcmp(string(), "debezium") == 0;
+        else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
+        else if (strcmp(key, "failover") == 0) W->failover = v->type == jbvBool && v->val.boolean;
+    });
+    W->dbname = get_database_name(MyDatabaseId);
+}
+
+// The checks of a lookup start: the worker can connect as the pipeline's
+// owner.
+void CheckOwnerCanConnect(const PipelineDef &def) {
+    HeapTuple tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(def.owner));
+    if (!HeapTupleIsValid(tup))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("pipeline \"%s\": its owner (role with OID %u) does not exist", def.name,
+                               def.owner),
+                        errhint("Drop the pipeline; a role with the privileges it needs can create it again.")));
+    auto *role = (Form_pg_authid)GETSTRUCT(tup);
+    if (!role->rolcanlogin)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("pipeline \"%s\": role \"%s\" cannot log in", def.name, NameStr(role->rolname)),
+                        errdetail("A pipeline's worker connects as the pipeline's owner.")));
+    if (pg_database_aclcheck(MyDatabaseId, def.owner, ACL_CONNECT) != ACLCHECK_OK)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("pipeline \"%s\": role \"%s\" has no CONNECT privilege on database \"%s\"",
+                               def.name, NameStr(role->rolname), get_database_name(MyDatabaseId)),
+                        errdetail("A pipeline's worker connects as the pipeline's owner.")));
+    ReleaseSysCache(tup);
+}
+
+}  // namespace
+
+// Reads the pipeline's row (kafka.pipelines, without SQL: ReadPipeline) in
+// a short transaction.  False when this slot has no pipeline in this
+// database (yet: a create_pipeline not committed).
+bool LoadDefinition() {
+    bool found = false;
+    pg::InWorkerXact(pg::kXactSnapshot, [&found] {
+        MemoryContext old = MemoryContextSwitchTo(W->cxt);
+        PipelineDef def;
+        found = ReadPipeline(nullptr, W->slot_name, false, &def);
+        if (found) ApplyDefinition(def);
+        MemoryContextSwitchTo(old);
+    });
+    return found;
+}
+
+// The owner's privileges, at every start as the owner (against the catalog
+// as it is now).
+void CheckPrivileges() {
+    pg::InWorkerXact(0, [] {
+        List *tables = CheckOwnerPrivileges(W->name, W->owner, W->server, W->publication);
+        MemoryContext old = MemoryContextSwitchTo(W->cxt);
+        W->verified = list_copy(tables);
+        MemoryContextSwitchTo(old);
+    });
+}
+
+// Where a table is described (pgoutput's Relation message, or the initial
+// snapshot): may the owner read it?  Its first description after this start
+// is covered by CheckPrivileges when the table was in the publication then:
+// checked against the catalog as it is now, so that changes made while the
+// owner lacked SELECT are sent once it has it again (a check against the
+// catalog of that time would stop the pipeline there for good).  Any other
+// description is checked against the catalog as of the change being decoded
+// (pgoutput describes a table again after its privileges changed): a REVOKE
+// stops the pipeline at the table's next change, before anything of it is
+// sent.
+void RelationAllowed(Oid relid) {
+    if (list_member_oid(W->verified, relid)) {
+        W->verified = list_delete_oid(W->verified, relid);
+        return;
+    }
+    CheckRelationReadable(W->name, W->owner, relid);
+}
+
+// A start for an entry whose owner is unknown, connected as the bootstrap
+// superuser: reads the owner from the pipeline's row (no SQL, no user code),
+// checks that the worker can connect as it, records it and exits; the
+// launcher starts the worker again at once, as the owner.
+[[noreturn]] void LookupOwner() {
+    PipelineDef def;
+    bool found = false;
+    pg::InWorkerXact(pg::kXactSnapshot, [&def, &found] {
+        found = ReadPipeline(nullptr, W->slot_name, false, &def);
+        if (found) CheckOwnerCanConnect(def);
+    });
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    if (found) W->entry->owner = def.owner;
+    else W->no_definition = true;  // look again later, or at once when a create commits
+    W->entry->state = found ? WorkerState::Starting : WorkerState::Stopped;
+    LWLockRelease(Shared()->lock);
+    proc_exit(0);
+}
+
+}  // namespace kafka_fdw::cdc::pipeline

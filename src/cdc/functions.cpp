@@ -214,33 +214,24 @@ PipelineDef OpenManagedPipeline(const char *name) {
 }
 
 // SQL on kafka.pipelines, as the extension's owner (the owner of the table),
-// under a pinned search_path; the text names the table by the extension's
-// schema and qualifies every operator.  The caller's rights were checked.
-struct OwnSql {
-    pg::RoleScope scope;
-};
-void BeginOwnSql(OwnSql *s) {
-    SPI_connect();
-    pg::EnterRole(&s->scope, pg::ExtensionOwner(), true);
-}
-void EndOwnSql(const OwnSql *s) {
-    pg::LeaveRole(&s->scope);
-    SPI_finish();
-}
+// under a pinned search_path, restricted; the text names the table by the
+// extension's schema and qualifies every operator.  The caller's rights were
+// checked.
+void BeginOwnSql(pg::OwnerSpi *own) { pg::BeginOwnerSpi(own, pg::kOwnerSpiConnect | pg::kOwnerSpiRestricted); }
 void Exec(const char *sql, int nargs, Oid *types, Datum *values, int expect) {
     int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
     if (rc != expect) elog(ERROR, "kafka_fdw: SPI failed (%d): %s", rc, sql);
 }
 
-// Locks the pipeline's row (as the extension's owner: see OwnSql) and
+// Locks the pipeline's row (as the extension's owner: see BeginOwnSql) and
 // returns its paused flag; ERROR when it was dropped, or dropped and made
 // again by another owner, since the caller's rights were checked.
-bool LockPipeline(const PipelineDef &def) {
+bool LockPipeline(const pg::OwnerSpi &own, const PipelineDef &def) {
     Oid types[2] = {TEXTOID, OIDOID};
     Datum values[2] = {CStringGetTextDatum(def.name), ObjectIdGetDatum(def.owner)};
     Exec(psprintf("SELECT paused FROM %s.pipelines WHERE name OPERATOR(pg_catalog.=) $1 "
                   "AND owner::pg_catalog.oid OPERATOR(pg_catalog.=) $2 FOR UPDATE",
-                  pg::ExtensionSchemaSql()),
+                  own.schema),
          2, types, values, SPI_OK_SELECT);
     if (SPI_processed != 1)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("pipeline \"%s\" does not exist", def.name)));
@@ -415,7 +406,7 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
     }
     // The row, as the extension's owner.
     {
-        OwnSql own;
+        pg::OwnerSpi own;
         BeginOwnSql(&own);
         Oid types[7] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, REGROLEOID, TEXTOID};
         Datum values[7] = {CStringGetTextDatum(name),
@@ -427,9 +418,9 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
                            CStringGetTextDatum(snapshot ? "pending" : "none")};
         Exec(psprintf("INSERT INTO %s.pipelines (name, server, publication, options, slot_name, owner, snapshot) "
                       "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                      pg::ExtensionSchemaSql()),
+                      own.schema),
              7, types, values, SPI_OK_INSERT);
-        EndOwnSql(&own);
+        pg::EndOwnerSpi(&own);
     }
     // On commit the launcher starts the worker (it scans every second).
     Remember(Pending::Reload, slot);
@@ -439,10 +430,10 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
 extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
     char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
     PipelineDef row = OpenManagedPipeline(name);
-    OwnSql own;
+    pg::OwnerSpi own;
     BeginOwnSql(&own);
-    (void)LockPipeline(row);
-    EndOwnSql(&own);
+    (void)LockPipeline(own, row);
+    pg::EndOwnerSpi(&own);
 
     // Stop the worker and keep the launcher from starting another.
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
@@ -473,10 +464,10 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
     {
         Oid types[1] = {TEXTOID};
         Datum values[1] = {CStringGetTextDatum(name)};
-        Exec(psprintf("DELETE FROM %s.pipelines WHERE name OPERATOR(pg_catalog.=) $1", pg::ExtensionSchemaSql()), 1,
-             types, values, SPI_OK_DELETE);
+        Exec(psprintf("DELETE FROM %s.pipelines WHERE name OPERATOR(pg_catalog.=) $1", own.schema), 1, types, values,
+             SPI_OK_DELETE);
     }
-    EndOwnSql(&own);
+    pg::EndOwnerSpi(&own);
     WakeLauncher();
     PG_RETURN_VOID();
 }
@@ -484,17 +475,16 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
 static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
     char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
     PipelineDef row = OpenManagedPipeline(name);
-    OwnSql own;
+    pg::OwnerSpi own;
     BeginOwnSql(&own);
-    if (LockPipeline(row) != paused) {
+    if (LockPipeline(own, row) != paused) {
         Oid types[2] = {TEXTOID, BOOLOID};
         Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(paused)};
-        Exec(psprintf("UPDATE %s.pipelines SET paused = $2 WHERE name OPERATOR(pg_catalog.=) $1",
-                      pg::ExtensionSchemaSql()),
-             2, types, values, SPI_OK_UPDATE);
+        Exec(psprintf("UPDATE %s.pipelines SET paused = $2 WHERE name OPERATOR(pg_catalog.=) $1", own.schema), 2,
+             types, values, SPI_OK_UPDATE);
         Remember(Pending::Reload, row.slot_name);
     }
-    EndOwnSql(&own);
+    pg::EndOwnerSpi(&own);
     PG_RETURN_VOID();
 }
 

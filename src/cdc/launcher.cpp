@@ -1,4 +1,4 @@
-// The CDC launcher and the pipelines' shared memory.  The launcher is a
+// The CDC launcher (its shared memory: shmem.cpp).  The launcher is a
 // static background worker (registered only when the library is preloaded).
 // Every second, or when woken, it lists the logical replication slots named
 // kafka_fdw_* that use pgoutput (each is a pipeline of some database), and
@@ -8,6 +8,7 @@
 // connections gets a sink worker that looks for sinks (and ends if it finds
 // none); kafka.create_sink marks its database again.
 #include "cdc/cdc.hpp"
+#include "pg/worker.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -23,79 +24,14 @@ extern "C" {
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
-#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/snapmgr.h"
 }
 
 namespace kafka_fdw::cdc {
-namespace {
-
-bool g_preloaded = false;
-int g_max_pipelines = 8;
-CdcShared *g_shared = nullptr;
-shmem_request_hook_type prev_shmem_request_hook = nullptr;
-shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
-
-Size SharedSize() {
-    return add_size(offsetof(CdcShared, entries), mul_size(sizeof(PipelineEntry), g_max_pipelines));
-}
-
-void ShmemRequest() {
-    if (prev_shmem_request_hook) prev_shmem_request_hook();
-    RequestAddinShmemSpace(SharedSize());
-    RequestNamedLWLockTranche("kafka_fdw_cdc", 1);
-}
-
-void ShmemStartup() {
-    if (prev_shmem_startup_hook) prev_shmem_startup_hook();
-    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    bool found;
-    g_shared = static_cast<CdcShared *>(ShmemInitStruct("kafka_fdw_cdc", SharedSize(), &found));
-    if (!found) {
-        memset(g_shared, 0, SharedSize());
-        g_shared->lock = &(GetNamedLWLockTranche("kafka_fdw_cdc"))->lock;
-        g_shared->launcher_procno = -1;
-        g_shared->max_pipelines = g_max_pipelines;
-    }
-    LWLockRelease(AddinShmemInitLock);
-}
-
-}  // namespace
-
-void ReloadConfigIfPending() {
-    if (!ConfigReloadPending) return;
-    ConfigReloadPending = false;
-    ProcessConfigFile(PGC_SIGHUP);
-}
-
-const char *WorkerStateName(WorkerState s) {
-    switch (s) {
-    case WorkerState::Starting:
-    case WorkerState::Running:
-        return "running";
-    case WorkerState::Paused:
-        return "paused";
-    case WorkerState::Retrying:
-        return "retrying";
-    case WorkerState::Stopped:
-        break;
-    }
-    return "stopped";
-}
-
-bool Preloaded() { return g_preloaded; }
-CdcShared *Shared() { return g_shared; }
 
 void InitAtPreload() {
-    g_preloaded = true;
-    DefineCustomIntVariable("kafka_fdw.max_pipelines", "Maximum number of CDC pipelines in the cluster.", nullptr,
-                            &g_max_pipelines, 8, 1, 1000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-    DefineSinkGucs();
-    prev_shmem_request_hook = shmem_request_hook;
-    shmem_request_hook = ShmemRequest;
-    prev_shmem_startup_hook = shmem_startup_hook;
-    shmem_startup_hook = ShmemStartup;
+    InitSharedMemory();
 
     BackgroundWorker bgw;
     memset(&bgw, 0, sizeof bgw);
@@ -109,59 +45,9 @@ void InitAtPreload() {
     RegisterBackgroundWorker(&bgw);
 }
 
-void WakeLauncher() {
-    if (!g_shared) return;
-    int procno = g_shared->launcher_procno;
-    if (procno >= 0) SetLatch(&ProcGlobal->allProcs[procno].procLatch);
-}
-
-void WakeWorker(pid_t pid) {
-    if (pid == 0) return;
-    PGPROC *proc = BackendPidGetProc(pid);
-    if (proc) SetLatch(&proc->procLatch);
-}
-
 bool IsPipelineSlot(const ReplicationSlot *s) {
     return s->in_use && SlotIsLogical(s) && strncmp(NameStr(s->data.name), kSlotPrefix, strlen(kSlotPrefix)) == 0 &&
            strcmp(NameStr(s->data.plugin), "pgoutput") == 0;
-}
-
-SinkWorkerEntry *FindSinkWorker(Oid dboid, Oid owner, bool create) {
-    SinkWorkerEntry *free_entry = nullptr;
-    for (int i = 0; i < kMaxSinkWorkers; i++) {
-        SinkWorkerEntry *e = &g_shared->sinkworkers[i];
-        if (e->dboid == dboid && e->owner == owner) return e;
-        if (e->dboid == InvalidOid && !free_entry) free_entry = e;
-    }
-    if (!create || !free_entry) return nullptr;
-    memset(free_entry, 0, sizeof *free_entry);
-    free_entry->dboid = dboid;
-    free_entry->owner = owner;
-    return free_entry;
-}
-
-PipelineEntry *FindEntry(const char *slot_name) {
-    for (int i = 0; i < g_shared->max_pipelines; i++) {
-        PipelineEntry *e = &g_shared->entries[i];
-        if (e->in_use && strcmp(e->slot_name, slot_name) == 0) return e;
-    }
-    return nullptr;
-}
-
-PipelineEntry *NewEntry(const char *slot_name, Oid dboid) {
-    for (int i = 0; i < g_shared->max_pipelines; i++) {
-        PipelineEntry *e = &g_shared->entries[i];
-        // A free entry never has a worker the launcher knows of (it frees
-        // only entries without one); pid: a worker of an earlier launcher.
-        if (e->in_use || e->pid != 0) continue;
-        memset(e, 0, sizeof *e);
-        e->in_use = true;
-        e->dboid = dboid;
-        strlcpy(e->slot_name, slot_name, NAMEDATALEN);
-        e->restart_at = GetCurrentTimestamp();
-        return e;
-    }
-    return nullptr;
 }
 
 namespace {
@@ -178,12 +64,12 @@ BackgroundWorkerHandle *g_sink_handles[kMaxSinkWorkers];
 List *g_unmarked = NIL;
 
 void LauncherExit(int, Datum) {
-    if (!g_shared) return;
+    if (!Shared()) return;
     LWLockReleaseAll();  // an ERROR may have left the lock held
-    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
-    g_shared->launcher_procno = -1;
-    g_shared->launcher_pid = 0;
-    LWLockRelease(g_shared->lock);
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    Shared()->launcher_procno = -1;
+    Shared()->launcher_pid = 0;
+    LWLockRelease(Shared()->lock);
 }
 
 // A dynamic worker connected to a database, restarted by us (not the
@@ -209,7 +95,7 @@ BackgroundWorkerHandle *StartDynamicWorker(const char *function, const char *nam
 }
 
 void StartWorker(int idx) {
-    PipelineEntry *e = &g_shared->entries[idx];
+    PipelineEntry *e = &Shared()->entries[idx];
     char name[BGW_MAXLEN];
     snprintf(name, sizeof name, "kafka_fdw pipeline %s", e->slot_name);
     BackgroundWorkerHandle *h = StartDynamicWorker("kafka_fdw_cdc_worker_main", name, "kafka_fdw pipeline", idx);
@@ -226,14 +112,14 @@ void StartWorker(int idx) {
 }
 
 // Every database that allows connections may have sinks: a lookup worker
-// for each, once; those that find no free entry are tried again later.
+// for each, once; those that find no free entry are tried again later.  In
+// a transaction.
 void MarkAllDatabases() {
-    StartTransactionCommand();
     (void)GetTransactionSnapshot();
     Relation rel = table_open(DatabaseRelationId, AccessShareLock);
     TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
     HeapTuple tup;
-    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
         auto *db = (Form_pg_database)GETSTRUCT(tup);
         if (!db->datallowconn || db->datistemplate) continue;
@@ -246,14 +132,13 @@ void MarkAllDatabases() {
             MemoryContextSwitchTo(old);
         }
     }
-    LWLockRelease(g_shared->lock);
+    LWLockRelease(Shared()->lock);
     table_endscan(scan);
     table_close(rel, AccessShareLock);
-    CommitTransactionCommand();
 }
 
 void StartSinkWorker(int idx) {
-    SinkWorkerEntry *e = &g_shared->sinkworkers[idx];
+    SinkWorkerEntry *e = &Shared()->sinkworkers[idx];
     char name[BGW_MAXLEN];
     if (OidIsValid(e->owner))
         snprintf(name, sizeof name, "kafka_fdw sinks of role %u in database %u", e->owner, e->dboid);
@@ -268,7 +153,7 @@ void StartSinkWorker(int idx) {
 void ScanSinks() {
     TimestampTz now = GetCurrentTimestamp();
     for (int i = 0; i < kMaxSinkWorkers; i++) {
-        SinkWorkerEntry *e = &g_shared->sinkworkers[i];
+        SinkWorkerEntry *e = &Shared()->sinkworkers[i];
         if (g_sink_handles[i]) {
             pid_t pid;
             if (GetBackgroundWorkerPid(g_sink_handles[i], &pid) != BGWH_STOPPED) continue;
@@ -287,7 +172,7 @@ void ScanSinks() {
         g_unmarked = foreach_delete_current(g_unmarked, lc);
     }
     for (int i = 0; i < kMaxSinkWorkers; i++) {
-        SinkWorkerEntry *e = &g_shared->sinkworkers[i];
+        SinkWorkerEntry *e = &Shared()->sinkworkers[i];
         if (g_sink_handles[i]) continue;
         if (e->dboid == InvalidOid || !e->wanted || now < e->restart_at) continue;
         if (e->pid != 0 && BackendPidGetProc(e->pid) != nullptr) continue;
@@ -313,19 +198,19 @@ bool ScanSlots() {
     LWLockRelease(ReplicationSlotControlLock);
 
     TimestampTz now = GetCurrentTimestamp();
-    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     // Forget the workers that ended.
-    for (int i = 0; i < g_shared->max_pipelines; i++) {
+    for (int i = 0; i < Shared()->max_pipelines; i++) {
         if (!g_handles[i]) continue;
         pid_t pid;
         BgwHandleStatus st = GetBackgroundWorkerPid(g_handles[i], &pid);
         if (st != BGWH_STOPPED) {
-            const PipelineEntry *e = &g_shared->entries[i];
+            const PipelineEntry *e = &Shared()->entries[i];
             if (st == BGWH_STARTED && e->pid == 0 && e->state != WorkerState::Starting) exiting = true;
         } else {
             pfree(g_handles[i]);
             g_handles[i] = nullptr;
-            PipelineEntry *e = &g_shared->entries[i];
+            PipelineEntry *e = &Shared()->entries[i];
             e->pid = 0;
             if (e->state == WorkerState::Starting || e->state == WorkerState::Running ||
                 e->state == WorkerState::Paused)
@@ -333,8 +218,8 @@ bool ScanSlots() {
         }
     }
     // Entries for new slots; entries of slots that are gone are freed.
-    for (int i = 0; i < g_shared->max_pipelines; i++) {
-        PipelineEntry *e = &g_shared->entries[i];
+    for (int i = 0; i < Shared()->max_pipelines; i++) {
+        PipelineEntry *e = &Shared()->entries[i];
         if (!e->in_use || g_handles[i]) continue;
         bool exists = false;
         for (int j = 0; j < nslots; j++)
@@ -346,15 +231,15 @@ bool ScanSlots() {
         if (!FindEntry(slots[j].name)) (void)NewEntry(slots[j].name, slots[j].dboid);
     ScanSinks();
     // Start what should run.
-    for (int i = 0; i < g_shared->max_pipelines; i++) {
-        PipelineEntry *e = &g_shared->entries[i];
+    for (int i = 0; i < Shared()->max_pipelines; i++) {
+        PipelineEntry *e = &Shared()->entries[i];
         if (!e->in_use || g_handles[i] || e->dropping) continue;
         if (now < e->restart_at) continue;
         // A worker started by an earlier launcher may still run.
         if (e->pid != 0 && BackendPidGetProc(e->pid) != nullptr) continue;
         StartWorker(i);
     }
-    LWLockRelease(g_shared->lock);
+    LWLockRelease(Shared()->lock);
     pfree(slots);
     return exiting;
 }
@@ -370,17 +255,17 @@ void kafka_fdw_cdc_launcher_main(Datum) {
     BackgroundWorkerUnblockSignals();
 
     g_handles = static_cast<BackgroundWorkerHandle **>(
-        MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * g_shared->max_pipelines));
-    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
-    g_shared->launcher_pid = MyProcPid;
-    g_shared->launcher_procno = kafka_fdw::pg::MyProcNo();
+        MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * Shared()->max_pipelines));
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    Shared()->launcher_pid = MyProcPid;
+    Shared()->launcher_procno = kafka_fdw::pg::MyProcNo();
     // A launcher that starts after a crash-free restart of itself finds
     // entries of workers that are still running: keep their status but
     // forget them (their exit no longer notifies us; they end on their own).
-    LWLockRelease(g_shared->lock);
+    LWLockRelease(Shared()->lock);
     before_shmem_exit(LauncherExit, 0);
     BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);  // shared catalogs only
-    MarkAllDatabases();
+    kafka_fdw::pg::InWorkerXact(0, [] { MarkAllDatabases(); });
 
     MemoryContext scan_cxt = AllocSetContextCreate(TopMemoryContext, "kafka_fdw launcher", ALLOCSET_DEFAULT_SIZES);
     for (;;) {
@@ -389,7 +274,7 @@ void kafka_fdw_cdc_launcher_main(Datum) {
         // once instead of being lost.
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
-        ReloadConfigIfPending();
+        kafka_fdw::pg::ReloadConfigIfPending();
         MemoryContext old = MemoryContextSwitchTo(scan_cxt);
         bool exiting = ScanSlots();
         MemoryContextSwitchTo(old);

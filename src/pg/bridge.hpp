@@ -136,6 +136,8 @@ void ReportClientEvents(kafka::Client &client);
 extern int g_timeout_ms;
 // kafka_fdw.max_pipelines_per_role (guc.cpp)
 extern int g_max_pipelines_per_role;
+// kafka_fdw.sink_batch_timeout (guc.cpp; defined when preloaded)
+extern int g_sink_batch_timeout_ms;
 
 // Core -> SQLSTATE.
 int SqlStateOf(kafka::ErrorKind kind);

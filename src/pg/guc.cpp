@@ -4,6 +4,7 @@
 namespace kafka_fdw::pg {
 
 int g_max_pipelines_per_role = 4;
+int g_sink_batch_timeout_ms = 60000;
 
 void DefineGucs() {
     DefineCustomIntVariable(
@@ -20,6 +21,17 @@ void DefineGucs() {
         "Checked by create_pipeline; superusers are exempt. 0: only superusers may create pipelines.",
         &g_max_pipelines_per_role, 4, 0, 1000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("kafka_fdw");
+}
+
+// The settings of what runs only when the library is preloaded (the sink
+// workers; kafka_fdw.max_pipelines is src/cdc/shmem.cpp's).
+void DefinePreloadGucs() {
+    DefineCustomIntVariable("kafka_fdw.sink_batch_timeout",
+                            "Longest time one batch of a sink may take, in milliseconds (0: no limit).",
+                            "A batch that takes longer is cancelled, recorded as the sink's last_error and tried "
+                            "again with a backoff; the owner's other sinks go on meanwhile.",
+                            &g_sink_batch_timeout_ms, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
 }
 
 }  // namespace kafka_fdw::pg

@@ -15,6 +15,7 @@ void _PG_init(void);
 
 namespace kafka_fdw::pg {
 void DefineGucs();
+void DefinePreloadGucs();
 void BackendInterruptCheck();
 }  // namespace kafka_fdw::pg
 
@@ -24,6 +25,10 @@ void _PG_init(void) {
     kafka_fdw::fdw::RegisterConnectionCallbacks();
     kafka_fdw::fdw::RegisterXactCallbacks();
     kafka_fdw::pg::RegisterRoleGuard();
-    // CDC pipelines need shared memory and the launcher: only when preloaded.
-    if (process_shared_preload_libraries_in_progress) kafka_fdw::cdc::InitAtPreload();
+    // CDC pipelines and sinks need shared memory and the launcher: only when
+    // preloaded.
+    if (process_shared_preload_libraries_in_progress) {
+        kafka_fdw::cdc::InitAtPreload();
+        kafka_fdw::pg::DefinePreloadGucs();
+    }
 }

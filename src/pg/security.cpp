@@ -93,14 +93,15 @@ void LeaveRole(const RoleScope *scope) {
     SetUserIdAndSecContext(scope->saved_user, scope->saved_sec);
 }
 
-void BeginOwnerSpi(OwnerSpi *scope) {
+void BeginOwnerSpi(OwnerSpi *scope, int flags) {
+    scope->flags = flags;
     scope->schema = ExtensionSchemaSql();
-    EnterRole(&scope->role, ExtensionOwner(), false);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    EnterRole(&scope->role, ExtensionOwner(), (flags & kOwnerSpiRestricted) != 0);
+    if ((flags & kOwnerSpiConnect) && SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
 }
 
 void EndOwnerSpi(const OwnerSpi *scope) {
-    SPI_finish();
+    if (scope->flags & kOwnerSpiConnect) SPI_finish();
     LeaveRole(&scope->role);
 }
 

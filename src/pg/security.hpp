@@ -43,14 +43,24 @@ struct RoleScope {
 void EnterRole(RoleScope *scope, Oid role, bool restricted);
 void LeaveRole(const RoleScope *scope);
 
-// The extension's own SQL on its own tables: SPI connected, as the
-// extension's owner, search_path pinned; `schema` is the extension's schema,
-// quoted, for the statements' text.  Only fully qualified statements.
+// The extension's own SQL on its own tables: as the extension's owner,
+// search_path pinned (EnterRole); `schema` is the extension's schema, quoted,
+// for the statements' text.  Only fully qualified statements.  Flags:
+//   kOwnerSpiConnect     SPI connected here (and finished by EndOwnerSpi);
+//                        without it, within the caller's SPI connection
+//   kOwnerSpiRestricted  SECURITY_RESTRICTED_OPERATION besides (as
+//                        REFRESH MATERIALIZED VIEW: nothing that runs inside
+//                        may change state that outlives it)
+enum OwnerSpiFlags : int {
+    kOwnerSpiConnect = 1 << 0,
+    kOwnerSpiRestricted = 1 << 1,
+};
 struct OwnerSpi {
     RoleScope role;
     const char *schema;
+    int flags;
 };
-void BeginOwnerSpi(OwnerSpi *scope);
+void BeginOwnerSpi(OwnerSpi *scope, int flags = kOwnerSpiConnect);
 void EndOwnerSpi(const OwnerSpi *scope);
 
 // The same pin of search_path without a role switch (for the extension's own

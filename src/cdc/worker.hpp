@@ -1,0 +1,168 @@
+// The pipeline worker's private header (Postgres zone): its state and what
+// its files share.
+//   worker_main.cpp  the main loop, signals, status in shared memory
+//   definition.cpp   the pipeline's row and its owner's privileges
+//   render.cpp       a row as row_to_json renders it
+//   dispatch.cpp     pgoutput's messages to Kafka, and confirming the slot
+//   snapshot.cpp     the initial snapshot
+// See worker_main.cpp for how the worker runs.
+#pragma once
+
+#include "cdc/sender.hpp"
+#include "cdc/debezium.hpp"
+
+#include "cdc/cdc.hpp"
+
+extern "C" {
+#include "replication/logical.h"
+#include "utils/hsearch.h"
+}
+
+// Nothing here is part of the library's interface: hidden from its dynamic
+// symbol table also where PGXS does not compile with -fvisibility=hidden (15).
+#pragma GCC visibility push(hidden)
+
+namespace kafka_fdw::cdc::pipeline {
+
+namespace pgo = format::pgoutput;
+
+// How a column's text (as pgoutput sends it) becomes JSON: as row_to_json
+// renders it (PostgreSQL 15's json_categorize_type / datum_to_json), except
+// that nothing but built-in code runs.  A type's cast to json is never looked
+// for, and arrays and composites are read from their text here, element by
+// element, never through array_in/record_in and array_to_json/row_to_json
+// (which call the input functions of the element and attribute types, among
+// them domain CHECK constraints, and the casts to json of user types).  Every
+// type that is not one of the built-in categories below renders as a JSON
+// string of its text (its output function's, as pgoutput sends it).
+enum class Cat { Bool, Number, DateTime, Json, Array, Vector, Composite, String };
+
+struct JsonType {
+    Cat cat;
+    Oid basetype;     // DateTime: DATEOID, TIMESTAMPOID or TIMESTAMPTZOID
+    int32 typmod;
+    FmgrInfo infunc;  // DateTime: the built-in input function of basetype
+    Oid ioparam;
+    JsonType *elem;   // Array, Vector: the element type
+    char delim;       // Array: the element type's typdelim
+    // Composite: the fields (non-dropped attributes) of rowtype's tuple
+    // descriptor with this identifier; built again when the type changed
+    Oid rowtype;
+    uint64 tupdesc_id;
+    int nfields;
+    char **field_names;  // as JSON strings and ':' ('"a":')
+    JsonType *fields;
+    MemoryContext cxt;   // where fields are (re)built
+};
+
+struct AttrInfo {
+    char *name;
+    char *json_name;  // the name as a JSON string and ':' ('"id":')
+    bool key;
+    JsonType type;
+};
+
+struct RelInfo {
+    uint32 relid;  // hash key
+    MemoryContext cxt;
+    char *table;   // schema.table
+    char *topic;
+    int natts;
+    AttrInfo *attrs;
+    dbz::Relation *dbz;  // format "debezium"
+    bool excluded;       // a relation of the extension's own schema: never sent
+    bool topic_ready;    // its topic was made sure of (before the first event)
+};
+
+struct Worker {
+    int idx;
+    PipelineEntry *entry;
+    char slot_name[NAMEDATALEN];
+    char *name;
+    char *server;
+    char *publication;
+    char *topic_prefix;
+    int partitions;
+    int replication;
+    Oid owner;
+    bool paused;
+    MemoryContext cxt;      // worker lifetime
+    MemoryContext scratch;  // reset after each pgoutput message
+    Sender *sender;
+    LogicalDecodingContext *ctx;
+    HTAB *rels;
+    XLogRecPtr confirmed;
+    bool dirty;
+    TimestampTz last_save;
+    TimestampTz last_housekeeping;
+    TimestampTz stalled_since;  // first time we saw pending messages not moving
+    uint64 last_pending;
+    uint64 records;
+    char toast_cols[1024];
+    bool snapshot_pending;  // the initial snapshot is still to be (re)done
+    bool no_definition;     // no pipeline row for the slot (yet)
+    bool connecting;        // connecting as the owner (a FATAL there: look the owner up again)
+    Oid connected_owner;    // the role this process connected as (InvalidOid: a lookup start)
+    List *verified;         // tables checked at this start, not yet described (see RelationAllowed)
+    uint32 created_gen;     // the entry's created_gen before the row was looked for
+    bool debezium;      // format "debezium" (else "row")
+    bool dbz_schemas;   // its option "schemas"
+    bool failover;      // option "failover": the slot is synchronized to standbys (17+)
+    char *dbname;
+    // the transaction being decoded, and the position of the current change
+    uint64 txn_final_lsn;
+    uint32 txn_xid;
+    int64 txn_commit_unix_us;
+    XLogRecPtr change_lsn;
+};
+
+extern Worker *W;
+constexpr const char *kUnchangedToast = "__kafka_fdw_unchanged_toast__";
+
+// ---- worker_main.cpp: status in shared memory --------------------------------
+
+void SetState(WorkerState s, const char *error);
+// Both end the worker when its pipeline was paused, changed or dropped.
+void ExitIfReloaded();
+void StalledOnKafka(const char *why);  // and says why it waits
+
+void PublishProgress();
+bool StopRequested();
+
+// ---- definition.cpp: the pipeline's row, its owner ---------------------------
+
+bool LoadDefinition();
+void CheckPrivileges();
+void RelationAllowed(Oid relid);
+[[noreturn]] void LookupOwner();
+
+// ---- render.cpp: rows as row_to_json renders them ------------------------------
+
+void DescribeType(JsonType *t, Oid typid, int32 typmod, MemoryContext cxt);
+void RenderRow(StringInfo out, RelInfo *rel, const pgo::Tuple &tup, const pgo::Tuple *full_old);
+bool RenderKey(StringInfo out, RelInfo *rel, const pgo::Tuple &tup);
+
+// ---- dispatch.cpp: changes to Kafka, confirmation ------------------------------
+
+void CreateSender();
+void EnsureTopic(const char *topic);
+bool InExtensionSchema(Oid relid);
+void OnRelation(const pgo::Relation &msg);
+RelInfo *LookupRel(uint32 relid);
+void DescribeKafkaWait(char *buf, size_t size, const char *what);
+void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *toast);
+dbz::Source CurrentSource(bool snapshot);
+// pgoutput's output writer callbacks
+void PrepareWrite(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write);
+void Write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write);
+void UpdateProgress(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool skipped_xact);
+void Housekeeping(bool force);
+[[noreturn]] void StopCleanly();
+
+// ---- snapshot.cpp --------------------------------------------------------------
+
+void TakeSnapshot();
+
+}  // namespace kafka_fdw::cdc::pipeline
+
+#pragma GCC visibility pop
