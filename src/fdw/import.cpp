@@ -54,15 +54,13 @@ bool Selected(const ImportRequest *req, const std::string &topic) {
 }
 
 // C++ zone: sample one topic and infer its table.
-void SampleTopicCpp(const ClientSpec *spec, const ImportRequest *req, const std::string &topic, int nparts,
+void SampleTopicCpp(const ClientSpec *spec, const ImportRequest *req, const std::string &topic,
                     ImportedTopic *out) {
     kafka::Client &meta = MetadataClient(spec);
-    std::vector<kafka::Watermarks> wm;
+    std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
     int nonempty = 0;
-    for (int p = 0; p < nparts; p++) {
-        wm.push_back(kafka::QueryWatermarks(meta, topic, p, pg::g_timeout_ms));
-        if (wm.back().high > wm.back().low) nonempty++;
-    }
+    for (const auto &w : wm)
+        if (w.high > w.low) nonempty++;
     std::vector<kafka::PartitionRange> ranges;
     int64_t per = nonempty ? (req->sample_size + nonempty - 1) / nonempty : 0;
     for (const auto &w : wm) {
@@ -159,7 +157,7 @@ static List *kafkaImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverO
         topics = static_cast<ImportedTopic *>(pg::AllocOrThrow(sizeof(ImportedTopic) * (all.size() + 1)));
         for (const auto &t : all) {
             if (!Selected(&req, t.name)) continue;
-            SampleTopicCpp(spec, &req, t.name, t.partitions, &topics[ntopics++]);
+            SampleTopicCpp(spec, &req, t.name, &topics[ntopics++]);
         }
     });
 

@@ -42,13 +42,9 @@ struct SamplePlan {
 void PlanSampleCpp(ScanState *s, int targrows, SamplePlan *plan) {
     kafka::Client &meta = MetadataClient(s->spec);
     const char *topic = s->table->topic;
-    int n = kafka::PartitionCount(meta, topic, pg::g_timeout_ms);
-    std::vector<kafka::Watermarks> wm;
+    std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
     plan->total = 0;
-    for (int p = 0; p < n; p++) {
-        wm.push_back(kafka::QueryWatermarks(meta, topic, p, pg::g_timeout_ms));
-        plan->total += static_cast<double>(wm.back().high - wm.back().low);
-    }
+    for (const auto &w : wm) plan->total += static_cast<double>(w.high - w.low);
     plan->rounds.assign(kAnalyzeRounds, {});
     if (plan->total <= 0) return;
     for (const auto &w : wm) {

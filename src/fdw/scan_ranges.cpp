@@ -324,10 +324,16 @@ std::vector<Intervals> EvalNode(const CondValues *cv, int at, int nparts, const 
 // C++ zone: turns the conditions and the watermarks into ranges, sorted by
 // partition and offset (a partition may have several).  A group scan has
 // one range per partition it reads (the group's position moves its start).
-void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
+void ComputeRangesCpp(ScanState *s, const CondValues *cv, const StatementKey &key) {
     kafka::Client &meta = MetadataClient(s->spec);
     const char *topic = s->table->topic;
-    int nparts = kafka::PartitionCount(meta, topic, pg::g_timeout_ms);
+    // the planner's (same statement, used once) or taken now: one ListOffsets
+    // round for all partitions either way
+    std::vector<kafka::Watermarks> wm;
+    int ticket = s->marks_ticket;
+    s->marks_ticket = 0;
+    if (!TakePlannedWatermarks(ticket, key, s->spec, topic, &wm)) wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
+    int nparts = static_cast<int>(wm.size());
     // First pass without the timestamps: which partitions can match at all.
     std::vector<Intervals> sets = EvalNode(cv, 0, nparts, nullptr);
     std::vector<int64_t> ts_values;
@@ -345,7 +351,7 @@ void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
         std::sort(ts_values.begin(), ts_values.end());
         ts_values.erase(std::unique(ts_values.begin(), ts_values.end()), ts_values.end());
         for (int64_t ms : ts_values) {
-            std::vector<int64_t> offs = kafka::OffsetsForTime(meta, topic, parts, ms, pg::g_timeout_ms);
+            std::vector<int64_t> offs = kafka::OffsetsForTime(meta, topic, parts, ms, pg::g_timeout_ms, &wm);
             for (size_t i = 0; i < parts.size(); i++) starts[{ms, parts[i]}] = offs[i];
         }
         sets = EvalNode(cv, 0, nparts, &starts);
@@ -354,7 +360,7 @@ void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
     s->rt->watermarks.clear();
     for (int32_t p : parts) {
         if (sets[p].empty()) continue;
-        kafka::Watermarks w = kafka::QueryWatermarks(meta, topic, p, pg::g_timeout_ms);
+        const kafka::Watermarks &w = wm[static_cast<size_t>(p)];
         if (s->table->group) {
             s->rt->ranges.push_back({p, w.low, std::max(w.low, w.high)});
             s->rt->watermarks.push_back(w);

@@ -133,14 +133,15 @@ Datum kafka_reset_group(PG_FUNCTION_ARGS) {
     int64 *next = nullptr;
     KFDW_ENTRY({
         kafka::Client &c = fdw::MetadataClient(spec);
-        n = kafka::PartitionCount(c, topic, pg::g_timeout_ms);
+        std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(c, topic, pg::g_timeout_ms);
+        n = static_cast<int>(wm.size());
         next = static_cast<int64 *>(pg::AllocOrThrow(sizeof(int64) * n));
         std::vector<int32_t> parts;
         for (int p = 0; p < n; p++) parts.push_back(p);
         std::vector<int64_t> by_time;
-        if (mode == 2) by_time = kafka::OffsetsForTime(c, topic, parts, ts_ms, pg::g_timeout_ms);
+        if (mode == 2) by_time = kafka::OffsetsForTime(c, topic, parts, ts_ms, pg::g_timeout_ms, &wm);
         for (int p = 0; p < n; p++) {
-            kafka::Watermarks w = kafka::QueryWatermarks(c, topic, p, pg::g_timeout_ms);
+            const kafka::Watermarks &w = wm[p];
             next[p] = mode == 0 ? w.low : mode == 1 ? w.high : std::max<int64_t>(w.low, by_time[p]);
         }
     });
