@@ -12,6 +12,23 @@ INSERT INTO orders (part, k, ts, h, id, item, qty, tags, extra, ok) VALUES
   (1, 'b', NULL, NULL, 2, NULL, NULL, NULL, NULL, NULL);
 INSERT INTO orders (part, k, id, item) VALUES (2, 'c', 3, 'cake') RETURNING part, off, id;
 SELECT part, off, k, ts = '2026-01-01 00:00:00+00' AS ts_kept, ts > now() - interval '1 hour' AS ts_now, h, id, item, qty, tags, extra, ok FROM orders ORDER BY id;
+-- a scan planned before a write of the same statement still reads that
+-- write (an SQL function's body is planned as a whole before it runs, up to
+-- 17): the planner's watermarks are not reused after this backend produced
+SELECT kafka.create_topic('kafka', 'planned_marks', 2);
+CREATE FOREIGN TABLE planned_marks (id int) SERVER kafka OPTIONS (topic 'planned_marks', format 'json');
+CREATE FUNCTION insert_then_count(n int) RETURNS bigint LANGUAGE sql AS $$
+  INSERT INTO planned_marks SELECT g FROM generate_series(1, n) g;
+  SELECT count(*) FROM planned_marks;
+$$;
+SELECT insert_then_count(3) AS after_3, insert_then_count(2) AS after_5;
+SELECT count(*) FROM planned_marks;
+PREPARE count_marks AS SELECT count(*) FROM planned_marks;
+EXECUTE count_marks;
+INSERT INTO planned_marks VALUES (9);
+EXECUTE count_marks;
+DEALLOCATE count_marks;
+DROP FUNCTION insert_then_count(int);
 -- what kcat reads: the JSON is row_to_json's
 \! kcat -C -b "$KAFKA_BROKERS" -t orders -e -q -f '%p %k %s\n' | sort
 -- the JSON is byte for byte row_to_json's (simple column types take a faster path)

@@ -1,5 +1,6 @@
-// The FDW handler: which callback does what.  Scans live in scan.cpp,
-// modifications in modify.cpp.
+// The FDW handler: which callback does what.  Scans live in scan*.cpp (the
+// table of callbacks in scan.cpp, one file per phase), modifications in
+// modify.cpp and modify_encode.cpp, IMPORT FOREIGN SCHEMA in import.cpp.
 #include "fdw/connection.hpp"
 #include "fdw/handler.hpp"
 #include "pg/bridge.hpp"

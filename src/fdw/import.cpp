@@ -1,6 +1,5 @@
 // IMPORT FOREIGN SCHEMA: one foreign table per topic, with metadata columns
-// and payload columns inferred from a bounded sample of messages; and the
-// older kafka_fdw's kafka_get_watermarks(regclass).
+// and payload columns inferred from a bounded sample of messages.
 #include "format/infer.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/metadata.hpp"
@@ -55,15 +54,13 @@ bool Selected(const ImportRequest *req, const std::string &topic) {
 }
 
 // C++ zone: sample one topic and infer its table.
-void SampleTopicCpp(const ClientSpec *spec, const ImportRequest *req, const std::string &topic, int nparts,
+void SampleTopicCpp(const ClientSpec *spec, const ImportRequest *req, const std::string &topic,
                     ImportedTopic *out) {
     kafka::Client &meta = MetadataClient(spec);
-    std::vector<kafka::Watermarks> wm;
+    std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
     int nonempty = 0;
-    for (int p = 0; p < nparts; p++) {
-        wm.push_back(kafka::QueryWatermarks(meta, topic, p, pg::g_timeout_ms));
-        if (wm.back().high > wm.back().low) nonempty++;
-    }
+    for (const auto &w : wm)
+        if (w.high > w.low) nonempty++;
     std::vector<kafka::PartitionRange> ranges;
     int64_t per = nonempty ? (req->sample_size + nonempty - 1) / nonempty : 0;
     for (const auto &w : wm) {
@@ -160,7 +157,7 @@ static List *kafkaImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverO
         topics = static_cast<ImportedTopic *>(pg::AllocOrThrow(sizeof(ImportedTopic) * (all.size() + 1)));
         for (const auto &t : all) {
             if (!Selected(&req, t.name)) continue;
-            SampleTopicCpp(spec, &req, t.name, t.partitions, &topics[ntopics++]);
+            SampleTopicCpp(spec, &req, t.name, &topics[ntopics++]);
         }
     });
 
@@ -219,35 +216,3 @@ static List *kafkaImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverO
 void FillImportRoutine(FdwRoutine *r) { r->ImportForeignSchema = kafkaImportForeignSchema; }
 
 }  // namespace kafka_fdw::fdw
-
-// kafka_get_watermarks(rel regclass): the older kafka_fdw's function.
-extern "C" {
-PG_FUNCTION_INFO_V1(kafka_get_watermarks);
-Datum kafka_get_watermarks(PG_FUNCTION_ARGS);
-}
-
-Datum kafka_get_watermarks(PG_FUNCTION_ARGS) {
-    using namespace kafka_fdw;
-    Oid relid = PG_GETARG_OID(0);
-    if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is not a foreign table", get_rel_name(relid))));
-    ForeignServer *server = GetForeignServer(GetForeignTable(relid)->serverid);
-    if (strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, "kafka_fdw") != 0)
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                        errmsg("\"%s\" is not a kafka_fdw foreign table", get_rel_name(relid))));
-    fdw::TableDef *t = fdw::GetTableDef(relid);
-    fdw::ClientSpec *spec = fdw::GetClientSpec(t->serverid, GetUserId(), true);
-    InitMaterializedSRF(fcinfo, 0);
-    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-    int n = 0;
-    int64 *lows = nullptr, *highs = nullptr;
-    KFDW_ENTRY({
-        n = fdw::WatermarksCpp(spec, t->topic, &lows, &highs);
-    });
-    for (int p = 0; p < n; p++) {
-        Datum values[3] = {Int32GetDatum(p), Int64GetDatum(lows[p]), Int64GetDatum(highs[p])};
-        bool nulls[3] = {false, false, false};
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-    }
-    return (Datum)0;
-}

@@ -1,7 +1,9 @@
-// kafka.topics, kafka.partitions, kafka.create_topic, kafka.delete_topic.
+// kafka.topics, kafka.partitions, kafka.create_topic, kafka.delete_topic, and
+// the older kafka_fdw's kafka_get_watermarks(regclass).
 #include "kafka/metadata.hpp"
 
 #include "fdw/connection.hpp"
+#include "fdw/options.hpp"
 #include "pg/bridge.hpp"
 #include "pg/datum.hpp"
 
@@ -122,4 +124,36 @@ Datum kafka_delete_topic(PG_FUNCTION_ARGS) {
     });
     pg::ReportClientEvents(*client);
     PG_RETURN_VOID();
+}
+
+// kafka_get_watermarks(rel regclass): the older kafka_fdw's function.
+extern "C" {
+PG_FUNCTION_INFO_V1(kafka_get_watermarks);
+Datum kafka_get_watermarks(PG_FUNCTION_ARGS);
+}
+
+Datum kafka_get_watermarks(PG_FUNCTION_ARGS) {
+    using namespace kafka_fdw;
+    Oid relid = PG_GETARG_OID(0);
+    if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is not a foreign table", get_rel_name(relid))));
+    ForeignServer *server = GetForeignServer(GetForeignTable(relid)->serverid);
+    if (strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, "kafka_fdw") != 0)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("\"%s\" is not a kafka_fdw foreign table", get_rel_name(relid))));
+    fdw::TableDef *t = fdw::GetTableDef(relid);
+    fdw::ClientSpec *spec = fdw::GetClientSpec(t->serverid, GetUserId(), true);
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    int n = 0;
+    int64 *lows = nullptr, *highs = nullptr;
+    KFDW_ENTRY({
+        n = fdw::WatermarksCpp(spec, t->topic, &lows, &highs);
+    });
+    for (int p = 0; p < n; p++) {
+        Datum values[3] = {Int32GetDatum(p), Int64GetDatum(lows[p]), Int64GetDatum(highs[p])};
+        bool nulls[3] = {false, false, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
 }

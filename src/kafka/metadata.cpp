@@ -222,7 +222,7 @@ std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic
 
 std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
                                     const std::vector<int32_t> &partitions, int64_t ts_ms,
-                                    int timeout_ms) {
+                                    int timeout_ms, const std::vector<Watermarks> *known) {
     Deadline deadline(timeout_ms);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     std::vector<int64_t> out;
@@ -231,8 +231,12 @@ std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
                     rd_kafka_err2str(err), err)
             .At(topic);
     // -1 (no message at or after ts): the end of the partition.
-    for (size_t i = 0; i < out.size(); i++)
-        if (out[i] < 0) out[i] = QueryWatermarks(client, topic, partitions[i], deadline.RemainingMs() + 1).high;
+    for (size_t i = 0; i < out.size(); i++) {
+        if (out[i] >= 0) continue;
+        size_t p = static_cast<size_t>(partitions[i]);
+        out[i] = known && p < known->size() ? (*known)[p].high
+                                            : QueryWatermarks(client, topic, partitions[i], deadline.RemainingMs() + 1).high;
+    }
     return out;
 }
 

@@ -42,10 +42,11 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
 std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic, int timeout_ms);
 
 // For each partition, the first offset whose timestamp is >= ts_ms (the high
-// watermark when there is none).
+// watermark when there is none: from `known`, indexed by partition, when
+// given, else queried).
 std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
                                     const std::vector<int32_t> &partitions, int64_t ts_ms,
-                                    int timeout_ms);
+                                    int timeout_ms, const std::vector<Watermarks> *known = nullptr);
 
 // Consumer groups, on a client whose configuration has group.id (it never
 // subscribes nor assigns): the offsets the group coordinator has committed

@@ -1130,7 +1130,7 @@ TEST(mock_headers_to_json) {
 // BUG (minor): HeadersToJson (src/kafka/consumer.cpp) checks header *values*
 // for UTF-8 but copies header *names* as they are.  Kafka header keys are
 // arbitrary bytes on the wire; a key such as "\xff\xfe" goes raw into the
-// JSON text, which the scan (src/fdw/scan.cpp, ColumnRole::Headers) hands to
+// JSON text, which the scan (src/fdw/scan_decode.cpp, ColumnRole::Headers) hands to
 // the column's input function without any encoding check: invalid UTF-8
 // ends up in a json/jsonb/text value.  Fix: hex-encode (or replace) a name
 // that is not valid UTF-8, as is done for values.
