@@ -8,8 +8,8 @@
 // transaction, op, ts_ms, ts_us, ts_ns) with its source block for
 // PostgreSQL, and column values in Debezium's default encodings
 // (decimal.handling.mode=precise, time.precision.mode=adaptive,
-// binary.handling.mode=bytes).  See ../shared/design/INTEROP.md §2 and the
-// README's "Debezium format".
+// binary.handling.mode=bytes).  See ../shared/design/INTEROP.md §2 and
+// docs/pipelines.md, "Debezium format".
 //
 // Values are read from pgoutput's text with built-in code only: no user
 // function (cast, domain constraint, input function of a user type) runs.

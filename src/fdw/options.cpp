@@ -27,7 +27,7 @@ struct FdwOption {
     Oid context;
     OptKind kind;
     const char *values;  // for kEnum: '|'-separated
-    const char *note;    // shown in the README; "accepted for compatibility" etc.
+    const char *note;    // shown in docs/foreign-tables.md; "accepted for compatibility" etc.
 };
 
 // kafka_fdw's own options.  Table-level options marked with the server's

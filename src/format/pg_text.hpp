@@ -6,7 +6,7 @@
 // array_to_json/row_to_json: those would call the input functions and casts
 // to json of the element and attribute types, and some of those are user
 // code (a domain's CHECK constraint, a table owner's CREATE CAST ... AS json),
-// which must never run while the WAL is decoded.  See the README's "Events".
+// which must never run while the WAL is decoded.  See docs/pipelines.md, "Events".
 //
 // Pure C++, no allocation, no exceptions: callable from the Postgres zone.
 // The unescaped text of an element goes into a buffer the caller provides,

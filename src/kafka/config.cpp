@@ -169,7 +169,7 @@ std::string Config::Check(const std::string &name, const std::string &value) {
 }
 
 const std::vector<std::string> &Config::SuperuserOnly() {
-    // From librdkafka's CONFIGURATION.md (2.0.2).  Keep README.md in sync.
+    // From librdkafka's CONFIGURATION.md (2.0.2).  Keep docs/security.md in sync.
     static const std::vector<std::string> list = {
         // load code into the backend
         "plugin.library.paths",

@@ -12,7 +12,7 @@
 // its owner's other sinks for ever; other owners' sinks run in other workers.
 // The group's positions move in the same transaction as the rows, so each
 // message is applied exactly once, across crashes and restarts (see
-// "Consumer groups" in the README).  A failing batch rolls back (the
+// docs/consumer-groups.md).  A failing batch rolls back (the
 // positions with it), its error is recorded in kafka.sinks, and the sink is
 // tried again with a backoff while the other sinks go on.
 //
