@@ -234,12 +234,13 @@ ClientSpec *GetClientSpecByName(const char *server_name) {
 const kafka::Properties &ReaderDefaults() {
     // A few MB of prefetched messages at most: both thresholds hold for the
     // whole scan (its partitions share one queue), each fetch brings at most
-    // 256 kB per partition, and the consumer wakes the fetchers when the
-    // queue drains (kafka/consumer.hpp), so little throughput is lost.
+    // 256 kB per partition, and before librdkafka 2.4 the consumer wakes the
+    // fetchers when the queue drains (kafka/consumer.hpp), so little
+    // throughput is lost.
     // librdkafka 2.4+ looks at a full queue again only after
     // fetch.queue.backoff.ms (default 1 s) and the consumer's wake-ups do not
-    // help there: 1 ms (bench/README.md, "Scan prefetch and librdkafka's
-    // version": 10 ms cost count(*) a third of its rate).
+    // help there: 1 ms (measured: bench/README.md, "Session 22", and
+    // bench/scan_prefetch.sh).
     static const kafka::Properties defaults = [] {
         kafka::Properties d = {{"queued.min.messages", "5000"},
                                {"queued.max.messages.kbytes", "2048"},
