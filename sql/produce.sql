@@ -14,7 +14,7 @@ INSERT INTO orders (part, k, id, item) VALUES (2, 'c', 3, 'cake') RETURNING part
 SELECT part, off, k, ts = '2026-01-01 00:00:00+00' AS ts_kept, ts > now() - interval '1 hour' AS ts_now, h, id, item, qty, tags, extra, ok FROM orders ORDER BY id;
 -- a scan planned before a write of the same statement still reads that
 -- write (an SQL function's body is planned as a whole before it runs, up to
--- 17): the planner's watermarks are not reused after this backend produced
+-- 17): a scan takes its watermarks when it starts, not when it is planned
 SELECT kafka.create_topic('kafka', 'planned_marks', 2);
 CREATE FOREIGN TABLE planned_marks (id int) SERVER kafka OPTIONS (topic 'planned_marks', format 'json');
 CREATE FUNCTION insert_then_count(n int) RETURNS bigint LANGUAGE sql AS $$

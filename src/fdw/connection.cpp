@@ -302,10 +302,7 @@ kafka::Client &GroupClient(const ClientSpec *spec, const char *group) {
     return *slot;
 }
 
-uint64 g_produce_generation = 0;
-
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {
-    g_produce_generation++;
     CacheEntry &e = Lookup(spec);
     std::unique_ptr<kafka::Producer> &slot = transactional ? e.txn_producer : e.producer;
     if (!slot) {

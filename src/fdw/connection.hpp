@@ -41,9 +41,6 @@ kafka::Config MakeConfig(const ClientSpec *spec, const kafka::Properties &extra_
 const kafka::Properties &ReaderDefaults();
 kafka::Client &MetadataClient(const ClientSpec *spec);
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional);
-// How many times CachedProducer handed out a producer in this backend: a
-// scan does not reuse watermarks taken before a write (scan_plan.cpp).
-extern uint64 g_produce_generation;
 // A client with group.id = group (never subscribes): committed offsets.
 kafka::Client &GroupClient(const ClientSpec *spec, const char *group);
 

@@ -88,7 +88,6 @@ void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
     s->conds = (List *)list_nth(plan->fdw_private, kPrivConds);
     List *needed = (List *)list_nth(plan->fdw_private, kPrivNeeded);
     s->limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
-    s->marks_ticket = intVal(list_nth(plan->fdw_private, kPrivMarks));
     s->cur_offset = -1;
     s->cxt = CurrentMemoryContext;
     if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
@@ -107,12 +106,11 @@ void ComputeRanges(ForeignScanState *node) {
     ScanState *s = (ScanState *)node->fdw_state;
     CondValues *cv = EvalConditions(s, node->ss.ps.ps_ExprContext);
     kafka::Client *meta = nullptr;
-    StatementKey key = CurrentStatementKey();
     // Iterate runs in the per-tuple context: keep the text for EXPLAIN longer.
     MemoryContext old = MemoryContextSwitchTo(s->cxt);
     KFDW_ENTRY({
         meta = &MetadataClient(s->spec);
-        ComputeRangesCpp(s, cv, key);
+        ComputeRangesCpp(s, cv);
     });
     MemoryContextSwitchTo(old);
     if (s->table->group) ApplyGroupPositions(s);

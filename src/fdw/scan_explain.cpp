@@ -46,11 +46,10 @@ char *PlannedRangesText(ForeignScanState *node) {
     CondValues *cv = EvalConditions(s, node->ss.ps.ps_ExprContext);
     MemoryContext cxt = CurrentMemoryContext;
     char *text = nullptr;
-    StatementKey key = CurrentStatementKey();
     KFDW_ENTRY({
         if (!s->rt) s->rt = pg::OwnBy(cxt, new ScanRuntime());
         try {
-            ComputeRangesCpp(s, cv, key);
+            ComputeRangesCpp(s, cv);
             text = RangesText(s->rt->ranges);
         } catch (const kafka::Interrupted &) {
             throw;

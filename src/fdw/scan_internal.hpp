@@ -40,7 +40,6 @@ enum ScanPrivateIndex {
     kPrivNeeded,      // IntList of attnums the query reads
     kPrivLimit,       // Integer: rows to fetch at most (-1: no limit)
     kPrivCondText,    // String: the pushed conditions, for EXPLAIN
-    kPrivMarks,       // Integer: ticket of the planner's watermarks (0: none; scan_plan.cpp)
 };
 
 enum CondTarget { kTargetPartition = 0, kTargetOffset = 1, kTargetTimestamp = 2 };
@@ -93,7 +92,6 @@ struct ScanState {
     FmgrInfo **populate;  // json_populate_record for composite columns of JSON tables
     void **domain_extra;  // domain_check's cache, per column
     int64 limit;
-    int marks_ticket;  // kPrivMarks
     int64 returned;
     bool started;
     bool finished;
@@ -129,23 +127,7 @@ ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid, Fo
 // scan_ranges.cpp: the pushed conditions and the watermarks into ranges.
 struct CondValues;
 CondValues *EvalConditions(ScanState *s, ExprContext *econtext);
-struct StatementKey;
-void ComputeRangesCpp(ScanState *s, const CondValues *cv, const StatementKey &key);
-
-// Watermarks the planner took, handed to the execution of the same statement
-// (scan_plan.cpp): which statement, and how many times this backend had
-// handed out a producer (a write planned with the scan, as in an SQL
-// function's body, runs after the planning).
-struct StatementKey {
-    LocalTransactionId lxid;
-    TimestampTz statement_start;
-    uint64 produce_generation;
-};
-StatementKey CurrentStatementKey();  // Postgres zone
-// C++ zone: the ticket's watermarks into *out and forgets them; false (and
-// nothing) if there are none for this topic, user, server and statement.
-bool TakePlannedWatermarks(int ticket, const StatementKey &key, const ClientSpec *spec, const char *topic,
-                           std::vector<kafka::Watermarks> *out);
+void ComputeRangesCpp(ScanState *s, const CondValues *cv);
 
 // scan_exec.cpp: execution.
 void StartConsumerCpp(ScanState *s, const std::vector<kafka::PartitionRange> &ranges);

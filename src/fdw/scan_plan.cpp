@@ -38,7 +38,6 @@ struct KafkaPlanInfo {
     List *exprs;  // right-hand expressions
     List *cond_clauses;  // the original clauses (for EXPLAIN text)
     int64 limit;
-    int marks_ticket;  // the estimate's watermarks (kPrivMarks)
 };
 
 const ColumnDef *ColumnByAttnum(const TableDef *t, AttrNumber attnum) {
@@ -152,53 +151,17 @@ List *CondTreeOf(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
 }
 
 // ---------------------------------------------------------------------------
-// The planner's watermarks, kept for the execution of the same statement, so
-// that planning and executing a query cost one ListOffsets round, not two.
-// A ticket in fdw_private names them.  They are used once, and only by the
-// statement and transaction that planned them, as long as this backend did
-// not produce in between; any other execution (a cached plan, a rescan, a
-// parallel worker, a later statement) queries the broker itself.
-struct PlannedMarks {
-    StatementKey key;
-    Oid serverid;
-    Oid userid;
-    std::string topic;
-    std::vector<kafka::Watermarks> wm;
-};
-// backend lifetime, never destroyed (no destructor runs at exit)
-std::map<int, PlannedMarks> *g_planned = nullptr;
-int g_next_ticket = 0;
-// planned but never executed (EXPLAIN, a path not taken): dropped when a
-// later statement stashes, and never more than this many
-constexpr size_t kMaxPlanned = 64;
-
-bool SameStatement(const StatementKey &a, const StatementKey &b) {
-    return a.lxid == b.lxid && a.statement_start == b.statement_start && a.produce_generation == b.produce_generation;
-}
-
-int StashPlannedWatermarks(const StatementKey &key, const ClientSpec *spec, const char *topic,
-                           std::vector<kafka::Watermarks> &&wm) {
-    if (!g_planned) g_planned = new std::map<int, PlannedMarks>();
-    for (auto it = g_planned->begin(); it != g_planned->end();)
-        it = SameStatement(it->second.key, key) ? std::next(it) : g_planned->erase(it);
-    if (g_planned->size() >= kMaxPlanned) g_planned->clear();
-    if (++g_next_ticket <= 0) g_next_ticket = 1;
-    (*g_planned)[g_next_ticket] = PlannedMarks{key, spec->serverid, spec->userid, topic, std::move(wm)};
-    return g_next_ticket;
-}
-
-// Estimates from the watermarks (C++ zone), which are stashed for the
-// execution (*ticket, 0 if none).  Planning must not fail because the broker
-// is slow: on any error the estimate falls back to a default.
-double EstimateRowsCpp(const ClientSpec *spec, const char *topic, int timeout_ms, const StatementKey &key,
-                       int *ticket) {
-    *ticket = 0;
+// Estimates from the watermarks (C++ zone; one ListOffsets round for all
+// partitions).  Planning must not fail because the broker is slow: on any
+// error the estimate falls back to a default.  (The scan takes its own
+// watermarks when it starts: reusing the planner's made a scan miss messages
+// acknowledged between planning and execution, e.g. in an SQL function's
+// later statement, which is planned before the earlier ones run.)
+double EstimateRowsCpp(const ClientSpec *spec, const char *topic, int timeout_ms) {
     try {
         kafka::Client &c = MetadataClient(spec);
-        std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(c, topic, timeout_ms);
         double rows = 0;
-        for (const auto &w : wm) rows += static_cast<double>(w.high - w.low);
-        *ticket = StashPlannedWatermarks(key, spec, topic, std::move(wm));
+        for (const auto &w : kafka::TopicWatermarks(c, topic, timeout_ms)) rows += static_cast<double>(w.high - w.low);
         return rows;
     } catch (const kafka::Interrupted &) {
         throw;
@@ -209,22 +172,6 @@ double EstimateRowsCpp(const ClientSpec *spec, const char *topic, int timeout_ms
 
 }  // namespace
 
-StatementKey CurrentStatementKey() {
-    return StatementKey{kafka_fdw::pg::MyLxid(), GetCurrentStatementStartTimestamp(), g_produce_generation};
-}
-
-bool TakePlannedWatermarks(int ticket, const StatementKey &key, const ClientSpec *spec, const char *topic,
-                           std::vector<kafka::Watermarks> *out) {
-    if (ticket <= 0 || !g_planned) return false;
-    auto it = g_planned->find(ticket);
-    if (it == g_planned->end()) return false;
-    PlannedMarks m = std::move(it->second);
-    g_planned->erase(it);
-    if (!SameStatement(m.key, key) || m.serverid != spec->serverid || m.userid != spec->userid || m.topic != topic)
-        return false;
-    *out = std::move(m.wm);
-    return true;
-}
 
 // Whether making a value of this type from text can run code other than
 // built-in C input functions: a domain's CHECK (which may call any
@@ -288,8 +235,7 @@ void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreignt
     // Bounded well below kafka_fdw.timeout: with the broker down, planning
     // must not double the wait the scan itself then has.
     int timeout = Max(100, Min(pg::g_timeout_ms / 4, 1000));
-    StatementKey key = CurrentStatementKey();
-    KFDW_ENTRY({ rows = EstimateRowsCpp(spec, ps->table->topic, timeout, key, &ps->marks_ticket); });
+    KFDW_ENTRY({ rows = EstimateRowsCpp(spec, ps->table->topic, timeout); });
     if (rows < 0) rows = 1000;
     double sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0, JOIN_INNER, NULL);
     baserel->tuples = rows;
@@ -362,8 +308,8 @@ ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid, Fo
     }
     (void)root;
     (void)best_path;
-    List *priv = list_make5(ps->conds, needed, makeInteger((int)Min(ps->limit, (int64)INT_MAX)),
-                            makeString(cond_text), makeInteger(ps->marks_ticket));
+    List *priv = list_make4(ps->conds, needed, makeInteger((int)Min(ps->limit, (int64)INT_MAX)),
+                            makeString(cond_text));
     return make_foreignscan(tlist, scan_clauses, baserel->relid, ps->exprs, priv, NIL, NIL, outer_plan);
 }
 

@@ -324,15 +324,11 @@ std::vector<Intervals> EvalNode(const CondValues *cv, int at, int nparts, const 
 // C++ zone: turns the conditions and the watermarks into ranges, sorted by
 // partition and offset (a partition may have several).  A group scan has
 // one range per partition it reads (the group's position moves its start).
-void ComputeRangesCpp(ScanState *s, const CondValues *cv, const StatementKey &key) {
+void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
     kafka::Client &meta = MetadataClient(s->spec);
     const char *topic = s->table->topic;
-    // the planner's (same statement, used once) or taken now: one ListOffsets
-    // round for all partitions either way
-    std::vector<kafka::Watermarks> wm;
-    int ticket = s->marks_ticket;
-    s->marks_ticket = 0;
-    if (!TakePlannedWatermarks(ticket, key, s->spec, topic, &wm)) wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
+    // taken now, when the scan starts: one ListOffsets round for all partitions
+    std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
     int nparts = static_cast<int>(wm.size());
     // First pass without the timestamps: which partitions can match at all.
     std::vector<Intervals> sets = EvalNode(cv, 0, nparts, nullptr);

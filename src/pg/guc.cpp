@@ -20,8 +20,12 @@ void DefineGucs() {
         "Maximum number of CDC pipelines a role that is not a superuser may own, in all databases.",
         "Checked by create_pipeline; superusers are exempt. 0: only superusers may create pipelines.",
         &g_max_pipelines_per_role, 4, 0, 1000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
-    MarkGUCPrefixReserved("kafka_fdw");
 }
+
+// After every kafka_fdw.* setting is defined (also the preload-only ones):
+// reserving the prefix removes the placeholders of settings not defined yet,
+// with their values from the configuration file.
+void ReserveGucPrefix() { MarkGUCPrefixReserved("kafka_fdw"); }
 
 // The settings of what runs only when the library is preloaded (the sink
 // workers; kafka_fdw.max_pipelines is src/cdc/shmem.cpp's).

@@ -16,6 +16,7 @@ void _PG_init(void);
 namespace kafka_fdw::pg {
 void DefineGucs();
 void DefinePreloadGucs();
+void ReserveGucPrefix();
 void BackendInterruptCheck();
 }  // namespace kafka_fdw::pg
 
@@ -31,4 +32,5 @@ void _PG_init(void) {
         kafka_fdw::cdc::InitAtPreload();
         kafka_fdw::pg::DefinePreloadGucs();
     }
+    kafka_fdw::pg::ReserveGucPrefix();
 }
