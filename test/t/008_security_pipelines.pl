@@ -416,6 +416,9 @@ sq("SELECT kafka.drop_pipeline('$dp')");
 # Finding 12: a quota per role.
 {
 	is(sq('SHOW kafka_fdw.max_pipelines_per_role'), '4', 'kafka_fdw.max_pipelines_per_role defaults to 4');
+	# KafkaTest.pm sets it in postgresql.conf: reserving the kafka_fdw prefix
+	# before the preload-only settings were defined used to drop the value
+	is(sq('SHOW kafka_fdw.max_pipelines'), '16', 'kafka_fdw.max_pipelines from postgresql.conf is kept');
 	my ($rc, $out, $err) = as_role('role_r', 'SET kafka_fdw.max_pipelines_per_role = 100');
 	like($err, qr/permission denied to set parameter/, 'a role cannot raise its own quota');
 	sq("ALTER SYSTEM SET kafka_fdw.max_pipelines_per_role = 3; SELECT pg_reload_conf();");
