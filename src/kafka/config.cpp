@@ -3,6 +3,7 @@
 #include "kafka/errors.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -169,7 +170,7 @@ std::string Config::Check(const std::string &name, const std::string &value) {
 }
 
 const std::vector<std::string> &Config::SuperuserOnly() {
-    // From librdkafka's CONFIGURATION.md (2.0.2).  Keep docs/security.md in sync.
+    // From librdkafka's CONFIGURATION.md (2.0.2, 2.14.2).  Keep docs/security.md in sync.
     static const std::vector<std::string> list = {
         // load code into the backend
         "plugin.library.paths",
@@ -192,8 +193,15 @@ const std::vector<std::string> &Config::SuperuserOnly() {
         "offset.store.method",
         "offset.store.path",
         "offset.store.sync.interval.ms",
-        // make the server fetch an arbitrary URL
+        // read files of the database server (librdkafka 2.4+: OIDC)
+        "https.ca.location",
+        "sasl.oauthbearer.assertion.file",
+        "sasl.oauthbearer.assertion.jwt.template.file",
+        "sasl.oauthbearer.assertion.private.key.file",
+        // make the server fetch an arbitrary URL, or its cloud metadata
+        // service (librdkafka 2.11+: azure_imds)
         "sasl.oauthbearer.token.endpoint.url",
+        "sasl.oauthbearer.metadata.authentication.type",
         // fill the server log with client traffic
         "debug",
         // start an in-process mock cluster (hidden in librdkafka 2.0.2, so
@@ -203,10 +211,22 @@ const std::vector<std::string> &Config::SuperuserOnly() {
     return list;
 }
 
+namespace {
+bool EndsWith(const std::string &s, const char *suffix) {
+    size_t n = strlen(suffix);
+    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+}  // namespace
+
 bool Config::IsSuperuserOnly(const std::string &name_in) {
     const std::string name = Canonical(name_in);
     const auto &l = SuperuserOnly();
-    return std::find(l.begin(), l.end(), name) != l.end();
+    if (std::find(l.begin(), l.end(), name) != l.end()) return true;
+    // A newer librdkafka's property that names a file, a path, a command or
+    // a URL: superuser-only before anyone has read what it does.
+    for (const char *suffix : {".location", ".file", ".path", ".paths", ".cmd", ".url"})
+        if (EndsWith(name, suffix)) return true;
+    return false;
 }
 
 bool Config::IsSecret(const std::string &name_in) {
@@ -219,6 +239,11 @@ bool Config::IsSecret(const std::string &name_in) {
     };
     for (const char *s : secrets)
         if (name == s) return true;
+    // and what a newer librdkafka adds (e.g. 2.11+'s
+    // sasl.oauthbearer.assertion.private.key.passphrase / .pem,
+    // sasl.oauthbearer.client.credentials.client.secret)
+    for (const char *suffix : {"password", "secret", "passphrase", ".key.pem"})
+        if (EndsWith(name, suffix)) return true;
     return false;
 }
 

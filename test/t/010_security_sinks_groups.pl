@@ -311,6 +311,35 @@ like($err, qr/schema kafka holds objects that are not kafka_fdw's/, "CREATE EXTE
 like($err, qr/role "role_b" cannot be dropped because it owns kafka_fdw work in this database\n.*1 sink\(s\)/,
 	'DROP ROLE refuses the owner of a sink');
 
+# --- newer librdkafka's properties that read server files --------------------
+# librdkafka 2.11+ (PostgreSQL 18's 2.14) added OIDC assertion properties that
+# read files and one that queries the cloud metadata service; a plain role with
+# USAGE must not set them in its user mapping.  Older librdkafka does not know
+# them (refused as not public): that counts as refused too, but the 2.14 root
+# must say "only superusers".
+for my $prop ('sasl.oauthbearer.assertion.private.key.file', 'sasl.oauthbearer.assertion.file',
+	'sasl.oauthbearer.assertion.jwt.template.file', 'https.ca.location',
+	'sasl.oauthbearer.metadata.authentication.type')
+{
+	my $value = $prop =~ /type$/ ? 'azure_imds' : '/etc/passwd';
+	($rc, $out, $err) = as('role_a',
+		qq{CREATE USER MAPPING FOR role_a SERVER kafka OPTIONS ("$prop" '$value')});
+	if ($err =~ /has no public configuration property/)
+	{
+		pass("$prop: unknown to this librdkafka, refused");
+	}
+	elsif ($prop !~ /^(sasl|ssl)\./)
+	{
+		# user mappings take sasl.* and ssl.* only (the unit test
+		# config_superuser_only covers the name itself)
+		like($err, qr/invalid user mapping option "\Q$prop\E"/, "$prop: not a user mapping option");
+	}
+	else
+	{
+		like($err, qr/only superusers may set librdkafka property "\Q$prop\E"/, "$prop is superuser-only");
+	}
+}
+
 no_escalation('the whole file');
 is(log_has_crash($node), '', 'no backend crashed');
 $node->stop;

@@ -157,6 +157,12 @@ TEST(config_is_secret) {
     CHECK(!Config::IsSecret("sasl.username"));
     CHECK(!Config::IsSecret("compression.type"));
     CHECK(!Config::IsSecret("ssl.certificate.pem"));  // a public key
+    // newer librdkafka's (2.11+ OIDC assertions): by their names
+    CHECK(Config::IsSecret("sasl.oauthbearer.assertion.private.key.passphrase"));
+    CHECK(Config::IsSecret("sasl.oauthbearer.assertion.private.key.pem"));
+    CHECK(Config::IsSecret("sasl.oauthbearer.client.credentials.client.secret"));
+    CHECK(Config::IsSecret("topic.some.future.password"));
+    CHECK(!Config::IsSecret("https.ca.pem"));  // a public certificate
 }
 
 TEST(config_superuser_only) {
@@ -164,7 +170,14 @@ TEST(config_superuser_only) {
                              "sasl.kerberos.keytab", "ssl.ca.location", "ssl.certificate.location",
                              "ssl.engine.location", "ssl.providers", "ssl.crl.location",
                              "ssl.keystore.location", "sasl.oauthbearer.token.endpoint.url", "debug",
-                             "offset.store.path"}) {
+                             "offset.store.path",
+                             // librdkafka 2.4+ (18's 2.14): files, the cloud metadata service
+                             "https.ca.location", "sasl.oauthbearer.assertion.file",
+                             "sasl.oauthbearer.assertion.jwt.template.file",
+                             "sasl.oauthbearer.assertion.private.key.file",
+                             "sasl.oauthbearer.metadata.authentication.type",
+                             // any future property naming a file, path, command or URL
+                             "some.future.thing.location", "x.file", "topic.y.cmd", "z.url"}) {
         CHECK(Config::IsSuperuserOnly(name));
     }
     for (const char *name : {"compression.type", "bootstrap.servers", "linger.ms", "sasl.username",
