@@ -76,24 +76,25 @@ umount_all() {
   ! awk -v d="$dir/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts
 }
 
-# Mount what is not mounted yet; MOUNTED lists what this call mounted (a second
-# shell in a root that a first one uses mounts nothing and unmounts nothing).
-MOUNTED=()
+# Mount what is not mounted yet (a second shell in a root that a first one
+# uses mounts nothing; see release_mounts for the unmounting).
 mount_all() {
   local dir=$1 m
   for m in "${MOUNTS[@]}"; do
     mkdir -p "$dir/$m"
-    if ! is_mounted "$dir/$m"; then mount --bind "/$m" "$dir/$m" && MOUNTED+=("$dir/$m"); fi
+    if ! is_mounted "$dir/$m"; then mount --bind "/$m" "$dir/$m"; fi
   done
 }
 
-umount_mine() {
-  local i ok=0
-  for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do
-    umount "${MOUNTED[i]}" 2>/dev/null || umount -l "${MOUNTED[i]}" 2>/dev/null || ok=1
-  done
-  MOUNTED=()
-  return "$ok"
+# At the end of a shell: the last user of the root unmounts what is mounted
+# under it, whoever mounted it.  "Last" = its shared lock (fd 9) converts to
+# an exclusive one without waiting; otherwise another command still runs in
+# the root (the first caller used to unmount under a second one still running:
+# /dev/fd vanished in a CI run) and the last of them unmounts.
+release_mounts() {
+  local dir=$1
+  flock -x -n 9 || return 0
+  umount_all "$dir"
 }
 
 # Remove a root's directory: never while anything is mounted below it.
@@ -193,7 +194,7 @@ shell() {
   local dir=$ROOTS/pg$major
   [ -f "$dir/.kafka_fdw_root" ] || die "no root for $major: run test/pg_root.sh create $major"
   lock_shared "$major"
-  trap 'umount_mine || echo "pg_root.sh: could not unmount everything under '"$dir"'" >&2' EXIT
+  trap 'release_mounts "'"$dir"'" || echo "pg_root.sh: could not unmount everything under '"$dir"'" >&2' EXIT
   mount_all "$dir"
   local rc=0
   if (($# == 0)); then set -- bash; fi
