@@ -169,29 +169,43 @@ bool ListOffsetsAt(Client &client, const std::string &topic, const std::vector<i
 
 }  // namespace
 
+namespace {
+
+// Low and high watermarks of `partitions` (two ListOffsets rounds, one
+// request per leader broker each).  An error names the partition when there
+// is one.
+std::vector<Watermarks> WatermarksOf(Client &client, const std::string &topic, const std::vector<int32_t> &partitions,
+                                     Deadline &deadline, int timeout_ms) {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::vector<int64_t> hi, lo;
+    if (ListOffsetsAt(client, topic, partitions, RD_KAFKA_OFFSET_END, deadline, &hi, &err) &&
+        ListOffsetsAt(client, topic, partitions, RD_KAFKA_OFFSET_BEGINNING, deadline, &lo, &err)) {
+        std::vector<Watermarks> out;
+        out.reserve(partitions.size());
+        // The high watermark was taken first: a log start that moved past it
+        // since (retention) means the partition is empty now.
+        for (size_t i = 0; i < partitions.size(); i++) out.push_back({partitions[i], std::min(lo[i], hi[i]), hi[i]});
+        return out;
+    }
+    bool one = partitions.size() == 1;
+    std::string what = "could not query watermarks of topic \"" + topic + "\"" +
+                       (one ? " partition " + std::to_string(partitions[0]) : std::string());
+    try {
+        if (!Retriable(err)) throw Error(KindOf(err), what, rd_kafka_err2str(err), err);
+        ThrowTimeout(client, "query watermarks", err, timeout_ms);
+    } catch (Error &e) {
+        if (one) e.At(topic, partitions[0]);
+        else e.At(topic);
+        throw;
+    }
+}
+
+}  // namespace
+
 Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t partition,
                            int timeout_ms) {
     Deadline deadline(timeout_ms);
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    std::vector<int64_t> hi, lo;
-    if (ListOffsetsAt(client, topic, {partition}, RD_KAFKA_OFFSET_END, deadline, &hi, &err) &&
-        ListOffsetsAt(client, topic, {partition}, RD_KAFKA_OFFSET_BEGINNING, deadline, &lo, &err)) {
-        // The high watermark was taken first: a log start that moved past it
-        // since (retention) means the partition is empty now.
-        return {partition, std::min(lo[0], hi[0]), hi[0]};
-    }
-    if (!Retriable(err))
-        throw Error(KindOf(err),
-                    "could not query watermarks of topic \"" + topic + "\" partition " +
-                        std::to_string(partition),
-                    rd_kafka_err2str(err), err)
-            .At(topic, partition);
-    try {
-        ThrowTimeout(client, "query watermarks", err, timeout_ms);
-    } catch (Error &e) {
-        e.At(topic, partition);
-        throw;
-    }
+    return WatermarksOf(client, topic, {partition}, deadline, timeout_ms)[0];
 }
 
 std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic, int timeout_ms) {
@@ -199,25 +213,7 @@ std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic
     int n = PartitionCount(client, topic, timeout_ms);
     std::vector<int32_t> partitions(static_cast<size_t>(n));
     for (int p = 0; p < n; p++) partitions[static_cast<size_t>(p)] = p;
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    std::vector<int64_t> hi, lo;
-    if (ListOffsetsAt(client, topic, partitions, RD_KAFKA_OFFSET_END, deadline, &hi, &err) &&
-        ListOffsetsAt(client, topic, partitions, RD_KAFKA_OFFSET_BEGINNING, deadline, &lo, &err)) {
-        std::vector<Watermarks> out;
-        out.reserve(partitions.size());
-        // (the high watermarks were taken first: see QueryWatermarks)
-        for (size_t i = 0; i < partitions.size(); i++) out.push_back({partitions[i], std::min(lo[i], hi[i]), hi[i]});
-        return out;
-    }
-    if (!Retriable(err))
-        throw Error(KindOf(err), "could not query watermarks of topic \"" + topic + "\"", rd_kafka_err2str(err), err)
-            .At(topic);
-    try {
-        ThrowTimeout(client, "query watermarks", err, timeout_ms);
-    } catch (Error &e) {
-        e.At(topic);
-        throw;
-    }
+    return WatermarksOf(client, topic, partitions, deadline, timeout_ms);
 }
 
 std::vector<int64_t> OffsetsForTime(Client &client, const std::string &topic,
