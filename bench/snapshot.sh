@@ -16,6 +16,9 @@
 #
 #   BENCH_RUNS     snapshots (and COPY runs), default 3; the best one counts
 #   CDC_FORMAT     row (default) or debezium
+#   BENCH_PERF=DIR also `perf record -e cpu-clock -g` the worker from its first
+#                  sight to 'done' (where perf is installed) into DIR/perf.RUN.data
+#                  (in a root: DIR inside the root, e.g. /tmp)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -43,7 +46,7 @@ SQL
 
 ticks_ms() { awk '{ print ($14 + $15) * 10 }' "$1" 2>/dev/null || echo 0; }  # utime+stime, 100 Hz
 all_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8) * 10 }' /proc/stat; }  # busy time of all cores
-broker_pid=$(pgrep -f 'kafka\.Kafka' | head -1)
+broker_pid=$(cat "$KAFKA_STATE_DIR/pid" 2>/dev/null)
 [[ -n $broker_pid ]] || say "  (broker pid not found: its CPU is counted as 'rest')"
 
 section "reference: COPY narrow TO '/dev/null' (best of $RUNS)"
@@ -80,10 +83,18 @@ SELECT p.snapshot, coalesce(s.worker_pid, 0) FROM kafka.pipelines p
 SQL
 )
         ((pid > 0)) && wcpu=$(ticks_ms /proc/"$pid"/stat)
+        if ((pid > 0)) && [[ -n ${BENCH_PERF:-} && -z ${perf_pid:-} ]] && command -v perf >/dev/null; then
+            perf record -q -e cpu-clock -g -p "$pid" -o "$BENCH_PERF/perf.$r.data" >/dev/null 2>&1 &
+            perf_pid=$!
+        fi
         [[ $state == done || $state == failed ]] && break
         (($(date +%s%N) - t0 > 600 * 1000000000)) && break
     done
     t1=$(date +%s%N)
+    if [[ -n ${perf_pid:-} ]]; then
+        kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null; perf_pid=
+        say "  run $r: perf data of the worker in $BENCH_PERF/perf.$r.data"
+    fi
     b1=$(ticks_ms /proc/"${broker_pid:-0}"/stat); a1=$(all_ms)
     ms=$(((t1 - t0) / 1000000))
     n=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'snap$r.public.narrow')")
@@ -93,7 +104,7 @@ SQL
         continue
     fi
     bcpu=$((b1 - b0)); rest=$((a1 - a0 - wcpu - bcpu))
-    say "  run $r: $ms ms ($(rate "$N" "$ms") rows/s, $(ratio "$best_copy" "$ms")x COPY); CPU: worker $wcpu ms ($(awk -v c="$wcpu" -v n="$N" 'BEGIN { printf "%.2f", c * 1000 / n }') us/row), broker $bcpu ms, rest $rest ms"
+    say "  run $r (worker pid $pid): $ms ms ($(rate "$N" "$ms") rows/s, $(ratio "$best_copy" "$ms")x COPY); CPU: worker $wcpu ms ($(awk -v c="$wcpu" -v n="$N" 'BEGIN { printf "%.2f", c * 1000 / n }') us/row), broker $bcpu ms, rest $rest ms"
     [[ -z $best || $ms -lt $best ]] && best=$ms
 done
 
