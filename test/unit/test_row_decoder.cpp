@@ -81,7 +81,7 @@ TEST(row_decoder_json_nested_object) {
     CHECK(d.Value(0).is_record);
     CHECK(!d.Value(1).is_record);  // the object's text, for a column that is not a composite
     // a record column given a string: its text, for record_in
-    std::string msg2 = R"({"r": "(1,2)"})";
+    std::string msg2 = R"x({"r": "(1,2)"})x";
     REQUIRE(Decode(d, msg2));
     CHECK(Columns(d) == (Cols{"(1,2)", kNull, "(1,2)"}));
     CHECK(!d.Value(0).is_record);
