@@ -31,7 +31,6 @@ RowDecoder::RowDecoder(RowDecoderOptions opts) : opts_(std::move(opts)) {
         csv_ = std::make_unique<CsvReader>(opts_.csv);
     }
     values_.reserve(n);
-    array_offsets_.assign(n, kNone);
 }
 
 void RowDecoder::SetAll(size_t n, bool is_null, const char *data, size_t len) {
@@ -80,43 +79,35 @@ void RowDecoder::FillJson(const char *data, size_t len) {
     size_t n = opts_.columns.size();
     values_.resize(n);
     arrays_.clear();
-    bool any_array = false;
+    converted_.clear();
     for (size_t i = 0; i < n; i++) {
         const RowColumn &c = opts_.columns[i];
         DecodedValue &v = values_[i];
-        v = {nullptr, 0, true, false, false, JsonType::Null};
-        array_offsets_[i] = kNone;
         if (c.whole) {
             v = {data, len, false, false, false, JsonType::Object};
             continue;
         }
         size_t k = member_of_[i];
-        if (!json_->Found(k)) continue;
+        if (!json_->Found(k) || json_->Value(k).type == JsonType::Null) {
+            v = {nullptr, 0, true, false, false, JsonType::Null};
+            continue;
+        }
         const JsonValue &jv = json_->Value(k);
-        v.json_type = jv.type;
-        if (jv.type == JsonType::Null) continue;
-        v.is_null = false;
         if (c.record && jv.type == JsonType::Object) {
             // read back as json_populate_record(NULL::type, member) does
-            v.data = jv.raw;
-            v.len = jv.raw_len;
-            v.is_record = true;
+            v = {jv.raw, jv.raw_len, false, false, true, jv.type};
             continue;
         }
         // json columns take the member as JSON (strings keep their quotes)
-        v.data = c.raw_json ? jv.raw : jv.data;
-        v.len = c.raw_json ? jv.raw_len : jv.len;
+        v = {c.raw_json ? jv.raw : jv.data, c.raw_json ? jv.raw_len : jv.len, false, false, false, jv.type};
         if (c.pg_array && jv.type == JsonType::Array && JsonArrayToPgArray(v.data, v.len, scratch_)) {
             // pointers into arrays_ are set below: it may move while it grows
-            array_offsets_[i] = arrays_.size();
+            converted_.push_back({i, arrays_.size()});
             arrays_.append(scratch_);
             v.len = scratch_.size();
-            any_array = true;
         }
     }
-    if (any_array)
-        for (size_t i = 0; i < n; i++)
-            if (array_offsets_[i] != kNone) values_[i].data = arrays_.data() + array_offsets_[i];
+    for (const auto &[i, offset] : converted_) values_[i].data = arrays_.data() + offset;
 }
 
 void RowDecoder::FillCsv() {

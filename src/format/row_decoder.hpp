@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kafka_fdw::format {
@@ -88,8 +89,8 @@ private:
     std::unique_ptr<CsvReader> csv_;
     std::vector<size_t> member_of_;      // per column: its index among the JSON reader's members
     std::vector<DecodedValue> values_;
-    std::vector<size_t> array_offsets_;  // per column: where its array literal is in arrays_ (npos: none)
-    std::string arrays_;                 // the array literals of this message
+    std::vector<std::pair<size_t, size_t>> converted_;  // (column, offset in arrays_) of this message's arrays
+    std::string arrays_;                                // the array literals of this message
     std::string scratch_;
     std::string error_;
     std::string reason_;
