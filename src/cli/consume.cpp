@@ -7,8 +7,8 @@
 #include "cli/json_row.hpp"
 
 #include "format/copy_text.hpp"
-#include "format/csv.hpp"
 #include "format/json.hpp"
+#include "format/row_decoder.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/errors.hpp"
 #include "kafka/metadata.hpp"
@@ -106,9 +106,11 @@ void AppendTimestamp(std::string &out, int64_t ms) {
     out = buf;
 }
 
+// The row of one message: the metadata columns asked for, the payload
+// columns as format::RowDecoder gives them, and the junk columns.
 class Decoder {
 public:
-    Decoder(const Options &o, const std::string &topic) : o_(o), topic_(topic) {
+    Decoder(const Options &o, const std::string &topic) : o_(o), topic_(topic), dec_(DecoderOptions(o)) {
         for (const auto &m : o.meta) {
             if (m == "partition") meta_.push_back(MetaCol::Partition);
             else if (m == "offset") meta_.push_back(MetaCol::Offset);
@@ -117,29 +119,10 @@ public:
             else if (m == "timestamp_ms") meta_.push_back(MetaCol::TimestampMs);
             else meta_.push_back(MetaCol::Headers);
         }
-        if (o.format == "json") {
-            std::vector<std::string> wanted;
-            for (const auto &c : o.columns) wanted.push_back(c.member);
-            json_ = std::make_unique<format::JsonObjectReader>(std::move(wanted));
-            for (size_t i = 0; i < o.columns.size(); i++) {
-                const auto &c = o.columns[i];
-                bool conv = o.pg_arrays && o.pg_array_columns.empty();
-                for (const auto &n : o.pg_array_columns) conv = conv || n == c.name;
-                bool raw = false;
-                if (i < o.types.size()) {  // --types: arrays and json columns by type
-                    ColumnType t = ParseTypeName(o.types[i]);
-                    conv = conv || t.array;
-                    raw = !t.array && t.kind == JsonKind::Json;
-                }
-                pg_array_.push_back(conv);
-                raw_json_.push_back(raw);
-            }
-        } else if (o.format == "csv") {
-            format::CsvOptions co;
-            co.delimiter = o.csv_delimiter;
-            co.null_string = o.csv_null;
-            csv_ = std::make_unique<format::CsvReader>(co);
-        }
+        if (o.format == "json")
+            for (size_t i = 0; i < o.columns.size(); i++)  // --types json: strings written back as JSON strings
+                requote_.push_back(i < o.types.size() && !ParseTypeName(o.types[i]).array &&
+                                   ParseTypeName(o.types[i]).kind == JsonKind::Json);
     }
 
     // Column names, for a CSV header line.
@@ -197,16 +180,22 @@ public:
         const char *payload = static_cast<const char *>(m->payload);
         size_t plen = m->len;
         bool tombstone = payload == nullptr;
-        if (o_.format == "text") {
-            if (tombstone) w.Null();
-            else Text(w, ColumnName(0, "value"), payload, plen);
-        } else if (o_.format == "bytea") {
-            if (tombstone) w.Null();
-            else w.Field(Hex(payload, plen));
-        } else if (o_.format == "json") {
-            WriteJson(w, payload, plen, tombstone);
-        } else {
-            WriteCsv(w, payload, plen, tombstone);
+        if (!dec_.Decode(payload, plen)) MarkBad(dec_.reason());
+        for (size_t i = 0; i < dec_.size(); i++) {
+            const format::DecodedValue &v = dec_.Value(i);
+            if (v.missing) MarkBad("missing data for column \"" + o_.columns[i].name + "\"");
+            if (v.is_null) {
+                w.Null();
+            } else if (o_.format == "bytea") {
+                w.Field(Hex(v.data, v.len));
+            } else if (i < requote_.size() && requote_[i] && v.json_type == format::JsonType::String) {
+                // a json/jsonb column takes the member as JSON: a string stays quoted
+                scratch_.clear();
+                format::AppendJsonString(scratch_, v.data, v.len);
+                Text(w, o_.columns[i].name, scratch_.data(), scratch_.size());
+            } else {
+                Text(w, ColumnName(i, "value"), v.data, v.len);
+            }
         }
         if (!bad_.empty() && o_.skip_bad) {
             w.DropRow();
@@ -230,6 +219,38 @@ public:
     uint64_t bad_messages = 0;
 
 private:
+    // The payload columns: --columns, or one "value" column (with --format
+    // csv: every field of the record).
+    static format::RowDecoderOptions DecoderOptions(const Options &o) {
+        format::RowDecoderOptions d;
+        d.format = o.format == "json"    ? format::RowFormat::Json
+                   : o.format == "text"  ? format::RowFormat::Text
+                   : o.format == "bytea" ? format::RowFormat::Bytea
+                                         : format::RowFormat::Csv;
+        d.csv.delimiter = o.csv_delimiter;
+        d.csv.null_string = o.csv_null;
+        if (!o.have_columns || d.format == format::RowFormat::Text || d.format == format::RowFormat::Bytea) {
+            format::RowColumn whole;
+            whole.whole = true;  // json: the whole object, validated
+            d.columns.push_back(whole);
+            d.csv_all_fields = true;
+            return d;
+        }
+        for (size_t i = 0; i < o.columns.size(); i++) {
+            const auto &c = o.columns[i];
+            format::RowColumn rc;
+            rc.member = c.member;
+            rc.field = i;
+            if (d.format == format::RowFormat::Json) {
+                rc.pg_array = o.pg_arrays && o.pg_array_columns.empty();
+                for (const auto &n : o.pg_array_columns) rc.pg_array = rc.pg_array || n == c.name;
+                if (i < o.types.size()) rc.pg_array = rc.pg_array || ParseTypeName(o.types[i]).array;  // --types
+            }
+            d.columns.push_back(std::move(rc));
+        }
+        return d;
+    }
+
     std::string ColumnName(size_t i, const char *dflt) const {
         return i < o_.columns.size() ? o_.columns[i].name : dflt;
     }
@@ -260,65 +281,13 @@ private:
         w.Field(s, len);
     }
 
-    void WriteJson(RowWriter &w, const char *payload, size_t plen, bool tombstone) {
-        size_t ncols = o_.have_columns ? o_.columns.size() : 1;
-        bool ok = !tombstone && json_->Parse(payload, plen);
-        if (!tombstone && !ok) MarkBad("invalid json: " + json_->error());
-        if (!ok) {
-            for (size_t i = 0; i < ncols; i++) w.Null();
-            return;
-        }
-        if (!o_.have_columns) {  // the whole object in one column
-            Text(w, "value", payload, plen);
-            return;
-        }
-        for (size_t i = 0; i < ncols; i++) {
-            if (!json_->Found(i) || json_->Value(i).type == format::JsonType::Null) {
-                w.Null();
-                continue;
-            }
-            const format::JsonValue &v = json_->Value(i);
-            if (raw_json_[i] && v.type == format::JsonType::String) {
-                // a json/jsonb column takes the member as JSON: a string stays quoted
-                scratch_.clear();
-                format::AppendJsonString(scratch_, v.data, v.len);
-                Text(w, o_.columns[i].name, scratch_.data(), scratch_.size());
-            } else if (v.type == format::JsonType::Array && pg_array_[i] &&
-                format::JsonArrayToPgArray(v.data, v.len, scratch_)) {
-                Text(w, o_.columns[i].name, scratch_.data(), scratch_.size());
-            } else {
-                Text(w, o_.columns[i].name, v.data, v.len);
-            }
-        }
-    }
-
-    void WriteCsv(RowWriter &w, const char *payload, size_t plen, bool tombstone) {
-        bool ok = !tombstone && csv_->Parse(payload, plen);
-        if (!tombstone && !ok) MarkBad("invalid csv: " + csv_->error());
-        size_t ncols = o_.have_columns ? o_.columns.size() : (ok ? csv_->size() : 1);
-        if (!ok) {
-            for (size_t i = 0; i < ncols; i++) w.Null();
-            return;
-        }
-        for (size_t i = 0; i < ncols; i++) {
-            if (i >= csv_->size()) {
-                MarkBad("missing data for column \"" + o_.columns[i].name + "\"");
-                w.Null();
-            } else if (csv_->IsNull(i)) {
-                w.Null();
-            } else {
-                Text(w, ColumnName(i, "value"), csv_->Data(i), csv_->Len(i));
-            }
-        }
-    }
-
     const Options &o_;
     const std::string &topic_;
     std::vector<MetaCol> meta_;
-    std::unique_ptr<format::JsonObjectReader> json_;
-    std::unique_ptr<format::CsvReader> csv_;
-    std::vector<bool> pg_array_;  // per column: JSON arrays as Postgres arrays
-    std::vector<bool> raw_json_;  // per column: json/jsonb, strings stay JSON strings
+    format::RowDecoder dec_;
+    // per column: --types json, a string member is written back as a JSON
+    // string (the scan passes the member's text as in the message instead)
+    std::vector<bool> requote_;
     const rd_kafka_message_t *m_ = nullptr;
     std::string bad_;
     std::string scratch_;

@@ -7,8 +7,8 @@
 // Zones: functions named *Cpp run C++ code and are called only inside
 // KFDW_ENTRY; everything else here is Postgres zone and keeps no C++ object
 // with a destructor on its stack frames.
-#include "format/csv.hpp"
 #include "format/json.hpp"
+#include "format/row_decoder.hpp"
 #include "kafka/consumer.hpp"
 
 #include "fdw/scan_internal.hpp"
@@ -33,20 +33,61 @@ extern "C" {
 
 namespace kafka_fdw::fdw {
 
-// Input functions and decoders for the columns in `needed` (attnums), or for
-// every column.  The C++ state is owned by the current memory context.
+namespace {
+
+// A payload column as the decoder takes it (plain data, Postgres zone).
+struct DecodeSpec {
+    const char *member;  // json: the member's name in UTF-8
+    int field;           // csv: the field's position
+    bool raw_json;
+    bool pg_array;
+    bool record;
+};
+
+format::RowFormat RowFormatOf(Format f) {
+    switch (f) {
+    case Format::Json: return format::RowFormat::Json;
+    case Format::Csv: return format::RowFormat::Csv;
+    case Format::Text: return format::RowFormat::Text;
+    case Format::Bytea: return format::RowFormat::Bytea;
+    }
+    return format::RowFormat::Text;
+}
+
+// C++ zone: the decoder of the payload columns in `specs`.
+std::unique_ptr<format::RowDecoder> MakeDecoderCpp(const TableDef *t, const DecodeSpec *specs, int n) {
+    format::RowDecoderOptions o;
+    o.format = RowFormatOf(t->format);
+    for (int k = 0; k < n; k++) {
+        format::RowColumn rc;
+        if (specs[k].member) rc.member = specs[k].member;
+        if (specs[k].field >= 0) rc.field = (size_t)specs[k].field;
+        rc.raw_json = specs[k].raw_json;
+        rc.pg_array = specs[k].pg_array;
+        rc.record = specs[k].record;
+        o.columns.push_back(std::move(rc));
+    }
+    o.csv.delimiter = t->csv_delimiter;
+    o.csv.quote = t->csv_quote;
+    o.csv.escape = t->csv_escape;
+    o.csv.null_string = t->csv_null;
+    o.csv_max_fields = (size_t)t->npayload;
+    return std::make_unique<format::RowDecoder>(std::move(o));
+}
+
+}  // namespace
+
+// Input functions and the decoder for the columns in `needed` (attnums), or
+// for every column.  The C++ state is owned by the current memory context.
 void InitDecoding(ScanState *s, List *needed, bool all_columns) {
     TableDef *t = s->table;
     s->needed = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
     s->in_funcs = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * (t->ncolumns + 1));
     s->ioparams = (Oid *)palloc0(sizeof(Oid) * (t->ncolumns + 1));
     s->payload_map = (int *)palloc0(sizeof(int) * (t->ncolumns + 1));
-    s->is_array = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
     s->user_code = (bool *)palloc0(sizeof(bool) * (t->ncolumns + 1));
     s->populate = (FmgrInfo **)palloc0(sizeof(FmgrInfo *) * (t->ncolumns + 1));
     s->domain_extra = (void **)palloc0(sizeof(void *) * (t->ncolumns + 1));
-    int nwanted = 0;
-    const char **wanted = (const char **)palloc0(sizeof(char *) * (t->ncolumns + 1));
     for (int i = 0; i < t->ncolumns; i++) {
         ColumnDef *c = &t->columns[i];
         s->needed[i] = all_columns || list_member_int(needed, c->attnum);
@@ -54,7 +95,6 @@ void InitDecoding(ScanState *s, List *needed, bool all_columns) {
         getTypeInputInfo(c->type, &infunc, &s->ioparams[i]);
         fmgr_info(infunc, &s->in_funcs[i]);
         s->payload_map[i] = -1;
-        s->is_array[i] = OidIsValid(get_element_type(c->type)) || OidIsValid(get_element_type(getBaseType(c->type)));
         s->user_code[i] = InputRunsUserCode(c->type);
         if (t->format == Format::Json && c->role == ColumnRole::Payload && type_is_rowtype(getBaseType(c->type))) {
             // row_to_json writes a composite as an object: read it back as
@@ -68,41 +108,33 @@ void InitDecoding(ScanState *s, List *needed, bool all_columns) {
                                                     COERCE_EXPLICIT_CALL),
                                s->populate[i]);
         }
-        if (c->role == ColumnRole::Payload && s->needed[i]) {
-            s->any_payload_needed = true;
-            s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
-            wanted[nwanted++] = pg::ServerToUtf8(c->json_name);  // as in messages
-        }
         if ((c->role == ColumnRole::Junk || c->role == ColumnRole::JunkError) && s->needed[i]) s->junk_needed = true;
     }
-    if (s->junk_needed && t->format != Format::Text && t->format != Format::Bytea) {
-        // Junk columns report on the whole message: decode every payload column.
-        nwanted = 0;
-        for (int i = 0; i < t->ncolumns; i++) {
-            ColumnDef *c = &t->columns[i];
-            if (c->role != ColumnRole::Payload) continue;
-            s->needed[i] = true;
-            s->any_payload_needed = true;
-            s->payload_map[i] = t->format == Format::Csv ? c->payload_index : nwanted;
-            wanted[nwanted++] = pg::ServerToUtf8(c->json_name);  // as in messages
+    // Junk columns report on the whole message: decode every payload column.
+    bool all_payload = s->junk_needed && t->format != Format::Text && t->format != Format::Bytea;
+
+    int ndecoded = 0;
+    DecodeSpec *specs = (DecodeSpec *)palloc0(sizeof(DecodeSpec) * (t->ncolumns + 1));
+    for (int i = 0; i < t->ncolumns; i++) {
+        ColumnDef *c = &t->columns[i];
+        if (c->role != ColumnRole::Payload || !(s->needed[i] || all_payload)) continue;
+        s->needed[i] = true;
+        s->any_payload_needed = true;
+        s->payload_map[i] = ndecoded;
+        DecodeSpec *d = &specs[ndecoded++];
+        d->field = c->payload_index;
+        if (t->format == Format::Json) {
+            d->member = pg::ServerToUtf8(c->json_name);  // as in messages
+            d->raw_json = c->type == JSONOID || c->type == JSONBOID;
+            d->pg_array = OidIsValid(get_element_type(c->type)) || OidIsValid(get_element_type(getBaseType(c->type)));
+            d->record = s->populate[i] != nullptr;
         }
     }
 
     MemoryContext cxt = CurrentMemoryContext;
     KFDW_ENTRY({
         auto rt = std::make_unique<ScanRuntime>();
-        if (t->format == Format::Json) {
-            std::vector<std::string> names;
-            for (int i = 0; i < nwanted; i++) names.emplace_back(wanted[i]);
-            rt->json = std::make_unique<format::JsonObjectReader>(std::move(names));
-        } else if (t->format == Format::Csv) {
-            format::CsvOptions o;
-            o.delimiter = t->csv_delimiter;
-            o.quote = t->csv_quote;
-            o.escape = t->csv_escape;
-            o.null_string = t->csv_null;
-            rt->csv = std::make_unique<format::CsvReader>(o);
-        }
+        rt->decoder = MakeDecoderCpp(t, specs, ndecoded);
         s->rt = pg::OwnBy(cxt, rt.release());
     });
 }
@@ -193,40 +225,27 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
     const char *payload = static_cast<const char *>(m->payload);
     size_t plen = m->len;
     bool tombstone = payload == nullptr;
+    // text and bytea: the one payload column holds the whole value
+    BytesKind payload_kind = t->format == Format::Text || t->format == Format::Bytea ? kBytesRaw : kBytesText;
 
     // Decode the value once for all payload columns.
-    bool decoded = false;
-    bool decode_failed = false;
-    const char *decode_error = nullptr;
-    if (s->any_payload_needed && !tombstone) {
-        if (t->format == Format::Json) {
-            bool ok = false;
-            KFDW_ENTRY({
-                ok = s->rt->json->Parse(payload, plen);
-                if (!ok) decode_error = pg::PStrDup(s->rt->json->error().data(), s->rt->json->error().size());
-            });
-            decoded = ok;
-            decode_failed = !ok;
-        } else if (t->format == Format::Csv) {
-            bool ok = false;
-            KFDW_ENTRY({
-                ok = s->rt->csv->Parse(payload, plen);
-                if (!ok) decode_error = pg::PStrDup(s->rt->csv->error().data(), s->rt->csv->error().size());
-            });
-            // As COPY: more fields than the table has columns is a bad line.
-            if (ok && s->rt->csv->size() > (size_t)t->npayload) {
-                ok = false;
-                decode_error = pstrdup("extra data after last expected column");
+    if (s->any_payload_needed) {
+        bool ok = true;
+        const char *decode_error = nullptr;
+        const char *reason = nullptr;
+        KFDW_ENTRY({
+            ok = s->rt->decoder->Decode(payload, plen);
+            if (!ok) {
+                decode_error = pg::PStrDup(s->rt->decoder->error().data(), s->rt->decoder->error().size());
+                reason = pg::PStrDup(s->rt->decoder->reason().data(), s->rt->decoder->reason().size());
             }
-            decoded = ok;
-            decode_failed = !ok;
-        }
-        if (decode_failed) {
+        });
+        if (!ok) {
             if (t->strict)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
                                 errmsg("could not decode %s message: %s", FormatName(t->format), decode_error),
                                 errhint("Set strict 'false' to get NULLs and the junk/junk_error columns instead.")));
-            MarkBad(s, psprintf("invalid %s: %s", FormatName(t->format), decode_error));
+            MarkBad(s, reason);
         }
     }
 
@@ -269,56 +288,19 @@ void FillTuple(ScanState *s, const rd_kafka_message_t *m, Datum *values, bool *n
         case ColumnRole::Junk:
         case ColumnRole::JunkError:
             continue;  // filled after the payload
-        case ColumnRole::Payload:
-            if (tombstone || decode_failed) {
-                isnull = true;
-            } else if (t->format == Format::Text || t->format == Format::Bytea) {
-                // the one payload column holds the whole value
-                values[idx] = BytesValue(s, i, payload, plen, &isnull);
-            } else if (t->format == Format::Json && decoded) {
-                int k = s->payload_map[i];
-                if (!s->rt->json->Found(k) || s->rt->json->Value(k).type == format::JsonType::Null) {
-                    isnull = true;
-                } else {
-                    size_t len = s->rt->json->Value(k).len;
-                    const char *txt = s->rt->json->Value(k).data;
-                    if (c->type == JSONOID || c->type == JSONBOID) {
-                        // json columns take the member as JSON (strings keep their quotes)
-                        txt = s->rt->json->Value(k).raw;
-                        len = s->rt->json->Value(k).raw_len;
-                    }
-                    if (s->rt->json->Value(k).type == format::JsonType::Array && s->is_array[i]) {
-                        // JSON array into a Postgres array column
-                        bool ok = false;
-                        KFDW_ENTRY({
-                            ok = format::JsonArrayToPgArray(txt, len, s->rt->scratch);
-                            if (ok) txt = pg::PStrDup(s->rt->scratch.data(), s->rt->scratch.size());
-                            len = s->rt->scratch.size();
-                        });
-                    }
-                    if (s->populate[i] && s->rt->json->Value(k).type == format::JsonType::Object)
-                        values[idx] = BytesValue(s, i, s->rt->json->Value(k).raw, s->rt->json->Value(k).raw_len,
-                                                 &isnull, kBytesJsonObject);
-                    else
-                        values[idx] = BytesValue(s, i, txt, len, &isnull, kBytesText);
-                }
-            } else if (t->format == Format::Csv && decoded) {
-                int k = s->payload_map[i];
-                if (k < 0 || (size_t)k >= s->rt->csv->size() || s->rt->csv->IsNull(k)) {
-                    isnull = true;
-                    if (k >= 0 && (size_t)k >= s->rt->csv->size()) {
-                        if (t->strict)
-                            ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-                                            errmsg("missing data for column \"%s\"", c->name)));
-                        MarkBad(s, psprintf("missing data for column \"%s\"", c->name));
-                    }
-                } else {
-                    values[idx] = BytesValue(s, i, s->rt->csv->Data(k), s->rt->csv->Len(k), &isnull, kBytesText);
-                }
-            } else {
-                isnull = true;
+        case ColumnRole::Payload: {
+            // decoded above: every payload column that is needed
+            const format::DecodedValue &v = s->rt->decoder->Value((size_t)s->payload_map[i]);
+            if (v.missing) {
+                if (t->strict)
+                    ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                                    errmsg("missing data for column \"%s\"", c->name)));
+                MarkBad(s, psprintf("missing data for column \"%s\"", c->name));
             }
+            if (v.is_null) isnull = true;
+            else values[idx] = BytesValue(s, i, v.data, v.len, &isnull, v.is_record ? kBytesJsonObject : payload_kind);
             break;
+        }
         }
         nulls[idx] = isnull;
     }

@@ -4,8 +4,7 @@
 // another.  Private to those files.
 #pragma once
 
-#include "format/csv.hpp"
-#include "format/json.hpp"
+#include "format/row_decoder.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/metadata.hpp"
 
@@ -63,15 +62,13 @@ struct ParallelShared;
 // C++ state of one scan, owned by the scan's memory context.
 struct ScanRuntime {
     std::unique_ptr<kafka::RangeConsumer> consumer;
-    std::unique_ptr<format::JsonObjectReader> json;
-    std::unique_ptr<format::CsvReader> csv;
+    std::unique_ptr<format::RowDecoder> decoder;  // the payload columns the scan reads (scan_decode.cpp)
     std::vector<kafka::PartitionRange> ranges;
     std::vector<kafka::Watermarks> watermarks;  // parallel to ranges
     // A serial scan's consumers, one after the other: each reads at most
     // one segment (below) of every partition.
     std::vector<std::vector<kafka::PartitionRange>> rounds;
     size_t next_round = 0;
-    std::string scratch;
     std::string headers;
 };
 
@@ -86,8 +83,7 @@ struct ScanState {
     bool junk_needed;
     FmgrInfo *in_funcs;
     Oid *ioparams;
-    int *payload_map;   // table column index -> json/csv field index
-    bool *is_array;     // column type is an array
+    int *payload_map;   // table column index -> the decoder's column (-1: not decoded)
     bool *user_code;    // the conversion may run code other than built-in input functions
     FmgrInfo **populate;  // json_populate_record for composite columns of JSON tables
     void **domain_extra;  // domain_check's cache, per column
