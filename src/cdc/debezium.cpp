@@ -1,19 +1,20 @@
 // Debezium-compatible change events (see debezium.hpp): the key and the
 // envelope of each event, with the column values in Debezium's encodings,
-// read from pgoutput's text.  The relation's description is
-// debezium_schema.cpp's.  Postgres zone.
+// read from pgoutput's text (the built-in input functions of dates, times,
+// intervals and bytea here; the encodings in format/debezium_value.hpp).
+// The relation's description is debezium_schema.cpp's.  Postgres zone.
+#include "format/json.hpp"
+#include "format/row_json.hpp"
+
 #include "cdc/debezium_column.hpp"
 
 #include "pg/datum.hpp"
 
 extern "C" {
-#include "common/base64.h"
-#include "common/jsonapi.h"
 #include "utils/array.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
-#include "utils/json.h"
 #include "utils/timestamp.h"
 }
 
@@ -22,152 +23,49 @@ extern "C" {
 namespace kafka_fdw::cdc::dbz {
 
 namespace pgo = format::pgoutput;
+namespace enc = format::dbz;
 
 namespace {
 
-constexpr const char *kUnavailable = "__debezium_unavailable_value";
-constexpr int64 kUnixEpochDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;  // 10957
-// Debezium's values for +-infinity timestamps (postgresql.adoc).
-constexpr int64 kPlusInfinity = 9223372036825200000LL;
-constexpr int64 kMinusInfinity = -9223372036832400000LL;
+// Makes room for n more bytes (and the terminator), as enlargeStringInfo,
+// for a size_t count.
+char *Room(StringInfo out, size_t n) {
+    enlargeStringInfo(out, (int)Min(n, (size_t)MaxAllocSize));
+    return out->data + out->len;
+}
+
+void Advance(StringInfo out, size_t n) {
+    out->len += (int)n;
+    out->data[out->len] = '\0';
+}
 
 void AppendJsonString(StringInfo out, const char *s, int len) {
-    char *c = pnstrdup(s, len);
-    escape_json(out, c);
-    pfree(c);
+    size_t n = format::JsonStringLength(s, (size_t)len);
+    Advance(out, format::WriteJsonString(Room(out, n), s, (size_t)len));
 }
 
-void AppendBase64(StringInfo out, const unsigned char *data, int len) {
-    int size = pg_b64_enc_len(len);
-    enlargeStringInfo(out, size + 3);
-    appendStringInfoChar(out, '"');
-    int n = kafka_fdw::pg::B64Encode(data, len, out->data + out->len, size);
-    if (n < 0) elog(ERROR, "could not encode %d bytes as base64", len);
-    out->len += n;
-    out->data[out->len] = '\0';
-    appendStringInfoChar(out, '"');
+void AppendBase64(StringInfo out, const unsigned char *data, size_t len) {
+    char *d = Room(out, enc::Base64Length(len) + 2);
+    d[0] = '"';
+    size_t n = enc::Base64Encode(data, len, d + 1);
+    d[n + 1] = '"';
+    Advance(out, n + 2);
 }
 
-// numeric text -> base64 of the unscaled value as Java's
-// BigInteger.toByteArray() (minimal two's complement, big-endian); *scale
-// gets the digits after the point.  False for NaN and infinities.  (Plain
-// arrays from palloc: this is Postgres-zone code, ERRORs may pass through.)
+// numeric text -> base64 of the unscaled value; *scale gets the digits after
+// the point.  False for NaN and infinities.
 bool AppendUnscaled(StringInfo out, const char *text, int len, int *scale) {
-    bool neg = len > 0 && text[0] == '-';
-    int *digits = static_cast<int *>(palloc(sizeof(int) * Max(1, len)));
-    int nd = 0, sc = 0;
-    bool point = false;
-    for (int i = neg ? 1 : 0; i < len; i++) {
-        char c = text[i];
-        if (c == '.') {
-            point = true;
-        } else if (c >= '0' && c <= '9') {
-            digits[nd++] = c - '0';
-            if (point) sc++;
-        } else {
-            return false;  // NaN, Infinity
-        }
-    }
-    // base 10 -> base 256 by repeated division; bytes come out least
-    // significant first, written from the end of b (one spare byte in front
-    // for the sign)
-    int cap = nd / 2 + 2;
-    unsigned char *b = static_cast<unsigned char *>(palloc0(cap));
-    int pos = cap;
-    int start = 0;
-    while (start < nd && digits[start] == 0) start++;
-    while (start < nd) {
-        int rem = 0;
-        for (int i = start; i < nd; i++) {
-            int cur = rem * 10 + digits[i];
-            digits[i] = cur / 256;
-            rem = cur % 256;
-        }
-        b[--pos] = (unsigned char)rem;
-        while (start < nd && digits[start] == 0) start++;
-    }
-    int n = cap - pos;  // magnitude bytes in b[pos..cap)
-    if (n == 0) neg = false;  // -0
-    if (!neg) {
-        if (n == 0 || (b[pos] & 0x80)) {
-            b[--pos] = 0;
-            n++;
-        }
-    } else {
-        for (int i = pos; i < cap; i++) b[i] = (unsigned char)~b[i];
-        for (int i = cap; i-- > pos;)
-            if (++b[i] != 0) break;
-        if (!(b[pos] & 0x80)) {
-            b[--pos] = 0xff;
-            n++;
-        }
-        while (n > 1 && b[pos] == 0xff && (b[pos + 1] & 0x80)) {
-            pos++;
-            n--;
-        }
-    }
-    *scale = sc;
-    AppendBase64(out, b + pos, n);
+    auto *scratch = static_cast<unsigned char *>(palloc(enc::UnscaledScratchSize((size_t)len)));
+    const unsigned char *bytes;
+    size_t n;
+    if (!enc::Unscaled(text, (size_t)len, scratch, &bytes, &n, scale)) return false;
+    AppendBase64(out, bytes, n);
     return true;
-}
-
-// "HH:MM:SS[.ffffff]" of a time of day in microseconds; `digits` fraction
-// digits, or -1: as many as needed (none when whole).
-void AppendClock(StringInfo out, int64 us, int digits) {
-    int64 secs = us / USECS_PER_SEC;
-    int64 frac = us % USECS_PER_SEC;
-    appendStringInfo(out, "%02d:%02d:%02d", (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-    char f[8];
-    snprintf(f, sizeof f, "%06d", (int)frac);
-    int n = digits;
-    if (n < 0) {
-        n = 6;
-        while (n > 0 && f[n - 1] == '0') n--;
-    }
-    if (n > 0) appendStringInfo(out, ".%.*s", n, f);
 }
 
 Datum Read(const Column *c, const char *text, int len) {
     char *s = pnstrdup(text, len);
     return InputFunctionCall(const_cast<FmgrInfo *>(&c->infunc), s, c->ioparam, c->typmod);
-}
-
-// The fallback Debezium writes for a NOT NULL column missing from an old
-// key-only row (JdbcValueConverters: the type's zero).
-void AppendFallback(StringInfo out, const Column *c) {
-    switch (c->kind) {
-    case Kind::Bool: appendStringInfoString(out, "false"); break;
-    case Kind::Int16: case Kind::Int32: case Kind::Int64: case Kind::Float32: case Kind::Float64:
-    case Kind::Date: case Kind::TimeMs: case Kind::TimeUs: case Kind::TimestampMs: case Kind::TimestampUs:
-    case Kind::Interval: appendStringInfoString(out, "0"); break;
-    case Kind::Decimal: appendStringInfoString(out, "\"AA==\""); break;
-    case Kind::VarDecimal: appendStringInfoString(out, "{\"scale\":0,\"value\":\"AA==\"}"); break;
-    case Kind::Array: appendStringInfoString(out, "[]"); break;
-    default: appendStringInfoString(out, "\"\""); break;  // strings, bytes (empty base64)
-    }
-}
-
-// Unchanged TOASTed value that the WAL does not carry (Debezium's
-// unavailable.value.placeholder, by type; null where it has no form).
-void AppendUnavailable(StringInfo out, const Column *c) {
-    switch (c->kind) {
-    case Kind::String: case Kind::Json: case Kind::Xml: case Kind::Enum: case Kind::Uuid:
-        escape_json(out, kUnavailable);
-        break;
-    case Kind::Bytes:
-        AppendBase64(out, reinterpret_cast<const unsigned char *>(kUnavailable), (int)strlen(kUnavailable));
-        break;
-    case Kind::Array:
-        if (c->elem->kind == Kind::String) {
-            appendStringInfoChar(out, '[');
-            escape_json(out, kUnavailable);
-            appendStringInfoChar(out, ']');
-            break;
-        }
-        appendStringInfoString(out, "null");
-        break;
-    default: appendStringInfoString(out, "null"); break;
-    }
 }
 
 void AppendValue(StringInfo out, const Column *c, const char *text, int len);
@@ -199,6 +97,7 @@ void AppendArray(StringInfo out, const Column *c, const char *text, int len) {
 
 // One value from pgoutput's text form.
 void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
+    char buf[enc::kTextSize];
     switch (c->kind) {
     case Kind::Bool:
         appendStringInfoString(out, len > 0 && text[0] == 't' ? "true" : "false");
@@ -207,7 +106,7 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
         appendBinaryStringInfo(out, text, len);
         return;
     case Kind::Float32: case Kind::Float64:
-        if (IsValidJsonNumber(text, len)) appendBinaryStringInfo(out, text, len);
+        if (format::IsJsonNumber(text, (size_t)len)) appendBinaryStringInfo(out, text, len);
         else appendStringInfoString(out, "null");  // NaN, Infinity: no JSON number
         return;
     case Kind::Decimal: {
@@ -227,9 +126,9 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
         return;
     }
     case Kind::Date: {
-        DateADT d = DatumGetDateADT(Read(c, text, len));
-        if (DATE_NOT_FINITE(d)) appendStringInfoString(out, "null");
-        else appendStringInfo(out, "%d", (int)(d + kUnixEpochDays));
+        int64 days;
+        if (enc::DateValue(DatumGetDateADT(Read(c, text, len)), &days)) appendStringInfo(out, INT64_FORMAT, days);
+        else appendStringInfoString(out, "null");
         return;
     }
     case Kind::TimeMs:
@@ -241,15 +140,7 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
     case Kind::TimestampMs:
     case Kind::TimestampUs: {
         Timestamp ts = DatumGetTimestamp(Read(c, text, len));
-        int64 v;
-        if (TIMESTAMP_IS_NOBEGIN(ts)) v = kMinusInfinity;
-        else if (TIMESTAMP_IS_NOEND(ts)) v = kPlusInfinity;
-        else if (ts > PG_INT64_MAX - pg::kEpochShiftUs) v = PG_INT64_MAX;  // saturated, as Debezium
-        else {
-            v = ts + pg::kEpochShiftUs;
-            if (c->kind == Kind::TimestampMs) v = v >= 0 ? v / 1000 : -((-v + 999) / 1000);
-        }
-        appendStringInfo(out, INT64_FORMAT, v);
+        appendStringInfo(out, INT64_FORMAT, (int64)enc::TimestampValue(ts, c->kind == Kind::TimestampMs));
         return;
     }
     case Kind::ZonedTimestamp: {
@@ -261,40 +152,24 @@ void AppendValue(StringInfo out, const Column *c, const char *text, int len) {
             return;
         }
         int digits = c->typmod >= 0 && c->typmod <= 6 ? c->typmod : 6;
-        // ISO 8601 extended years, as Java writes them: +10000, 0000 (1 BC),
-        // -0001 (2 BC); tm_year counts astronomically
-        if (tm.tm_year > 9999) appendStringInfo(out, "\"+%d", tm.tm_year);
-        else if (tm.tm_year < 0) appendStringInfo(out, "\"-%04d", -tm.tm_year);
-        else appendStringInfo(out, "\"%04d", tm.tm_year);
-        appendStringInfo(out, "-%02d-%02dT", tm.tm_mon, tm.tm_mday);
-        AppendClock(out, ((int64)(tm.tm_hour * 60 + tm.tm_min) * 60 + tm.tm_sec) * USECS_PER_SEC + fsec, digits);
-        appendStringInfoString(out, "Z\"");
+        int64 time_us = ((int64)(tm.tm_hour * 60 + tm.tm_min) * 60 + tm.tm_sec) * USECS_PER_SEC + fsec;
+        appendBinaryStringInfo(out, buf,
+                               (int)enc::FormatZonedTimestamp(buf, tm.tm_year, tm.tm_mon, tm.tm_mday, time_us, digits));
         return;
     }
     case Kind::ZonedTime: {
         TimeTzADT *t = DatumGetTimeTzADTP(Read(c, text, len));
-        int64 utc = (t->time + (int64)t->zone * USECS_PER_SEC) % USECS_PER_DAY;
-        if (utc < 0) utc += USECS_PER_DAY;
-        appendStringInfoChar(out, '"');
-        AppendClock(out, utc, -1);
-        appendStringInfoString(out, "Z\"");
+        appendBinaryStringInfo(out, buf, (int)enc::FormatZonedTime(buf, t->time, t->zone));
         return;
     }
     case Kind::Interval: {
         Interval *iv = DatumGetIntervalP(Read(c, text, len));
-        double days = iv->month * (365.25 / 12.0) + iv->day;
-        // saturated, as Debezium's MicroDuration (a cast out of range is undefined)
-        double day_us = days * (double)USECS_PER_DAY;
-        int64 v;
-        if (day_us >= 9.2233720368547758e18) v = PG_INT64_MAX;
-        else if (day_us <= -9.2233720368547758e18) v = PG_INT64_MIN;
-        else if (__builtin_add_overflow((int64)day_us, iv->time, &v)) v = iv->time > 0 ? PG_INT64_MAX : PG_INT64_MIN;
-        appendStringInfo(out, INT64_FORMAT, v);
+        appendStringInfo(out, INT64_FORMAT, (int64)enc::IntervalValue(iv->month, iv->day, iv->time));
         return;
     }
     case Kind::Bytes: {
         bytea *b = DatumGetByteaPP(Read(c, text, len));
-        AppendBase64(out, reinterpret_cast<const unsigned char *>(VARDATA_ANY(b)), (int)VARSIZE_ANY_EXHDR(b));
+        AppendBase64(out, reinterpret_cast<const unsigned char *>(VARDATA_ANY(b)), VARSIZE_ANY_EXHDR(b));
         return;
     }
     case Kind::Array:
@@ -317,8 +192,9 @@ void AppendRow(StringInfo out, const Relation *rel, const pgo::Tuple &tup, bool 
         const pgo::Column *v = &tup[i];
         if (v->kind == 'u' && full_old && i < (int)full_old->size() && (*full_old)[i].kind != 'u') v = &(*full_old)[i];
         if (v->kind == 't') AppendValue(out, c, v->data.data(), (int)v->data.size());
-        else if (v->kind == 'u') AppendUnavailable(out, c);
-        else if (key_only && !c->key && c->notnull) AppendFallback(out, c);
+        else if (v->kind == 'u')
+            appendStringInfoString(out, enc::UnavailableJson(c->kind, c->elem ? c->elem->kind : Kind::String));
+        else if (key_only && !c->key && c->notnull) appendStringInfoString(out, enc::FallbackJson(c->kind));
         else appendStringInfoString(out, "null");
     }
     appendStringInfoChar(out, '}');

@@ -14,6 +14,7 @@
 // Values are read from pgoutput's text with built-in code only: no user
 // function (cast, domain constraint, input function of a user type) runs.
 #pragma once
+#include "format/debezium_value.hpp"
 #include "format/pg_text.hpp"
 #include "format/pgoutput.hpp"
 

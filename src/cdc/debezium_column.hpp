@@ -11,21 +11,7 @@
 namespace kafka_fdw::cdc::dbz {
 
 // Debezium's encodings (INTEROP.md §2.6), by the column's base type.
-enum class Kind {
-    Bool, Int16, Int32, Int64, Float32, Float64,
-    String,        // text and everything without a closer mapping: the text form
-    Decimal,       // numeric(p,s): base64 of the unscaled two's complement
-    VarDecimal,    // numeric: {"scale":s,"value":<base64>}
-    Date,          // days since 1970-01-01
-    TimeMs, TimeUs,            // time(0-3) / time(4-6), time
-    TimestampMs, TimestampUs,  // timestamp(0-3) / timestamp(4-6), timestamp
-    ZonedTimestamp,  // timestamptz: ISO 8601 in UTC
-    ZonedTime,       // timetz: ISO 8601 in UTC
-    Interval,        // microseconds, 365.25/12-day months
-    Uuid, Json, Xml, Enum,  // strings with a semantic name
-    Bytes,           // bytea: base64
-    Array,
-};
+using Kind = format::dbz::Kind;
 
 struct Column {
     char *json_name;  // "\"name\":"

@@ -8,6 +8,8 @@
 // See worker_main.cpp for how the worker runs.
 #pragma once
 
+#include "format/row_json.hpp"
+
 #include "cdc/sender.hpp"
 #include "cdc/debezium.hpp"
 
@@ -26,40 +28,23 @@ namespace kafka_fdw::cdc::pipeline {
 
 namespace pgo = format::pgoutput;
 
-// How a column's text (as pgoutput sends it) becomes JSON: as row_to_json
-// renders it (PostgreSQL 15's json_categorize_type / datum_to_json), except
-// that nothing but built-in code runs.  A type's cast to json is never looked
-// for, and arrays and composites are read from their text here, element by
-// element, never through array_in/record_in and array_to_json/row_to_json
-// (which call the input functions of the element and attribute types, among
-// them domain CHECK constraints, and the casts to json of user types).  Every
-// type that is not one of the built-in categories below renders as a JSON
-// string of its text (its output function's, as pgoutput sends it).
-enum class Cat { Bool, Number, DateTime, Json, Array, Vector, Composite, String };
-
-struct JsonType {
-    Cat cat;
-    Oid basetype;     // DateTime: DATEOID, TIMESTAMPOID or TIMESTAMPTZOID
-    int32 typmod;
-    FmgrInfo infunc;  // DateTime: the built-in input function of basetype
-    Oid ioparam;
-    JsonType *elem;   // Array, Vector: the element type
-    char delim;       // Array: the element type's typdelim
-    // Composite: the fields (non-dropped attributes) of rowtype's tuple
-    // descriptor with this identifier; built again when the type changed
-    Oid rowtype;
-    uint64 tupdesc_id;
-    int nfields;
-    char **field_names;  // as JSON strings and ':' ('"a":')
-    JsonType *fields;
-    MemoryContext cxt;   // where fields are (re)built
-};
+// How a column's text (as pgoutput sends it) becomes JSON (render.cpp,
+// format/row_json.hpp): as row_to_json renders it (PostgreSQL 15's
+// json_categorize_type / datum_to_json), except that nothing but built-in
+// code runs.  A type's cast to json is never looked for, and dates, arrays
+// and composites are read from their text, element by element, never
+// through their input functions (array_in/record_in call those of the
+// element and attribute types, among them domain CHECK constraints) and
+// array_to_json/row_to_json (the casts to json of user types).  Every type
+// that is not one of the built-in categories renders as a JSON string of its
+// text (its output function's, as pgoutput sends it).
+struct RenderBuffers;  // render.cpp: the encoder and its buffers
 
 struct AttrInfo {
     char *name;
     char *json_name;  // the name as a JSON string and ':' ('"id":')
     bool key;
-    JsonType type;
+    format::JsonSpec type;
 };
 
 struct RelInfo {
@@ -99,6 +84,7 @@ struct Worker {
     uint64 last_pending;
     uint64 records;
     char toast_cols[1024];
+    RenderBuffers *render;  // render.cpp's, made at the first row (owned by cxt)
     bool snapshot_pending;  // the initial snapshot is still to be (re)done
     bool no_definition;     // no pipeline row for the slot (yet)
     bool connecting;        // connecting as the owner (a FATAL there: look the owner up again)
@@ -138,7 +124,7 @@ void RelationAllowed(Oid relid);
 
 // ---- render.cpp: rows as row_to_json renders them ------------------------------
 
-void DescribeType(JsonType *t, Oid typid, int32 typmod, MemoryContext cxt);
+void DescribeType(format::JsonSpec *t, Oid typid, int32 typmod, MemoryContext cxt);
 void RenderRow(StringInfo out, RelInfo *rel, const pgo::Tuple &tup, const pgo::Tuple *full_old);
 bool RenderKey(StringInfo out, RelInfo *rel, const pgo::Tuple &tup);
 

@@ -316,6 +316,10 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
         BackgroundWorkerInitializeConnectionByOid(dboid, owner, 0);
         W->connecting = false;
         SetConfigOption("role", "none", PGC_SUSET, PGC_S_OVERRIDE);
+        // Dates and times as ISO text, whatever the owner's DateStyle: the
+        // rows are rendered from the text pgoutput and the snapshot get from
+        // output functions (render.cpp), as row_to_json writes them (ISO).
+        SetConfigOption("datestyle", "ISO", PGC_SUSET, PGC_S_OVERRIDE);
     } else {
         // A lookup start (see LookupOwner): no user code runs in it.
         BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);

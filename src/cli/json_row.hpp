@@ -1,21 +1,18 @@
-// kafka_copy produce --format json: the JSON object of one row, built from the
-// text of COPY's output the way row_to_json builds it from the typed values
-// (what the extension's INSERT produces): numbers and booleans unquoted,
-// json/jsonb nested, date/timestamp/timestamptz in ISO 8601 with a "T",
-// arrays as JSON arrays, everything else a JSON string; no spaces.
+// kafka_copy's column types (--types): a Postgres type name as written in SQL
+// mapped to how its values are written in JSON (format/row_json.hpp, the
+// encoder INSERT and the CDC pipelines use) and read back (consume).
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "format/row_json.hpp"
 
-#include <cstddef>
 #include <string>
 
 namespace kafka_fdw::cli {
 
-enum class JsonKind { String, Number, Bool, Json, Date, Timestamp, TimestampTz };
+using JsonKind = format::JsonKind;
 
 struct ColumnType {
-    JsonKind kind = JsonKind::String;
-    bool array = false;  // an array of `kind`
+    JsonKind kind = JsonKind::String;  // String, Number, Bool, Json, Date, Timestamp or TimestampTz
+    bool array = false;                // an array of `kind`
 };
 
 // From a Postgres type name as written in SQL (int, integer, numeric(10,2),
@@ -23,12 +20,7 @@ struct ColumnType {
 // not know are strings.
 ColumnType ParseTypeName(const std::string &name);
 
-// Appends the JSON of one non-NULL value given as COPY's (unescaped) text.
-// False, with `error` set, when the text is not a value of the type.
-bool AppendJsonValue(std::string &out, const ColumnType &type, const char *s, size_t len,
-                     std::string &error);
-
-// True if s is a JSON number.
-bool IsJsonNumber(const char *s, size_t len) noexcept;
+// The encoder's spec of a column type (arrays: elements of static specs).
+format::JsonSpec SpecOf(const ColumnType &type);
 
 }  // namespace kafka_fdw::cli

@@ -149,18 +149,24 @@ int RunProduce(const Options &o) {
     Input in(o.copy_format == "csv");
     std::vector<InField> fields;
     std::vector<Column> cols = o.columns;
-    std::vector<ColumnType> types;
-    for (const auto &t : o.types) types.push_back(ParseTypeName(t));
+    std::vector<format::JsonSpec> specs;  // by column; none: every value a string
+    for (const auto &t : o.types) specs.push_back(SpecOf(ParseTypeName(t)));
     bool resolved = false;
     int key_idx = -1, part_idx = -1;
     std::vector<size_t> payload;  // indices of the value's columns
     std::string value, err;
+    // --format json: the payload's members (names escaped once), the row's
+    // values in them, and the encoder
+    std::vector<std::string> members;
+    std::vector<format::JsonField> json_fields;
+    static const format::JsonSpec kText{};
+    format::RowJsonWriter json;
 
     auto resolve = [&](size_t nfields) {
         if (cols.empty())  // no names: positional columns
             for (size_t i = 0; i < nfields; i++) cols.push_back({"f" + std::to_string(i + 1), "f" + std::to_string(i + 1)});
-        if (!types.empty() && types.size() != cols.size())
-            throw UsageError("--types has " + std::to_string(types.size()) + " types for " +
+        if (!specs.empty() && specs.size() != cols.size())
+            throw UsageError("--types has " + std::to_string(specs.size()) + " types for " +
                              std::to_string(cols.size()) + " columns");
         for (size_t i = 0; i < cols.size(); i++) {
             if (cols[i].name == o.key_column) key_idx = static_cast<int>(i);
@@ -177,6 +183,17 @@ int RunProduce(const Options &o) {
         if (one_value && payload.size() != 1)
             throw UsageError("--format " + o.format + " takes one value column besides the key and partition columns, got " +
                              std::to_string(payload.size()));
+        for (size_t c : payload) {
+            std::string m;
+            format::AppendJsonString(m, cols[c].member.data(), cols[c].member.size());
+            members.push_back(m + ":");
+        }
+        json_fields.resize(payload.size());
+        for (size_t k = 0; k < payload.size(); k++) {
+            json_fields[k].name = members[k].data();
+            json_fields[k].name_len = members[k].size();
+            json_fields[k].spec = specs.empty() ? &kText : &specs[payload[k]];
+        }
         resolved = true;
     };
 
@@ -224,22 +241,16 @@ int RunProduce(const Options &o) {
                     }
                 }
             } else if (o.format == "json") {
-                value.push_back('{');
                 for (size_t k = 0; k < payload.size(); k++) {
-                    size_t c = payload[k];
-                    if (k) value.push_back(',');
-                    format::AppendJsonString(value, cols[c].member.data(), cols[c].member.size());
-                    value.push_back(':');
-                    const InField &f = fields[c];
-                    if (f.is_null) {
-                        value.append("null");
-                    } else if (types.empty()) {
-                        format::AppendJsonString(value, f.data, f.len);
-                    } else if (!AppendJsonValue(value, types[c], f.data, f.len, err)) {
-                        throw DataError("line " + std::to_string(in.line()) + ", column \"" + cols[c].name + "\": " + err);
-                    }
+                    const InField &f = fields[payload[k]];
+                    json_fields[k].null = f.is_null;
+                    json_fields[k].data = f.data;
+                    json_fields[k].len = f.len;
                 }
-                value.push_back('}');
+                size_t bad = 0;
+                if (!json.AppendObject(value, json_fields.data(), json_fields.size(), &err, &bad))
+                    throw DataError("line " + std::to_string(in.line()) + ", column \"" + cols[payload[bad]].name +
+                                    "\": " + err);
             } else {  // csv
                 format::CsvOptions co;
                 co.delimiter = o.csv_delimiter;

@@ -119,29 +119,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
         ereport(ERROR, (errcode(ERRCODE_FDW_INVALID_COLUMN_NUMBER),
                         errmsg("format '%s' takes one payload column, foreign table \"%s\" has %d",
                                FormatName(t->format), RelationGetRelationName(rel), ms->npayload)));
-    if (t->format == Format::Json && ms->npayload > 0) {
-        ms->json_kinds = (int *)palloc0(sizeof(int) * ms->npayload);
-        ms->json_types = (Oid *)palloc0(sizeof(Oid) * ms->npayload);
-        ms->to_json = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * ms->npayload);
-        ms->json_keys = (char **)palloc0(sizeof(char *) * ms->npayload);
-        for (int k = 0; k < ms->npayload; k++) {
-            ColumnDef *c = &t->columns[ms->payload_cols[k]];
-            StringInfoData key;
-            initStringInfo(&key);
-            escape_json(&key, c->json_name);
-            appendStringInfoChar(&key, ':');
-            ms->json_keys[k] = key.data;
-            ms->json_kinds[k] = JsonKindOf(c->type);
-            ms->json_types[k] = getBaseType(c->type);
-            if (ms->json_kinds[k] != kJsonOther) continue;
-            // to_json(anyelement) learns its argument's type from fn_expr.
-            fmgr_info(F_TO_JSON, &ms->to_json[k]);
-            ms->to_json[k].fn_expr = (Node *)makeFuncExpr(
-                F_TO_JSON, JSONOID, list_make1(makeNullConst(c->type, c->typmod, InvalidOid)), InvalidOid,
-                InvalidOid, COERCE_EXPLICIT_CALL);
-        }
-        initStringInfo(&ms->json_buf);
-    }
+    if (t->format == Format::Json && ms->npayload > 0) BeginJsonEncoding(ms);
     MemoryContext cxt = CurrentMemoryContext;
     KFDW_ENTRY({
         ms->producer = &CachedProducer(ms->spec, ms->transactional);

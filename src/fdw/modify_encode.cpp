@@ -1,10 +1,11 @@
 // A row of INSERT or COPY FROM into a message (Postgres zone): the role
 // columns (partition, key, timestamp, value, headers) and the payload
-// columns encoded by the table's format (JSON as row_to_json writes it, CSV
-// as COPY does, text, bytea); and the helpers the produce functions share
-// (ToOutMessage, ParseHeaders: modify.hpp).
+// columns encoded by the table's format (JSON as row_to_json writes it,
+// through format/row_json.hpp; CSV as COPY does; text, bytea); and the
+// helpers the produce functions share (ToOutMessage, ParseHeaders: modify.hpp).
 #include "format/csv.hpp"
 #include "format/json.hpp"
+#include "format/row_json.hpp"
 #include "kafka/producer.hpp"
 
 #include "fdw/modify_internal.hpp"
@@ -14,9 +15,8 @@
 extern "C" {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "common/jsonapi.h"
 #include "utils/datetime.h"
-#include "utils/json.h"
+#include "utils/fmgroids.h"
 #pragma GCC diagnostic pop
 }
 
@@ -25,7 +25,7 @@ extern "C" {
 
 namespace kafka_fdw::fdw {
 
-int JsonKindOf(Oid type) {
+int JsonSourceOf(Oid type) {
     switch (getBaseType(type)) {
     case INT2OID:
     case INT4OID:
@@ -51,6 +51,63 @@ int JsonKindOf(Oid type) {
     default:
         return kJsonOther;
     }
+}
+
+namespace {
+
+// The room for one int8's digits (pg_lltoa).
+constexpr int kIntTextSize = MAXINT8LEN + 1;
+
+// The encoder's spec for the text of each source: ints and booleans are
+// written as JSON here, to_json's text is JSON already.
+const format::JsonSpec *SpecOf(int source) {
+    static const format::JsonSpec json{format::JsonKind::Json};
+    static const format::JsonSpec number{format::JsonKind::Number};
+    static const format::JsonSpec string{format::JsonKind::String};
+    switch (source) {
+    case kJsonNumber:
+        return &number;
+    case kJsonText:
+    case kJsonString:
+        return &string;
+    default:
+        return &json;  // kJsonInt, kJsonBool, kJsonRaw, kJsonOther
+    }
+}
+
+}  // namespace
+
+void BeginJsonEncoding(ModifyState *ms) {
+    TableDef *t = ms->table;
+    int n = ms->npayload;
+    ms->json_sources = (int *)palloc0(sizeof(int) * n);
+    ms->json_types = (Oid *)palloc0(sizeof(Oid) * n);
+    ms->to_json = (FmgrInfo *)palloc0(sizeof(FmgrInfo) * n);
+    ms->json_fields = (format::JsonField *)palloc0(sizeof(format::JsonField) * n);
+    ms->json_ints = (char *)palloc(kIntTextSize * n);
+    for (int k = 0; k < n; k++) {
+        ColumnDef *c = &t->columns[ms->payload_cols[k]];
+        // the member name as a JSON string and ':' ('"id":')
+        size_t len = strlen(c->json_name);
+        size_t qlen = format::JsonStringLength(c->json_name, len);
+        char *name = (char *)palloc(qlen + 2);
+        format::WriteJsonString(name, c->json_name, len);
+        name[qlen] = ':';
+        name[qlen + 1] = '\0';
+        ms->json_fields[k].name = name;
+        ms->json_fields[k].name_len = qlen + 1;
+        ms->json_sources[k] = JsonSourceOf(c->type);
+        ms->json_fields[k].spec = SpecOf(ms->json_sources[k]);
+        ms->json_types[k] = getBaseType(c->type);
+        if (ms->json_sources[k] != kJsonOther) continue;
+        // to_json(anyelement) learns its argument's type from fn_expr.
+        fmgr_info(F_TO_JSON, &ms->to_json[k]);
+        ms->to_json[k].fn_expr = (Node *)makeFuncExpr(
+            F_TO_JSON, JSONOID, list_make1(makeNullConst(c->type, c->typmod, InvalidOid)), InvalidOid,
+            InvalidOid, COERCE_EXPLICIT_CALL);
+    }
+    MemoryContext cxt = CurrentMemoryContext;
+    KFDW_ENTRY(ms->json = pg::OwnBy(cxt, new format::RowJsonWriter()););
 }
 
 namespace {
@@ -266,68 +323,61 @@ void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m) {
         return;
     }
     if (t->format == Format::Json) {
-        // What row_to_json gives, without its per-row tuple and catalog work.
-        StringInfo b = &ms->json_buf;
-        resetStringInfo(b);
-        appendStringInfoChar(b, '{');
+        // What row_to_json gives, without its per-row tuple and catalog
+        // work: each value's text, then the object.
+        format::JsonField *f = ms->json_fields;
         for (int k = 0; k < ms->npayload; k++) {
             ColumnDef *c = &t->columns[ms->payload_cols[k]];
             int idx = c->attnum - 1;
-            if (k) appendStringInfoChar(b, ',');
-            appendStringInfoString(b, ms->json_keys[k]);
-            if (slot->tts_isnull[idx]) {
-                appendStringInfoString(b, "null");
-                continue;
-            }
+            f[k].null = slot->tts_isnull[idx];
+            if (f[k].null) continue;
             Datum d = slot->tts_values[idx];
-            switch (ms->json_kinds[k]) {
+            switch (ms->json_sources[k]) {
             case kJsonInt: {
                 // int2/int4/int8 (or a domain over one) as int*out writes them
-                char num[MAXINT8LEN + 1];
+                char *num = ms->json_ints + (size_t)k * kIntTextSize;
                 Oid base = ms->json_types[k];
                 int64 v = base == INT2OID ? DatumGetInt16(d) : base == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
-                appendBinaryStringInfo(b, num, pg_lltoa(v, num));
+                f[k].data = num;
+                f[k].len = (size_t)pg_lltoa(v, num);
                 break;
             }
             case kJsonText: {
-                // text/varchar: its bytes are its output; most need no escape
+                // text/varchar: its bytes are its output
                 text *txt = DatumGetTextPP(d);
-                const char *p = VARDATA_ANY(txt);
-                int len = (int)VARSIZE_ANY_EXHDR(txt);
-                if (format::JsonNeedsEscape(p, (size_t)len)) {
-                    escape_json(b, text_to_cstring(txt));
-                } else {
-                    appendStringInfoChar(b, '"');
-                    appendBinaryStringInfo(b, p, len);
-                    appendStringInfoChar(b, '"');
-                }
+                f[k].data = VARDATA_ANY(txt);
+                f[k].len = VARSIZE_ANY_EXHDR(txt);
                 break;
             }
             case kJsonBool:
-                appendStringInfoString(b, DatumGetBool(d) ? "true" : "false");
+                f[k].data = DatumGetBool(d) ? "true" : "false";
+                f[k].len = strlen(f[k].data);
                 break;
-            case kJsonNumber: {
-                char *num = OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d);
-                if (IsValidJsonNumber(num, (int)strlen(num))) appendStringInfoString(b, num);
-                else escape_json(b, num);  // NaN, Infinity: strings, as row_to_json
+            case kJsonNumber:
+            case kJsonRaw:
+            case kJsonString: {
+                char *str = OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d);
+                f[k].data = str;
+                f[k].len = strlen(str);
                 break;
             }
-            case kJsonRaw:
-                appendStringInfoString(b, OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d));
-                break;
-            case kJsonString:
-                escape_json(b, OutputFunctionCall(&ms->out_funcs[ms->payload_cols[k]], d));
-                break;
             default: {
                 text *j = DatumGetTextPP(FunctionCall1(&ms->to_json[k], d));
-                appendBinaryStringInfo(b, VARDATA_ANY(j), (int)VARSIZE_ANY_EXHDR(j));
+                f[k].data = VARDATA_ANY(j);
+                f[k].len = VARSIZE_ANY_EXHDR(j);
                 break;
             }
             }
         }
-        appendStringInfoChar(b, '}');
-        m->value = b->data;
-        m->value_len = (size_t)b->len;
+        std::string &b = *ms->buf;
+        KFDW_ENTRY({
+            b.clear();
+            ms->json->AppendObject(b, f, (size_t)ms->npayload);
+        });
+        // the buffer is reused by the next row: the message is handed over
+        // (copied) before that
+        m->value = b.data();
+        m->value_len = b.size();
         pg::ServerToUtf8(&m->value, &m->value_len);
         return;
     }

@@ -19,6 +19,11 @@
 // split, are not exported.
 #pragma GCC visibility push(hidden)
 
+namespace kafka_fdw::format {
+struct JsonField;  // format/row_json.hpp
+class RowJsonWriter;
+}  // namespace kafka_fdw::format
+
 namespace kafka_fdw::fdw {
 
 // Closes the statement's ledger when the executor's memory goes away, also
@@ -54,11 +59,13 @@ struct ModifyState {
     int *payload_cols;       // table column index of each payload column
     int npayload;
     FmgrInfo *out_funcs;
-    int *json_kinds;         // per payload column, for the JSON encoder
-    Oid *json_types;         // per payload column: its base type
-    FmgrInfo *to_json;       // per payload column of kind kJsonOther: to_json(<its type>)
-    char **json_keys;        // per payload column: its escaped member name and ':' ('"id":')
-    StringInfoData json_buf; // reused for every row
+    // format json (BeginJsonEncoding), per payload column:
+    int *json_sources;       // how its value's text is had (JsonSource)
+    Oid *json_types;         // its base type
+    FmgrInfo *to_json;       // kJsonOther: to_json(<its type>)
+    format::JsonField *json_fields;  // its member name and spec; the row's text
+    char *json_ints;         // kJsonInt: room for its digits (kIntTextSize each)
+    format::RowJsonWriter *json;     // the encoder (owned by the statement's context)
     MemoryContext row_cxt;
     std::vector<kafka::Header> *headers;  // reused per row (owned by the guard's context)
     std::string *buf;
@@ -66,13 +73,15 @@ struct ModifyState {
     int64 rows;
 };
 
-// How row_to_json writes a column's value.  Simple kinds are written
-// directly; kJsonOther columns (dates, arrays, composites, ...) go through
-// to_json for their type, which is what row_to_json does for them.
-enum JsonKind { kJsonInt, kJsonNumber, kJsonBool, kJsonRaw, kJsonText, kJsonString, kJsonOther };
+// Where the text of a column's value comes from for the JSON encoder
+// (format/row_json.hpp): the simple types from the Datum or their output
+// function; kJsonOther columns (dates, arrays, composites, ...) from to_json
+// for their type, which is what row_to_json does for them.
+enum JsonSource { kJsonInt, kJsonNumber, kJsonBool, kJsonRaw, kJsonText, kJsonString, kJsonOther };
 
 // modify_encode.cpp
-int JsonKindOf(Oid type);
+int JsonSourceOf(Oid type);
+void BeginJsonEncoding(ModifyState *ms);  // format json, from BeginModify
 void EncodeRow(ModifyState *ms, TupleTableSlot *slot, MessageData *m);
 
 }  // namespace kafka_fdw::fdw

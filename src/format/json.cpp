@@ -390,35 +390,66 @@ bool JsonNeedsEscape(const char *s, size_t len) noexcept {
     return false;
 }
 
-void AppendJsonString(std::string &out, const char *s, size_t len) {
+namespace {
+
+// The escape of one byte in a JSON string literal (escape_json's), written
+// to dst; 0 when the byte stands for itself.
+size_t EscapeByte(unsigned char ch, char *dst) noexcept {
     static const char hex[] = "0123456789abcdef";
-    out.push_back('"');
+    char c;
+    switch (ch) {
+    case '"': c = '"'; break;
+    case '\\': c = '\\'; break;
+    case '\n': c = 'n'; break;
+    case '\r': c = 'r'; break;
+    case '\t': c = 't'; break;
+    case '\b': c = 'b'; break;
+    case '\f': c = 'f'; break;
+    default:
+        if (ch >= 0x20) return 0;
+        memcpy(dst, "\\u00", 4);
+        dst[4] = hex[ch >> 4];
+        dst[5] = hex[ch & 15];
+        return 6;
+    }
+    dst[0] = '\\';
+    dst[1] = c;
+    return 2;
+}
+
+}  // namespace
+
+size_t JsonStringLength(const char *s, size_t len) noexcept {
+    const unsigned char *p = reinterpret_cast<const unsigned char *>(s);
+    size_t n = len + 2;
+    char esc[6];
+    for (size_t i = 0; i < len; i++)
+        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') n += EscapeByte(p[i], esc) - 1;
+    return n;
+}
+
+size_t WriteJsonString(char *dst, const char *s, size_t len) noexcept {
+    char *d = dst;
+    *d++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        size_t n = EscapeByte(static_cast<unsigned char>(s[i]), d);
+        if (n == 0) *d++ = s[i];
+        else d += n;
+    }
+    *d++ = '"';
+    return static_cast<size_t>(d - dst);
+}
+
+void AppendJsonString(std::string &out, const char *s, size_t len) {
     if (!JsonNeedsEscape(s, len)) {
+        out.push_back('"');
         out.append(s, len);
         out.push_back('"');
         return;
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = static_cast<unsigned char>(s[i]);
-        switch (ch) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-            if (ch < 0x20) {
-                out += "\\u00";
-                out.push_back(hex[ch >> 4]);
-                out.push_back(hex[ch & 15]);
-            } else {
-                out.push_back(static_cast<char>(ch));
-            }
-        }
-    }
-    out.push_back('"');
+    size_t at = out.size();
+    out.resize(at + JsonStringLength(s, len));
+    WriteJsonString(&out[at], s, len);
 }
 
 bool IsValidUtf8(const char *s, size_t len) noexcept {

@@ -56,6 +56,12 @@ bool JsonArrayToPgArray(const char *data, size_t len, std::string &out);
 // PostgreSQL's escape_json does.
 void AppendJsonString(std::string &out, const char *s, size_t len);
 
+// The same into a buffer the caller sized (the backend's StringInfo):
+// JsonStringLength is the exact length of the literal WriteJsonString writes
+// (and returns).  The one JSON string escape of the tree.
+size_t JsonStringLength(const char *s, size_t len) noexcept;
+size_t WriteJsonString(char *dst, const char *s, size_t len) noexcept;
+
 // True if `s` holds a character that a JSON string literal must escape
 // (a control character, '"' or '\\'): otherwise the literal is `s` in quotes.
 bool JsonNeedsEscape(const char *s, size_t len) noexcept;
