@@ -28,7 +28,8 @@ REGRESS_OPTS = --inputdir=. --load-extension=kafka_fdw --load-extension=plpgsql
 CORE_SRCS = $(sort $(wildcard src/kafka/*.cpp src/format/*.cpp))
 CORE_OBJS = $(CORE_SRCS:.cpp=.o)
 # The glue: everything that runs inside the backend.
-GLUE_SRCS = $(sort $(wildcard src/pg/*.cpp src/fdw/*.cpp src/functions/*.cpp src/cdc/*.cpp src/sink/*.cpp))
+# src/module.cpp (_PG_init) sits above the rooms: it wires them together.
+GLUE_SRCS = $(sort $(wildcard src/*.cpp src/pg/*.cpp src/fdw/*.cpp src/functions/*.cpp src/cdc/*.cpp src/sink/*.cpp))
 GLUE_OBJS = $(GLUE_SRCS:.cpp=.o)
 OBJS      = $(CORE_OBJS) $(GLUE_OBJS)
 
@@ -46,6 +47,9 @@ SHLIB_LINK  = -lrdkafka -lstdc++
 override with_llvm = no
 
 PG_CONFIG ?= pg_config
+# PostgreSQL's headers as system headers: their warnings under -Wextra are
+# not ours (GCC drops PGXS's -I of the same directory in favour of this).
+PG_CPPFLAGS := -isystem $(shell $(PG_CONFIG) --includedir-server)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
@@ -60,7 +64,7 @@ CORE_CPPFLAGS = -Isrc -D_GNU_SOURCE
 $(CORE_OBJS): override CPPFLAGS := $(CORE_CPPFLAGS)
 
 # Headers are few and shared; rebuild everything when one changes.
-HEADERS = $(wildcard src/*/*.hpp)
+HEADERS = $(wildcard src/*.hpp src/*/*.hpp)
 $(OBJS): $(HEADERS)
 
 # ---- unit tests of the pure core -------------------------------------------

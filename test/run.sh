@@ -97,6 +97,13 @@ line=$(echo "$lint_out" | tail -1); echo "$line"
 if echo "$line" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
 [ "$lint_rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && count 0 1
 
+note "lint: the rooms of src/ include each other without a cycle; the core never includes the glue"
+lint_out=$(python3 test/lint/rooms.py src 2>&1); lint_rc=$?
+echo "$lint_out" | grep -E '^not ok' | head -20
+line=$(echo "$lint_out" | tail -1); echo "$line"
+if echo "$line" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+[ "$lint_rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && count 0 1
+
 # Every ```sql block of README.md and docs/*.md, against a broker and a
 # cluster of its own (started and stopped by the script).
 run_script "docs: the SQL examples of README.md and docs/" bash test/docs/run_docs.sh

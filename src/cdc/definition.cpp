@@ -18,8 +18,6 @@
 #include "pg/worker.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "access/heapam.h"
 #include "access/tableam.h"
 #include "catalog/dependency.h"
@@ -33,7 +31,6 @@ extern "C" {
 #include "utils/fmgrprotos.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
-#pragma GCC diagnostic pop
 }
 
 namespace kafka_fdw::cdc {

@@ -1,6 +1,6 @@
 // kafka_copy: shared declarations of the command-line program.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include "kafka/config.hpp"
 #include "kafka/client.hpp"

@@ -5,10 +5,7 @@
 #include "pg/security.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "executor/spi.h"
-#pragma GCC diagnostic pop
 }
 
 namespace kafka_fdw::fdw {

@@ -18,13 +18,10 @@
 #include "pg/bridge.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
-#pragma GCC diagnostic pop
 }
 
 #include <memory>

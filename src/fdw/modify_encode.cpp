@@ -13,11 +13,8 @@
 #include "pg/datum.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
-#pragma GCC diagnostic pop
 }
 
 #include <string>

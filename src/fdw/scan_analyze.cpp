@@ -11,11 +11,7 @@
 #include "pg/bridge.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
 #include "commands/vacuum.h"
-#pragma GCC diagnostic pop
 }
 
 #include <algorithm>

@@ -7,12 +7,8 @@
 #include "pg/bridge.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
 #include "commands/explain.h"
 #include "executor/executor.h"
-#pragma GCC diagnostic pop
 }
 
 #include <string>

@@ -11,12 +11,8 @@
 #include "pg/bridge.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
 #include "access/xact.h"
 #include "utils/snapmgr.h"
-#pragma GCC diagnostic pop
 }
 
 #include <vector>

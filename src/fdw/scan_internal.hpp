@@ -13,11 +13,7 @@
 #include "pg/postgres.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
 #include "utils/dsa.h"
-#pragma GCC diagnostic pop
 }
 
 #include <memory>

@@ -8,14 +8,10 @@
 #include "pg/bridge.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
 #include "access/parallel.h"
 #include "port/atomics.h"
 #include "storage/spin.h"
 #include "utils/dsa.h"
-#pragma GCC diagnostic pop
 }
 
 namespace kafka_fdw::fdw {

@@ -12,9 +12,6 @@
 #include "pg/bridge.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
@@ -25,7 +22,6 @@ extern "C" {
 #include "rewrite/rewriteManip.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
-#pragma GCC diagnostic pop
 }
 
 namespace kafka_fdw::fdw {

@@ -4,7 +4,7 @@
 // by kafka_copy to write rows for COPY FROM PROGRAM and to read the rows of
 // COPY TO PROGRAM.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstddef>
 #include <string>

@@ -2,7 +2,7 @@
 // options: delimiter, quote, escape and the NULL string (an unquoted field
 // equal to it is NULL; a quoted one is not).
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstddef>
 #include <string>

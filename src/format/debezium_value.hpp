@@ -10,7 +10,7 @@
 // Pure C++, noexcept and without allocation: the caller gives the buffers
 // (sizes below), so these are callable from the Postgres zone.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -3,7 +3,7 @@
 // (first-seen order) with the narrowest PostgreSQL type that fits every
 // sampled value.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstddef>
 #include <string>

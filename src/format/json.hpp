@@ -3,7 +3,7 @@
 // building a tree.  Strings are unescaped into an arena owned by the reader
 // (reused from message to message), so the per-message cost is one pass.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstddef>
 #include <string>

@@ -12,7 +12,7 @@
 // The unescaped text of an element goes into a buffer the caller provides,
 // at least as long as the whole input (an element never unescapes to more).
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstddef>
 

@@ -6,7 +6,7 @@
 // the bytes into structs.  Pure C++: no server headers; the views point into
 // the caller's buffer, which must outlive the parsed message.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstdint>
 #include <stdexcept>

@@ -10,7 +10,7 @@
 // views point into the message or into the decoder's buffers, valid until
 // the next Decode.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include "format/csv.hpp"
 #include "format/json.hpp"

@@ -18,7 +18,7 @@
 // the text), and text from outside (kafka_copy's input: refused with a
 // message when it is not a value of the kind).
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <cstddef>
 #include <deque>

@@ -13,13 +13,10 @@
 #include "pg/security.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "access/heapam.h"
 #include "access/tableam.h"
 #include "executor/spi.h"
 #include "utils/datetime.h"
-#pragma GCC diagnostic pop
 }
 
 #include <algorithm>

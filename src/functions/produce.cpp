@@ -9,10 +9,7 @@
 #include "pg/datum.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "utils/datetime.h"
-#pragma GCC diagnostic pop
 }
 
 #include <string>

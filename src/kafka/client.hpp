@@ -4,7 +4,7 @@
 // calling thread, where they are only collected.  The host drains them with
 // TakeEvents() and reports them in its own way (elog in the backend).
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include "kafka/config.hpp"
 

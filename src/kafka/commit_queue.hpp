@@ -6,7 +6,7 @@
 // at or after the confirmed position), or up to the reader's position when
 // nothing is pending.  Pure C++; LSNs are plain integers here.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include "kafka/producer.hpp"
 

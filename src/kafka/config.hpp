@@ -2,7 +2,7 @@
 // properties, the allowlist of public properties, and the lists of properties
 // that only a superuser may set or that hold secrets.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <librdkafka/rdkafka.h>
 

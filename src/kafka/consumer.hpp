@@ -20,7 +20,7 @@
 // queue again after that time whatever wakes them, so there are no wake-ups
 // (the glue's reader defaults set it to 1 ms).
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include "kafka/client.hpp"
 

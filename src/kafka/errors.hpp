@@ -2,7 +2,7 @@
 // needs to raise a precise ERROR: a kind (mapped to a SQLSTATE by the glue),
 // librdkafka's own text and code, and the topic/partition/offset concerned.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <librdkafka/rdkafka.h>
 

@@ -2,7 +2,7 @@
 // topic administration.  Every call waits in slices (see wait.hpp) and throws
 // Error on failure or when timeout_ms passes.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include "kafka/client.hpp"
 

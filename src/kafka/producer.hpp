@@ -4,7 +4,7 @@
 // or failed.  A ledger can also record each message's partition and offset
 // (for RETURNING and kafka.produce).  Flush waits in slices with a deadline.
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include "kafka/client.hpp"
 

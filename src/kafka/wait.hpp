@@ -4,7 +4,7 @@
 // throws Interrupted, turned into CHECK_FOR_INTERRUPTS() by the glue once the
 // C++ frames are gone).
 #pragma once
-#include "kafka/cpp_only.hpp"
+#include "cpp_only.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -25,7 +25,6 @@
 //   18         create_foreignscan_path(disabled_nodes)        CreateForeignScanPath
 //   18         ReplicationSlotAcquire(error_if_invalid)       AcquireReplicationSlot
 //   18         vacuum_delay_point(is_analyze)                 AnalyzeDelayPoint
-//   18         pg_b64_encode takes uint8 *                    B64Encode
 //   18         ExplainState in commands/explain_state.h,
 //              ExplainProperty* in commands/explain_format.h  included here
 #pragma once
@@ -35,12 +34,7 @@
 #endif
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "commands/vacuum.h"
-#include "common/base64.h"
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/pathnode.h"
@@ -58,7 +52,6 @@ extern "C" {
 #include "commands/explain_format.h"
 #include "commands/explain_state.h"
 #endif
-#pragma GCC diagnostic pop
 }
 
 #if PG_VERSION_NUM >= 160000
@@ -165,15 +158,6 @@ inline void AnalyzeDelayPoint() {
     vacuum_delay_point(true);
 #else
     vacuum_delay_point();
-#endif
-}
-
-// Base64 of bytes into dst (dstlen >= pg_b64_enc_len(len)); -1 on failure.
-inline int B64Encode(const unsigned char *src, int len, char *dst, int dstlen) {
-#if PG_VERSION_NUM >= 180000
-    return pg_b64_encode(src, len, dst, dstlen);
-#else
-    return pg_b64_encode(reinterpret_cast<const char *>(src), len, dst, dstlen);
 #endif
 }
 

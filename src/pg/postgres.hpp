@@ -1,16 +1,13 @@
 // The one place the glue includes PostgreSQL's headers.  Include it AFTER any
 // core header (src/kafka, src/format): the core refuses to be compiled once
-// postgres.h was seen.  PostgreSQL 15's headers trip -Wextra
-// (unused parameters in inline functions), so their warnings are silenced
-// here rather than turned off for our own code.
+// postgres.h was seen.  PostgreSQL's headers trip -Wextra (unused
+// parameters in inline functions, signed/unsigned comparisons): the
+// Makefile names the server include directory with -isystem, so GCC treats
+// them as system headers and keeps its warnings for our own code only (no
+// pragmas around each include).
 #pragma once
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wregister"
 #include "postgres.h"
 
 #include "access/htup_details.h"
@@ -42,7 +39,6 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-#pragma GCC diagnostic pop
 }
 
 #include "pg/compat.hpp"

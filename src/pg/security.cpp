@@ -2,8 +2,6 @@
 #include "pg/security.hpp"
 
 extern "C" {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "access/genam.h"
 #include "catalog/indexing.h"
 #include "catalog/objectaccess.h"
@@ -12,7 +10,6 @@ extern "C" {
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "utils/fmgroids.h"
-#pragma GCC diagnostic pop
 }
 
 namespace kafka_fdw::pg {

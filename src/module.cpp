@@ -1,4 +1,8 @@
-// Library load: GUCs, the core's interrupt hook, cache invalidation callbacks.
+// The module: library load (_PG_init) wires the rooms together: GUCs, the
+// core's interrupt hook, cache invalidation and transaction callbacks, and,
+// when preloaded, CDC shared memory and the launcher.  It sits above the
+// rooms (src/pg, src/fdw, src/cdc, ...) so that no room includes another
+// that includes it back (test/lint/rooms.py).
 #include "kafka/wait.hpp"
 
 #include "fdw/connection.hpp"
