@@ -90,19 +90,21 @@ else
   note "sanitizers and fuzzing: run with the host's PostgreSQL 15 (the pure core is the same on every major)"
 fi
 
-note "lint: SPI query texts qualify their functions and operators"
-lint_out=$(python3 test/lint/spi_sql.py src 2>&1); lint_rc=$?
-echo "$lint_out" | grep -E '^(not ok|#)' | head -40
-line=$(echo "$lint_out" | tail -1); echo "$line"
-if echo "$line" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
-[ "$lint_rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && count 0 1
-
-note "lint: the rooms of src/ include each other without a cycle; the core never includes the glue"
-lint_out=$(python3 test/lint/rooms.py src 2>&1); lint_rc=$?
-echo "$lint_out" | grep -E '^not ok' | head -20
-line=$(echo "$lint_out" | tail -1); echo "$line"
-if echo "$line" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
-[ "$lint_rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && count 0 1
+# run_lint TITLE SCRIPT: a lint script of test/lint/ over src/; its ok/not ok
+# lines and its "N passed, N failed" count (a missing count, or a non-zero
+# exit with no failure counted, is one failure)
+run_lint() {
+  note "$1"
+  local out rc line
+  out=$(python3 "$2" src 2>&1); rc=$?
+  echo "$out" | grep -E '^(not ok|#)' | head -40
+  line=$(echo "$out" | tail -1); echo "$line"
+  if echo "$line" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+  [ "$rc" != 0 ] && [ "$(echo "$line" | cut -d' ' -f3)" = 0 ] && count 0 1
+  return 0
+}
+run_lint "lint: SPI query texts qualify their functions and operators" test/lint/spi_sql.py
+run_lint "lint: the rooms of src/ include each other without a cycle; the core never includes the glue" test/lint/rooms.py
 
 # Every ```sql block of README.md and docs/*.md, against a broker and a
 # cluster of its own (started and stopped by the script).
