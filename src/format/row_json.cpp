@@ -64,6 +64,10 @@ bool IsJsonNumber(const char *s, size_t len) noexcept {
 }
 
 void AppendIsoDateTime(std::string &out, const char *s, size_t len, bool with_zone) {
+    if (JsonNeedsEscape(s, len)) {  // not a date/time's text (kafka_copy's input): still one JSON string
+        AppendJsonString(out, s, len);
+        return;
+    }
     out.push_back('"');
     const char *sp = static_cast<const char *>(memchr(s, ' ', len));
     if (!sp || Is(s, len, "infinity") || Is(s, len, "-infinity")) {

@@ -167,6 +167,49 @@ def partition_seeds():
     return out
 
 
+def row_decoder_seeds():
+    """fuzz_row_decoder's input: header, column bytes (csv: options first), messages split at 0x1E."""
+    rs = b"\x1e"
+    cols = bytes([0, 1, 6 | 16, 7 | 32, 3 | 8, 2 | 16 | 8, 64, 5])  # id name tags(pg_array) meta(record) v(raw) ...
+    json_hdr = bytes([7 << 3])
+    good = [m for m in SQL_JSON if m.startswith(b"{")]
+    out = [json_hdr + cols + rs.join(SQL_JSON), json_hdr + cols + rs.join(good)]
+    out += [json_hdr + cols + m for m in CRAFTED_JSON if len(m) < 1200]
+    out += [bytes([1 << 3]) + bytes([6 | 16, 2 | 32]) + b'{"tags":[1,"a\\"b",null,[2,[]],{"x":"}"},true],"a":{"b":[1]}}',
+            bytes([0]) + bytes([6 | 16]) + b'{"tags":[[[[["\\u0000",""]]]]]}' + rs + b'{"tags":"no"}' + rs + b"{}"]
+    def csv(opts, null, maxf, fields, msgs, all_fields=False):
+        hdr = 1 | (4 if all_fields else 0) | ((len(fields) - 1) << 3)
+        return bytes([hdr]) + opts + bytes([len(null), maxf]) + null + bytes(fields) + rs.join(msgs)
+    out += [csv(b',""', b"", 0, [0, 1, 2, 3], SQL_TEXT + CRAFTED_TEXT[:20]),
+            csv(b',""', b"", 4, [0, 1, 2, 3, 9], SQL_TEXT[4:]),
+            csv(b';""', b"\\N", 0, [0, 1, 2], SQL_TEXT[:4], all_fields=True),
+            csv(b"\t'\\", b"NULL", 3, [2, 0], [b"a\t'b\\'c'\tNULL\t'NULL'", b"NULL", b"'x"])]
+    out += [bytes([2 | (2 << 3), 0, 0, 0]) + rs.join(SQL_TEXT)]  # text format
+    return out
+
+
+def row_json_seeds():
+    """fuzz_row_json's input: header (fields - 1, 8: validated), a kind byte per field, values split at 0x1F."""
+    us = b"\x1f"
+    def row(kinds, values, validated=False, nulls=()):
+        hdr = (len(kinds) - 1) | (8 if validated else 0)
+        return bytes([hdr]) + bytes(k | (128 if i in nulls else 0) for i, k in enumerate(kinds)) + us.join(values)
+    scal = [0, 1, 2, 3, 4, 5, 6, 11]
+    vals = [b'tab\there "q" \\ \xc3\xa9', b"-12.5e3", b"t", b'{"a":[1,{"b":null}]}', b"0044-03-15 BC",
+            b"2024-01-02 03:04:05.5", b"2024-01-02 03:04:05+05:30", b"1 2 3"]
+    bad = [b"x", b"NaN", b"maybe", b"{bad", b"", b"2024-01-02 03:04:05 BC", b"infinity", b"1  x"]
+    outer = b'(1.5,"a ""b""","{x,\\"y z\\",NULL}","(t,\\"2024-01-02 03:04:05+01\\",\\"{2024-01-01,NULL}\\")",' \
+            b'"{\\"2024-01-02 03:04:05\\"}")'
+    out = [row(scal, vals), row(scal, vals, True), row(scal, bad), row(scal, bad, True), row(scal, vals, True, {1, 3})]
+    out += [row([7, 8, 9, 10], [b"{1,2,NULL}", b'{"a,b","",NULL,"NULL"}', b"{{t,f},{f,t}}",
+                                b'[0:1]={"2024-01-02 03:04:05+01";"infinity"}'], v) for v in (False, True)]
+    out += [row([7, 8, 9], [b"{1,x}", b"{{a}", b"{1}"], v) for v in (False, True)]
+    out += [row([12, 13, 14], [outer, b'{"(f,,{})",NULL,"(,,)"}', b"()"], v) for v in (False, True)]
+    out += [row([12, 14], [b"(1,2)", b"(1)"], v) for v in (False, True)]
+    out += [row([7], [b"{" * 600 + b"1" + b"}" * 600]), row([13], [b"{" + b'"(t,x,{})",' * 40 + b"NULL}"], True)]
+    return out
+
+
 def write(name, seeds):
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
@@ -202,6 +245,8 @@ def main():
         headers((b"\x7f\x1f", b"\x1b[0m"), (b"\xf0\x9f\x98\x80", b"\xed\xa0\x80")),
     ])
     counts["partition"] = write("partition", partition_seeds())
+    counts["row_decoder"] = write("row_decoder", row_decoder_seeds())
+    counts["row_json"] = write("row_json", row_json_seeds())
     sep, unit = b"\x1e", b"\x1f"
     imp = SQL_JSON[7:10] + [b'{"a":1}', b'{"a":"s"}']
     counts["infer"] = write("infer", [

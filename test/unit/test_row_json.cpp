@@ -143,6 +143,15 @@ TEST(row_json_dates_and_times_as_row_to_json) {
     CHECK_EQ(Json(JsonKind::TimestampTz, "infinity"), "\"infinity\"");
 }
 
+TEST(row_json_date_times_that_need_escapes_are_json_strings) {
+    // No output function writes these, but kafka_copy's input may: the text
+    // must still become one JSON string (fuzz_row_json: a NUL was written raw)
+    CHECK_EQ(Json(JsonKind::Timestamp, std::string("\0", 1)), "\"\\u0000\"");
+    CHECK_EQ(Json(JsonKind::Timestamp, "2024-01-02 \"03\\"), "\"2024-01-02 \\\"03\\\\\"");
+    CHECK_EQ(Json(JsonKind::TimestampTz, "2024-01-02\t03:04:05+01\n"), "\"2024-01-02\\t03:04:05+01\\n\"");
+    CHECK_EQ(Strict(Spec(JsonKind::TimestampTz), "a\"b"), "\"a\\\"b\"");
+}
+
 // ---- arrays, vectors ----------------------------------------------------------
 
 TEST(row_json_arrays_as_array_to_json) {
