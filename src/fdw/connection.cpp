@@ -241,11 +241,19 @@ const kafka::Properties &ReaderDefaults() {
     // fetch.queue.backoff.ms (default 1 s) and the consumer's wake-ups do not
     // help there: 1 ms (measured: bench/README.md, "Session 22", and
     // bench/scan_prefetch.sh).
+    // A fetch that finds nothing new waits fetch.wait.max.ms at the broker.
+    // A reader's ranges end at watermarks it knows, so it waits there only
+    // for the end-of-partition event after transaction markers, or after it
+    // has fetched its last message; but librdkafka sends a broker its next
+    // fetch only once the previous one returned, so a scan's consumer
+    // started again on new ranges (a rescan, a parallel claim) first sits
+    // out that wait: 2 ms.  (An open cursor whose messages are all
+    // prefetched polls the broker that often meanwhile.)
     static const kafka::Properties defaults = [] {
         kafka::Properties d = {{"queued.min.messages", "5000"},
                                {"queued.max.messages.kbytes", "2048"},
                                {"max.partition.fetch.bytes", "262144"},
-                               {"fetch.wait.max.ms", "20"},
+                               {"fetch.wait.max.ms", "2"},
                                {"fetch.error.backoff.ms", "5"}};
         if (rd_kafka_version() >= 0x02040000) d.emplace_back("fetch.queue.backoff.ms", "1");
         return d;

@@ -67,8 +67,8 @@ struct ScanRuntime {
     std::unique_ptr<format::CsvReader> csv;
     std::vector<kafka::PartitionRange> ranges;
     std::vector<kafka::Watermarks> watermarks;  // parallel to ranges
-    // A serial scan's consumers, one after the other: each reads at most
-    // one segment (below) of every partition.
+    // A serial scan's rounds, read one after the other by its consumer:
+    // each holds at most one segment (below) of every partition.
     std::vector<std::vector<kafka::PartitionRange>> rounds;
     size_t next_round = 0;
     std::string scratch;
