@@ -311,6 +311,9 @@ kafka::Client &GroupClient(const ClientSpec *spec, const char *group) {
 }
 
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {
+    // A write may follow: a scan of a statement planned before it takes its
+    // own watermarks (scan_plan.cpp).
+    BumpExecutorEpoch();
     CacheEntry &e = Lookup(spec);
     std::unique_ptr<kafka::Producer> &slot = transactional ? e.txn_producer : e.producer;
     if (!slot) {

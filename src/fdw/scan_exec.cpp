@@ -99,6 +99,7 @@ void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
     s->conds = (List *)list_nth(plan->fdw_private, kPrivConds);
     List *needed = (List *)list_nth(plan->fdw_private, kPrivNeeded);
     s->limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
+    s->marks_ticket = intVal(list_nth(plan->fdw_private, kPrivMarks));
     s->cur_offset = -1;
     s->cxt = CurrentMemoryContext;
     if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;

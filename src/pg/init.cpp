@@ -1,4 +1,5 @@
-// Library load: GUCs, the core's interrupt hook, cache invalidation callbacks.
+// Library load: GUCs, the core's interrupt hook, cache invalidation callbacks,
+// transaction callbacks and the executor hooks of the executor epoch (fdw/xact.hpp).
 #include "kafka/wait.hpp"
 
 #include "fdw/connection.hpp"
@@ -25,6 +26,7 @@ void _PG_init(void) {
     kafka_fdw::pg::DefineGucs();
     kafka_fdw::fdw::RegisterConnectionCallbacks();
     kafka_fdw::fdw::RegisterXactCallbacks();
+    kafka_fdw::fdw::RegisterExecutorHooks();
     kafka_fdw::pg::RegisterRoleGuard();
     // CDC pipelines and sinks need shared memory and the launcher: only when
     // preloaded.
