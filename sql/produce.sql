@@ -29,6 +29,57 @@ INSERT INTO planned_marks VALUES (9);
 EXECUTE count_marks;
 DEALLOCATE count_marks;
 DROP FUNCTION insert_then_count(int);
+-- The planner's watermarks serve the scan of the same statement only when
+-- nothing ran in this session in between (src/fdw/scan_plan.cpp).  In each
+-- case below the scan must read a message written after the planning: by
+-- another process (kcat, run by COPY FROM PROGRAM inside the statement or
+-- transaction, so that nothing of ours produces) or by this session.
+\getenv brokers KAFKA_BROKERS
+SELECT format('printf ''{"id": 20}\n'' | kcat -P -b %s -t planned_marks -p 0', :'brokers') AS produce_elsewhere \gset
+CREATE TABLE marks_sink (line text);
+SELECT count(*) AS before_all FROM planned_marks;
+-- a generic plan planned in one PL/pgSQL call (whose scan does not start)
+-- and run in a later call of the same statement
+CREATE FUNCTION count_marks_if(b bool) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN (SELECT count(*) FROM planned_marks WHERE b);
+END $$;
+CREATE FUNCTION count_around_a_write(cmd text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE before bigint; after bigint;
+BEGIN
+  before := count_marks_if(false);
+  EXECUTE format('COPY marks_sink FROM PROGRAM %L', cmd);
+  after := count_marks_if(true);
+  RETURN before || ' then ' || after;
+END $$;
+SET plan_cache_mode = force_generic_plan;
+SELECT count_around_a_write(:'produce_elsewhere');
+-- EXPLAIN EXECUTE, then EXECUTE of the same generic plan, in one query string
+PREPARE count_prepared AS SELECT count(*) FROM planned_marks;
+EXPLAIN (COSTS OFF) EXECUTE count_prepared \; COPY marks_sink FROM PROGRAM :'produce_elsewhere' \; EXECUTE count_prepared;
+-- PREPARE/EXECUTE repeated after writes
+EXECUTE count_prepared;
+INSERT INTO planned_marks VALUES (21);
+EXECUTE count_prepared;
+COPY marks_sink FROM PROGRAM :'produce_elsewhere';
+EXECUTE count_prepared;
+DEALLOCATE count_prepared;
+RESET plan_cache_mode;
+-- a cursor reads up to the watermarks of its first FETCH
+BEGIN;
+DECLARE marks CURSOR FOR SELECT count(*) FROM planned_marks;
+COPY marks_sink FROM PROGRAM :'produce_elsewhere';
+FETCH marks;
+CLOSE marks;
+DECLARE marks CURSOR FOR SELECT count(*) FROM planned_marks \; COPY marks_sink FROM PROGRAM :'produce_elsewhere' \; FETCH marks;
+COMMIT;
+-- a write of the same statement before its scan starts
+WITH produced AS MATERIALIZED (SELECT * FROM kafka.produce('kafka', 'planned_marks', '{"id": 22}'::jsonb, partition => 1))
+SELECT (SELECT count(*) FROM produced) AS produced, (SELECT count(*) FROM planned_marks) AS counted;
+SELECT count(*) AS after_all, count(*) FILTER (WHERE id = 20) AS from_kcat FROM planned_marks;
+DROP FUNCTION count_around_a_write(text);
+DROP FUNCTION count_marks_if(bool);
+DROP TABLE marks_sink;
 -- what kcat reads: the JSON is row_to_json's
 \! kcat -C -b "$KAFKA_BROKERS" -t orders -e -q -f '%p %k %s\n' | sort
 -- the JSON is byte for byte row_to_json's (simple column types take a faster path)

@@ -1,8 +1,9 @@
 // The module: library load (_PG_init) wires the rooms together: GUCs, the
-// core's interrupt hook, cache invalidation and transaction callbacks, and,
-// when preloaded, CDC shared memory and the launcher.  It sits above the
-// rooms (src/pg, src/fdw, src/cdc, ...) so that no room includes another
-// that includes it back (test/lint/rooms.py).
+// core's interrupt hook, cache invalidation and transaction callbacks, the
+// executor hooks of the executor epoch (fdw/xact.hpp), and, when preloaded,
+// CDC shared memory and the launcher.  It sits above the rooms (src/pg,
+// src/fdw, src/cdc, ...) so that no room includes another that includes it
+// back (test/lint/rooms.py).
 #include "kafka/wait.hpp"
 
 #include "fdw/connection.hpp"
@@ -29,6 +30,7 @@ void _PG_init(void) {
     kafka_fdw::pg::DefineGucs();
     kafka_fdw::fdw::RegisterConnectionCallbacks();
     kafka_fdw::fdw::RegisterXactCallbacks();
+    kafka_fdw::fdw::RegisterExecutorHooks();
     kafka_fdw::pg::RegisterRoleGuard();
     // CDC pipelines and sinks need shared memory and the launcher: only when
     // preloaded.

@@ -11,9 +11,11 @@ extern "C" {
 #include "storage/proc.h"
 }
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kafka_fdw::fdw {
 
@@ -39,34 +41,67 @@ void InvalidateAll(Datum, int, uint32) {
     for (auto &[key, entry] : *g_cache) entry.valid = false;
 }
 
+// Group clients taken out of the cache while offset commits they sent are
+// still in flight, with their group's name.  Destroying such a client waits
+// for those commits (librdkafka's consumer close waits for every commit in
+// flight, and for an unreachable coordinator up to the group session
+// timeout): that must happen neither in a transaction callback nor in a
+// statement.  They are kept here, their results taken at each transaction
+// end (TakeGroupCommitResults), and destroyed there once none is in flight.
+struct Retiring {
+    std::string group;
+    std::unique_ptr<kafka::Client> client;
+};
+std::vector<Retiring> *g_retiring = nullptr;  // backend lifetime
+
+void DropGroupClient(const std::string &group, std::unique_ptr<kafka::Client> &&c) {
+    if (!c) return;
+    if (c->commits_in_flight() > 0) {
+        if (!g_retiring) g_retiring = new std::vector<Retiring>();
+        g_retiring->push_back({group, std::move(c)});
+        return;
+    }
+    c.reset();
+}
+
+// An entry is stale once its server or user mapping changed, or
+// kafka_fdw.timeout (which its clients' settings hold) did.
+bool Stale(const CacheEntry &e) { return !e.valid || (e.timeout_ms && e.timeout_ms != pg::g_timeout_ms); }
+
+// Drops every client of a stale entry, so that the next use builds new ones,
+// unless Kafka work of an open transaction still needs one (then the entry
+// stays stale and is tried again later).
+void Reap(CacheEntry &e) {
+    bool busy = false;
+    if (e.producer) {
+        // Messages of an open transaction keep the old producer alive
+        // until they are settled.
+        busy = rd_kafka_outq_len(e.producer->handle()) > 0 || e.producer->open_ledgers() > 0;
+    }
+    if (e.txn_producer) busy = busy || e.txn_producer->open_ledgers() > 0 || InKafkaTransaction(e.txn_producer.get()) || HasPendingSends(e.txn_producer.get());
+    if (e.producer) busy = busy || HasPendingSends(e.producer.get());
+    for (auto &[name, g] : e.groups) busy = busy || HasPendingGroupCommits(g.get());
+    if (busy) return;
+    e.meta.reset();
+    e.producer.reset();
+    e.txn_producer.reset();
+    for (auto &[name, g] : e.groups) DropGroupClient(name, std::move(g));
+    e.groups.clear();
+    e.valid = true;
+    e.timeout_ms = 0;
+}
+
 CacheEntry &Lookup(const ClientSpec *spec) {
     if (!g_cache) g_cache = new std::map<CacheKey, CacheEntry>();
     CacheEntry &e = (*g_cache)[{spec->serverid, spec->userid}];
-    bool stale = !e.valid || (e.timeout_ms && e.timeout_ms != pg::g_timeout_ms);
     // Clients this transaction already used stay until it ends (postgres_fdw's
     // rule): a scan may hold a pointer to one while SPI or a catalog access
-    // processes the invalidation that marked them stale.
+    // processes the invalidation that marked them stale.  The end of the
+    // transaction reaps them (DropUnreachableClients); this is for an entry
+    // that became stale between transactions.
     bool used_now = e.used_in == pg::MyLxid();
     e.used_in = pg::MyLxid();
-    if (stale && !used_now) {
-        bool busy = false;
-        if (e.producer) {
-            // Messages of an open transaction keep the old producer alive
-            // until they are settled.
-            busy = rd_kafka_outq_len(e.producer->handle()) > 0 || e.producer->open_ledgers() > 0;
-        }
-        if (e.txn_producer) busy = busy || e.txn_producer->open_ledgers() > 0 || InKafkaTransaction(e.txn_producer.get()) || HasPendingSends(e.txn_producer.get());
-        if (e.producer) busy = busy || HasPendingSends(e.producer.get());
-        for (auto &[name, g] : e.groups) busy = busy || HasPendingGroupCommits(g.get());
-        if (!busy) {
-            e.meta.reset();
-            e.producer.reset();
-            e.txn_producer.reset();
-            e.groups.clear();
-            e.valid = true;
-            e.timeout_ms = 0;
-        }
-    }
+    if (Stale(e) && !used_now) Reap(e);
     return e;
 }
 
@@ -79,26 +114,39 @@ void AddProp(ClientSpec *s, const char *name, const char *value) {
 }  // namespace
 
 void DropUnreachableClients() noexcept {
-    if (!g_cache) return;
     try {
-        for (auto &[key, e] : *g_cache) {
-            if (e.meta && e.meta->unreachable()) e.meta.reset();
-            // A producer that hit a fatal error (idempotence, a fenced
-            // transactional.id) fails every later send: the next
-            // transaction gets a new one.
-            auto fatal = [](const kafka::Producer *p) {
-                return p && rd_kafka_fatal_error(p->handle(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR &&
-                       p->open_ledgers() == 0 && !HasPendingSends(p);
-            };
-            if (fatal(e.producer.get())) e.producer.reset();
-            if (fatal(e.txn_producer.get()) && !InKafkaTransaction(e.txn_producer.get())) e.txn_producer.reset();
-            for (auto it = e.groups.begin(); it != e.groups.end();) {
-                if (it->second && it->second->unreachable() && !HasPendingGroupCommits(it->second.get()))
-                    it = e.groups.erase(it);
-                else
-                    ++it;
+        if (g_cache)
+            for (auto &[key, e] : *g_cache) {
+                // Invalidated (its server or user mapping changed): nothing of
+                // the ending transaction points at its clients any more.  (A
+                // changed kafka_fdw.timeout waits for the next lookup: it may
+                // be a SET LOCAL that ends with this transaction.)
+                if (!e.valid) Reap(e);
+                if (e.meta && e.meta->unreachable()) e.meta.reset();
+                // A producer that hit a fatal error (idempotence, a fenced
+                // transactional.id) fails every later send: the next
+                // transaction gets a new one.
+                auto fatal = [](const kafka::Producer *p) {
+                    return p && rd_kafka_fatal_error(p->handle(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                           p->open_ledgers() == 0 && !HasPendingSends(p);
+                };
+                if (fatal(e.producer.get())) e.producer.reset();
+                if (fatal(e.txn_producer.get()) && !InKafkaTransaction(e.txn_producer.get())) e.txn_producer.reset();
+                for (auto it = e.groups.begin(); it != e.groups.end();) {
+                    if (it->second && it->second->unreachable() && !HasPendingGroupCommits(it->second.get())) {
+                        DropGroupClient(it->first, std::move(it->second));
+                        it = e.groups.erase(it);
+                    } else {
+                        ++it;
+                    }
+                }
             }
-        }
+        // Retired group clients whose commits have all reported (their
+        // results were just taken by TakeGroupCommitResults) go now.
+        if (g_retiring)
+            g_retiring->erase(std::remove_if(g_retiring->begin(), g_retiring->end(),
+                                             [](const Retiring &r) { return r.client->commits_in_flight() == 0; }),
+                              g_retiring->end());
     } catch (...) {
         // erasing from a map does not throw; nothing to report
     }
@@ -106,30 +154,37 @@ void DropUnreachableClients() noexcept {
 
 void TakeGroupCommitResults(char *warning, size_t size) noexcept {
     warning[0] = '\0';
-    if (!g_cache) return;
     try {
-        for (auto &[key, e] : *g_cache)
-            for (auto &[name, g] : e.groups) {
-                if (!g || g->commits_in_flight() == 0) continue;
-                std::vector<std::string> failures = kafka::TakeCommitResults(*g, 0);
-                if (!failures.empty() && !warning[0])
-                    snprintf(warning, size,
-                             "could not commit the positions of consumer group \"%s\" to Kafka: %s (the positions "
-                             "in PostgreSQL are unchanged; the next commit sends them again)",
-                             name.c_str(), failures[0].c_str());
-            }
+        auto take = [&](const std::string &name, kafka::Client *g) {
+            if (!g || g->commits_in_flight() == 0) return;
+            std::vector<std::string> failures = kafka::TakeCommitResults(*g, 0);
+            if (!failures.empty() && !warning[0])
+                snprintf(warning, size,
+                         "could not commit the positions of consumer group \"%s\" to Kafka: %s (the positions "
+                         "in PostgreSQL are unchanged; the next commit sends them again)",
+                         name.c_str(), failures[0].c_str());
+        };
+        if (g_cache)
+            for (auto &[key, e] : *g_cache)
+                for (auto &[name, g] : e.groups) take(name, g.get());
+        if (g_retiring)
+            for (auto &r : *g_retiring) take(r.group, r.client.get());
     } catch (...) {
     }
 }
 
 namespace {
 void FlushGroupCommits(int, Datum) {
-    if (!g_cache) return;
     try {
         kafka::Deadline deadline(std::min(pg::g_timeout_ms, 5000));
-        for (auto &[key, e] : *g_cache)
-            for (auto &[name, g] : e.groups)
-                if (g && g->commits_in_flight() > 0) kafka::TakeCommitResults(*g, deadline.RemainingMs());
+        auto flush = [&](kafka::Client *g) {
+            if (g && g->commits_in_flight() > 0) kafka::TakeCommitResults(*g, deadline.RemainingMs());
+        };
+        if (g_cache)
+            for (auto &[key, e] : *g_cache)
+                for (auto &[name, g] : e.groups) flush(g.get());
+        if (g_retiring)
+            for (auto &r : *g_retiring) flush(r.client.get());
     } catch (...) {
     }
 }
@@ -241,11 +296,19 @@ const kafka::Properties &ReaderDefaults() {
     // fetch.queue.backoff.ms (default 1 s) and the consumer's wake-ups do not
     // help there: 1 ms (measured: bench/README.md, "Session 22", and
     // bench/scan_prefetch.sh).
+    // A fetch that finds nothing new waits fetch.wait.max.ms at the broker.
+    // A reader's ranges end at watermarks it knows, so it waits there only
+    // for the end-of-partition event after transaction markers, or after it
+    // has fetched its last message; but librdkafka sends a broker its next
+    // fetch only once the previous one returned, so a scan's consumer
+    // started again on new ranges (a rescan, a parallel claim) first sits
+    // out that wait: 2 ms.  (An open cursor whose messages are all
+    // prefetched polls the broker that often meanwhile.)
     static const kafka::Properties defaults = [] {
         kafka::Properties d = {{"queued.min.messages", "5000"},
                                {"queued.max.messages.kbytes", "2048"},
                                {"max.partition.fetch.bytes", "262144"},
-                               {"fetch.wait.max.ms", "20"},
+                               {"fetch.wait.max.ms", "2"},
                                {"fetch.error.backoff.ms", "5"}};
         if (rd_kafka_version() >= 0x02040000) d.emplace_back("fetch.queue.backoff.ms", "1");
         return d;
@@ -303,6 +366,9 @@ kafka::Client &GroupClient(const ClientSpec *spec, const char *group) {
 }
 
 kafka::Producer &CachedProducer(const ClientSpec *spec, bool transactional) {
+    // A write may follow: a scan of a statement planned before it takes its
+    // own watermarks (scan_plan.cpp).
+    BumpExecutorEpoch();
     CacheEntry &e = Lookup(spec);
     std::unique_ptr<kafka::Producer> &slot = transactional ? e.txn_producer : e.producer;
     if (!slot) {

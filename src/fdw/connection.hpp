@@ -1,6 +1,7 @@
 // Kafka clients per backend: the client settings of a (server, user) pair, and
 // a cache of long-lived clients (metadata client, producer) keyed by server and
-// user, dropped when the server or a user mapping is altered or dropped.
+// user, dropped when the server or a user mapping is altered or dropped (at
+// the end of the transaction: postgres_fdw's discipline).
 // Scans create their own consumer (owned by the scan's memory context).
 #pragma once
 
@@ -49,11 +50,14 @@ kafka::Client &GroupClient(const ClientSpec *spec, const char *group);
 int WatermarksCpp(const ClientSpec *spec, const char *topic, int64 **lows, int64 **highs);
 
 // At the end of each top-level transaction (nothing points at a cached
-// client then but pending group commits, which keep theirs): drops the
-// cached metadata and group clients that last gave up on the brokers, so the
-// session's next statement connects afresh, and the producers that hit a
-// fatal error.  Called by the xact callback;
-// never throws and calls no Postgres function.
+// client then but pending group commits and open delivery ledgers, which
+// keep theirs): drops the clients of servers and user mappings that changed,
+// the cached metadata and group clients that last gave up on the brokers, so
+// the session's next statement connects afresh, and the producers that hit a
+// fatal error.  A group client with offset commits in flight is not
+// destroyed (that waits for them) but set apart until they have reported.
+// Clients used by a transaction are never dropped before its end.  Called by
+// the xact callback; never throws and calls no Postgres function.
 void DropUnreachableClients() noexcept;
 
 // Group positions are sent to the broker after COMMIT without waiting

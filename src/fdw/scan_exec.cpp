@@ -1,7 +1,8 @@
 // Executing a scan: Begin (decoders, the user the scan reads as),
-// Iterate (ranges computed at the first row from the watermarks taken then,
-// read by a RangeConsumer owned by the scan's memory context: a serial scan
-// in rounds of segments, a parallel one by claims), ReScan and End.
+// Iterate (ranges computed at the first row, read by one RangeConsumer owned
+// by the scan's memory context: a serial scan in rounds of segments, a
+// parallel one by claims, restarting it on new ranges each time), ReScan
+// (the consumer stops and is kept for the next start) and End.
 //
 // Zones: functions named *Cpp run C++ code and are called only inside
 // KFDW_ENTRY; everything else here is Postgres zone and keeps no C++ object
@@ -35,20 +36,30 @@ void ScanErrorContext(void *arg) {
 
 }  // namespace
 
-// C++ zone: a consumer for the given ranges.
+// C++ zone: the scan's consumer reads the given ranges.  One client per scan
+// (per process of a parallel scan): its rounds, rescans and claims restart
+// it on new ranges (RangeConsumer::Start), which costs a few queue
+// operations and at most the wait of a fetch still in flight
+// (fetch.wait.max.ms, ReaderDefaults), where a new client costs its threads,
+// a bootstrap and a metadata round trip.  A new one only if
+// kafka_fdw.timeout changed.
 void StartConsumerCpp(ScanState *s, const std::vector<kafka::PartitionRange> &ranges) {
-    s->rt->consumer.reset();
-    kafka::Config conf = MakeConfig(s->spec, ReaderDefaults());
-    conf.Set("isolation.level", s->table->isolation_level);
-    auto consumer = std::make_unique<kafka::RangeConsumer>(std::move(conf), s->table->topic, pg::g_timeout_ms);
-    consumer->Start(ranges);
-    s->rt->consumer = std::move(consumer);
+    kafka::RangeConsumer *c = s->rt->consumer.get();
+    if (!c || c->stall_timeout_ms() != pg::g_timeout_ms) {
+        s->rt->consumer.reset();
+        kafka::Config conf = MakeConfig(s->spec, ReaderDefaults());
+        conf.Set("isolation.level", s->table->isolation_level);
+        s->rt->consumer = std::make_unique<kafka::RangeConsumer>(std::move(conf), s->table->topic, pg::g_timeout_ms);
+        c = s->rt->consumer.get();
+    }
+    c->Start(ranges);
 }
 
 // One consumer reads the ranges of a partition in offset order and drops
 // the messages between them; a gap larger than this many offsets is cheaper
-// to skip with a new consumer (measured: bench/README.md, Measurements
-// behind the code).  A segment: ranges of one partition, consecutive in
+// to skip by starting the consumer again at the next range, in a later
+// round (measured with a new consumer per round: bench/README.md,
+// Measurements behind the code).  A segment: ranges of one partition, consecutive in
 // the sorted list, with no larger gap.
 constexpr int64 kMaxGapRead = 100000;
 
@@ -84,6 +95,7 @@ void kafkaBeginForeignScan(ForeignScanState *node, int eflags) {
     s->conds = (List *)list_nth(plan->fdw_private, kPrivConds);
     List *needed = (List *)list_nth(plan->fdw_private, kPrivNeeded);
     s->limit = intVal(list_nth(plan->fdw_private, kPrivLimit));
+    s->marks_ticket = intVal(list_nth(plan->fdw_private, kPrivMarks));
     s->cur_offset = -1;
     s->cxt = CurrentMemoryContext;
     if (eflags & EXEC_FLAG_EXPLAIN_ONLY) return;
@@ -164,6 +176,9 @@ TupleTableSlot *kafkaIterateForeignScan(ForeignScanState *node) {
     if (!s->started) StartScan(node);
     if (s->limit >= 0 && s->returned >= s->limit) {
         s->finished = true;
+        // nothing more is read: the consumer stops fetching (an open cursor
+        // would keep it polling the brokers)
+        if (s->rt && s->rt->consumer) KFDW_ENTRY({ s->rt->consumer->Stop(); });
         return slot;
     }
     ErrorContextCallback errcb;
@@ -214,7 +229,9 @@ void kafkaReScanForeignScan(ForeignScanState *node) {
     s->started = false;
     s->finished = false;
     s->returned = 0;
-    if (s->rt) KFDW_ENTRY({ s->rt->consumer.reset(); });
+    // The consumer stops fetching and is kept: the next start reads the new
+    // ranges with it.
+    if (s->rt && s->rt->consumer) KFDW_ENTRY({ s->rt->consumer->Stop(); });
 }
 
 void kafkaEndForeignScan(ForeignScanState *node) {

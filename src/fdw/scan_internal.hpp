@@ -35,6 +35,7 @@ enum ScanPrivateIndex {
     kPrivNeeded,      // IntList of attnums the query reads
     kPrivLimit,       // Integer: rows to fetch at most (-1: no limit)
     kPrivCondText,    // String: the pushed conditions, for EXPLAIN
+    kPrivMarks,       // Integer: ticket of the planner's watermarks (0: none; scan_plan.cpp)
 };
 
 enum CondTarget { kTargetPartition = 0, kTargetOffset = 1, kTargetTimestamp = 2 };
@@ -61,8 +62,8 @@ struct ScanRuntime {
     std::unique_ptr<format::RowDecoder> decoder;  // the payload columns the scan reads (scan_decode.cpp)
     std::vector<kafka::PartitionRange> ranges;
     std::vector<kafka::Watermarks> watermarks;  // parallel to ranges
-    // A serial scan's consumers, one after the other: each reads at most
-    // one segment (below) of every partition.
+    // A serial scan's rounds, read one after the other by its consumer:
+    // each holds at most one segment (below) of every partition.
     std::vector<std::vector<kafka::PartitionRange>> rounds;
     size_t next_round = 0;
     std::string headers;
@@ -87,6 +88,7 @@ struct ScanState {
     int64 returned;
     bool started;
     bool finished;
+    int marks_ticket;  // kPrivMarks, until the first start claims it (once)
     // parallel
     ParallelShared *shared;
     dsa_area *area;  // the query's DSA area (NULL: no workers, the leader alone)
@@ -115,6 +117,15 @@ void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreignt
 void kafkaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid);
 ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid, ForeignPath *best_path, List *tlist,
                                  List *scan_clauses, Plan *outer_plan);
+
+// scan_plan.cpp, C++ zone: the planner's watermarks handed to the start of
+// the same statement's scan.  The ticket's watermarks into *out, and the
+// ticket is gone; false (and nothing) unless the ticket is this server's,
+// user's, topic's and isolation level's, and nothing was executed or
+// produced in this backend since it was made but the statement's own
+// ExecutorStart and ExecutorRun.
+bool TakePlannedWatermarks(int ticket, const ClientSpec *spec, const char *topic, const char *isolation_level,
+                           std::vector<kafka::Watermarks> *out);
 
 // scan_ranges.cpp: the pushed conditions and the watermarks into ranges.
 struct CondValues;

@@ -1,7 +1,8 @@
 // Parallel scans: the leader computes every range once and publishes them
 // in the query's DSA area; each process claims one segment (ranges of a
-// partition without a large gap) at a time.  Group scans and scans that
-// convert values in subtransactions are not parallel safe.
+// partition without a large gap) at a time, and reads it with its one
+// consumer, restarted on each claim.  Group scans and scans that convert
+// values in subtransactions are not parallel safe.
 #include "kafka/consumer.hpp"
 
 #include "fdw/scan_internal.hpp"
@@ -111,7 +112,8 @@ void kafkaReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *, 
     s->started = false;
     s->finished = false;
     s->returned = 0;
-    KFDW_ENTRY({ s->rt->consumer.reset(); });
+    // kept for the claims of the new round (StartConsumerCpp)
+    if (s->rt->consumer) KFDW_ENTRY({ s->rt->consumer->Stop(); });
     s->area = node->ss.ps.state->es_query_dsa;
     PublishRanges(node, sh);
 }

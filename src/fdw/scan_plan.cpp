@@ -9,6 +9,7 @@
 #include "kafka/metadata.hpp"
 
 #include "fdw/scan_internal.hpp"
+#include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
 extern "C" {
@@ -24,6 +25,10 @@ extern "C" {
 #include "utils/ruleutils.h"
 }
 
+#include <map>
+#include <string>
+#include <vector>
+
 namespace kafka_fdw::fdw {
 
 namespace {
@@ -34,6 +39,7 @@ struct KafkaPlanInfo {
     List *exprs;  // right-hand expressions
     List *cond_clauses;  // the original clauses (for EXPLAIN text)
     int64 limit;
+    int marks_ticket;  // the estimate's watermarks (kPrivMarks)
 };
 
 const ColumnDef *ColumnByAttnum(const TableDef *t, AttrNumber attnum) {
@@ -147,17 +153,80 @@ List *CondTreeOf(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
 }
 
 // ---------------------------------------------------------------------------
+// The planner's watermarks, handed to the start of the same statement's scan,
+// so that planning and executing a query cost one ListOffsets round, not two.
+//
+// A scan reads up to the high watermarks taken when it starts; the planner's
+// stand in for them only when no difference can be seen from this backend:
+// the same client message (transaction and statement_timestamp), and
+// nothing executed or produced here between the planning and the scan's
+// start but the statement's own ExecutorStart and ExecutorRun.  The executor
+// epoch (fdw/xact.hpp) counts exactly that: the ticket is made at epoch E and
+// taken only at E + 2.  So a statement planned together with earlier ones
+// that run first (an SQL function's body up to PostgreSQL 17), a generic plan
+// run in a later call or statement (PREPARE/EXECUTE, PL/pgSQL), EXPLAIN
+// EXECUTE then EXECUTE, a cursor (DECLARE then FETCH: two utility
+// statements), a portal bound in one protocol message and executed in the
+// next, a scan that starts after a write of its own statement
+// (kafka.produce, INSERT into a topic: CachedProducer bumps the epoch) or
+// after a function that ran SQL, and every rescan take their own.  Messages
+// that other sessions acknowledge between the planning and the start of the
+// same statement are not read, as if the scan had started when the
+// statement was planned (a statement does not see rows other sessions
+// commit after its snapshot either; likewise a PL/pgSQL cursor fetched
+// with nothing but PL/pgSQL expressions run since it was opened reads up to
+// the watermarks of its opening, as a cursor reads the snapshot of its
+// opening).  A ticket is named in fdw_private (kPrivMarks) and taken once.
+struct PlannedMarks {
+    LocalTransactionId lxid;
+    TimestampTz statement_start;  // of the client's message (Q, B, E, ...)
+    uint64 epoch;
+    Oid serverid;
+    Oid userid;
+    std::string topic;
+    std::string isolation_level;
+    std::vector<kafka::Watermarks> wm;
+};
+// backend lifetime, never destroyed (no destructor runs at exit)
+std::map<int, PlannedMarks> *g_planned = nullptr;
+int g_next_ticket = 0;
+// tickets planned but never started (EXPLAIN, a path not taken, a planning
+// that failed) go when the epoch has moved past them; never more than this
+// many (a partitioned table of many foreign tables): the oldest go first
+constexpr size_t kMaxPlanned = 1024;
+
+void DropDeadTickets() {
+    uint64 now = ExecutorEpoch();
+    for (auto it = g_planned->begin(); it != g_planned->end();)
+        it = it->second.epoch + 2 < now ? g_planned->erase(it) : std::next(it);
+}
+
+int StashPlannedWatermarks(const ClientSpec *spec, const TableDef *t, std::vector<kafka::Watermarks> &&wm) {
+    if (!g_planned) g_planned = new std::map<int, PlannedMarks>();
+    DropDeadTickets();
+    while (g_planned->size() >= kMaxPlanned) g_planned->erase(g_planned->begin());
+    if (++g_next_ticket <= 0) g_next_ticket = 1;
+    // (MyLxid and GetCurrentStatementStartTimestamp read a variable: they
+    // cannot fail)
+    (*g_planned)[g_next_ticket] = PlannedMarks{pg::MyLxid(),   GetCurrentStatementStartTimestamp(),
+                                               ExecutorEpoch(), spec->serverid,
+                                               spec->userid,   t->topic,
+                                               t->isolation_level, std::move(wm)};
+    return g_next_ticket;
+}
+
 // Estimates from the watermarks (C++ zone; one ListOffsets round for all
-// partitions).  Planning must not fail because the broker is slow: on any
-// error the estimate falls back to a default.  (The scan takes its own
-// watermarks when it starts: reusing the planner's made a scan miss messages
-// acknowledged between planning and execution, e.g. in an SQL function's
-// later statement, which is planned before the earlier ones run.)
-double EstimateRowsCpp(const ClientSpec *spec, const char *topic, int timeout_ms) {
+// partitions), which are kept for the scan (*ticket, 0 if none).  Planning
+// must not fail because the broker is slow: on any error the estimate falls
+// back to a default.
+double EstimateRowsCpp(const ClientSpec *spec, const TableDef *t, int timeout_ms, int *ticket) {
+    *ticket = 0;
     try {
         kafka::Client &c = MetadataClient(spec);
+        std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(c, t->topic, timeout_ms);
         double rows = 0;
-        for (const auto &w : kafka::TopicWatermarks(c, topic, timeout_ms)) rows += static_cast<double>(w.high - w.low);
+        for (const auto &w : wm) rows += static_cast<double>(w.high - w.low);
+        *ticket = StashPlannedWatermarks(spec, t, std::move(wm));
         return rows;
     } catch (const kafka::Interrupted &) {
         throw;
@@ -168,6 +237,22 @@ double EstimateRowsCpp(const ClientSpec *spec, const char *topic, int timeout_ms
 
 }  // namespace
 
+
+bool TakePlannedWatermarks(int ticket, const ClientSpec *spec, const char *topic, const char *isolation_level,
+                           std::vector<kafka::Watermarks> *out) {
+    if (ticket <= 0 || !g_planned) return false;
+    auto it = g_planned->find(ticket);
+    if (it == g_planned->end()) return false;
+    PlannedMarks m = std::move(it->second);
+    g_planned->erase(it);
+    DropDeadTickets();
+    if (m.lxid != pg::MyLxid() || m.statement_start != GetCurrentStatementStartTimestamp() ||
+        m.epoch + 2 != ExecutorEpoch() || m.serverid != spec->serverid || m.userid != spec->userid ||
+        m.topic != topic || m.isolation_level != isolation_level)
+        return false;
+    *out = std::move(m.wm);
+    return true;
+}
 
 // Whether making a value of this type from text can run code other than
 // built-in C input functions: a domain's CHECK (which may call any
@@ -231,7 +316,7 @@ void kafkaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreignt
     // Bounded well below kafka_fdw.timeout: with the broker down, planning
     // must not double the wait the scan itself then has.
     int timeout = Max(100, Min(pg::g_timeout_ms / 4, 1000));
-    KFDW_ENTRY({ rows = EstimateRowsCpp(spec, ps->table->topic, timeout); });
+    KFDW_ENTRY({ rows = EstimateRowsCpp(spec, ps->table, timeout, &ps->marks_ticket); });
     if (rows < 0) rows = 1000;
     double sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0, JOIN_INNER, NULL);
     baserel->tuples = rows;
@@ -304,8 +389,8 @@ ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid, Fo
     }
     (void)root;
     (void)best_path;
-    List *priv = list_make4(ps->conds, needed, makeInteger((int)Min(ps->limit, (int64)INT_MAX)),
-                            makeString(cond_text));
+    List *priv = list_make5(ps->conds, needed, makeInteger((int)Min(ps->limit, (int64)INT_MAX)),
+                            makeString(cond_text), makeInteger(ps->marks_ticket));
     return make_foreignscan(tlist, scan_clauses, baserel->relid, ps->exprs, priv, NIL, NIL, outer_plan);
 }
 

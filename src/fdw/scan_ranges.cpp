@@ -1,7 +1,7 @@
 // The ranges a scan reads: the pushed condition trees, evaluated with their
 // runtime values, as sets of offsets per partition, intersected with the
-// watermarks taken at the scan's start (timestamp bounds through the
-// broker's offsets-for-times).
+// watermarks taken at the scan's start, or by the planner when nothing ran
+// in between (timestamp bounds through the broker's offsets-for-times).
 //
 // Zones: functions named *Cpp run C++ code and are called only inside
 // KFDW_ENTRY; everything else here is Postgres zone and keeps no C++ object
@@ -323,8 +323,14 @@ std::vector<Intervals> EvalNode(const CondValues *cv, int at, int nparts, const 
 void ComputeRangesCpp(ScanState *s, const CondValues *cv) {
     kafka::Client &meta = MetadataClient(s->spec);
     const char *topic = s->table->topic;
-    // taken now, when the scan starts: one ListOffsets round for all partitions
-    std::vector<kafka::Watermarks> wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
+    // the planner's, if nothing ran since the statement was planned
+    // (scan_plan.cpp; one start only: a rescan takes its own), else taken
+    // now: one ListOffsets round for all partitions either way
+    std::vector<kafka::Watermarks> wm;
+    int ticket = s->marks_ticket;
+    s->marks_ticket = 0;
+    if (!TakePlannedWatermarks(ticket, s->spec, topic, s->table->isolation_level, &wm))
+        wm = kafka::TopicWatermarks(meta, topic, pg::g_timeout_ms);
     int nparts = static_cast<int>(wm.size());
     // First pass without the timestamps: which partitions can match at all.
     std::vector<Intervals> sets = EvalNode(cv, 0, nparts, nullptr);

@@ -5,6 +5,10 @@
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
+extern "C" {
+#include "tcop/utility.h"
+}
+
 #include <algorithm>
 #include <memory>
 #include <tuple>
@@ -239,6 +243,63 @@ void JoinKafkaTransaction(kafka::Producer &producer, SubTransactionId subid) {
 }
 
 void BufferSend(PendingMessage &&msg) { State().sends.push_back(std::move(msg)); }
+
+// --- the executor epoch -----------------------------------------------------
+
+namespace {
+
+uint64 g_executor_epoch = 0;  // backend lifetime
+ExecutorStart_hook_type g_prev_executor_start = nullptr;
+ExecutorRun_hook_type g_prev_executor_run = nullptr;
+ExecutorEnd_hook_type g_prev_executor_end = nullptr;
+ProcessUtility_hook_type g_prev_process_utility = nullptr;
+
+// Postgres zone (an ERROR of the standard functions passes through: these
+// frames hold nothing to clean up).
+void EpochExecutorStart(QueryDesc *query_desc, int eflags) {
+    g_executor_epoch++;
+    if (g_prev_executor_start) g_prev_executor_start(query_desc, eflags);
+    else standard_ExecutorStart(query_desc, eflags);
+}
+
+void EpochExecutorRun(KFDW_EXECUTOR_RUN_PARAMS) {
+    g_executor_epoch++;
+    if (g_prev_executor_run) g_prev_executor_run(KFDW_EXECUTOR_RUN_ARGS);
+    else standard_ExecutorRun(KFDW_EXECUTOR_RUN_ARGS);
+}
+
+void EpochExecutorEnd(QueryDesc *query_desc) {
+    g_executor_epoch++;
+    if (g_prev_executor_end) g_prev_executor_end(query_desc);
+    else standard_ExecutorEnd(query_desc);
+}
+
+void EpochProcessUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
+                         ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *query_env,
+                         DestReceiver *dest, QueryCompletion *qc) {
+    g_executor_epoch++;
+    if (g_prev_process_utility)
+        g_prev_process_utility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+}
+
+}  // namespace
+
+uint64 ExecutorEpoch() noexcept { return g_executor_epoch; }
+
+void BumpExecutorEpoch() noexcept { g_executor_epoch++; }
+
+void RegisterExecutorHooks() {
+    g_prev_executor_start = ExecutorStart_hook;
+    ExecutorStart_hook = EpochExecutorStart;
+    g_prev_executor_run = ExecutorRun_hook;
+    ExecutorRun_hook = EpochExecutorRun;
+    g_prev_executor_end = ExecutorEnd_hook;
+    ExecutorEnd_hook = EpochExecutorEnd;
+    g_prev_process_utility = ProcessUtility_hook;
+    ProcessUtility_hook = EpochProcessUtility;
+}
 
 void RegisterXactCallbacks() {
     RegisterXactCallback(XactCallback, nullptr);

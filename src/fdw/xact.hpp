@@ -9,6 +9,9 @@
 //    then produced and awaited; a failed delivery fails the commit; ROLLBACK
 //    (or a rolled-back savepoint) discards them unsent.
 //  * PREPARE TRANSACTION is refused once Kafka work is pending.
+//  * The executor epoch: what tells a scan that nothing ran in this backend
+//    since its statement was planned (scan_plan.cpp, the planner's
+//    watermarks).
 #pragma once
 
 #include "kafka/producer.hpp"
@@ -53,7 +56,19 @@ bool HasPendingSends(const kafka::Producer *producer);
 void JoinKafkaTransaction(kafka::Producer &producer, SubTransactionId subid);
 void BufferSend(PendingMessage &&msg);
 
+// The executor epoch: a backend-local counter bumped by every ExecutorStart,
+// ExecutorRun and ExecutorEnd of this backend, by every utility statement
+// (ProcessUtility: COPY, FETCH, DO, CALL, ...; hooks chained to the previous
+// ones) and by every producer handed out (CachedProducer: a write may
+// follow).  Equal values mean that nothing was executed or produced in
+// between: no statement, no FETCH of a cursor, no function that runs SQL.
+// Plain reads and writes of a counter: callable from both zones.
+uint64 ExecutorEpoch() noexcept;
+void BumpExecutorEpoch() noexcept;
+
 // Postgres zone.
 void RegisterXactCallbacks();
+// Installs the executor epoch's hooks (from _PG_init).
+void RegisterExecutorHooks();
 
 }  // namespace kafka_fdw::fdw

@@ -65,6 +65,11 @@ public:
 
 protected:
     virtual void OnDelivery(const rd_kafka_message_t *) {}
+    // Forget last_error() (a consumer reading new ranges, kafka/consumer.hpp).
+    void ClearLastError() {
+        last_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+        last_error_text_.clear();
+    }
 
 private:
     // Texts from librdkafka may quote a secret property's value: redact.

@@ -82,14 +82,31 @@ RangeConsumer::RangeConsumer(Config &&conf, std::string topic, int stall_timeout
 }
 
 RangeConsumer::~RangeConsumer() {
-    ReleaseBatch();
     Stop();
     if (queue_) rd_kafka_queue_destroy(queue_);
     if (wake_list_) rd_kafka_topic_partition_list_destroy(wake_list_);
     if (rkt_) rd_kafka_topic_destroy(rkt_);
 }
 
+void RangeConsumer::Reset() {
+    Stop();  // waits until each partition's fetcher no longer feeds queue_
+    parts_.clear();
+    remaining_ = 0;
+    queue_peak_ = 0;
+    if (wake_list_) rd_kafka_topic_partition_list_destroy(wake_list_);
+    wake_list_ = nullptr;
+    // What the old queue still holds (prefetched messages, end-of-partition
+    // events) is destroyed with it.
+    rd_kafka_queue_t *fresh = rd_kafka_queue_new(handle());
+    rd_kafka_queue_destroy(queue_);
+    queue_ = fresh;
+    // A client error of the earlier ranges (e.g. an unknown partition) is
+    // not this reading's.
+    ClearLastError();
+}
+
 void RangeConsumer::Start(const std::vector<PartitionRange> &ranges) {
+    if (starts_++ > 0) Reset();
     // One Part per partition, its non-empty ranges sorted and merged.
     std::vector<PartitionRange> sorted;
     for (const auto &r : ranges)
@@ -157,10 +174,23 @@ void RangeConsumer::MaybeWakeFetchers(int64_t queued, int64_t taken) {
 }
 
 void RangeConsumer::Stop() {
+    ReleaseBatch();
     for (auto &p : parts_) {
         if (p.started) rd_kafka_consume_stop(rkt_, p.range.partition);
         p.started = false;
     }
+    remaining_ = 0;
+}
+
+size_t RangeConsumer::BatchWanted() const {
+    int64_t left = 0;
+    for (const auto &p : parts_) {
+        if (p.done) continue;
+        left += p.range.end - std::max(p.next, p.range.start);
+        for (size_t i = p.more_pos; i < p.more.size(); i++) left += p.more[i].end - p.more[i].start;
+        if (left >= static_cast<int64_t>(kBatch)) return kBatch;
+    }
+    return static_cast<size_t>(std::max<int64_t>(1, left));
 }
 
 RangeConsumer::Part *RangeConsumer::Find(int32_t partition) {
@@ -190,7 +220,10 @@ bool RangeConsumer::FetchBatch() {
         MaybeWakeFetchers(queued, std::max<ssize_t>(n, 0));
         // Queue empty: wait a few ms for a full batch (a fast reader would
         // otherwise wake up for every message), then a slice for anything.
-        if (n == 0) n = rd_kafka_consume_batch_queue(queue_, 5, batch_.data(), kBatch);
+        // A batch is never more than what is left to read: a short read
+        // (a LIMIT, a point lookup, a rescan) does not sit out the few ms
+        // waiting for messages that will not come.
+        if (n == 0) n = rd_kafka_consume_batch_queue(queue_, 5, batch_.data(), BatchWanted());
         if (n == 0) n = rd_kafka_consume_batch_queue(queue_, kSliceMs, batch_.data(), 1);
         Poll(0);
         if (n > 0) {
@@ -283,7 +316,6 @@ const rd_kafka_message_t *RangeConsumer::Next() {
         rd_kafka_message_destroy(m);
         batch_[batch_pos_ - 1] = nullptr;
     }
-    ReleaseBatch();
     Stop();
     return nullptr;
 }

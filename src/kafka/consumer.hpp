@@ -54,16 +54,33 @@ public:
     // A partition may have several ranges: they are read in offset order
     // (overlapping ones once), and the messages between two of them are
     // fetched and dropped here, never delivered.
+    //
+    // May be called again, at any point (a serial scan's next round, a
+    // rescan, a parallel worker's next claim): the same client, its threads,
+    // connections and metadata, reads the new ranges.  What the earlier call
+    // started is stopped first, and nothing of it is delivered afterwards:
+    // the partitions are stopped (rd_kafka_consume_stop waits until their
+    // fetcher has let go of the queue), the messages already taken from the
+    // queue are released, and the new ranges are read through a new queue,
+    // so that whatever the old one still holds is dropped with it.  A
+    // partition started again at another offset gets a new op version from
+    // librdkafka as well: fetches of the old one that land late are
+    // discarded by librdkafka itself (rd_kafka_op_version_outdated).
     void Start(const std::vector<PartitionRange> &ranges);
 
     // The next message in range, or nullptr when every range is done.  The
     // message stays valid until the next call.
     const rd_kafka_message_t *Next();
 
-    // Stop early (LIMIT reached); safe to call twice.
+    // Stop reading (LIMIT reached, a rescan): the partitions stop fetching,
+    // the message handed out last is released, and Next() returns nullptr
+    // until the next Start().  Safe to call twice.
     void Stop();
 
     const std::string &topic() const { return topic_; }
+    int stall_timeout_ms() const { return stall_timeout_ms_; }
+    // How often Start() was called on this client.
+    int64_t starts() const { return starts_; }
     int64_t delivered() const { return delivered_; }
     // How often the broker threads were woken (see above).
     int64_t wake_ups() const { return wake_ups_; }
@@ -81,8 +98,12 @@ private:
     // range that ends past it, or mark it done.
     void Advance(Part *p, int64_t offset);
     Part *Find(int32_t partition);
+    // Stops what an earlier Start() began and forgets it (see Start).
+    void Reset();
     void ReleaseBatch();
     bool FetchBatch();
+    // How many messages are still to be delivered, at most a batch.
+    size_t BatchWanted() const;
     // Wakes the leaders' broker threads if the prefetch may have stopped:
     // `queued` messages were in the queue, `taken` were just taken from it.
     void MaybeWakeFetchers(int64_t queued, int64_t taken);
@@ -110,6 +131,7 @@ private:
     size_t batch_len_ = 0;
     size_t batch_pos_ = 0;
     int64_t delivered_ = 0;
+    int64_t starts_ = 0;
 };
 
 }  // namespace kafka_fdw::kafka

@@ -27,6 +27,7 @@
 //   18         vacuum_delay_point(is_analyze)                 AnalyzeDelayPoint
 //   18         ExplainState in commands/explain_state.h,
 //              ExplainProperty* in commands/explain_format.h  included here
+//   18         ExecutorRun_hook loses execute_once            KFDW_EXECUTOR_RUN_PARAMS/_ARGS
 #pragma once
 
 #if PG_VERSION_NUM < 150000
@@ -63,6 +64,16 @@ extern "C" {
 #if PG_VERSION_NUM >= 170000
 // The number that identifies this backend among the running ones.
 #define MyBackendId MyProcNumber
+#endif
+
+// A hook on ExecutorRun is declared with KFDW_EXECUTOR_RUN_PARAMS and passes
+// them on with KFDW_EXECUTOR_RUN_ARGS (18 dropped execute_once).
+#if PG_VERSION_NUM >= 180000
+#define KFDW_EXECUTOR_RUN_PARAMS QueryDesc *query_desc, ScanDirection direction, uint64 count
+#define KFDW_EXECUTOR_RUN_ARGS query_desc, direction, count
+#else
+#define KFDW_EXECUTOR_RUN_PARAMS QueryDesc *query_desc, ScanDirection direction, uint64 count, bool execute_once
+#define KFDW_EXECUTOR_RUN_ARGS query_desc, direction, count, execute_once
 #endif
 
 namespace kafka_fdw::pg {

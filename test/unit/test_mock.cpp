@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -754,6 +755,113 @@ TEST(mock_range_consumer_nothing_to_read) {
     auto d = mock.Consumer("empty", 5000);
     d->Start({});
     CHECK(d->Next() == nullptr);
+}
+
+// One client, restarted on new ranges (a serial scan's rounds, a rescan, a
+// parallel worker's claims): each Start delivers exactly its own ranges,
+// never a message of the earlier ones that was prefetched, queued or in a
+// fetch still on its way, whether the new start is above or below them.
+namespace {
+std::vector<std::pair<int32_t, int64_t>> OffsetsOf(const std::vector<Got> &got) {
+    std::vector<std::pair<int32_t, int64_t>> out;
+    for (const Got &g : got) out.push_back({g.partition, g.offset});
+    return out;
+}
+std::vector<std::pair<int32_t, int64_t>> Span(int32_t partition, int64_t from, int64_t to) {
+    std::vector<std::pair<int32_t, int64_t>> out;
+    for (int64_t o = from; o < to; o++) out.push_back({partition, o});
+    return out;
+}
+// Reads n messages, then lets the prefetch fill the queue.
+void ReadSome(RangeConsumer &c, int n) {
+    for (int i = 0; i < n; i++) REQUIRE(c.Next() != nullptr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+}
+}  // namespace
+
+TEST(mock_range_consumer_restarts_on_new_ranges) {
+    Mock mock;
+    mock.CreateTopic("restart", 2);
+    mock.Fill("restart", 0, 3000);
+    mock.Fill("restart", 1, 500);
+    auto c = mock.Consumer("restart", 5000);
+
+    c->Start({{0, 0, 3000}, {1, 0, 500}});
+    ReadSome(*c, 5);
+    // higher than everything read or prefetched so far, one partition only
+    c->Start({{0, 2500, 2510}});
+    std::vector<Got> got = ReadAll(*c);
+    CHECK(OffsetsOf(got) == Span(0, 2500, 2510));
+    for (const Got &g : got) CHECK_EQ(g.value, "m" + std::to_string(g.offset));
+
+    // lower, while the earlier start's tail may still be on its way
+    c->Start({{0, 0, 3000}});
+    ReadSome(*c, 3);
+    c->Start({{0, 100, 110}, {1, 490, 500}});
+    got = ReadAll(*c);
+    std::vector<std::pair<int32_t, int64_t>> offs = OffsetsOf(got);
+    std::stable_sort(offs.begin(), offs.end());
+    std::vector<std::pair<int32_t, int64_t>> want = Span(0, 100, 110);
+    for (auto &o : Span(1, 490, 500)) want.push_back(o);
+    CHECK(offs == want);
+    // in offset order within each partition, as delivered
+    int64_t last[2] = {-1, -1};
+    for (const Got &g : got) {
+        CHECK(g.offset > last[g.partition]);
+        last[g.partition] = g.offset;
+    }
+
+    // overlapping what the earlier start prefetched: each offset once, in order
+    c->Start({{0, 0, 3000}});
+    ReadSome(*c, 10);  // 0..9 delivered, more queued
+    c->Start({{0, 5, 15}});
+    got = ReadAll(*c);
+    CHECK(OffsetsOf(got) == Span(0, 5, 15));
+
+    // after an end, after nothing to read, and after a Stop (a rescan)
+    c->Start({});
+    CHECK(c->Next() == nullptr);
+    c->Start({{0, 2999, 3000}});
+    got = ReadAll(*c);
+    CHECK(OffsetsOf(got) == Span(0, 2999, 3000));
+    c->Start({{1, 0, 500}});
+    ReadSome(*c, 1);
+    c->Stop();
+    Stopwatch sw;
+    CHECK(c->Next() == nullptr);  // stopped: nothing more, no waiting
+    CHECK(sw.Ms() < 50);
+    c->Start({{1, 1, 3}});
+    got = ReadAll(*c);
+    CHECK(OffsetsOf(got) == Span(1, 1, 3));
+    CHECK_EQ(c->starts(), 10);
+}
+
+// A restart costs queue operations, not a client: far less than a new one.
+TEST(mock_range_consumer_restart_is_cheaper_than_a_new_client) {
+    Mock mock;
+    mock.CreateTopic("restart_cost", 4);
+    for (int32_t p = 0; p < 4; p++) mock.Fill("restart_cost", p, 20);
+    // the scans' fetch wait (connection.cpp, ReaderDefaults)
+    Properties reader = {{"fetch.wait.max.ms", "2"}};
+    auto c = mock.Consumer("restart_cost", 5000, reader);
+    c->Start({{0, 0, 20}, {1, 0, 20}, {2, 0, 20}, {3, 0, 20}});
+    REQUIRE(ReadAll(*c).size() == 80u);
+    const int rounds = 10;
+    Stopwatch restarted;
+    for (int i = 0; i < rounds; i++) {
+        c->Start({{i % 4, i, i + 5}});
+        REQUIRE(ReadAll(*c).size() == 5u);
+    }
+    long long restart_ms = restarted.Ms();
+    Stopwatch fresh;
+    for (int i = 0; i < rounds; i++) {
+        auto d = mock.Consumer("restart_cost", 5000, reader);
+        d->Start({{i % 4, i, i + 5}});
+        REQUIRE(ReadAll(*d).size() == 5u);
+    }
+    long long fresh_ms = fresh.Ms();
+    std::printf("    # 10 rounds: restarted %lld ms, new clients %lld ms\n", restart_ms, fresh_ms);
+    CHECK(restart_ms <= fresh_ms);
 }
 
 TEST(mock_watermarks_and_partition_count) {
