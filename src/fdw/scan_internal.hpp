@@ -121,9 +121,9 @@ ForeignScan *kafkaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid, Fo
 // scan_plan.cpp, C++ zone: the planner's watermarks handed to the start of
 // the same statement's scan.  The ticket's watermarks into *out, and the
 // ticket is gone; false (and nothing) unless the ticket is this server's,
-// user's, topic's and isolation level's, and nothing was executed or
-// produced in this backend since it was made but the statement's own
-// ExecutorStart and ExecutorRun.
+// user's, topic's and isolation level's, of the same client message, and
+// nothing was executed or produced in this backend since it was made but
+// the statement's own ExecutorStart and ExecutorRun.
 bool TakePlannedWatermarks(int ticket, const ClientSpec *spec, const char *topic, const char *isolation_level,
                            std::vector<kafka::Watermarks> *out);
 

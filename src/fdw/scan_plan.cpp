@@ -208,10 +208,9 @@ int StashPlannedWatermarks(const ClientSpec *spec, const TableDef *t, std::vecto
     if (++g_next_ticket <= 0) g_next_ticket = 1;
     // (MyLxid and GetCurrentStatementStartTimestamp read a variable: they
     // cannot fail)
-    (*g_planned)[g_next_ticket] = PlannedMarks{pg::MyLxid(),   GetCurrentStatementStartTimestamp(),
-                                               ExecutorEpoch(), spec->serverid,
-                                               spec->userid,   t->topic,
-                                               t->isolation_level, std::move(wm)};
+    PlannedMarks m{pg::MyLxid(), GetCurrentStatementStartTimestamp(), ExecutorEpoch(), spec->serverid,
+                   spec->userid, t->topic, t->isolation_level, std::move(wm)};
+    (*g_planned)[g_next_ticket] = std::move(m);
     return g_next_ticket;
 }
 
