@@ -837,13 +837,18 @@ TEST(mock_range_consumer_restarts_on_new_ranges) {
 }
 
 // A restart costs queue operations, not a client: far less than a new one.
-TEST(mock_range_consumer_restart_is_cheaper_than_a_new_client) {
+// A restart keeps the one librdkafka client (no new handle, threads or
+// bootstrap per rescan); the time of 10 restarts against 10 new clients is
+// printed for information only (bench/README.md has the measured figures:
+// timed assertions fail on a loaded machine).
+TEST(mock_range_consumer_restart_keeps_one_client) {
     Mock mock;
     mock.CreateTopic("restart_cost", 4);
     for (int32_t p = 0; p < 4; p++) mock.Fill("restart_cost", p, 20);
     // the scans' fetch wait (connection.cpp, ReaderDefaults)
     Properties reader = {{"fetch.wait.max.ms", "2"}};
     auto c = mock.Consumer("restart_cost", 5000, reader);
+    rd_kafka_t *rk = c->handle();
     c->Start({{0, 0, 20}, {1, 0, 20}, {2, 0, 20}, {3, 0, 20}});
     REQUIRE(ReadAll(*c).size() == 80u);
     const int rounds = 10;
@@ -851,6 +856,7 @@ TEST(mock_range_consumer_restart_is_cheaper_than_a_new_client) {
     for (int i = 0; i < rounds; i++) {
         c->Start({{i % 4, i, i + 5}});
         REQUIRE(ReadAll(*c).size() == 5u);
+        CHECK(c->handle() == rk);
     }
     long long restart_ms = restarted.Ms();
     Stopwatch fresh;
@@ -860,8 +866,7 @@ TEST(mock_range_consumer_restart_is_cheaper_than_a_new_client) {
         REQUIRE(ReadAll(*d).size() == 5u);
     }
     long long fresh_ms = fresh.Ms();
-    std::printf("    # 10 rounds: restarted %lld ms, new clients %lld ms\n", restart_ms, fresh_ms);
-    CHECK(restart_ms <= fresh_ms);
+    std::printf("    # 10 rounds: restarted %lld ms, new clients %lld ms (information only)\n", restart_ms, fresh_ms);
 }
 
 TEST(mock_watermarks_and_partition_count) {
