@@ -64,6 +64,20 @@ void DropGroupClient(const std::string &group, std::unique_ptr<kafka::Client> &&
     c.reset();
 }
 
+// Calls f(group name, client) for every group client, cached or retiring,
+// with offset commits in flight.
+template <typename F>
+void ForEachCommittingGroup(F &&f) {
+    auto visit = [&f](const std::string &name, kafka::Client *g) {
+        if (g && g->commits_in_flight() > 0) f(name, *g);
+    };
+    if (g_cache)
+        for (auto &[key, e] : *g_cache)
+            for (auto &[name, g] : e.groups) visit(name, g.get());
+    if (g_retiring)
+        for (auto &r : *g_retiring) visit(r.group, r.client.get());
+}
+
 // An entry is stale once its server or user mapping changed, or
 // kafka_fdw.timeout (which its clients' settings hold) did.
 bool Stale(const CacheEntry &e) { return !e.valid || (e.timeout_ms && e.timeout_ms != pg::g_timeout_ms); }
@@ -155,20 +169,14 @@ void DropUnreachableClients() noexcept {
 void TakeGroupCommitResults(char *warning, size_t size) noexcept {
     warning[0] = '\0';
     try {
-        auto take = [&](const std::string &name, kafka::Client *g) {
-            if (!g || g->commits_in_flight() == 0) return;
-            std::vector<std::string> failures = kafka::TakeCommitResults(*g, 0);
+        ForEachCommittingGroup([&](const std::string &name, kafka::Client &g) {
+            std::vector<std::string> failures = kafka::TakeCommitResults(g, 0);
             if (!failures.empty() && !warning[0])
                 snprintf(warning, size,
                          "could not commit the positions of consumer group \"%s\" to Kafka: %s (the positions "
                          "in PostgreSQL are unchanged; the next commit sends them again)",
                          name.c_str(), failures[0].c_str());
-        };
-        if (g_cache)
-            for (auto &[key, e] : *g_cache)
-                for (auto &[name, g] : e.groups) take(name, g.get());
-        if (g_retiring)
-            for (auto &r : *g_retiring) take(r.group, r.client.get());
+        });
     } catch (...) {
     }
 }
@@ -177,14 +185,8 @@ namespace {
 void FlushGroupCommits(int, Datum) {
     try {
         kafka::Deadline deadline(std::min(pg::g_timeout_ms, 5000));
-        auto flush = [&](kafka::Client *g) {
-            if (g && g->commits_in_flight() > 0) kafka::TakeCommitResults(*g, deadline.RemainingMs());
-        };
-        if (g_cache)
-            for (auto &[key, e] : *g_cache)
-                for (auto &[name, g] : e.groups) flush(g.get());
-        if (g_retiring)
-            for (auto &r : *g_retiring) flush(r.client.get());
+        ForEachCommittingGroup(
+            [&](const std::string &, kafka::Client &g) { kafka::TakeCommitResults(g, deadline.RemainingMs()); });
     } catch (...) {
     }
 }
