@@ -55,7 +55,10 @@ IMPORT FOREIGN SCHEMA kafka LIMIT TO (imp_text) FROM SERVER kafka INTO t2 OPTION
 SELECT kafka.create_topic('kafka', 'imp_stats', 3);
 \! seq 1 3000 | awk '{printf "k%d:{\"id\":%d,\"cat\":\"c%d\",\"v\":%d}\n", $1, $1, $1%5, $1%100}' | kcat -P -b "$KAFKA_BROKERS" -t imp_stats -K:
 IMPORT FOREIGN SCHEMA kafka LIMIT TO (imp_stats) FROM SERVER kafka INTO t2;
+-- one consumer client for all of ANALYZE's sampling rounds (8 here)
+SELECT kafka._bridge_selftest('range_consumers') AS clients_before \gset
 ANALYZE t2.imp_stats;
+SELECT kafka._bridge_selftest('range_consumers') - :clients_before AS clients_made;
 SELECT reltuples FROM pg_class WHERE oid = 't2.imp_stats'::regclass;
 SELECT attname, null_frac, n_distinct FROM pg_stats WHERE schemaname = 't2' AND tablename = 'imp_stats'
   AND attname IN ('cat', 'v', '_partition', 'id') ORDER BY attname;

@@ -80,6 +80,20 @@ SELECT count(*) AS after_all, count(*) FILTER (WHERE id = 20) AS from_kcat FROM 
 DROP FUNCTION count_around_a_write(text);
 DROP FUNCTION count_marks_if(bool);
 DROP TABLE marks_sink;
+-- The extended query protocol (most drivers): a statement is planned at Bind
+-- and run at Execute, two client messages; the planner's watermarks serve
+-- its scan (PostgreSQL takes the portal's snapshot at Bind too), so each
+-- count costs one ListOffsets round, as with the simple protocol (three
+-- counts per run through pgbench; rounds counted by this backend)
+CREATE TABLE marks_rounds (i serial, mode int, n bigint, rounds int);
+\setenv PGDATABASE :DBNAME
+\! pgbench -n -t 3 -M extended -D mode=1 -f sql/include/marks_rounds.pgbench > /dev/null
+\! pgbench -n -t 3 -M simple -D mode=2 -f sql/include/marks_rounds.pgbench > /dev/null
+SELECT mode, string_agg(d::text, ',' ORDER BY i) AS rounds_per_count,
+       bool_and(n = (SELECT count(*) FROM planned_marks)) AS counts_right
+  FROM (SELECT i, mode, n, rounds - lag(rounds) OVER (PARTITION BY mode ORDER BY i) AS d FROM marks_rounds) s
+ WHERE d IS NOT NULL GROUP BY mode ORDER BY mode;
+DROP TABLE marks_rounds;
 -- what kcat reads: the JSON is row_to_json's
 \! kcat -C -b "$KAFKA_BROKERS" -t orders -e -q -f '%p %k %s\n' | sort
 -- the JSON is byte for byte row_to_json's (simple column types take a faster path)

@@ -20,7 +20,7 @@ fi
 export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin):$PATH"
 
 passed=0; failed=0
-note() { printf '\n== %s\n' "$*"; }
+note() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
 count() { passed=$((passed + $1)); failed=$((failed + $2)); }
 
 # Scripts that print ok/not ok lines and end with "N passed, N failed".

@@ -194,13 +194,17 @@ void AppendRow(StringInfo out, const Relation *rel, const pgo::Tuple &tup, bool 
         if (v->kind == 't') AppendValue(out, c, v->data.data(), (int)v->data.size());
         else if (v->kind == 'u')
             appendStringInfoString(out, enc::UnavailableJson(c->kind, c->elem ? c->elem->kind : Kind::String));
-        else if (key_only && !c->key && c->notnull) appendStringInfoString(out, enc::FallbackJson(c->kind));
+        else if (key_only && !c->key && c->notnull)
+            // as Debezium's converters: the schema's default, else the type's zero
+            appendStringInfoString(out, c->default_json ? c->default_json : enc::FallbackJson(c->kind));
         else appendStringInfoString(out, "null");
     }
     appendStringInfoChar(out, '}');
 }
 
 }  // namespace
+
+void AppendColumnValue(StringInfo out, const Column *c, const char *text, int len) { AppendValue(out, c, text, len); }
 
 bool RenderKey(StringInfo out, const Relation *rel, const pgo::Tuple &tup) {
     if (!rel->has_key) return false;

@@ -24,11 +24,18 @@ struct Column {
     FmgrInfo infunc;
     Oid ioparam;
     char *schema;     // the field's schema, without "field"
+    // the column's default as a Connect value (a constant default only:
+    // Debezium's "default"), or nullptr
+    char *default_json;
     // arrays: the element's encoding, and the delimiter of the array's text
     // (read here, never by array_in: see InitArray)
     Column *elem;
     char delim;
 };
+
+// One value, from its text (pgoutput's), as the column's Connect JSON
+// (debezium.cpp); "null" where it has no form.
+void AppendColumnValue(StringInfo out, const Column *c, const char *text, int len);
 
 }  // namespace kafka_fdw::cdc::dbz
 

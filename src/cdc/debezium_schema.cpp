@@ -5,9 +5,13 @@
 
 extern "C" {
 #include "access/table.h"
+#include "access/transam.h"
 #include "catalog/pg_enum.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/catcache.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 }
 
@@ -190,6 +194,72 @@ void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt) 
     c->schema = s.data;
 }
 
+// Whether a function is not one of PostgreSQL's own (those initdb makes from
+// the catalog's data files): an extension's or a user's.
+bool NotBuiltIn(Oid funcid, void *) { return funcid >= FirstGenbkiObjectId; }
+
+// Whether evaluating an expression could run anything but PostgreSQL's own
+// functions: a function, operator or type input/output of an extension or a
+// user, or a domain's constraints.
+bool RunsUserCode(Node *node, void *ctx) {
+    if (node == nullptr) return false;
+    if (IsA(node, CoerceToDomain)) return true;
+    if (check_functions_in_node(node, NotBuiltIn, ctx)) return true;
+    return pg::WalkExpression(node, RunsUserCode, ctx);
+}
+
+// The text of a column's default when it is a constant, as Debezium exports
+// defaults: a literal, or an immutable expression of PostgreSQL's own
+// functions (a cast of a literal, numeric(5,2) DEFAULT 7 is 7.00), evaluated
+// here once per relation.  nullptr for anything else: now(), nextval(), a
+// function of an extension or a user (no user code runs while the WAL is
+// decoded), or a default that fails (a cast that overflows: every INSERT
+// using it fails too).  A domain's constraints are not evaluated, as for
+// values (the default was checked when a row used it).  From the catalog as
+// of the change (the historic snapshot).
+char *ConstantDefaultText(::Relation r, AttrNumber attnum) {
+    TupleConstr *constr = RelationGetDescr(r)->constr;
+    if (constr == nullptr) return nullptr;
+    const char *adbin = nullptr;
+    for (int i = 0; i < constr->num_defval; i++)
+        if (constr->defval[i].adnum == attnum) adbin = constr->defval[i].adbin;
+    if (adbin == nullptr) return nullptr;
+    Node *expr = static_cast<Node *>(stringToNode(adbin));
+    for (;;) {
+        if (IsA(expr, RelabelType)) expr = reinterpret_cast<Node *>(castNode(RelabelType, expr)->arg);
+        else if (IsA(expr, CoerceToDomain)) expr = reinterpret_cast<Node *>(castNode(CoerceToDomain, expr)->arg);
+        else break;
+    }
+    if (RunsUserCode(expr, nullptr) || contain_mutable_functions(expr)) return nullptr;
+    MemoryContext cxt = CurrentMemoryContext;
+    char *volatile text = nullptr;
+    PG_TRY();
+    {
+        Node *folded = eval_const_expressions(nullptr, expr);
+        while (IsA(folded, RelabelType)) folded = reinterpret_cast<Node *>(castNode(RelabelType, folded)->arg);
+        if (IsA(folded, Const) && !castNode(Const, folded)->constisnull) {
+            Const *k = castNode(Const, folded);
+            Oid out;
+            bool varlena;
+            getTypeOutputInfo(k->consttype, &out, &varlena);
+            if (!NotBuiltIn(out, nullptr)) text = OidOutputFunctionCall(out, k->constvalue);
+        }
+    }
+    PG_CATCH();
+    {
+        // only a data error (an overflow, a division by zero) of built-in
+        // code: nothing but memory to undo (STYLE.md)
+        MemoryContextSwitchTo(cxt);
+        ErrorData *ed = CopyErrorData();
+        if (ERRCODE_TO_CATEGORY(ed->sqlerrcode) != ERRCODE_DATA_EXCEPTION) PG_RE_THROW();
+        FlushErrorState();
+        FreeErrorData(ed);
+        text = nullptr;
+    }
+    PG_END_TRY();
+    return text;
+}
+
 }  // namespace
 
 Relation *Describe(Oid relid, const pgo::Relation &msg, const bool *key, const Options &o, MemoryContext cxt) {
@@ -198,16 +268,20 @@ Relation *Describe(Oid relid, const pgo::Relation &msg, const bool *key, const O
     rel->natts = (int)msg.attrs.size();
     rel->cols = static_cast<Column *>(palloc0(sizeof(Column) * Max(1, rel->natts)));
 
-    // NOT NULL, from the catalog as of the change (historic snapshot).
+    // NOT NULL and constant defaults, from the catalog as of the change
+    // (historic snapshot).
     bool *notnull = static_cast<bool *>(palloc0(sizeof(bool) * Max(1, rel->natts)));
+    char **defaults = static_cast<char **>(palloc0(sizeof(char *) * Max(1, rel->natts)));
     ::Relation pgrel = RelationIdGetRelation(relid);
     if (RelationIsValid(pgrel)) {
         TupleDesc td = RelationGetDescr(pgrel);
         for (int i = 0; i < rel->natts; i++)
             for (int a = 0; a < td->natts; a++) {
                 Form_pg_attribute att = TupleDescAttr(td, a);
-                if (!att->attisdropped && strcmp(NameStr(att->attname), msg.attrs[i].name.c_str()) == 0)
+                if (!att->attisdropped && strcmp(NameStr(att->attname), msg.attrs[i].name.c_str()) == 0) {
                     notnull[i] = att->attnotnull;
+                    if (att->atthasdef && !att->attgenerated) defaults[i] = ConstantDefaultText(pgrel, att->attnum);
+                }
             }
         RelationClose(pgrel);
     }
@@ -226,6 +300,17 @@ Relation *Describe(Oid relid, const pgo::Relation &msg, const bool *key, const O
         c->key = key[i];
         c->notnull = notnull[i] || key[i];
         Init(c, a.type_oid, a.typmod, !c->notnull, cxt);
+        if (defaults[i]) {
+            // Connect's JsonConverter writes "default" last in a field's schema
+            StringInfoData d;
+            initStringInfo(&d);
+            AppendColumnValue(&d, c, defaults[i], (int)strlen(defaults[i]));
+            if (strcmp(d.data, "null") != 0) {
+                c->default_json = d.data;
+                c->schema[strlen(c->schema) - 1] = '\0';
+                c->schema = psprintf("%s,\"default\":%s}", c->schema, d.data);
+            }
+        }
         // "...}" + ',"field":"name"}'
         StringInfo dst[2] = {&fields, c->key ? &keyfields : nullptr};
         for (StringInfo d : dst) {

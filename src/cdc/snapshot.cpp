@@ -3,8 +3,9 @@
 // The rows that exist when the pipeline starts, as events with op 'r', read
 // in a snapshot that matches the slot's start exactly: as the walsender's
 // CREATE_REPLICATION_SLOT ... (SNAPSHOT 'use'), in-process.  The slot that
-// create_pipeline made is replaced by one made here, and this transaction
-// reads the tables as of the new slot's consistent point; streaming then
+// create_pipeline made is started anew here (as if just created: WAL
+// reserved from now, a new consistent point; it is never dropped), and this
+// transaction reads the tables as of that consistent point; streaming then
 // starts at that point, so no change is missed or sent twice.  The
 // pipeline's snapshot state becomes 'done' only once every event was
 // acknowledged: a worker that stops before does it all again (the events of
@@ -65,7 +66,13 @@ pgo::Relation *DescribeForSnapshot(const SnapTable &t) {
     if (names) deconstruct_array(names, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &nv, nullptr, &nn);
     for (int i = 0; i < td->natts; i++) {
         Form_pg_attribute a = TupleDescAttr(td, i);
-        if (a->attisdropped || a->attgenerated) continue;
+        if (a->attisdropped) continue;
+        // the columns pgoutput sends: generated ones only from 18 on, and
+        // then those pg_publication_tables lists (stored generated columns
+        // of a publication WITH (publish_generated_columns = stored) or
+        // named in its column list); before 18 it lists them too, but
+        // pgoutput never sends them
+        if (a->attgenerated && (!kafka_fdw::pg::kPgoutputSendsGenerated || !names)) continue;
         bool listed = !names;
         for (int j = 0; j < nn && !listed; j++)
             if (strcmp(NameStr(*DatumGetName(nv[j])), NameStr(a->attname)) == 0) listed = true;
@@ -174,14 +181,45 @@ void SnapshotTable(const SnapTable &t, MemoryContext batch_cxt) {
     SPI_cursor_close(portal);
 }
 
-// In the transaction that reads the snapshot (repeatable read, read only): a
-// new slot, the snapshot of its consistent point, and the rows of every
-// table the publication publishes, sent.  snap_cxt: for the list of tables
-// and the batches.
+// The pipeline's slot, acquired and made ready for a new start: WAL
+// reserved from now and no consistent point yet, as a slot that was just
+// created.  The slot is never absent meanwhile: the launcher finds
+// pipelines by their slots, and a slot dropped and made again (as before)
+// was lost for good to an ERROR, a shutdown or a crash while the new one
+// waited for running transactions (it was ephemeral until its consistent
+// point), or to another session taking the name in between.  A slot that is
+// missing (never made, or dropped by hand) is made persistent at once; one
+// that was invalidated cannot decode again and is replaced by a persistent
+// one (released, dropped and made again).
+void AcquireSlotForSnapshot() {
+    if (SearchNamedReplicationSlot(W->slot_name, true)) {
+        // an ERROR if another process has it (the slot stays as it is)
+        kafka_fdw::pg::AcquireReplicationSlot(W->slot_name, true);
+        if (!kafka_fdw::pg::AcquiredSlotInvalidated()) {
+            // CreateInitDecodingContext reserves WAL from the current insert
+            // position (and logs a running-transactions record there) for a
+            // slot without a restart_lsn; the old one's WAL is released then
+            SpinLockAcquire(&MyReplicationSlot->mutex);
+            MyReplicationSlot->data.restart_lsn = InvalidXLogRecPtr;
+            MyReplicationSlot->data.confirmed_flush = InvalidXLogRecPtr;
+            SpinLockRelease(&MyReplicationSlot->mutex);
+            return;
+        }
+        ReplicationSlotRelease();
+        ReplicationSlotDrop(W->slot_name, true);
+    }
+    kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_PERSISTENT, false, W->failover);
+}
+
+// In the transaction that reads the snapshot (repeatable read, read only):
+// the slot started anew, the snapshot of its consistent point, and the rows
+// of every table the publication publishes, sent.  snap_cxt: for the list of
+// tables and the batches.
 void SendSnapshot(MemoryContext snap_cxt) {
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
-    kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_EPHEMERAL, false, W->failover);
+    CheckLogicalDecodingRequirements();
+    AcquireSlotForSnapshot();
     XLogReaderRoutine routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
     LogicalDecodingContext *ctx =
         CreateInitDecodingContext("pgoutput", NIL, true, InvalidXLogRecPtr, &routine, nullptr, nullptr, nullptr);
@@ -191,7 +229,10 @@ void SendSnapshot(MemoryContext snap_cxt) {
     Snapshot snap = SnapBuildInitialSnapshot(ctx->snapshot_builder);
     RestoreTransactionSnapshot(snap, MyProc);
     FreeDecodingContext(ctx);
-    ReplicationSlotPersist();
+    // the consistent point on disk (a crash before this makes the snapshot
+    // again anyway: the pipeline's snapshot state is still pending)
+    ReplicationSlotMarkDirty();
+    ReplicationSlotSave();
     ReplicationSlotRelease();
     W->confirmed = start;
 
@@ -269,9 +310,7 @@ void RecordSnapshotDone() {
 }  // namespace
 
 void TakeSnapshot() {
-    // A new slot, and a snapshot at its consistent point.
-    if (SearchNamedReplicationSlot(W->slot_name, true)) ReplicationSlotDrop(W->slot_name, true);
-    CheckLogicalDecodingRequirements();
+    // The slot started anew, and a snapshot at its consistent point.
     MemoryContext snap_cxt = AllocSetContextCreate(W->cxt, "kafka_fdw snapshot", ALLOCSET_DEFAULT_SIZES);
     pg::InWorkerXact(0, [snap_cxt] { SendSnapshot(snap_cxt); });
 

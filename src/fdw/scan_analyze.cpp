@@ -101,8 +101,10 @@ int AcquireSampleRows(Relation relation, int elevel, HeapTuple *rows, int targro
             MemoryContextReset(row_cxt);
             if (nrows >= targrows) break;
         }
-        KFDW_ENTRY({ s->rt->consumer.reset(); });
     }
+    // one client for every round: StartConsumerCpp restarts it on the next
+    // round's ranges
+    KFDW_ENTRY({ s->rt->consumer.reset(); });
     *totalrows = plan->total;
     *totaldeadrows = 0;
     ereport(elevel, (errmsg("\"%s\": sampled %d messages of topic \"%s\" (%.0f in all), skipped %d that could not be decoded",

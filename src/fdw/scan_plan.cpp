@@ -158,28 +158,31 @@ List *CondTreeOf(KafkaPlanInfo *ps, RelOptInfo *baserel, Expr *clause) {
 //
 // A scan reads up to the high watermarks taken when it starts; the planner's
 // stand in for them only when no difference can be seen from this backend:
-// the same client message (transaction and statement_timestamp), and
-// nothing executed or produced here between the planning and the scan's
-// start but the statement's own ExecutorStart and ExecutorRun.  The executor
-// epoch (fdw/xact.hpp) counts exactly that: the ticket is made at epoch E and
-// taken only at E + 2.  So a statement planned together with earlier ones
-// that run first (an SQL function's body up to PostgreSQL 17), a generic plan
-// run in a later call or statement (PREPARE/EXECUTE, PL/pgSQL), EXPLAIN
-// EXECUTE then EXECUTE, a cursor (DECLARE then FETCH: two utility
-// statements), a portal bound in one protocol message and executed in the
-// next, a scan that starts after a write of its own statement
-// (kafka.produce, INSERT into a topic: CachedProducer bumps the epoch) or
-// after a function that ran SQL, and every rescan take their own.  Messages
-// that other sessions acknowledge between the planning and the start of the
-// same statement are not read, as if the scan had started when the
-// statement was planned (a statement does not see rows other sessions
-// commit after its snapshot either; likewise a PL/pgSQL cursor fetched
-// with nothing but PL/pgSQL expressions run since it was opened reads up to
-// the watermarks of its opening, as a cursor reads the snapshot of its
-// opening).  A ticket is named in fdw_private (kPrivMarks) and taken once.
+// the same transaction, and nothing executed or produced here between the
+// planning and the scan's start but the statement's own ExecutorStart and
+// ExecutorRun.  The executor epoch (fdw/xact.hpp) counts exactly that: the
+// ticket is made at epoch E and taken only at E + 2.  So a statement planned
+// together with earlier ones that run first (an SQL function's body up to
+// PostgreSQL 17), a generic plan run in a later call or statement
+// (PREPARE/EXECUTE, PL/pgSQL), EXPLAIN EXECUTE then EXECUTE, a cursor
+// (DECLARE then FETCH: two utility statements), a scan that starts after a
+// write of its own statement (kafka.produce, INSERT into a topic:
+// CachedProducer bumps the epoch) or after a function that ran SQL, and
+// every rescan take their own.  Messages that other sessions acknowledge
+// between the planning and the start of the same statement are not read,
+// as if the scan had started when the statement was planned (a statement
+// does not see rows other sessions commit after its snapshot either).
+// The extended query protocol plans at Bind and runs at Execute, two client
+// messages: Bind also starts the executor (PortalStart) and takes the
+// portal's snapshot, and anything executed before the Execute (another
+// portal's Bind or Execute, a simple query, a fast-path call that runs SQL
+// or produces) moves the epoch; so the portal's scan reads up to the
+// watermarks of its Bind, as it reads the snapshot of its Bind.  Likewise a
+// PL/pgSQL cursor fetched with nothing but PL/pgSQL expressions run since it
+// was opened reads up to the watermarks of its opening.  A ticket is named
+// in fdw_private (kPrivMarks) and taken once.
 struct PlannedMarks {
     LocalTransactionId lxid;
-    TimestampTz statement_start;  // of the client's message (Q, B, E, ...)
     uint64 epoch;
     Oid serverid;
     Oid userid;
@@ -206,9 +209,8 @@ int StashPlannedWatermarks(const ClientSpec *spec, const TableDef *t, std::vecto
     DropDeadTickets();
     while (g_planned->size() >= kMaxPlanned) g_planned->erase(g_planned->begin());
     if (++g_next_ticket <= 0) g_next_ticket = 1;
-    // (MyLxid and GetCurrentStatementStartTimestamp read a variable: they
-    // cannot fail)
-    PlannedMarks m{pg::MyLxid(), GetCurrentStatementStartTimestamp(), ExecutorEpoch(), spec->serverid,
+    // (MyLxid reads a variable: it cannot fail)
+    PlannedMarks m{pg::MyLxid(), ExecutorEpoch(), spec->serverid,
                    spec->userid, t->topic, t->isolation_level, std::move(wm)};
     (*g_planned)[g_next_ticket] = std::move(m);
     return g_next_ticket;
@@ -245,9 +247,8 @@ bool TakePlannedWatermarks(int ticket, const ClientSpec *spec, const char *topic
     PlannedMarks m = std::move(it->second);
     g_planned->erase(it);
     DropDeadTickets();
-    if (m.lxid != pg::MyLxid() || m.statement_start != GetCurrentStatementStartTimestamp() ||
-        m.epoch + 2 != ExecutorEpoch() || m.serverid != spec->serverid || m.userid != spec->userid ||
-        m.topic != topic || m.isolation_level != isolation_level)
+    if (m.lxid != pg::MyLxid() || m.epoch + 2 != ExecutorEpoch() || m.serverid != spec->serverid ||
+        m.userid != spec->userid || m.topic != topic || m.isolation_level != isolation_level)
         return false;
     *out = std::move(m.wm);
     return true;

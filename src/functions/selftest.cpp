@@ -6,8 +6,14 @@
 //   'pg_error'       an ERROR raised by Postgres inside PgCall, carried
 //                    through C++ frames and re-raised unchanged
 //   'pg_ok'          PgCall returning a value normally
+// and two counters of this backend, for tests that check a client or a
+// ListOffsets round is not repeated:
+//   'range_consumers'   consumer clients made for scans and ANALYZE
+//   'watermark_rounds'  TopicWatermarks calls (planner, scans, ANALYZE, ...)
 #include "fdw/connection.hpp"
+#include "kafka/consumer.hpp"
 #include "kafka/errors.hpp"
+#include "kafka/metadata.hpp"
 
 #include "pg/bridge.hpp"
 
@@ -32,6 +38,10 @@ Datum kafka_bridge_selftest(PG_FUNCTION_ARGS) {
                 .At("t", 2, 42)
                 .Hint("create it");
         if (k == "bad_alloc") throw std::bad_alloc();
+        if (k == "range_consumers")
+            result = static_cast<int32>(kafka_fdw::kafka::RangeConsumer::MadeInProcess() & 0x7fffffff);
+        if (k == "watermark_rounds")
+            result = static_cast<int32>(kafka_fdw::kafka::TopicWatermarksCalls() & 0x7fffffff);
         if (k == "fatal_producers") result = kafka_fdw::fdw::FailCachedProducersForTest();
         if (k == "pg_error" || k == "pg_ok") {
             const char *input = k == "pg_error" ? "not a number" : "42";

@@ -6,6 +6,7 @@
 #include "format/json.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -56,6 +57,12 @@ void HeadersToJson(const rd_kafka_headers_t *hdrs, std::string &out) {
     out += "}";
 }
 
+namespace {
+std::atomic<uint64_t> g_range_consumers_made{0};
+}  // namespace
+
+uint64_t RangeConsumer::MadeInProcess() noexcept { return g_range_consumers_made.load(std::memory_order_relaxed); }
+
 RangeConsumer::RangeConsumer(Config &&conf, std::string topic, int stall_timeout_ms)
     : Client(Type::Consumer, [&]() -> Config && {
           conf.Set("enable.partition.eof", "true");
@@ -68,6 +75,7 @@ RangeConsumer::RangeConsumer(Config &&conf, std::string topic, int stall_timeout
     rkt_ = rd_kafka_topic_new(handle(), topic_.c_str(), tconf);
     if (!rkt_) Throw(rd_kafka_last_error(), "could not create topic handle for \"" + topic_ + "\"");
     queue_ = rd_kafka_queue_new(handle());
+    g_range_consumers_made.fetch_add(1, std::memory_order_relaxed);
     auto conf_int = [this](const char *name, int64_t fallback) {
         char buf[64];
         size_t sz = sizeof buf;

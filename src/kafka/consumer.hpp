@@ -50,6 +50,10 @@ public:
     RangeConsumer(Config &&conf, std::string topic, int stall_timeout_ms);
     ~RangeConsumer() override;
 
+    // How many RangeConsumers this process has made (for the tests: a scan,
+    // its rescans and an ANALYZE use one client each).
+    static uint64_t MadeInProcess() noexcept;
+
     // Start reading the given ranges (empty ranges are skipped at no cost).
     // A partition may have several ranges: they are read in offset order
     // (overlapping ones once), and the messages between two of them are

@@ -4,6 +4,7 @@
 #include "kafka/wait.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <memory>
@@ -208,7 +209,14 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
     return WatermarksOf(client, topic, {partition}, deadline, timeout_ms)[0];
 }
 
+namespace {
+std::atomic<uint64_t> g_topic_watermarks_calls{0};
+}  // namespace
+
+uint64_t TopicWatermarksCalls() noexcept { return g_topic_watermarks_calls.load(std::memory_order_relaxed); }
+
 std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic, int timeout_ms) {
+    g_topic_watermarks_calls.fetch_add(1, std::memory_order_relaxed);
     Deadline deadline(timeout_ms);
     int n = PartitionCount(client, topic, timeout_ms);
     std::vector<int32_t> partitions(static_cast<size_t>(n));

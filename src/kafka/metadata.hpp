@@ -40,6 +40,9 @@ Watermarks QueryWatermarks(Client &client, const std::string &topic, int32_t par
 // the high watermarks and one for the log starts, whatever the number of
 // partitions.  Throws Error(UnknownTopic) if the topic does not exist.
 std::vector<Watermarks> TopicWatermarks(Client &client, const std::string &topic, int timeout_ms);
+// How many times this process has called TopicWatermarks (for the tests: a
+// statement's planning and scan share one call).
+uint64_t TopicWatermarksCalls() noexcept;
 
 // For each partition, the first offset whose timestamp is >= ts_ms (the high
 // watermark when there is none: from `known`, indexed by partition, when

@@ -96,6 +96,10 @@ inline int MyProcNo() {
 #endif
 }
 
+// Whether pgoutput sends generated columns (18+: stored ones the publication
+// publishes).
+constexpr bool kPgoutputSendsGenerated = PG_VERSION_NUM >= 180000;
+
 // Whether logical slots can be failover slots, synchronized to standbys (17+).
 constexpr bool kFailoverSlots = PG_VERSION_NUM >= 170000;
 
@@ -118,6 +122,17 @@ inline void AcquireReplicationSlot(const char *name, bool nowait) {
     ReplicationSlotAcquire(name, nowait, false);
 #else
     ReplicationSlotAcquire(name, nowait);
+#endif
+}
+
+// Whether the acquired slot was invalidated (WAL removed, or on 16+ a
+// conflict with recovery; 18: idle timeout too): it can no longer decode.
+inline bool AcquiredSlotInvalidated() {
+#if PG_VERSION_NUM >= 160000
+    return MyReplicationSlot->data.invalidated != RS_INVAL_NONE;
+#else
+    return !XLogRecPtrIsInvalid(MyReplicationSlot->data.invalidated_at) &&
+           XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn);
 #endif
 }
 
@@ -212,6 +227,17 @@ inline Oid ResultRelUserId(ResultRelInfo *rinfo, EState *estate) {
     if (rinfo->ri_RangeTableIndex == 0) return GetUserId();
     RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
     return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+// expression_tree_walker with a typed walker (before 16 its walker parameter
+// was an unprototyped function pointer).
+inline bool WalkExpression(Node *node, bool (*walker)(Node *, void *), void *context) {
+#if PG_VERSION_NUM >= 160000
+    return expression_tree_walker(node, walker, context);
+#else
+    // (through void (*)(), the generic function pointer type)
+    return expression_tree_walker(node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walker)), context);
 #endif
 }
 

@@ -538,6 +538,46 @@ is(sq("WITH ev AS " . snap_events("$pl.public.snap3") . " SELECT count(*) FILTER
 	  count(DISTINCT k) FROM ev"), '3000|3000', 'each row once');
 sq("SELECT kafka.drop_pipeline('$pl')");
 
+# The snapshot starts the pipeline's slot anew (WAL from now, a new
+# consistent point) without ever dropping it: a worker stopped while the
+# slot waits for running transactions (an open transaction with an xid) used
+# to leave no slot at all (the new one was ephemeral until its consistent
+# point), and the launcher, which finds pipelines by their slots, never
+# started it again.  Here: a worker terminated in that window, then an
+# immediate shutdown in it; each time the slot is still there, and the
+# snapshot is done once the transaction ends, every row once.
+my $pw = "snapw$run";
+sq("CREATE TABLE snap4 (id int PRIMARY KEY, v text);
+    INSERT INTO snap4 SELECT g, 'v' || g FROM generate_series(1, 500) g;
+    CREATE PUBLICATION pub_snap4 FOR TABLE snap4;");
+my $slot_sql = "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'kafka_fdw_%_$pw'";
+my $window_sql = "SELECT count(*) FROM pg_locks l JOIN kafka.pipeline_status s ON s.worker_pid = l.pid
+	  WHERE s.name = '$pw' AND l.locktype = 'transactionid' AND NOT l.granted";
+# (create_pipeline's own slot waits for running transactions too: the
+# transaction with an xid starts once that slot exists, before the pipeline
+# is committed, so that its worker starts after it)
+my $creator = KafkaTest::Session->new($node, 'kfdw_snap_window_create');
+$creator->query("BEGIN; SELECT kafka.create_pipeline('$pw', 'kafka', 'pub_snap4', '{\"snapshot\": true}');");
+my $blocker = KafkaTest::Session->new($node, 'kfdw_snap_window');
+$blocker->query('BEGIN; SELECT pg_catalog.txid_current();');
+$creator->query('COMMIT;');
+$creator->close;
+is(wait_for($window_sql, '1', 60), '1', 'the snapshot waits for a running transaction (its slot has no consistent point yet)');
+my $wpid = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = '$pw'");
+sq("SELECT pg_terminate_backend($wpid)");
+is(wait_for("SELECT count(*) FROM pg_stat_activity WHERE pid = $wpid", '0', 30), '0', 'its worker is terminated in that window');
+is(sq($slot_sql), '1', 'the pipeline still has its slot');
+is(wait_for($window_sql, '1', 60), '1', 'the launcher starts it again: the snapshot waits again');
+$node->stop('immediate');
+$blocker->close;    # its transaction ended with the node
+$node->start;
+is(sq($slot_sql), '1', 'after an immediate shutdown in that window the slot is still there');
+is(wait_for("SELECT snapshot FROM kafka.pipelines WHERE name = '$pw'", 'done', 90), 'done',
+	'the snapshot is done once nothing holds it');
+is(sq("WITH ev AS " . snap_events("$pw.public.snap4") . " SELECT count(*) FILTER (WHERE op = 'r'),
+	  count(DISTINCT k) FILTER (WHERE op = 'r') FROM ev"), '500|500', 'each row in the snapshot, once per key');
+sq("SELECT kafka.drop_pipeline('$pw')");
+
 # While a create_pipeline is not committed its slot has no pipeline row: the
 # launcher looks at it again every few seconds, not as fast as it can start
 # workers (it did: a postmaster fork every few ms); the commit starts it.

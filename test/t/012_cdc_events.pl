@@ -132,6 +132,58 @@ is(sq("SELECT string_agg(f->>'field' || '=' || (f->>'optional'), ',') FROM "
 	  . "jsonb_array_elements(v->'schema'->'fields'->0->'fields') f"),
 	'a=true,b=true', 'debezium nopk: nullable columns are optional in the schema');
 
+# Debezium format: constant column defaults are in the field schemas
+# ("default", last, as Connect's JsonConverter writes it), as Debezium
+# exports them: literals and immutable expressions of built-in functions
+# (numeric(5,2) DEFAULT 7 is 7.00, base64 of 700); none for now(), or for a
+# default that fails (int2 DEFAULT 100000).  A column added with
+# NOT NULL DEFAULT 7 has "default": 7, so a sink can add it (Debezium's JDBC
+# sink stopped for good without it), and in a before image that lacks a
+# NOT NULL column (a DELETE under REPLICA IDENTITY DEFAULT) the column is
+# its default, as Debezium's converters put it (the type's zero only when
+# there is no default).
+sq("CREATE TABLE dflt (id int PRIMARY KEY, s text NOT NULL DEFAULT 'abc', d numeric(5,2) DEFAULT 7,
+      b bigint DEFAULT 7, ts timestamptz DEFAULT now(), ov int2 DEFAULT 100000, e text);
+    CREATE PUBLICATION pub_dflt FOR TABLE dflt;");
+my $pdf = "ev_dflt_$run";
+sq("SELECT kafka.create_pipeline('$pdf', 'kafka', 'pub_dflt', '{\"format\": \"debezium\", \"schemas\": true}')");
+is(wait_sql($node, "SELECT state FROM kafka.pipeline_status WHERE name = '$pdf'", 'running', 90), 'running',
+	'the defaults pipeline streams');
+sq("INSERT INTO dflt VALUES (1, 'x', 1.5, 2, now(), 1, 'e');
+    ALTER TABLE dflt ADD COLUMN nn int NOT NULL DEFAULT 7;
+    DELETE FROM dflt WHERE id = 1;");
+my $dev = "(SELECT \"offset\" o, convert_from(value, 'UTF8')::jsonb v FROM kafka.consume('kafka', '$pdf.public.dflt') WHERE value IS NOT NULL)";
+is(wait_sql($node, "SELECT count(*) FROM $dev e", '2', 60), '2', 'defaults: 2 events (insert, delete)');
+is(sq("SELECT string_agg(e.o || ':' || (f->>'field') || '=' || coalesce((f->'default')::text, '-'), ',' ORDER BY e.o, n) "
+	  . "FROM $dev e, jsonb_array_elements(e.v->'schema'->'fields'->0->'fields') WITH ORDINALITY AS x(f, n)"),
+	'0:id=-,0:s="abc",0:d="Arw=",0:b=7,0:ts=-,0:ov=-,0:e=-,1:id=-,1:s="abc",1:d="Arw=",1:b=7,1:ts=-,1:ov=-,1:e=-,1:nn=7',
+	'debezium: constant defaults in the field schemas (the added NOT NULL column too)');
+is(sq("SELECT v->'payload'->'before'::text FROM $dev e ORDER BY o DESC LIMIT 1"),
+	'{"b": null, "d": null, "e": null, "s": "abc", "id": 1, "nn": 7, "ov": null, "ts": null}',
+	'debezium: a key-only before image has the defaults of its NOT NULL columns');
+
+# Generated columns: pgoutput sends stored generated columns from 18 on when
+# the publication publishes them (publish_generated_columns = stored, or a
+# column list naming them), never before 18.  Events carry what pgoutput
+# sends, in the initial snapshot (id 1) as in the stream (id 2): on 18 the
+# value equals row_to_json; before 18 the generated column is absent.
+my $v18 = $node->pg_version >= 18;
+sq("CREATE TABLE gen (id int PRIMARY KEY, a int, g int GENERATED ALWAYS AS (a * 2) STORED);
+    INSERT INTO gen VALUES (1, 10);
+    CREATE PUBLICATION pub_gen FOR TABLE gen" . ($v18 ? ' WITH (publish_generated_columns = stored)' : ''));
+my $pgen = "ev_gen_$run";
+sq("SELECT kafka.create_pipeline('$pgen', 'kafka', 'pub_gen', '{\"snapshot\": true}')");
+is(wait_sql($node, "SELECT snapshot FROM kafka.pipelines WHERE name = '$pgen'", 'done', 90), 'done',
+	'the generated-column pipeline took its snapshot');
+sq("INSERT INTO gen VALUES (2, 20)");
+is(wait_sql($node, "SELECT count(*) FROM kafka.consume('kafka', '$pgen.public.gen')", '2', 60), '2',
+	'generated columns: 2 events (snapshot, insert)');
+is(sq("SELECT string_agg(concat_ws(':', v->>'id', v ? 'g', v->>'g', v = (SELECT row_to_json(t)::jsonb FROM gen t WHERE t.id = (v->>'id')::int)), ',' ORDER BY (v->>'id')::int) "
+	  . "FROM (SELECT convert_from(value, 'UTF8')::jsonb v FROM kafka.consume('kafka', '$pgen.public.gen')) e"),
+	$v18 ? '1:t:20:t,2:t:40:t' : '1:f:f,2:f:f',
+	$v18 ? 'PostgreSQL 18: the stored generated column is in the events, as in row_to_json'
+	     : 'before PostgreSQL 18 the generated column is not in the events (pgoutput does not send it)');
+
 my $ops = sq("SELECT string_agg(convert_from(value, 'UTF8')::jsonb->>'op', ',' ORDER BY \"offset\") "
 	  . "FROM kafka.consume('kafka', '$pipes{dbz}.public.toast_k')");
 is($ops, 'c,c,u,u', 'debezium: the updates are op u');
