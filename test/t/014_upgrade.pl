@@ -74,15 +74,15 @@ SELECT line FROM (
     FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'kafka_fdw'
   UNION ALL
   SELECT 'function ' || p.oid::regprocedure || ' (' || pg_get_function_arguments(p.oid) || ') returns '
-         || coalesce(pg_get_function_result(p.oid), '') || ' kind=' || p.prokind || ' volatility=' || p.provolatile
+         || coalesce(pg_get_function_result(p.oid), '') || ' kind=' || p.prokind::text || ' volatility=' || p.provolatile::text
          || ' strict=' || p.proisstrict || ' security_definer=' || p.prosecdef || ' leakproof=' || p.proleakproof
-         || ' parallel=' || p.proparallel || ' language=' || l.lanname || ' config=' || coalesce(p.proconfig::text, '')
+         || ' parallel=' || p.proparallel::text || ' language=' || l.lanname || ' config=' || coalesce(p.proconfig::text, '')
          || ' acl=' || coalesce(p.proacl::text, '') || ' owner=' || p.proowner::regrole
          || ' body=' || CASE WHEN p.probin IS NULL THEN md5(p.prosrc) ELSE p.prosrc END
     FROM members m JOIN pg_catalog.pg_proc p ON m.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = m.objid
     JOIN pg_catalog.pg_language l ON l.oid = p.prolang
   UNION ALL
-  SELECT 'relation ' || c.oid::regclass || ' kind=' || c.relkind || ' persistence=' || c.relpersistence
+  SELECT 'relation ' || c.oid::regclass || ' kind=' || c.relkind::text || ' persistence=' || c.relpersistence::text
          || ' rls=' || c.relrowsecurity || ' force_rls=' || c.relforcerowsecurity
          || ' acl=' || coalesce(c.relacl::text, '') || ' options=' || coalesce(c.reloptions::text, '')
          || ' owner=' || c.relowner::regrole
@@ -90,8 +90,8 @@ SELECT line FROM (
   UNION ALL
   SELECT 'column ' || c.oid::regclass || '.' || a.attname || ' #' || a.attnum || ' '
          || format_type(a.atttypid, a.atttypmod) || ' not_null=' || a.attnotnull
-         || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '') || ' generated=' || a.attgenerated
-         || ' identity=' || a.attidentity || ' collation=' || coalesce(a.attcollation::regcollation::text, '')
+         || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '') || ' generated=' || a.attgenerated::text
+         || ' identity=' || a.attidentity::text || ' collation=' || coalesce(a.attcollation::regcollation::text, '')
          || ' acl=' || coalesce(a.attacl::text, '')
     FROM rels c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
@@ -101,15 +101,15 @@ SELECT line FROM (
   UNION ALL
   SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i JOIN rels c ON c.oid = i.indrelid
   UNION ALL
-  SELECT 'view ' || c.oid::regclass || ' ' || pg_get_viewdef(c.oid) FROM rels c WHERE c.relkind IN ('v', 'm')
+  SELECT 'view ' || c.oid::regclass || ' ' || pg_get_viewdef(c.oid) FROM rels c WHERE c.relkind::text IN ('v', 'm')
   UNION ALL
-  SELECT 'policy ' || po.polrelid::regclass || ' ' || po.polname || ' cmd=' || po.polcmd
+  SELECT 'policy ' || po.polrelid::regclass || ' ' || po.polname || ' cmd=' || po.polcmd::text
          || ' permissive=' || po.polpermissive || ' roles=' || po.polroles::regrole[]::text
          || ' using=' || coalesce(pg_get_expr(po.polqual, po.polrelid), '')
          || ' check=' || coalesce(pg_get_expr(po.polwithcheck, po.polrelid), '')
     FROM pg_catalog.pg_policy po JOIN rels c ON c.oid = po.polrelid
   UNION ALL
-  SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled
+  SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
     FROM pg_catalog.pg_trigger t JOIN rels c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal
   UNION ALL
   SELECT 'config_dump ' || u.cfg::regclass || ' where=' || coalesce(u.cond, '')
@@ -263,8 +263,8 @@ CREATE FOREIGN TABLE src_topic (id int, note text) SERVER kafka OPTIONS (topic '
 	PostgreSQL::Test::Utils::append_to_file("$tmp/fresh", "$fresh\n");
 	PostgreSQL::Test::Utils::append_to_file("$tmp/upgraded", "$upgraded\n");
 	my $diff = `diff -u $tmp/fresh $tmp/upgraded`;
-	is($diff, '', "$release: an upgraded database has the same objects as a fresh install")
-	  or diag("diff fresh upgraded:\n$diff");
+	ok($diff eq '', "$release: an upgraded database has the same objects as a fresh install")
+	  or diag("diff -u fresh upgraded:\n$diff");
 
 	unlike(log_since($node, 0), qr/terminated by signal|was terminated by exception/,
 		"$release: no backend crashed");
