@@ -60,7 +60,10 @@ sub install_files
 }
 
 # The extension's objects, one line each: what a fresh install and an
-# upgraded one must have alike.
+# upgraded one must have alike (members; functions with their signatures,
+# volatility, security, settings and grants; tables, columns, constraints,
+# indexes, views' definitions, grants, policies, triggers; what
+# pg_extension_config_dump marked; comments; initial privileges).
 my $catalog_sql = q{
 WITH ext AS (SELECT oid, extnamespace FROM pg_catalog.pg_extension WHERE extname = 'kafka_fdw'),
 members AS (SELECT d.classid, d.objid FROM pg_catalog.pg_depend d, ext
@@ -117,6 +120,11 @@ SELECT line FROM (
   UNION ALL
   SELECT 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ': ' || d.description
     FROM pg_catalog.pg_description d JOIN members m ON d.classoid = m.classid AND d.objoid = m.objid
+  UNION ALL
+  -- the privileges pg_dump treats as the extension's own (set by its scripts)
+  SELECT 'init_privs ' || pg_describe_object(ip.classoid, ip.objoid, ip.objsubid) || ' ' || ip.privtype::text
+         || ' ' || ip.initprivs::text
+    FROM pg_catalog.pg_init_privs ip JOIN members m ON ip.classoid = m.classid AND ip.objoid = m.objid
   UNION ALL
   SELECT 'fdw ' || w.fdwname || ' handler=' || w.fdwhandler::regproc || ' validator=' || w.fdwvalidator::regproc
          || ' acl=' || coalesce(w.fdwacl::text, '') || ' options=' || coalesce(w.fdwoptions::text, '')
