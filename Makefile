@@ -11,7 +11,10 @@
 
 EXTENSION  = kafka_fdw
 MODULE_big = kafka_fdw
-EXTVERSION = 0.3.0
+# The version of the SQL objects the library expects (its workers wait for
+# ALTER EXTENSION kafka_fdw UPDATE until the database has it): the control
+# file's default_version, the one place it is written.
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" kafka_fdw.control)
 # The first release's install script, then one upgrade script per release:
 # a fresh install runs them in order, so a fresh and an upgraded
 # installation are the same by construction.
@@ -39,7 +42,7 @@ ifdef WERROR
 WARN_FLAGS += -Werror
 endif
 
-PG_CXXFLAGS = -std=c++17 -fPIC $(WARN_FLAGS) -Isrc
+PG_CXXFLAGS = -std=c++17 -fPIC $(WARN_FLAGS) -Isrc -DKAFKA_FDW_EXTVERSION='"$(EXTVERSION)"'
 SHLIB_LINK  = -lrdkafka -lstdc++
 
 # Debian's PGXS compiles every source to LLVM bitcode with clang and without
@@ -66,6 +69,8 @@ $(CORE_OBJS): override CPPFLAGS := $(CORE_CPPFLAGS)
 # Headers are few and shared; rebuild everything when one changes.
 HEADERS = $(wildcard src/*.hpp src/*/*.hpp)
 $(OBJS): $(HEADERS)
+# (the library's version, KAFKA_FDW_EXTVERSION, comes from the control file)
+src/pg/worker.o: kafka_fdw.control
 
 # ---- unit tests of the pure core -------------------------------------------
 UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))

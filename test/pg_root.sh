@@ -218,6 +218,8 @@ copy_tree() {
   # (extracted with the current time: a file older than the copy's objects,
   # e.g. after a rebase, must still rebuild them)
   (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -cf - -T - 2>/dev/null) | tar -xmf - -C "$copy"
+  # the previous releases' sources for the upgrade test (the copy has no git)
+  bash "$ROOT/test/upgrade/prepare.sh" sources "$copy/test/upgrade/src" >&2 || true
   echo "$copy"
 }
 

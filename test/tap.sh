@@ -45,6 +45,19 @@ fi
 
 tapdir=$(mktemp -d /tmp/kafka_fdw_tap.XXXXXX)
 cp -r test/t "$tapdir/"
+# The upgrade test: the previous releases built (cached) and a private copy
+# of PostgreSQL's installation to install them into (test/upgrade/prepare.sh),
+# made as the invoking user (whose git and cache they use); without them the
+# test skips.
+upgrade_dir=
+if printf '%s\n' "${files[@]}" | grep -q '_upgrade\.pl$'; then
+  upgrade_dir=$tapdir/upgrade
+  echo "tap.sh: test/upgrade/prepare.sh $upgrade_dir"
+  t0=$SECONDS
+  bash test/upgrade/prepare.sh "$upgrade_dir" 2>&1 | sed 's/^/# prepare: /' \
+    || echo "# prepare: failed: the upgrade test will skip"
+  echo "# prepare: $((SECONDS - t0)) s"
+fi
 # the docs whose examples the tests run (test/t/011_grants.pl)
 mkdir -p "$tapdir/docs" && cp docs/*.md "$tapdir/docs/"
 chmod -R a+rwX "$tapdir"
@@ -81,7 +94,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 (cd "$tapdir" && "${RUNAS[@]}" env PATH="$PATH" KAFKA_BROKERS="$KAFKA_BROKERS" \
-    KAFKA_BROKER_SCRIPT="$tapdir/broker_ctl.sh" KAFKA_BROKER_CTL="$ctl" \
+    KAFKA_BROKER_SCRIPT="$tapdir/broker_ctl.sh" KAFKA_BROKER_CTL="$ctl" KAFKA_FDW_UPGRADE_DIR="$upgrade_dir" \
     PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" top_builddir="$PGXS_DIR/.." PG_TEST_PORT_DIR="$tapdir" \
     prove -I "$PGXS_DIR/test/perl" -I t --ext .pl -v "${files[@]}" ) 2>&1
 rc=$?

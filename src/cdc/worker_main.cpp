@@ -195,6 +195,14 @@ void WaitWhilePaused() {
     }
 }
 
+// Between a restart with a new library and ALTER EXTENSION kafka_fdw UPDATE
+// (pg::WaitForExtensionVersion): the pipeline says so in pipeline_status,
+// and a pause, change or drop ends the wait.
+void WaitingForUpdate(const char *why) {
+    SetState(WorkerState::Retrying, why);
+    ExitIfReloaded();
+}
+
 // Ends a worker that has no pipeline row to run.
 void ExitWithoutDefinition() {
     W->no_definition = true;
@@ -329,6 +337,9 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     // a backoff).  The context is never reused after an error.
     PG_TRY();
     {
+        // Nothing of the extension's tables is read before they are the
+        // version this library was built for.
+        kafka_fdw::pg::WaitForExtensionVersion(psprintf("pipeline worker (slot %s)", W->slot_name), WaitingForUpdate);
         if (OidIsValid(owner)) Run();
         else LookupOwner();
     }

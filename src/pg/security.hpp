@@ -28,6 +28,9 @@ const char *ExtensionSchemaSql();
 Oid ExtensionOwner();
 // Whether kafka_fdw is installed in this database (no ERROR).
 bool ExtensionInstalled();
+// The version of kafka_fdw installed in this database (pg_extension's
+// extversion, palloc'd), or NULL when it is not installed.  In a transaction.
+char *InstalledExtensionVersion();
 
 // A role switch with a pinned search_path.  Enter sets `role` as the current
 // user (SECURITY_LOCAL_USERID_CHANGE, plus SECURITY_RESTRICTED_OPERATION when

@@ -41,4 +41,19 @@ void InWorkerXact(int flags, F &&body) {
     EndWorkerXact(flags);
 }
 
+// The version of the extension's SQL objects this library was built for
+// (the control file's default_version).
+extern const char *const kLibraryVersion;
+
+// Outside a transaction, in a worker connected to a database: returns once
+// kafka_fdw in this database is at kLibraryVersion, or not installed.  An
+// upgrade installs the new library and restarts the server first, then runs
+// ALTER EXTENSION kafka_fdw UPDATE: in between, the new library would meet
+// the old version's tables and functions.  Meanwhile the worker waits: a
+// WARNING once naming the command to run (`who` says which worker), then
+// every second waiting(why) (`why`: a one-line reason, e.g. for a status
+// view; it may end the worker) and a look at pg_extension again; a LOG when
+// it goes on.
+void WaitForExtensionVersion(const char *who, void (*waiting)(const char *why));
+
 }  // namespace kafka_fdw::pg

@@ -66,8 +66,10 @@ extern "C" Datum kafka_sink_wake(PG_FUNCTION_ARGS) {
 }
 
 // kafka._sink_worker_pid(owner): the worker of this database's sinks of that
-// owner, or NULL.
+// owner, or NULL.  0.1.0 declared it without the argument (its view
+// sink_status calls it so until ALTER EXTENSION UPDATE): NULL then.
 extern "C" Datum kafka_sink_worker_pid(PG_FUNCTION_ARGS) {
+    if (PG_NARGS() < 1 || PG_ARGISNULL(0)) PG_RETURN_NULL();
     Oid owner = PG_GETARG_OID(0);
     if (!Shared()) PG_RETURN_NULL();
     pid_t pid = 0;

@@ -382,12 +382,16 @@ void kafka_fdw_sink_worker_main(Datum arg) {
         SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
         SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
         SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+        // The extension's tables as this library knows them, or nothing
+        // (an upgrade between its restart and ALTER EXTENSION UPDATE).
+        kafka_fdw::pg::WaitForExtensionVersion("sink lookup worker", nullptr);
         LookupOwners(dboid);
         proc_exit(0);
     }
     // A worker of one owner: connected as that role, like its login.
     BackgroundWorkerInitializeConnectionByOid(dboid, g_owner, 0);
     g_kill_timeout = RegisterTimeout(USER_TIMEOUT, KillBatch);
+    kafka_fdw::pg::WaitForExtensionVersion("sink worker", nullptr);
     char killed[NAMEDATALEN];
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     strlcpy(killed, Entry()->killed_sink, sizeof killed);
