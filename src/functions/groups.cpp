@@ -231,6 +231,61 @@ Datum kafka_claim_table_group(PG_FUNCTION_ARGS) {
     PG_RETURN_VOID();
 }
 
+namespace {
+
+// The messages behind of one group (see kafka_group_lags), in a
+// subtransaction: true and *lag, or false and *why (*unreachable for a
+// connection error).  Cancels, shutdowns and resource errors are raised.
+bool GroupLagSafely(const char *server, const char *group, int64 *lag, char **why, bool *unreachable) {
+    MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    volatile bool ok = false;
+    BeginInternalSubTransaction(NULL);
+    MemoryContextSwitchTo(cxt);
+    PG_TRY();
+    {
+        fdw::ClientSpec *spec = fdw::GetClientSpecByName(server);  // kafka_fdw's, USAGE, a user mapping
+        List *topics = GroupTopics(spec, group);
+        int64 sum = 0;
+        ListCell *lc;
+        foreach (lc, topics) {
+            char *topic = (char *)lfirst(lc);
+            int n = 0;
+            int64 *lows = nullptr, *highs = nullptr;
+            KFDW_ENTRY({ n = fdw::WatermarksCpp(spec, topic, &lows, &highs); });
+            for (int p = 0; p < n; p++) {
+                int64 next = fdw::GroupReadPosition(spec->server_name, group, topic, p);
+                if (next < 0) next = lows[p];  // nothing consumed yet: the whole partition
+                sum += Max(0, highs[p] - Max(next, lows[p]));
+            }
+        }
+        *lag = sum;
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        ok = true;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(cxt);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        int cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+        if (cls == ERRCODE_OPERATOR_INTERVENTION || cls == ERRCODE_INSUFFICIENT_RESOURCES ||
+            cls == ERRCODE_SYSTEM_ERROR || cls == ERRCODE_INTERNAL_ERROR)
+            ReThrowError(edata);
+        *why = pg::ErrorSummary(edata);
+        *unreachable = cls == ERRCODE_CONNECTION_EXCEPTION;
+    }
+    PG_END_TRY();
+    return ok;
+}
+
+}  // namespace
+
 // kafka._group_lags(servers text[], groups text[]): for kafka.lag, each
 // group's messages behind (high watermark minus the stored position, summed
 // over its topics' partitions), or why that is not known.  A scrape must not
@@ -252,8 +307,6 @@ Datum kafka_group_lags(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("servers and groups must have as many elements")));
     InitMaterializedSRF(fcinfo, 0);
     ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-    MemoryContext cxt = CurrentMemoryContext;
-    ResourceOwner owner = CurrentResourceOwner;
     // servers found unreachable in this call, with their error
     List *dead_servers = NIL, *dead_errors = NIL;
     for (int i = 0; i < ns; i++) {
@@ -266,59 +319,22 @@ Datum kafka_group_lags(PG_FUNCTION_ARGS) {
         ListCell *ls, *le;
         forboth (ls, dead_servers, le, dead_errors)
             if (strcmp((char *)lfirst(ls), server) == 0) error = (char *)lfirst(le);
+        ForeignServer *fs = error ? nullptr : GetForeignServerByName(server, true);
+        if (!error && !fs) error = psprintf("server \"%s\" does not exist", server);
+        if (!error && fdw::GroupLagReadable(fs->servername, group, GetUserId())) {
+            int64 lag = 0;
+            bool unreachable = false;
+            if (GroupLagSafely(server, group, &lag, &error, &unreachable)) {
+                values[2] = Int64GetDatum(lag);
+                nulls[2] = false;
+            } else if (unreachable) {
+                dead_servers = lappend(dead_servers, server);
+                dead_errors = lappend(dead_errors, error);
+            }
+        }
         if (error) {
             values[3] = CStringGetTextDatum(error);
             nulls[3] = false;
-        } else if (ForeignServer *fs = GetForeignServerByName(server, true); !fs) {
-            values[3] = CStringGetTextDatum(psprintf("server \"%s\" does not exist", server));
-            nulls[3] = false;
-        } else if (fdw::GroupLagReadable(fs->servername, group, GetUserId())) {
-            volatile int64 lag = 0;
-            BeginInternalSubTransaction(NULL);
-            MemoryContextSwitchTo(cxt);
-            PG_TRY();
-            {
-                fdw::ClientSpec *spec = fdw::GetClientSpecByName(server);  // kafka_fdw's, USAGE, a user mapping
-                List *topics = GroupTopics(spec, group);
-                ListCell *lc;
-                foreach (lc, topics) {
-                    char *topic = (char *)lfirst(lc);
-                    int n = 0;
-                    int64 *lows = nullptr, *highs = nullptr;
-                    KFDW_ENTRY({ n = fdw::WatermarksCpp(spec, topic, &lows, &highs); });
-                    for (int p = 0; p < n; p++) {
-                        int64 next = fdw::GroupReadPosition(spec->server_name, group, topic, p);
-                        if (next < 0) next = lows[p];  // nothing consumed yet: the whole partition
-                        lag += Max(0, highs[p] - Max(next, lows[p]));
-                    }
-                }
-                ReleaseCurrentSubTransaction();
-                MemoryContextSwitchTo(cxt);
-                CurrentResourceOwner = owner;
-                values[2] = Int64GetDatum(lag);
-                nulls[2] = false;
-            }
-            PG_CATCH();
-            {
-                MemoryContextSwitchTo(cxt);
-                ErrorData *edata = CopyErrorData();
-                FlushErrorState();
-                RollbackAndReleaseCurrentSubTransaction();
-                MemoryContextSwitchTo(cxt);
-                CurrentResourceOwner = owner;
-                int cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-                if (cls == ERRCODE_OPERATOR_INTERVENTION || cls == ERRCODE_INSUFFICIENT_RESOURCES ||
-                    cls == ERRCODE_SYSTEM_ERROR || cls == ERRCODE_INTERNAL_ERROR)
-                    ReThrowError(edata);
-                char *why = pg::ErrorSummary(edata);
-                values[3] = CStringGetTextDatum(why);
-                nulls[3] = false;
-                if (cls == ERRCODE_CONNECTION_EXCEPTION) {
-                    dead_servers = lappend(dead_servers, server);
-                    dead_errors = lappend(dead_errors, why);
-                }
-            }
-            PG_END_TRY();
         }
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
