@@ -18,11 +18,11 @@
 
 extern "C" {
 #include "access/heapam.h"
-#include "access/xlog.h"
-#include "commands/dbcommands.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
