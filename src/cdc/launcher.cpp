@@ -6,7 +6,13 @@
 // failed runs.  Slots are cluster-wide; the launcher connects to no database
 // but reads pg_database once at start: every database that allows
 // connections gets a sink worker that looks for sinks (and ends if it finds
-// none); kafka.create_sink marks its database again.
+// none); kafka.create_sink marks its database again.  Each scan also
+// watches every pipeline's slot: one that has not advanced for
+// kafka_fdw.stall_warning_after while WAL waits for it gets a WARNING, and a
+// LOG when it advances again (whatever its worker is doing: running,
+// retrying, paused, or not running at all).
+#include "pg/bridge.hpp"
+
 #include "cdc/cdc.hpp"
 #include "pg/worker.hpp"
 
@@ -14,7 +20,9 @@ extern "C" {
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -55,6 +63,18 @@ namespace {
 struct SlotRef {
     char name[NAMEDATALEN];
     Oid dboid;
+    XLogRecPtr confirmed;
+};
+
+// A stall (or its end) seen under the lock, reported after it.
+struct StallReport {
+    StallEvent event;
+    char slot[NAMEDATALEN];
+    Oid dboid;
+    int64 seconds;
+    uint64 behind;  // WAL bytes
+    char state[16];
+    char last_error[512];
 };
 
 // The launcher's own handles of the workers it started, by entry index.
@@ -180,6 +200,35 @@ void ScanSinks() {
     }
 }
 
+// The server log's lines about stalled pipelines: the pipeline's name is its
+// slot's without the prefix kafka_fdw_<database oid>_.
+void ReportStalls(const StallReport *reports, int n) {
+    kafka_fdw::pg::InWorkerXact(0, [reports, n] {
+        for (int i = 0; i < n; i++) {
+            const StallReport *r = &reports[i];
+            const char *name = r->slot;
+            char prefix[NAMEDATALEN];
+            snprintf(prefix, sizeof prefix, "%s%u_", kSlotPrefix, r->dboid);
+            if (strncmp(name, prefix, strlen(prefix)) == 0) name += strlen(prefix);
+            char *db = get_database_name(r->dboid);
+            if (!db) db = psprintf("%u", r->dboid);
+            if (r->event == StallEvent::Stalled)
+                ereport(WARNING,
+                        (errmsg("kafka_fdw: pipeline \"%s\" in database \"%s\" has not advanced for " INT64_FORMAT
+                                " s with " UINT64_FORMAT " bytes of WAL behind",
+                                name, db, r->seconds, r->behind),
+                         errdetail("Its state: %s; last error: %s", r->state,
+                                   r->last_error[0] ? r->last_error : "none"),
+                         errhint("See the view kafka.lag; its slot holds back WAL until it advances "
+                                 "(kafka_fdw.stall_warning_after sets when this is said).")));
+            else
+                ereport(LOG, (errmsg("kafka_fdw: pipeline \"%s\" in database \"%s\" advances again after a stall "
+                                     "of " INT64_FORMAT " s",
+                                     name, db, r->seconds)));
+        }
+    });
+}
+
 // Returns true when a worker has said goodbye (its exit callback ran) but
 // the postmaster has not reaped it yet: the caller looks again shortly.
 bool ScanSlots() {
@@ -193,6 +242,9 @@ bool ScanSlots() {
         if (!IsPipelineSlot(s)) continue;
         strlcpy(slots[nslots].name, NameStr(s->data.name), NAMEDATALEN);
         slots[nslots].dboid = s->data.database;
+        SpinLockAcquire(&s->mutex);
+        slots[nslots].confirmed = s->data.confirmed_flush;
+        SpinLockRelease(&s->mutex);
         nslots++;
     }
     LWLockRelease(ReplicationSlotControlLock);
@@ -230,6 +282,30 @@ bool ScanSlots() {
     for (int j = 0; j < nslots; j++)
         if (!FindEntry(slots[j].name)) (void)NewEntry(slots[j].name, slots[j].dboid);
     ScanSinks();
+    // Stalls: WAL flushed beyond a slot's confirmed position is work waiting
+    // for its pipeline.
+    TimeLineID tli;
+    XLogRecPtr flush = GetFlushRecPtr(&tli);
+    int64 after_us = (int64)kafka_fdw::pg::g_stall_warning_after_s * USECS_PER_SEC;
+    StallReport *reports = static_cast<StallReport *>(palloc0(sizeof(StallReport) * Shared()->max_pipelines));
+    int nreports = 0;
+    for (int j = 0; j < nslots; j++) {
+        PipelineEntry *e = FindEntry(slots[j].name);
+        if (!e || e->dropping) continue;
+        int64 for_us = 0;
+        XLogRecPtr confirmed = slots[j].confirmed;
+        StallEvent ev = StallStep(&e->stall, confirmed, confirmed != InvalidXLogRecPtr && flush > confirmed, now,
+                                  after_us, &for_us);
+        if (ev == StallEvent::None) continue;
+        StallReport *r = &reports[nreports++];
+        r->event = ev;
+        strlcpy(r->slot, e->slot_name, sizeof r->slot);
+        r->dboid = e->dboid;
+        r->seconds = for_us / USECS_PER_SEC;
+        r->behind = flush > confirmed ? flush - confirmed : 0;
+        strlcpy(r->state, WorkerStateName(e->state), sizeof r->state);
+        strlcpy(r->last_error, e->last_error, sizeof r->last_error);
+    }
     // Start what should run.
     for (int i = 0; i < Shared()->max_pipelines; i++) {
         PipelineEntry *e = &Shared()->entries[i];
@@ -241,6 +317,7 @@ bool ScanSlots() {
     }
     LWLockRelease(Shared()->lock);
     pfree(slots);
+    if (nreports > 0) ReportStalls(reports, nreports);
     return exiting;
 }
 

@@ -100,6 +100,28 @@ SinkWorkerEntry *FindSinkWorker(Oid dboid, Oid owner, bool create) {
     return free_entry;
 }
 
+void CountSinkRows(const char *sink, uint64 n) {
+    if (!g_shared) return;
+    TimestampTz now = GetCurrentTimestamp();
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    SinkStat *found = nullptr, *oldest = nullptr;
+    for (int i = 0; i < kMaxSinkStats && !found; i++) {
+        SinkStat *s = &g_shared->sinkstats[i];
+        if (s->dboid == MyDatabaseId && strcmp(s->name, sink) == 0) found = s;
+        else if (!oldest || s->used_at < oldest->used_at) oldest = s;  // a free one has used_at 0
+    }
+    if (!found) {
+        found = oldest;
+        memset(found, 0, sizeof *found);
+        found->dboid = MyDatabaseId;
+        strlcpy(found->name, sink, NAMEDATALEN);
+        found->since = now;
+    }
+    found->used_at = now;
+    RateAdd(&found->rate, now, n);
+    LWLockRelease(g_shared->lock);
+}
+
 PipelineEntry *FindEntry(const char *slot_name) {
     for (int i = 0; i < g_shared->max_pipelines; i++) {
         PipelineEntry *e = &g_shared->entries[i];
@@ -119,6 +141,7 @@ PipelineEntry *NewEntry(const char *slot_name, Oid dboid) {
         e->dboid = dboid;
         strlcpy(e->slot_name, slot_name, NAMEDATALEN);
         e->restart_at = GetCurrentTimestamp();
+        e->rate_since = e->restart_at;
         return e;
     }
     return nullptr;

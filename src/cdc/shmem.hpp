@@ -4,6 +4,8 @@
 // shared_preload_libraries.
 #pragma once
 
+#include "cdc/progress.hpp"
+
 #include "pg/postgres.hpp"
 
 extern "C" {
@@ -37,6 +39,12 @@ struct PipelineEntry {
     XLogRecPtr confirmed_lsn;
     char last_error[512];
     TimestampTz last_error_at;
+    // kafka.lag: events per second (the worker counts what it sends), and
+    // the launcher's watch over the slot's confirmed position (seconds since
+    // it moved, the stall warning).  Both since the entry was made.
+    TimestampTz rate_since;
+    RateRing rate;
+    StallWatch stall;
 };
 
 // Sinks (see src/sink/): one worker per database and sink owner, and a short
@@ -56,12 +64,25 @@ struct SinkWorkerEntry {
     char killed_sink[NAMEDATALEN]; // the sink whose batch ignored its cancel and was terminated
 };
 
+// kafka.lag: rows per second of each sink, counted by its worker after each
+// batch, by database and sink name.  When the table is full the entry
+// updated least recently is taken over.
+constexpr int kMaxSinkStats = 256;
+struct SinkStat {
+    Oid dboid;  // InvalidOid: free
+    char name[NAMEDATALEN];
+    TimestampTz since;    // counting began
+    TimestampTz used_at;  // last counted
+    RateRing rate;
+};
+
 struct CdcShared {
     LWLock *lock;
     pid_t launcher_pid;
     int launcher_procno;        // -1 when no launcher
     int max_pipelines;
     SinkWorkerEntry sinkworkers[kMaxSinkWorkers];
+    SinkStat sinkstats[kMaxSinkStats];
     PipelineEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -84,5 +105,8 @@ void WakeWorker(pid_t pid);
 // database and owner (InvalidOid: the database's lookup worker), made when
 // `create` and none exists; NULL when the table is full or not found.
 SinkWorkerEntry *FindSinkWorker(Oid dboid, Oid owner, bool create);
+
+// Counts n rows applied by a sink of this database (takes the lock).
+void CountSinkRows(const char *sink, uint64 n);
 
 }  // namespace kafka_fdw::cdc

@@ -82,6 +82,7 @@ struct Worker {
     TimestampTz last_housekeeping;
     TimestampTz stalled_since;  // first time we saw pending messages not moving
     uint64 last_pending;
+    uint64 rate_counted;        // the sender's events_sent already counted in the entry's rate
     uint64 records;
     char toast_cols[1024];
     RenderBuffers *render;  // render.cpp's, made at the first row (owned by cxt)

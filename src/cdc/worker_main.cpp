@@ -108,6 +108,11 @@ void PublishProgress() {
     if (W->sender && e->events_sent != W->sender->events_sent) {
         e->events_sent = W->sender->events_sent;
         e->last_event_at = GetCurrentTimestamp();
+        // (each run's sender counts from 0: the rate counts what it added)
+        if (W->sender->events_sent > W->rate_counted) {
+            RateAdd(&e->rate, e->last_event_at, W->sender->events_sent - W->rate_counted);
+            W->rate_counted = W->sender->events_sent;
+        }
     }
     e->confirmed_lsn = W->confirmed;
     LWLockRelease(Shared()->lock);

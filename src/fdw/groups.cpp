@@ -5,6 +5,7 @@
 #include "pg/security.hpp"
 
 extern "C" {
+#include "catalog/pg_authid.h"
 #include "executor/spi.h"
 }
 
@@ -97,6 +98,16 @@ void GroupAuthorize(const char *server, const char *group, bool claim, Oid calle
     }
     pg::EndOwnerSpi(&scope);
     if (OidIsValid(owner) && !has_privs_of_role(caller, owner)) GroupDenied(server, group, owner);
+}
+
+bool GroupLagReadable(const char *server, const char *group, Oid user) {
+    pg::OwnerSpi scope;
+    pg::BeginOwnerSpi(&scope);
+    Datum values[2] = {DirectFunctionCall1(namein, CStringGetDatum(server)), CStringGetTextDatum(group)};
+    Oid types[2] = {NAMEOID, TEXTOID};
+    Oid owner = SelectGroupOwner(scope.schema, values, types);
+    pg::EndOwnerSpi(&scope);
+    return !OidIsValid(owner) || has_privs_of_role(user, owner) || has_privs_of_role(user, ROLE_PG_READ_ALL_STATS);
 }
 
 int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition) {

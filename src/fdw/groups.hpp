@@ -18,6 +18,11 @@ namespace kafka_fdw::fdw {
 // extension's owner.
 void GroupAuthorize(const char *server, const char *group, bool claim, Oid user);
 
+// Whether `user` may see the group's lag (kafka.lag): what GroupAuthorize
+// allows, and also members of pg_read_all_stats (monitoring roles: counts,
+// not messages).  No ERROR for a denial.
+bool GroupLagReadable(const char *server, const char *group, Oid user);
+
 // The stored next offset, or -1 when the group has no row for the partition.
 int64 GroupReadPosition(const char *server, const char *group, const char *topic, int32 partition);
 // Creates the row if there is none (concurrent creators: the first wins).

@@ -15,7 +15,10 @@
 extern "C" {
 #include "access/heapam.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/resowner.h"
 #include "utils/datetime.h"
 }
 
@@ -32,6 +35,8 @@ PG_FUNCTION_INFO_V1(kafka_alter_group_owner);
 Datum kafka_alter_group_owner(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(kafka_claim_table_group);
 Datum kafka_claim_table_group(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(kafka_group_lags);
+Datum kafka_group_lags(PG_FUNCTION_ARGS);
 Datum kafka_group_lag(PG_FUNCTION_ARGS);
 Datum kafka_reset_group(PG_FUNCTION_ARGS);
 Datum kafka_set_group_offset(PG_FUNCTION_ARGS);
@@ -224,4 +229,114 @@ Datum kafka_claim_table_group(PG_FUNCTION_ARGS) {
     if (!t->group) PG_RETURN_VOID();
     fdw::GroupAuthorize(GetForeignServer(t->serverid)->servername, t->group, true, GetUserId());
     PG_RETURN_VOID();
+}
+
+namespace {
+
+// The messages behind of one group (see kafka_group_lags), in a
+// subtransaction: true and *lag, or false and *why (*unreachable for a
+// connection error).  Cancels, shutdowns and resource errors are raised.
+bool GroupLagSafely(const char *server, const char *group, int64 *lag, char **why, bool *unreachable) {
+    MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    volatile bool ok = false;
+    BeginInternalSubTransaction(NULL);
+    MemoryContextSwitchTo(cxt);
+    PG_TRY();
+    {
+        fdw::ClientSpec *spec = fdw::GetClientSpecByName(server);  // kafka_fdw's, USAGE, a user mapping
+        List *topics = GroupTopics(spec, group);
+        int64 sum = 0;
+        ListCell *lc;
+        foreach (lc, topics) {
+            char *topic = (char *)lfirst(lc);
+            int n = 0;
+            int64 *lows = nullptr, *highs = nullptr;
+            KFDW_ENTRY({ n = fdw::WatermarksCpp(spec, topic, &lows, &highs); });
+            for (int p = 0; p < n; p++) {
+                int64 next = fdw::GroupReadPosition(spec->server_name, group, topic, p);
+                if (next < 0) next = lows[p];  // nothing consumed yet: the whole partition
+                sum += Max(0, highs[p] - Max(next, lows[p]));
+            }
+        }
+        *lag = sum;
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        ok = true;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(cxt);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        int cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+        if (cls == ERRCODE_OPERATOR_INTERVENTION || cls == ERRCODE_INSUFFICIENT_RESOURCES ||
+            cls == ERRCODE_SYSTEM_ERROR || cls == ERRCODE_INTERNAL_ERROR)
+            ReThrowError(edata);
+        *why = pg::ErrorSummary(edata);
+        *unreachable = cls == ERRCODE_CONNECTION_EXCEPTION;
+    }
+    PG_END_TRY();
+    return ok;
+}
+
+}  // namespace
+
+// kafka._group_lags(servers text[], groups text[]): for kafka.lag, each
+// group's messages behind (high watermark minus the stored position, summed
+// over its topics' partitions), or why that is not known.  A scrape must not
+// fail because one server is down: each group is asked in a subtransaction,
+// and its error becomes lag_error; after a connection error (08xxx) the
+// server's other groups get the same error without waiting again (each wait
+// is at most kafka_fdw.timeout, interruptible).  A cancel, a shutdown or a
+// resource error is raised, not caught.  Groups the caller may not read (not
+// their owner's member, not in pg_read_all_stats) get NULLs and no request.
+Datum kafka_group_lags(PG_FUNCTION_ARGS) {
+    ArrayType *servers_a = PG_GETARG_ARRAYTYPE_P(0);
+    ArrayType *groups_a = PG_GETARG_ARRAYTYPE_P(1);
+    Datum *servers, *groups;
+    bool *snulls, *gnulls;
+    int ns, ng;
+    deconstruct_array(servers_a, TEXTOID, -1, false, TYPALIGN_INT, &servers, &snulls, &ns);
+    deconstruct_array(groups_a, TEXTOID, -1, false, TYPALIGN_INT, &groups, &gnulls, &ng);
+    if (ns != ng)
+        ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("servers and groups must have as many elements")));
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    // servers found unreachable in this call, with their error
+    List *dead_servers = NIL, *dead_errors = NIL;
+    for (int i = 0; i < ns; i++) {
+        if (snulls[i] || gnulls[i]) continue;
+        char *server = TextDatumGetCString(servers[i]);
+        char *group = TextDatumGetCString(groups[i]);
+        Datum values[4] = {CStringGetTextDatum(server), CStringGetTextDatum(group), (Datum)0, (Datum)0};
+        bool nulls[4] = {false, false, true, true};
+        char *error = nullptr;
+        ListCell *ls, *le;
+        forboth (ls, dead_servers, le, dead_errors)
+            if (strcmp((char *)lfirst(ls), server) == 0) error = (char *)lfirst(le);
+        ForeignServer *fs = error ? nullptr : GetForeignServerByName(server, true);
+        if (!error && !fs) error = psprintf("server \"%s\" does not exist", server);
+        if (!error && fdw::GroupLagReadable(fs->servername, group, GetUserId())) {
+            int64 lag = 0;
+            bool unreachable = false;
+            if (GroupLagSafely(server, group, &lag, &error, &unreachable)) {
+                values[2] = Int64GetDatum(lag);
+                nulls[2] = false;
+            } else if (unreachable) {
+                dead_servers = lappend(dead_servers, server);
+                dead_errors = lappend(dead_errors, error);
+            }
+        }
+        if (error) {
+            values[3] = CStringGetTextDatum(error);
+            nulls[3] = false;
+        }
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
 }

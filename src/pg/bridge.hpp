@@ -138,6 +138,8 @@ extern int g_timeout_ms;
 extern int g_max_pipelines_per_role;
 // kafka_fdw.sink_batch_timeout (guc.cpp; defined when preloaded)
 extern int g_sink_batch_timeout_ms;
+// kafka_fdw.stall_warning_after (guc.cpp; defined when preloaded), seconds; 0: off
+extern int g_stall_warning_after_s;
 
 // Core -> SQLSTATE.
 int SqlStateOf(kafka::ErrorKind kind);

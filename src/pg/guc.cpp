@@ -5,6 +5,7 @@ namespace kafka_fdw::pg {
 
 int g_max_pipelines_per_role = 4;
 int g_sink_batch_timeout_ms = 60000;
+int g_stall_warning_after_s = 300;
 
 void DefineGucs() {
     DefineCustomIntVariable(
@@ -36,6 +37,13 @@ void DefinePreloadGucs() {
                             "again with a backoff; the owner's other sinks go on meanwhile.",
                             &g_sink_batch_timeout_ms, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
                             nullptr);
+    DefineCustomIntVariable("kafka_fdw.stall_warning_after",
+                            "A pipeline or sink that has not advanced for this long while it had work to do logs a "
+                            "WARNING (0: never).",
+                            "Logged once per stall by the CDC launcher (pipelines) or the sink's worker; a LOG "
+                            "message follows when it advances again. See the view kafka.lag.",
+                            &g_stall_warning_after_s, 300, 0, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+                            nullptr, nullptr);
 }
 
 }  // namespace kafka_fdw::pg

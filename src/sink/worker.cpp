@@ -75,6 +75,12 @@ struct Sink {
     char *sql;  // the statement of one batch, made at its first batch (NULL until then)
     TimestampTz next_try;
     int failures;
+    // kafka_fdw.stall_warning_after: batches that ended well (applied rows
+    // or found none to apply) are its progress; a failing batch means work
+    // waits (it could not even tell that there is none).
+    uint64 batches_ok;
+    cdc::StallWatch stall;
+    char last_error[256];
 };
 
 int g_idx = -1;
@@ -129,6 +135,9 @@ void ListSinks(MemoryContext cxt, const Sink *old_sinks, int old_n) {
             if (strcmp(old_sinks[j].name, s.name) == 0) {
                 s.next_try = old_sinks[j].next_try;
                 s.failures = old_sinks[j].failures;
+                s.batches_ok = old_sinks[j].batches_ok;
+                s.stall = old_sinks[j].stall;
+                memcpy(s.last_error, old_sinks[j].last_error, sizeof s.last_error);
             }
     }
     pg::EndOwnerSpi(&own);
@@ -245,9 +254,70 @@ uint64 ApplyInXact(Sink *s) {
     return n;
 }
 
+// The sink's row of kafka.lag as its owner sees it: "N messages behind",
+// or why that is not known.  Asks the brokers (within the batch time
+// budget); only when a stall is reported.
+char *SinkLagText(Sink *s) {
+    char *volatile text = nullptr;
+    MemoryContext cxt = CurrentMemoryContext;
+    PG_TRY();
+    {
+        pg::InWorkerXact(pg::kXactSpi, [s, cxt, &text] {
+            pg::OwnerSpi own;
+            BeginOwnSql(&own);
+            pg::EndOwnerSpi(&own);
+            Oid types[1] = {TEXTOID};
+            Datum values[1] = {CStringGetTextDatum(s->name)};
+            if (RunAsOwner(psprintf("SELECT l.lag_messages, l.lag_error FROM %s.lag l WHERE l.kind "
+                                    "OPERATOR(pg_catalog.=) 'sink' AND l.name OPERATOR(pg_catalog.=) $1",
+                                    own.schema),
+                           true, 1, types, values) == SPI_OK_SELECT &&
+                SPI_processed == 1) {
+                char *lag = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+                char *why = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+                text = MemoryContextStrdup(cxt, lag   ? psprintf("%s messages behind", lag)
+                                                : why ? psprintf("messages behind unknown (%s)", why)
+                                                      : "messages behind unknown");
+            }
+        });
+    }
+    PG_CATCH();
+    {
+        disable_timeout(STATEMENT_TIMEOUT, false);
+        disable_timeout(g_kill_timeout, false);
+        MemoryContextSwitchTo(cxt);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        text = psprintf("messages behind unknown (%s)", edata->message);
+    }
+    PG_END_TRY();
+    return text ? text : pstrdup("messages behind unknown");
+}
+
+// After each batch: a sink that has not advanced for
+// kafka_fdw.stall_warning_after while its batches fail gets a WARNING, once,
+// and a LOG when a batch succeeds again.
+void WatchStall(Sink *s, bool failed) {
+    int64 for_us = 0;
+    cdc::StallEvent ev = cdc::StallStep(&s->stall, s->batches_ok, failed, GetCurrentTimestamp(),
+                                        (int64)pg::g_stall_warning_after_s * USECS_PER_SEC, &for_us);
+    if (ev == cdc::StallEvent::Stalled) {
+        char *lag = SinkLagText(s);
+        ereport(WARNING, (errmsg("kafka_fdw: sink \"%s\" has not advanced for " INT64_FORMAT " s: %s", s->name,
+                                 for_us / USECS_PER_SEC, lag),
+                          errdetail("Its last error: %s", s->last_error),
+                          errhint("See the view kafka.lag (kafka_fdw.stall_warning_after sets when this is said).")));
+    } else if (ev == cdc::StallEvent::Recovered) {
+        ereport(LOG, (errmsg("kafka_fdw: sink \"%s\" advances again after a stall of " INT64_FORMAT " s", s->name,
+                             for_us / USECS_PER_SEC)));
+    }
+}
+
 // One batch of one sink, in its own transaction; the rows applied.
 uint64 ApplyBatch(Sink *s) {
     volatile uint64 n = 0;  // set in PG_TRY, read after it
+    volatile bool failed = false;
     MemoryContext cxt = CurrentMemoryContext;
     strlcpy(Entry()->batch_sink, s->name, sizeof Entry()->batch_sink);  // our own entry: no lock
     PG_TRY();
@@ -255,6 +325,7 @@ uint64 ApplyBatch(Sink *s) {
         pg::InWorkerXact(pg::kXactSpi, [s, &n] { n = ApplyInXact(s); });
         s->failures = 0;
         s->next_try = 0;
+        s->batches_ok++;
     }
     PG_CATCH();
     {
@@ -271,10 +342,14 @@ uint64 ApplyBatch(Sink *s) {
         s->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
                                                   pg::Backoff(&s->failures, kSinkMaxFailures, kSinkBackoffCapMs));
         RecordError(s->name, why);
+        strlcpy(s->last_error, why, sizeof s->last_error);
         n = 0;
+        failed = true;
     }
     PG_END_TRY();
     Entry()->batch_sink[0] = '\0';
+    if (n > 0) cdc::CountSinkRows(s->name, n);
+    WatchStall(s, failed);
     return n;
 }
 
