@@ -497,8 +497,8 @@ static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("replication slot \"%s\" of pipeline \"%s\" does not exist", row.slot_name, name),
                         errdetail("A pipeline restored from a dump comes without its slot."),
-                        errhint("SELECT kafka.restore_pipeline('%s') makes the slot (with snapshot => true, after an "
-                                "initial snapshot) and resumes the pipeline.",
+                        errhint("Run kafka.restore_pipeline('%s'): it makes the slot and resumes the pipeline "
+                                "(with snapshot => true, after an initial snapshot).",
                                 name)));
     pg::OwnerSpi own;
     BeginOwnSql(&own);

@@ -48,6 +48,7 @@ my $events = "$prefix.public.items";
 sq("CREATE ROLE alice LOGIN REPLICATION;
     CREATE ROLE bob LOGIN;
     GRANT USAGE ON FOREIGN SERVER kafka TO alice;
+    GRANT USAGE ON SCHEMA kafka TO alice, bob;
     GRANT CREATE ON DATABASE postgres TO alice;
     GRANT CREATE ON SCHEMA public TO alice;
     SELECT kafka.create_topic('kafka', '$orders', 2);");
