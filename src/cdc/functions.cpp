@@ -71,6 +71,13 @@ bool SlotOfThisDatabase(const char *slot) {
     return ours;
 }
 
+// The shared-memory entry of this database's slot of that name (under
+// Shared()->lock): never another database's pipeline, whatever a row says.
+PipelineEntry *FindOurEntry(const char *slot) {
+    PipelineEntry *e = FindEntry(slot);
+    return e && e->dboid == MyDatabaseId ? e : nullptr;
+}
+
 bool AnyPending(Pending what) {
     ListCell *lc;
     foreach (lc, g_pending)
@@ -82,7 +89,7 @@ bool AnyPending(Pending what) {
 void Undo(const PendingSlot *p) {
     if (p->what == Pending::Dropping && Shared()) {
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-        if (PipelineEntry *e = FindEntry(p->slot)) e->dropping = false;
+        if (PipelineEntry *e = FindOurEntry(p->slot)) e->dropping = false;
         LWLockRelease(Shared()->lock);
         WakeLauncher();
     } else if (p->what == Pending::Created) {
@@ -118,7 +125,7 @@ void XactCallback(XactEvent event, void *) {
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
         foreach (lc, g_pending) {
             const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
-            PipelineEntry *e = FindEntry(p->slot);
+            PipelineEntry *e = FindOurEntry(p->slot);
             if (!e && p->what == Pending::Created) e = NewEntry(p->slot, MyDatabaseId);
             if (!e) continue;
             if (p->what == Pending::Reload) {
@@ -453,7 +460,7 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
 
     // Stop the worker and keep the launcher from starting another.
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-    PipelineEntry *e = FindEntry(row.slot_name);
+    PipelineEntry *e = FindOurEntry(row.slot_name);
     if (e) {
         e->dropping = true;
         e->reload = true;
@@ -465,7 +472,7 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
     // Wait for the slot to be released (interruptibly, up to the timeout).
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(kafka_fdw::pg::g_timeout_ms, 5000));
     for (;;) {
-        pid_t pid = SlotActivePid(row.slot_name);
+        pid_t pid = SlotOfThisDatabase(row.slot_name) ? SlotActivePid(row.slot_name) : 0;
         if (pid == 0) break;
         if (GetCurrentTimestamp() > deadline)
             ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),

@@ -156,6 +156,19 @@ is(sq("SELECT state FROM kafka.pipeline_status WHERE name = 'items'"), 'running'
 sq("SELECT kafka.drop_pipeline('items')", 'copy');
 is(sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'kafka_fdw_%_items'"), '1',
 	"drop_pipeline in the copy dropped the copy's slot only");
+# A row that names the original's slot anyway (pg_restore --disable-triggers,
+# or a superuser's UPDATE): dropping it in the copy leaves the original alone.
+my $orig_slot = sq("SELECT slot_name FROM kafka.pipelines WHERE name = 'items'");
+sq("INSERT INTO kafka.pipelines (name, server, publication, slot_name, owner) VALUES ('items', 'kafka', 'items_pub', 'x', 'alice');
+    UPDATE kafka.pipelines SET slot_name = '$orig_slot' WHERE name = 'items';
+    SELECT kafka.drop_pipeline('items');", 'copy');
+is(sq("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$orig_slot'"), '1',
+	"drop_pipeline of a row naming another database's slot does not drop that slot");
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = 'items'", 'running'), 'running',
+	'and the original pipeline runs');
+sq("INSERT INTO items VALUES (6, 'after the drop in the copy')");
+is(wait_for("SELECT sum(high) FROM kafka.partitions('kafka', '$events')", $events_before + 6), $events_before + 6,
+	"the original's next change goes out");
 sq("SELECT kafka.drop_pipeline('items'); SELECT kafka.drop_sink('orders_sink');");
 sq("SELECT kafka.drop_sink('orders_sink')", 'copy');
 
