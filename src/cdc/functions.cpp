@@ -1,6 +1,7 @@
 // SQL functions of CDC pipelines: kafka.create_pipeline, drop_pipeline,
-// pause_pipeline, resume_pipeline, and the live status behind the view
-// kafka.pipeline_status.  Postgres zone.
+// pause_pipeline, resume_pipeline, restore_pipeline (a restored pipeline's
+// slot), and the live status behind the view kafka.pipeline_status.
+// Postgres zone.
 //
 // A pipeline = a row of kafka.pipelines + a logical replication slot named
 // kafka_fdw_<database oid>_<name> with plugin pgoutput.  The launcher starts
@@ -40,6 +41,7 @@ PG_FUNCTION_INFO_V1(kafka_create_pipeline);
 PG_FUNCTION_INFO_V1(kafka_drop_pipeline);
 PG_FUNCTION_INFO_V1(kafka_pause_pipeline);
 PG_FUNCTION_INFO_V1(kafka_resume_pipeline);
+PG_FUNCTION_INFO_V1(kafka_restore_pipeline);
 PG_FUNCTION_INFO_V1(kafka_pipeline_workers);
 }
 
@@ -59,6 +61,23 @@ struct PendingSlot {
 List *g_pending = NIL;
 bool g_callback_registered = false;
 
+// Is there a slot of that name made in this database?  (A pipeline's row
+// restored from another database's dump may name a slot of that database.)
+bool SlotOfThisDatabase(const char *slot) {
+    LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+    ReplicationSlot *s = SearchNamedReplicationSlot(slot, false);
+    bool ours = s && s->data.database == MyDatabaseId;  // set once, when the slot is made
+    LWLockRelease(ReplicationSlotControlLock);
+    return ours;
+}
+
+// The shared-memory entry of this database's slot of that name (under
+// Shared()->lock): never another database's pipeline, whatever a row says.
+PipelineEntry *FindOurEntry(const char *slot) {
+    PipelineEntry *e = FindEntry(slot);
+    return e && e->dboid == MyDatabaseId ? e : nullptr;
+}
+
 bool AnyPending(Pending what) {
     ListCell *lc;
     foreach (lc, g_pending)
@@ -70,7 +89,7 @@ bool AnyPending(Pending what) {
 void Undo(const PendingSlot *p) {
     if (p->what == Pending::Dropping && Shared()) {
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-        if (PipelineEntry *e = FindEntry(p->slot)) e->dropping = false;
+        if (PipelineEntry *e = FindOurEntry(p->slot)) e->dropping = false;
         LWLockRelease(Shared()->lock);
         WakeLauncher();
     } else if (p->what == Pending::Created) {
@@ -93,8 +112,7 @@ void XactCallback(XactEvent event, void *) {
         // May fail: then the transaction aborts and the row stays too.
         foreach (lc, g_pending) {
             const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
-            if (p->what == Pending::Dropping && SearchNamedReplicationSlot(p->slot, true))
-                ReplicationSlotDrop(p->slot, true);
+            if (p->what == Pending::Dropping && SlotOfThisDatabase(p->slot)) ReplicationSlotDrop(p->slot, true);
         }
         return;
     }
@@ -107,7 +125,7 @@ void XactCallback(XactEvent event, void *) {
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
         foreach (lc, g_pending) {
             const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
-            PipelineEntry *e = FindEntry(p->slot);
+            PipelineEntry *e = FindOurEntry(p->slot);
             if (!e && p->what == Pending::Created) e = NewEntry(p->slot, MyDatabaseId);
             if (!e) continue;
             if (p->what == Pending::Reload) {
@@ -339,6 +357,25 @@ pid_t SlotActivePid(const char *slot) {
     return pid;
 }
 
+// The pipeline's slot, as the caller (a REPLICATION role or a superuser),
+// before anything writes: a slot cannot be made by a transaction with an
+// xid.  Dropped again if the transaction aborts.
+void CreatePipelineSlot(const char *slot, bool failover, Oid owner) {
+    SPI_connect();
+    int nest = pg::PinSearchPath();
+    NameData slot_name;
+    namestrcpy(&slot_name, slot);
+    Oid types[1] = {NAMEOID};
+    Datum values[1] = {NameGetDatum(&slot_name)};
+    // (failover: an argument of PostgreSQL 17+; CheckOptions refused it before)
+    Exec(failover ? "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
+                  : "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')",
+         1, types, values, SPI_OK_SELECT);
+    pg::UnpinSearchPath(nest);
+    SPI_finish();
+    Remember(Pending::Created, slot, owner);
+}
+
 }  // namespace
 }  // namespace kafka_fdw::cdc
 
@@ -389,21 +426,7 @@ extern "C" Datum kafka_create_pipeline(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("pipeline \"%s\" already exists", name)));
     char *slot = SlotName(name);
 
-    // The slot, as the caller (a REPLICATION role or a superuser), before
-    // anything writes: a slot cannot be made by a transaction with an xid.
-    {
-        SPI_connect();
-        int nest = pg::PinSearchPath();
-        Oid types[1] = {NAMEOID};
-        Datum values[1] = {CStringGetDatum(slot)};
-        // (failover: an argument of PostgreSQL 17+; CheckOptions refused it before)
-        Exec(failover ? "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
-                      : "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')",
-             1, types, values, SPI_OK_SELECT);
-        pg::UnpinSearchPath(nest);
-        SPI_finish();
-        Remember(Pending::Created, slot, owner);
-    }
+    CreatePipelineSlot(slot, failover, owner);
     // The row, as the extension's owner.
     {
         pg::OwnerSpi own;
@@ -437,7 +460,7 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
 
     // Stop the worker and keep the launcher from starting another.
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-    PipelineEntry *e = FindEntry(row.slot_name);
+    PipelineEntry *e = FindOurEntry(row.slot_name);
     if (e) {
         e->dropping = true;
         e->reload = true;
@@ -449,7 +472,7 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
     // Wait for the slot to be released (interruptibly, up to the timeout).
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(kafka_fdw::pg::g_timeout_ms, 5000));
     for (;;) {
-        pid_t pid = SlotActivePid(row.slot_name);
+        pid_t pid = SlotOfThisDatabase(row.slot_name) ? SlotActivePid(row.slot_name) : 0;
         if (pid == 0) break;
         if (GetCurrentTimestamp() > deadline)
             ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
@@ -475,6 +498,15 @@ extern "C" Datum kafka_drop_pipeline(PG_FUNCTION_ARGS) {
 static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
     char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
     PipelineDef row = OpenManagedPipeline(name);
+    // Without its slot (a pipeline restored from a dump) a pipeline has no
+    // worker: resuming it would change nothing.
+    if (!paused && !SlotOfThisDatabase(row.slot_name))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("replication slot \"%s\" of pipeline \"%s\" does not exist", row.slot_name, name),
+                        errdetail("A pipeline restored from a dump comes without its slot."),
+                        errhint("Run kafka.restore_pipeline('%s'): it makes the slot and resumes the pipeline "
+                                "(with snapshot => true, after an initial snapshot).",
+                                name)));
     pg::OwnerSpi own;
     BeginOwnSql(&own);
     if (LockPipeline(own, row) != paused) {
@@ -490,6 +522,43 @@ static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
 
 extern "C" Datum kafka_pause_pipeline(PG_FUNCTION_ARGS) { return SetPaused(fcinfo, true); }
 extern "C" Datum kafka_resume_pipeline(PG_FUNCTION_ARGS) { return SetPaused(fcinfo, false); }
+
+// kafka.restore_pipeline(name, snapshot): a pipeline whose replication slot
+// is missing (restored from a dump into this database or cluster) gets this
+// database's slot, a pending initial snapshot if asked for, and runs again.
+// The caller: as for resume_pipeline (CheckManage), and, as create_pipeline
+// checks, the owner still has what the worker needs.
+extern "C" Datum kafka_restore_pipeline(PG_FUNCTION_ARGS) {
+    char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    bool snapshot = PG_GETARG_BOOL(1);
+    PipelineDef row = OpenManagedPipeline(name);
+    char *slot = SlotName(name);
+    if (SlotOfThisDatabase(slot))
+        ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                        errmsg("pipeline \"%s\" has its replication slot \"%s\"", name, slot),
+                        errhint("kafka.resume_pipeline resumes a paused pipeline; kafka.restore_pipeline is for a "
+                                "pipeline restored from a dump, whose slot is missing.")));
+    (void)kafka_fdw::fdw::GetClientSpecByName(row.server);  // exists, is ours, USAGE
+    (void)CheckOwnerPrivileges(name, row.owner, row.server, row.publication);
+    bool failover = false;
+    (void)CheckOptions(row.options, &failover);
+    CheckPipelineLimit();
+    CreatePipelineSlot(slot, failover, row.owner);
+
+    pg::OwnerSpi own;
+    BeginOwnSql(&own);
+    (void)LockPipeline(own, row);
+    NameData slot_name;
+    namestrcpy(&slot_name, slot);
+    Oid types[2] = {TEXTOID, NAMEOID};
+    Datum values[2] = {CStringGetTextDatum(name), NameGetDatum(&slot_name)};
+    Exec(psprintf("UPDATE %s.pipelines SET slot_name = $2, paused = false%s WHERE name OPERATOR(pg_catalog.=) $1",
+                  own.schema, snapshot ? ", snapshot = 'pending'" : ""),
+         2, types, values, SPI_OK_UPDATE);
+    pg::EndOwnerSpi(&own);
+    Remember(Pending::Reload, slot);
+    PG_RETURN_VOID();
+}
 
 // Live status of this database's pipeline workers (shared memory).
 extern "C" Datum kafka_pipeline_workers(PG_FUNCTION_ARGS) {

@@ -144,7 +144,7 @@ is(sq("SELECT a.usename FROM pg_stat_activity a JOIN kafka.pipeline_status s ON 
 {
 	my $f = marker();
 	plant_operator('role_a', '=', 'text', 'text', 'boolean', $f);
-	for my $fn (qw(pause_pipeline resume_pipeline drop_pipeline))
+	for my $fn (qw(pause_pipeline resume_pipeline drop_pipeline restore_pipeline))
 	{
 		for my $target ('nonexistent', "admin$run")
 		{
