@@ -199,24 +199,52 @@ SELECT 'group', u.group_name, u.server, gr.owner, NULL,
   LEFT JOIN @extschema@.groups gr ON gr.server::pg_catalog.text OPERATOR(pg_catalog.=) u.server
                                  AND gr.group_name OPERATOR(pg_catalog.=) u.group_name
   LEFT JOIN lags l ON l.server OPERATOR(pg_catalog.=) u.server AND l.group_name OPERATOR(pg_catalog.=) u.group_name;
+
+-- The initial snapshots under way (docs/pipelines.md, "Initial snapshot"):
+-- per pipeline of this database, from its worker's shared memory (counts
+-- and table names only).  rows_sent: rows read and handed to the producer;
+-- rows_estimate: pg_class.reltuples of the published tables (NULL when one
+-- was never analyzed); eta: from the rate so far.
+CREATE FUNCTION @extschema@._snapshot_progress(OUT slot_name text, OUT current_table text, OUT tables_done int,
+                                               OUT tables_total int, OUT rows_sent bigint, OUT rows_estimate bigint,
+                                               OUT started_at timestamptz)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'kafka_snapshot_progress' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW @extschema@.snapshot_progress AS
+SELECT p.name AS pipeline, s.current_table, s.tables_done, s.tables_total, s.rows_sent, s.rows_estimate,
+       s.started_at,
+       pg_catalog.round((s.rows_sent::pg_catalog.float8 OPERATOR(pg_catalog./)
+         GREATEST(pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) s.started_at),
+                             0.001::pg_catalog.float8))::pg_catalog.numeric) AS rows_per_second,
+       CASE WHEN s.rows_estimate OPERATOR(pg_catalog.>) s.rows_sent AND s.rows_sent OPERATOR(pg_catalog.>) 0
+            THEN (pg_catalog.now() OPERATOR(pg_catalog.-) s.started_at) OPERATOR(pg_catalog.*)
+                 ((s.rows_estimate OPERATOR(pg_catalog.-) s.rows_sent)::pg_catalog.float8 OPERATOR(pg_catalog./)
+                  s.rows_sent::pg_catalog.float8) END AS eta
+  FROM @extschema@._snapshot_progress() s
+  JOIN @extschema@.pipelines p ON p.slot_name::pg_catalog.text OPERATOR(pg_catalog.=) s.slot_name;
+
 -- Only these grants: default privileges of the installing role must not
--- open the view (or the functions) to more (see the 0.1.0--0.2.0 script).
+-- open the views (or the functions) to more (see the 0.1.0--0.2.0 script).
 DO $acl$
 DECLARE
   r record;
 BEGIN
-  FOR r IN SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, LATERAL pg_catalog.aclexplode(c.relacl) a
-            WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.lag'::pg_catalog.regclass
+  FOR r IN SELECT DISTINCT c.oid::pg_catalog.regclass AS rel, a.grantee
+             FROM pg_catalog.pg_class c, LATERAL pg_catalog.aclexplode(c.relacl) a
+            WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.lag'::pg_catalog.regclass,
+                                                          '@extschema@.snapshot_progress'::pg_catalog.regclass])
               AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
   LOOP
-    EXECUTE pg_catalog.format('REVOKE ALL ON @extschema@.lag FROM %s',
+    EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', r.rel,
                               CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                                    ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
   END LOOP;
   FOR r IN SELECT DISTINCT p.oid::pg_catalog.regprocedure AS obj, a.grantee
              FROM pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
             WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@._lag_stats()'::pg_catalog.regprocedure,
-                                                          '@extschema@._group_lags(text[], text[])'::pg_catalog.regprocedure])
+                                                          '@extschema@._group_lags(text[], text[])'::pg_catalog.regprocedure,
+                                                          '@extschema@._snapshot_progress()'::pg_catalog.regprocedure])
               AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
   LOOP
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.obj,
@@ -224,3 +252,4 @@ BEGIN
   END LOOP;
 END $acl$;
 GRANT SELECT ON @extschema@.lag TO PUBLIC;
+GRANT SELECT ON @extschema@.snapshot_progress TO PUBLIC;

@@ -42,7 +42,6 @@ PG_FUNCTION_INFO_V1(kafka_drop_pipeline);
 PG_FUNCTION_INFO_V1(kafka_pause_pipeline);
 PG_FUNCTION_INFO_V1(kafka_resume_pipeline);
 PG_FUNCTION_INFO_V1(kafka_restore_pipeline);
-PG_FUNCTION_INFO_V1(kafka_pipeline_workers);
 }
 
 namespace kafka_fdw::cdc {
@@ -558,46 +557,4 @@ extern "C" Datum kafka_restore_pipeline(PG_FUNCTION_ARGS) {
     pg::EndOwnerSpi(&own);
     Remember(Pending::Reload, slot);
     PG_RETURN_VOID();
-}
-
-// Live status of this database's pipeline workers (shared memory).
-extern "C" Datum kafka_pipeline_workers(PG_FUNCTION_ARGS) {
-    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-    InitMaterializedSRF(fcinfo, 0);
-    if (!Shared()) return (Datum)0;
-    int n = Shared()->max_pipelines;
-    PipelineEntry *copy = (PipelineEntry *)palloc(sizeof(PipelineEntry) * n);
-    LWLockAcquire(Shared()->lock, LW_SHARED);
-    memcpy(copy, Shared()->entries, sizeof(PipelineEntry) * n);
-    LWLockRelease(Shared()->lock);
-    for (int i = 0; i < n; i++) {
-        PipelineEntry *e = &copy[i];
-        if (!e->in_use || e->dboid != MyDatabaseId) continue;
-        // last_error may quote the data a worker sent: only for roles with
-        // the privileges of the pipeline's owner (superusers have all).
-        if (e->last_error[0] && !superuser()) {
-            PipelineDef def;
-            if (!ReadPipeline(nullptr, e->slot_name, false, &def) || !has_privs_of_role(GetUserId(), def.owner)) {
-                e->last_error[0] = '\0';
-                e->last_error_at = 0;
-            }
-        }
-        Datum values[8];
-        bool nulls[8] = {false};
-        values[0] = CStringGetTextDatum(e->slot_name);
-        values[1] = CStringGetTextDatum(WorkerStateName(e->state));
-        values[2] = Int32GetDatum(e->pid);
-        nulls[2] = e->pid == 0;
-        values[3] = Int64GetDatum((int64)e->events_sent);
-        values[4] = TimestampTzGetDatum(e->last_event_at);
-        nulls[4] = e->last_event_at == 0;
-        values[5] = CStringGetTextDatum(e->last_error);
-        nulls[5] = e->last_error[0] == '\0';
-        values[6] = TimestampTzGetDatum(e->last_error_at);
-        nulls[6] = e->last_error_at == 0;
-        values[7] = LSNGetDatum(e->confirmed_lsn);
-        nulls[7] = e->confirmed_lsn == InvalidXLogRecPtr;
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-    }
-    return (Datum)0;
 }

@@ -17,6 +17,17 @@ namespace kafka_fdw::cdc {
 enum class WorkerState : int { Stopped = 0, Starting, Running, Paused, Retrying };
 const char *WorkerStateName(WorkerState s);
 
+// The initial snapshot under way (kafka.snapshot_progress); started_at 0
+// when none.  Written by the pipeline's worker under the shared lock.
+struct SnapshotProgress {
+    TimestampTz started_at;
+    int tables_total;
+    int tables_done;
+    char table[2 * NAMEDATALEN + 1];  // schema.table being read ('' between tables)
+    uint64 rows_sent;                 // rows read and handed to the producer
+    int64 rows_estimate;              // pg_class.reltuples of the tables, summed; -1: unknown
+};
+
 struct PipelineEntry {
     bool in_use;
     Oid dboid;
@@ -45,6 +56,7 @@ struct PipelineEntry {
     TimestampTz rate_since;
     RateRing rate;
     StallWatch stall;
+    SnapshotProgress snapshot;
 };
 
 // Sinks (see src/sink/): one worker per database and sink owner, and a short

@@ -45,6 +45,17 @@ struct SnapTable {
     char *rowfilter;  // or nullptr
 };
 
+// kafka.snapshot_progress: what this worker's snapshot has done, in its
+// shared-memory entry.
+void ReportSnapshot(int tables_done, const char *table, uint64 more_rows) {
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    SnapshotProgress &p = W->entry->snapshot;
+    if (tables_done >= 0) p.tables_done = tables_done;
+    if (table) strlcpy(p.table, table, sizeof p.table);
+    p.rows_sent += more_rows;
+    LWLockRelease(Shared()->lock);
+}
+
 // pgoutput's description of a table (the columns it publishes, the key
 // columns of its replica identity), made from the catalog.
 pgo::Relation *DescribeForSnapshot(const SnapTable &t) {
@@ -128,6 +139,7 @@ void SnapshotRows(Portal portal, RelInfo *rel, pgo::Tuple *tup, MemoryContext ba
         }
         MemoryContextSwitchTo(old);
         MemoryContextReset(batch_cxt);
+        ReportSnapshot(-1, nullptr, SPI_processed);
         SPI_freetuptable(SPI_tuptable);
         PublishProgress();
     }
@@ -164,6 +176,7 @@ void ScanSnapshotTable(Portal portal, RelInfo *rel, MemoryContext batch_cxt) {
 
 void SnapshotTable(const SnapTable &t, MemoryContext batch_cxt) {
     if (InExtensionSchema(t.relid)) return;  // the extension's own tables: never sent
+    ReportSnapshot(-1, psprintf("%s.%s", t.nsp, t.rel), 0);
     RelInfo *rel = DescribeSnapshotTable(t);
 
     StringInfoData q;
@@ -247,7 +260,8 @@ void SendSnapshot(MemoryContext snap_cxt) {
     Datum args[1] = {CStringGetTextDatum(W->publication)};
     int rc = SPI_execute_with_args(
         "SELECT c.oid, p.schemaname::pg_catalog.text, p.tablename::pg_catalog.text, c.relkind::pg_catalog.text, "
-        "c.relreplident::pg_catalog.text, p.attnames, p.rowfilter FROM pg_catalog.pg_publication_tables p "
+        "c.relreplident::pg_catalog.text, p.attnames, p.rowfilter, c.reltuples "
+        "FROM pg_catalog.pg_publication_tables p "
         "JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) p.schemaname "
         "JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
         "AND c.relname OPERATOR(pg_catalog.=) p.tablename "
@@ -256,6 +270,7 @@ void SendSnapshot(MemoryContext snap_cxt) {
     if (rc != SPI_OK_SELECT) elog(ERROR, "could not list the tables of publication \"%s\"", W->publication);
     int ntables = (int)SPI_processed;
     SnapTable *tables = static_cast<SnapTable *>(MemoryContextAllocZero(snap_cxt, sizeof(SnapTable) * Max(1, ntables)));
+    int64 estimate = 0;  // the planner's, from pg_class.reltuples (-1: a table never analyzed)
     for (int i = 0; i < ntables; i++) {
         HeapTuple ht = SPI_tuptable->vals[i];
         TupleDesc td = SPI_tuptable->tupdesc;
@@ -271,9 +286,17 @@ void SendSnapshot(MemoryContext snap_cxt) {
         t.has_attnames = !isnull;
         if (!isnull) t.attnames = PointerGetDatum(PG_DETOAST_DATUM_COPY(names));
         t.rowfilter = SPI_getvalue(ht, td, 7);
+        float4 reltuples = DatumGetFloat4(SPI_getbinval(ht, td, 8, &isnull));
+        if (estimate >= 0) estimate = reltuples < 0 ? -1 : estimate + (int64)reltuples;
         MemoryContextSwitchTo(old);
     }
     SPI_freetuptable(SPI_tuptable);
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    W->entry->snapshot = SnapshotProgress{};
+    W->entry->snapshot.started_at = GetCurrentTimestamp();
+    W->entry->snapshot.tables_total = ntables;
+    W->entry->snapshot.rows_estimate = estimate;
+    LWLockRelease(Shared()->lock);
 
     // One "transaction" of events for the ack ledger, at the slot's start.
     W->txn_final_lsn = start;
@@ -287,7 +310,10 @@ void SendSnapshot(MemoryContext snap_cxt) {
         W->sender->Begin(b);
     });
     MemoryContext batch_cxt = AllocSetContextCreate(snap_cxt, "kafka_fdw snapshot batch", ALLOCSET_DEFAULT_SIZES);
-    for (int i = 0; i < ntables; i++) SnapshotTable(tables[i], batch_cxt);
+    for (int i = 0; i < ntables; i++) {
+        SnapshotTable(tables[i], batch_cxt);
+        ReportSnapshot(i + 1, "", 0);
+    }
     KFDW_ENTRY(W->sender->Commit(););
     SPI_finish();
     pg::UnpinSearchPath(nest);
@@ -326,6 +352,9 @@ void TakeSnapshot() {
     SetState(WorkerState::Running, nullptr);
     PublishProgress();
     pg::InWorkerXact(pg::kXactSnapshot, [] { RecordSnapshotDone(); });
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    W->entry->snapshot = SnapshotProgress{};
+    LWLockRelease(Shared()->lock);
     MemoryContextDelete(snap_cxt);
     W->snapshot_pending = false;
 }

@@ -125,6 +125,7 @@ void WorkerExit(int code, Datum) {
     PipelineEntry *e = W->entry;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     e->pid = 0;
+    e->snapshot = SnapshotProgress{};  // an unfinished snapshot starts over with the next worker
     TimestampTz now = GetCurrentTimestamp();
     if (W->connecting) {
         // The connection as the owner failed (FATAL: the role was dropped,

@@ -254,6 +254,19 @@ uint64 ApplyInXact(Sink *s) {
     return n;
 }
 
+// In a PG_CATCH of the worker's own transaction: the batch's timeouts off,
+// the error copied into CXT and the transaction aborted (which restores the
+// user and the GUCs).
+ErrorData *RecoverFromError(MemoryContext cxt) {
+    disable_timeout(STATEMENT_TIMEOUT, false);
+    disable_timeout(g_kill_timeout, false);
+    MemoryContextSwitchTo(cxt);
+    ErrorData *edata = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    return edata;
+}
+
 // The sink's row of kafka.lag as its owner sees it: "N messages behind",
 // or why that is not known.  Asks the brokers (within the batch time
 // budget); only when a stall is reported.
@@ -283,12 +296,7 @@ char *SinkLagText(Sink *s) {
     }
     PG_CATCH();
     {
-        disable_timeout(STATEMENT_TIMEOUT, false);
-        disable_timeout(g_kill_timeout, false);
-        MemoryContextSwitchTo(cxt);
-        ErrorData *edata = CopyErrorData();
-        FlushErrorState();
-        AbortCurrentTransaction();
+        ErrorData *edata = RecoverFromError(cxt);
         text = psprintf("messages behind unknown (%s)", edata->message);
     }
     PG_END_TRY();
@@ -329,12 +337,7 @@ uint64 ApplyBatch(Sink *s) {
     }
     PG_CATCH();
     {
-        disable_timeout(STATEMENT_TIMEOUT, false);
-        disable_timeout(g_kill_timeout, false);
-        MemoryContextSwitchTo(cxt);
-        ErrorData *edata = CopyErrorData();
-        FlushErrorState();
-        AbortCurrentTransaction();  // restores the user and the GUCs
+        ErrorData *edata = RecoverFromError(cxt);  // restores the user and the GUCs
         // The innermost context line names the message the source could
         // not decode.
         const char *why = pg::ErrorSummary(edata);

@@ -522,6 +522,9 @@ is($brc, 0, 'the broker is resumed') or diag "kafka_broker.sh resume: $bout";
 is(wait_for("SELECT count(*) FROM pg_locks l JOIN kafka.pipeline_status s ON s.worker_pid = l.pid
 	  WHERE s.name = '$pl' AND l.relation = 'snap3'::regclass AND NOT l.granted", '1', 90),
 	'1', 'then it waits for a lock on its table');
+is(sq("SELECT current_table || ' ' || tables_done || '/' || tables_total || ' ' || rows_sent || ' ' || (started_at IS NOT NULL)
+	  FROM kafka.snapshot_progress WHERE pipeline = '$pl'"), 'public.snap3 0/1 0 true',
+	'kafka.snapshot_progress: the table being read, 0 of 1 tables done, no row sent yet');
 sq("SELECT kafka.pause_pipeline('$pl')");
 is(sq("SELECT state FROM kafka.pipeline_status WHERE name = '$pl'"), 'running',
 	'paused but its worker still runs: pipeline_status does not say paused yet');
@@ -537,6 +540,8 @@ is(wait_for("SELECT snapshot FROM kafka.pipelines WHERE name = '$pl'", 'done', 9
 	'on resume the snapshot is done');
 is(sq("WITH ev AS " . snap_events("$pl.public.snap3") . " SELECT count(*) FILTER (WHERE op = 'r'),
 	  count(DISTINCT k) FROM ev"), '3000|3000', 'each row once');
+is(sq("SELECT count(*) FROM kafka.snapshot_progress WHERE pipeline = '$pl'"), '0',
+	'kafka.snapshot_progress: no row once the snapshot is done');
 sq("SELECT kafka.drop_pipeline('$pl')");
 
 # The snapshot starts the pipeline's slot anew (WAL from now, a new
