@@ -7,6 +7,8 @@ extern "C" {
 #include "access/table.h"
 #include "access/transam.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/catcache.h"
@@ -194,9 +196,20 @@ void Init(Column *c, Oid typid, int32 typmod, bool optional, MemoryContext cxt) 
     c->schema = s.data;
 }
 
-// Whether a function is not one of PostgreSQL's own (those initdb makes from
-// the catalog's data files): an extension's or a user's.
-bool NotBuiltIn(Oid funcid, void *) { return funcid >= FirstGenbkiObjectId; }
+// Whether a function is not one of PostgreSQL's own internal (C) functions
+// (those initdb makes from the catalog's data files): an extension's or a
+// user's, or one of PostgreSQL's own in SQL (round(numeric), lpad(text,int),
+// log(numeric), ...): fmgr_sql needs an active snapshot, and logical
+// decoding has none (a SIGSEGV in GetActiveSnapshot, the whole server
+// restarted, again at every start of the worker).
+bool NotBuiltIn(Oid funcid, void *) {
+    if (funcid >= FirstGenbkiObjectId) return true;
+    HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+    if (!HeapTupleIsValid(tup)) return true;
+    bool internal = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tup))->prolang == INTERNALlanguageId;
+    ReleaseSysCache(tup);
+    return !internal;
+}
 
 // Whether evaluating an expression could run anything but PostgreSQL's own
 // functions: a function, operator or type input/output of an extension or a
