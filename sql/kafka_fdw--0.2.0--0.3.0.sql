@@ -224,6 +224,23 @@ SELECT p.name AS pipeline, s.current_table, s.tables_done, s.tables_total, s.row
   FROM @extschema@._snapshot_progress() s
   JOIN @extschema@.pipelines p ON p.slot_name::pg_catalog.text OPERATOR(pg_catalog.=) s.slot_name;
 
+-- INSERTs and COPYs into topic tables under way in this database (a row per
+-- backend, for roles with the privileges of its user and members of
+-- pg_read_all_stats, as pg_stat_progress_copy): messages handed to the
+-- producer and acknowledged by Kafka so far.  Only when kafka_fdw is
+-- preloaded (shared memory), otherwise empty.
+CREATE FUNCTION @extschema@._produce_progress(OUT pid int, OUT relid oid, OUT started_at timestamptz,
+                                              OUT messages_queued bigint, OUT messages_acknowledged bigint)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'kafka_produce_progress' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW @extschema@.produce_progress AS
+SELECT s.pid, s.relid::pg_catalog.regclass AS "table", s.started_at, s.messages_queued, s.messages_acknowledged,
+       pg_catalog.round((s.messages_acknowledged::pg_catalog.float8 OPERATOR(pg_catalog./)
+         GREATEST(pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) s.started_at),
+                  0.001::pg_catalog.float8))::pg_catalog.numeric) AS messages_per_second
+  FROM @extschema@._produce_progress() s;
+
 -- Only these grants: default privileges of the installing role must not
 -- open the views (or the functions) to more (see the 0.1.0--0.2.0 script).
 DO $acl$
@@ -233,7 +250,8 @@ BEGIN
   FOR r IN SELECT DISTINCT c.oid::pg_catalog.regclass AS rel, a.grantee
              FROM pg_catalog.pg_class c, LATERAL pg_catalog.aclexplode(c.relacl) a
             WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.lag'::pg_catalog.regclass,
-                                                          '@extschema@.snapshot_progress'::pg_catalog.regclass])
+                                                          '@extschema@.snapshot_progress'::pg_catalog.regclass,
+                                                          '@extschema@.produce_progress'::pg_catalog.regclass])
               AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
   LOOP
     EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', r.rel,
@@ -244,7 +262,8 @@ BEGIN
              FROM pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
             WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@._lag_stats()'::pg_catalog.regprocedure,
                                                           '@extschema@._group_lags(text[], text[])'::pg_catalog.regprocedure,
-                                                          '@extschema@._snapshot_progress()'::pg_catalog.regprocedure])
+                                                          '@extschema@._snapshot_progress()'::pg_catalog.regprocedure,
+                                                          '@extschema@._produce_progress()'::pg_catalog.regprocedure])
               AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
   LOOP
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.obj,
@@ -253,3 +272,4 @@ BEGIN
 END $acl$;
 GRANT SELECT ON @extschema@.lag TO PUBLIC;
 GRANT SELECT ON @extschema@.snapshot_progress TO PUBLIC;
+GRANT SELECT ON @extschema@.produce_progress TO PUBLIC;

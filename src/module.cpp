@@ -7,6 +7,7 @@
 #include "kafka/wait.hpp"
 
 #include "fdw/connection.hpp"
+#include "fdw/progress.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 #include "pg/security.hpp"
@@ -32,10 +33,11 @@ void _PG_init(void) {
     kafka_fdw::fdw::RegisterXactCallbacks();
     kafka_fdw::fdw::RegisterExecutorHooks();
     kafka_fdw::pg::RegisterRoleGuard();
-    // CDC pipelines and sinks need shared memory and the launcher: only when
-    // preloaded.
+    // CDC pipelines and sinks need shared memory and the launcher, and
+    // kafka.produce_progress its slots: only when preloaded.
     if (process_shared_preload_libraries_in_progress) {
         kafka_fdw::cdc::InitAtPreload();
+        kafka_fdw::fdw::RequestProduceProgress();
         kafka_fdw::pg::DefinePreloadGucs();
     }
     kafka_fdw::pg::ReserveGucPrefix();

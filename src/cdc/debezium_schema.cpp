@@ -221,15 +221,40 @@ bool RunsUserCode(Node *node, void *ctx) {
     return pg::WalkExpression(node, RunsUserCode, ctx);
 }
 
+// Whether an expression is a literal, or casts of one: what Debezium
+// exports as a default (it reads the literal of the column's default).
+// Function calls other than casts (repeat('x', 1000000000), round(2.5)) are
+// left out: evaluating them could take any time and memory in the worker.
+bool LiteralOrCast(Node *node) {
+    if (IsA(node, Const)) return true;
+    if (IsA(node, RelabelType)) return LiteralOrCast(reinterpret_cast<Node *>(castNode(RelabelType, node)->arg));
+    if (IsA(node, CoerceViaIO)) return LiteralOrCast(reinterpret_cast<Node *>(castNode(CoerceViaIO, node)->arg));
+    if (IsA(node, FuncExpr)) {
+        FuncExpr *f = castNode(FuncExpr, node);
+        if (f->funcformat != COERCE_IMPLICIT_CAST && f->funcformat != COERCE_EXPLICIT_CAST) return false;
+        if (f->args == NIL || !LiteralOrCast(static_cast<Node *>(linitial(f->args)))) return false;
+        // a length coercion's typmod and explicit flag
+        for (int i = 1; i < list_length(f->args); i++)
+            if (!IsA(list_nth(f->args, i), Const)) return false;
+        return true;
+    }
+    return false;
+}
+
+// The largest default text put in a schema: the schema is in every event
+// (twice in the value), so a large default would make every event large.
+constexpr size_t kMaxDefaultText = 4096;
+
 // The text of a column's default when it is a constant, as Debezium exports
-// defaults: a literal, or an immutable expression of PostgreSQL's own
-// functions (a cast of a literal, numeric(5,2) DEFAULT 7 is 7.00), evaluated
-// here once per relation.  nullptr for anything else: now(), nextval(), a
-// function of an extension or a user (no user code runs while the WAL is
-// decoded), or a default that fails (a cast that overflows: every INSERT
-// using it fails too).  A domain's constraints are not evaluated, as for
-// values (the default was checked when a row used it).  From the catalog as
-// of the change (the historic snapshot).
+// defaults: a literal or a cast of one (numeric(5,2) DEFAULT 7 is 7.00),
+// evaluated here once per relation with PostgreSQL's own internal functions.
+// nullptr for anything else: now(), nextval(), other functions and
+// operators, anything of an extension or a user (no user code runs while the
+// WAL is decoded), a default that fails (a cast that overflows: every INSERT
+// using it fails too), or one longer than kMaxDefaultText.  A domain's
+// constraints are not evaluated, as for values (the default was checked when
+// a row used it).  From the catalog as of the change (the historic
+// snapshot).
 char *ConstantDefaultText(::Relation r, AttrNumber attnum) {
     TupleConstr *constr = RelationGetDescr(r)->constr;
     if (constr == nullptr) return nullptr;
@@ -243,7 +268,7 @@ char *ConstantDefaultText(::Relation r, AttrNumber attnum) {
         else if (IsA(expr, CoerceToDomain)) expr = reinterpret_cast<Node *>(castNode(CoerceToDomain, expr)->arg);
         else break;
     }
-    if (RunsUserCode(expr, nullptr) || contain_mutable_functions(expr)) return nullptr;
+    if (!LiteralOrCast(expr) || RunsUserCode(expr, nullptr) || contain_mutable_functions(expr)) return nullptr;
     MemoryContext cxt = CurrentMemoryContext;
     char *volatile text = nullptr;
     PG_TRY();
@@ -255,7 +280,10 @@ char *ConstantDefaultText(::Relation r, AttrNumber attnum) {
             Oid out;
             bool varlena;
             getTypeOutputInfo(k->consttype, &out, &varlena);
-            if (!NotBuiltIn(out, nullptr)) text = OidOutputFunctionCall(out, k->constvalue);
+            if (!NotBuiltIn(out, nullptr)) {
+                char *t = OidOutputFunctionCall(out, k->constvalue);
+                if (strlen(t) <= kMaxDefaultText) text = t;
+            }
         }
     }
     PG_CATCH();

@@ -14,6 +14,7 @@
 #include "fdw/handler.hpp"
 #include "fdw/modify_internal.hpp"
 #include "fdw/options.hpp"
+#include "fdw/progress.hpp"
 #include "fdw/xact.hpp"
 #include "pg/bridge.hpp"
 
@@ -39,6 +40,13 @@ static List *kafkaPlanForeignModify(PlannerInfo *, ModifyTable *plan, Index, int
 
 namespace {
 
+// C++ zone: the statement's counts so far, for kafka.produce_progress
+// (fdw/progress.hpp: a few stores, nothing that can fail).
+void ReportProgressCpp(ModifyState *ms) {
+    const kafka::Ledger &l = ms->producer->GetLedger(ms->guard->ledger);
+    ProduceProgressUpdate(l.sent, l.acked);
+}
+
 // C++ zone: hands the buffered rows to librdkafka, in order.
 void FlushPendingCpp(ModifyState *ms) {
     RowBuffer &b = *ms->pending;
@@ -58,6 +66,7 @@ void FlushPendingCpp(ModifyState *ms) {
                                b.msgs.size());
     b.entries.clear();
     b.arena.clear();
+    ReportProgressCpp(ms);
 }
 
 // C++ zone: buffers a row that ProduceBatch can take (partitioned by key, no
@@ -85,7 +94,8 @@ void ProduceRowCpp(ModifyState *ms, const MessageData *m) {
     if (ms->transactional) JoinKafkaTransaction(*ms->producer, GetCurrentSubTransactionId());
     kafka::OutMessage out = ToOutMessage(*m, *ms->headers);
     out.partitioner = ms->table->partitioner_set ? ms->table->partitioner : nullptr;
-    ms->producer->Produce(ms->guard->ledger, ms->table->topic, out);
+    uint64_t seq = ms->producer->Produce(ms->guard->ledger, ms->table->topic, out);
+    if ((seq & 1023) == 0) ReportProgressCpp(ms);
 }
 
 ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
@@ -128,6 +138,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
         ms->buf = pg::OwnBy(cxt, new std::string());
         ms->pending = pg::OwnBy(cxt, new RowBuffer());
     });
+    ProduceProgressBegin(RelationGetRelid(rel));
     return ms;
 }
 
@@ -137,8 +148,10 @@ void FinishModify(ModifyState *ms) {
     KFDW_ENTRY({
         FlushPendingCpp(ms);
         ms->producer->Await(ms->guard->ledger, ms->producer->timeout_ms() + 1000);
+        ReportProgressCpp(ms);
         ms->producer->CheckLedger(ms->guard->ledger);
     });
+    ProduceProgressEnd();
     pg::ReportClientEvents(*ms->producer);
 }
 

@@ -3,6 +3,7 @@
 
 #include "fdw/connection.hpp"
 #include "fdw/xact.hpp"
+#include "fdw/progress.hpp"
 #include "pg/bridge.hpp"
 
 extern "C" {
@@ -184,6 +185,7 @@ void XactCallback(XactEvent event, void *) {
         break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT: {
+        ProduceProgressEnd();  // a statement that failed before its end
         char warning[600], earlier[700];
         AbortCpp(warning, sizeof warning);
         TakeGroupCommitResults(earlier, sizeof earlier);

@@ -176,6 +176,23 @@ is(log_count(qr/pipeline "lag_pipe" in database "postgres" has not advanced/, $o
 	'the stall was reported once');
 
 sq("SELECT kafka.drop_sink('lag_sink'); SELECT kafka.drop_pipeline('lag_pipe');");
+
+# kafka.produce_progress: an INSERT into a topic table under way, seen from
+# another session (its own role, and pg_read_all_stats' members; not others)
+sq("CREATE TABLE pp_src AS SELECT g AS id FROM generate_series(1, 4000) g;
+    CREATE FOREIGN TABLE pp_out (id int) SERVER kafka OPTIONS (topic 'lag_pp_$$', format 'json');
+    SELECT kafka.create_topic('kafka', 'lag_pp_$$', 1);
+    CREATE ROLE pp_other LOGIN; GRANT USAGE ON SCHEMA kafka TO pp_other;");
+my $bg = bg_psql($node, 'kfdw_pp', 'INSERT INTO pp_out SELECT id FROM pp_src WHERE pg_sleep(0.001) IS NOT NULL');
+is(wait_for("SELECT count(*) FROM kafka.produce_progress WHERE \"table\" = 'pp_out'::regclass AND messages_queued >= 1000
+	  AND pid = (SELECT pid FROM pg_stat_activity WHERE application_name = 'kfdw_pp')", '1'), '1',
+	'kafka.produce_progress: the INSERT under way, with the messages queued so far');
+is($node->safe_psql('postgres', "SET ROLE pp_other; SELECT count(*) FROM kafka.produce_progress"), '0',
+	'another role does not see it');
+my ($done, undef, undef, $bg_err) = bg_finish($bg, time(), 120);
+ok($done && $bg_err eq '', 'the INSERT ends') or diag $bg_err;
+is(sq("SELECT count(*) FROM kafka.produce_progress"), '0', 'and its row is gone');
+
 ok(!log_has_crash($node), 'no backend crashed');
 $node->stop;
 done_testing();
