@@ -6,6 +6,7 @@
 extern "C" {
 #include "access/table.h"
 #include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -14,6 +15,7 @@ extern "C" {
 #include "utils/catcache.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 }
 
@@ -221,6 +223,10 @@ bool RunsUserCode(Node *node, void *ctx) {
     return pg::WalkExpression(node, RunsUserCode, ctx);
 }
 
+// The largest default text put in a schema: the schema is in every event
+// (twice in the value), so a large default would make every event large.
+constexpr size_t kMaxDefaultText = 4096;
+
 // Whether an expression is a literal, or casts of one: what Debezium
 // exports as a default (it reads the literal of the column's default).
 // Function calls other than casts (repeat('x', 1000000000), round(2.5)) are
@@ -236,14 +242,19 @@ bool LiteralOrCast(Node *node) {
         // a length coercion's typmod and explicit flag
         for (int i = 1; i < list_length(f->args); i++)
             if (!IsA(list_nth(f->args, i), Const)) return false;
+        // char(n) and bit(n) pad to their length: none that would build
+        // more text than a default may have (evaluated, it would be built
+        // only to be dropped)
+        if ((f->funcresulttype == BPCHAROID || f->funcresulttype == BITOID || f->funcresulttype == VARBITOID) &&
+            list_length(f->args) >= 2) {
+            Const *typmod = castNode(Const, list_nth(f->args, 1));
+            if (!typmod->constisnull && DatumGetInt32(typmod->constvalue) > (int32)kMaxDefaultText + VARHDRSZ)
+                return false;
+        }
         return true;
     }
     return false;
 }
-
-// The largest default text put in a schema: the schema is in every event
-// (twice in the value), so a large default would make every event large.
-constexpr size_t kMaxDefaultText = 4096;
 
 // The text of a column's default when it is a constant, as Debezium exports
 // defaults: a literal or a cast of one (numeric(5,2) DEFAULT 7 is 7.00),
@@ -269,8 +280,16 @@ char *ConstantDefaultText(::Relation r, AttrNumber attnum) {
         else break;
     }
     if (!LiteralOrCast(expr) || RunsUserCode(expr, nullptr) || contain_mutable_functions(expr)) return nullptr;
+    // Evaluated in a subtransaction (a cast can fail with any SQLSTATE:
+    // 'NaN'::numeric::int with 0A000, a jsonpath literal with 42601; every
+    // failure but a cancel or a shutdown is "no default") and a scratch
+    // memory context (what it built goes with it; only the text is kept).
     MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    MemoryContext scratch = AllocSetContextCreate(cxt, "kafka_fdw default", ALLOCSET_DEFAULT_SIZES);
     char *volatile text = nullptr;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(scratch);
     PG_TRY();
     {
         Node *folded = eval_const_expressions(nullptr, expr);
@@ -282,22 +301,29 @@ char *ConstantDefaultText(::Relation r, AttrNumber attnum) {
             getTypeOutputInfo(k->consttype, &out, &varlena);
             if (!NotBuiltIn(out, nullptr)) {
                 char *t = OidOutputFunctionCall(out, k->constvalue);
-                if (strlen(t) <= kMaxDefaultText) text = t;
+                if (strlen(t) <= kMaxDefaultText) text = MemoryContextStrdup(cxt, t);
             }
         }
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
     }
     PG_CATCH();
     {
-        // only a data error (an overflow, a division by zero) of built-in
-        // code: nothing but memory to undo (STYLE.md)
         MemoryContextSwitchTo(cxt);
         ErrorData *ed = CopyErrorData();
-        if (ERRCODE_TO_CATEGORY(ed->sqlerrcode) != ERRCODE_DATA_EXCEPTION) PG_RE_THROW();
         FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED || ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+            ed->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+            ReThrowError(ed);
         FreeErrorData(ed);
         text = nullptr;
     }
     PG_END_TRY();
+    MemoryContextDelete(scratch);
     return text;
 }
 

@@ -212,16 +212,40 @@ void AcquireSlotForSnapshot() {
             // CreateInitDecodingContext reserves WAL from the current insert
             // position (and logs a running-transactions record there) for a
             // slot without a restart_lsn; the old one's WAL is released then
-            SpinLockAcquire(&MyReplicationSlot->mutex);
-            MyReplicationSlot->data.restart_lsn = InvalidXLogRecPtr;
-            MyReplicationSlot->data.confirmed_flush = InvalidXLogRecPtr;
-            SpinLockRelease(&MyReplicationSlot->mutex);
+            // (and nothing of the old start's bookkeeping: candidates for
+            // the next xmin/restart_lsn move belong to the old position, as
+            // ReplicationSlotCreate clears them for a new slot)
+            ReplicationSlot *slot = MyReplicationSlot;
+            SpinLockAcquire(&slot->mutex);
+            slot->data.restart_lsn = InvalidXLogRecPtr;
+            slot->data.confirmed_flush = InvalidXLogRecPtr;
+            slot->candidate_catalog_xmin = InvalidTransactionId;
+            slot->candidate_xmin_lsn = InvalidXLogRecPtr;
+            slot->candidate_restart_valid = InvalidXLogRecPtr;
+            slot->candidate_restart_lsn = InvalidXLogRecPtr;
+            kafka_fdw::pg::ClearLastSavedRestartLsn(slot);
+            SpinLockRelease(&slot->mutex);
             return;
         }
         ReplicationSlotRelease();
         ReplicationSlotDrop(W->slot_name, true);
     }
+    // A drop_pipeline under way (its worker read the row before): no slot
+    // made for a pipeline that goes; checked again once the slot is made, in
+    // case the drop came in between (it sets the flag before it drops).
+    auto dropping = [] {
+        LWLockAcquire(Shared()->lock, LW_SHARED);
+        bool d = W->entry->dropping;
+        LWLockRelease(Shared()->lock);
+        return d;
+    };
+    if (dropping()) proc_exit(0);
     kafka_fdw::pg::CreateReplicationSlot(W->slot_name, true, RS_PERSISTENT, false, W->failover);
+    if (dropping()) {
+        ReplicationSlotRelease();
+        ReplicationSlotDrop(W->slot_name, true);
+        proc_exit(0);
+    }
 }
 
 // In the transaction that reads the snapshot (repeatable read, read only):
@@ -232,6 +256,13 @@ void SendSnapshot(MemoryContext snap_cxt) {
     XactIsoLevel = XACT_REPEATABLE_READ;
     XactReadOnly = true;
     CheckLogicalDecodingRequirements();
+    // kafka.snapshot_progress from now on: no table yet while the slot waits
+    // for its consistent point (running transactions must end)
+    LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
+    W->entry->snapshot = SnapshotProgress{};
+    W->entry->snapshot.started_at = GetCurrentTimestamp();
+    W->entry->snapshot.rows_estimate = -1;
+    LWLockRelease(Shared()->lock);
     AcquireSlotForSnapshot();
     XLogReaderRoutine routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
     LogicalDecodingContext *ctx =
@@ -292,8 +323,6 @@ void SendSnapshot(MemoryContext snap_cxt) {
     }
     SPI_freetuptable(SPI_tuptable);
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
-    W->entry->snapshot = SnapshotProgress{};
-    W->entry->snapshot.started_at = GetCurrentTimestamp();
     W->entry->snapshot.tables_total = ntables;
     W->entry->snapshot.rows_estimate = estimate;
     LWLockRelease(Shared()->lock);

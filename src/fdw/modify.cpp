@@ -44,7 +44,7 @@ namespace {
 // (fdw/progress.hpp: a few stores, nothing that can fail).
 void ReportProgressCpp(ModifyState *ms) {
     const kafka::Ledger &l = ms->producer->GetLedger(ms->guard->ledger);
-    ProduceProgressUpdate(l.sent, l.acked);
+    ProduceProgressUpdate(ms, l.sent, l.acked);
 }
 
 // C++ zone: hands the buffered rows to librdkafka, in order.
@@ -138,7 +138,7 @@ ModifyState *BeginModify(EState *estate, ResultRelInfo *rinfo, bool returning) {
         ms->buf = pg::OwnBy(cxt, new std::string());
         ms->pending = pg::OwnBy(cxt, new RowBuffer());
     });
-    ProduceProgressBegin(RelationGetRelid(rel));
+    ProduceProgressBegin(ms, RelationGetRelid(rel));
     return ms;
 }
 
@@ -151,7 +151,7 @@ void FinishModify(ModifyState *ms) {
         ReportProgressCpp(ms);
         ms->producer->CheckLedger(ms->guard->ledger);
     });
-    ProduceProgressEnd();
+    ProduceProgressEnd(ms);
     pg::ReportClientEvents(*ms->producer);
 }
 

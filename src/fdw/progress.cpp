@@ -1,8 +1,8 @@
-// See progress.hpp.  One slot per PGPROC, written only by its process (no
-// lock: 8-byte aligned stores are atomic on the platforms PostgreSQL runs
-// on; a reader may see counts of two moments, never a torn number).  The
-// slot names its owner last on begin and first on end (pid 0: free), with
-// write barriers in between, so a reader never takes a half-made slot.
+// See progress.hpp.  One slot per PGPROC, written only by its process, read
+// by others without a lock, as PostgreSQL's own backend status: the writer
+// makes a change count odd while it writes and even again after (with write
+// barriers); a reader copies the slot until it sees the same even count
+// before and after (read barriers), so it never takes a half-written slot.
 #include "fdw/progress.hpp"
 
 extern "C" {
@@ -10,6 +10,7 @@ extern "C" {
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "access/xact.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -26,6 +27,7 @@ namespace kafka_fdw::fdw {
 namespace {
 
 struct ProduceSlot {
+    uint32 changecount;  // odd while the owner writes
     pid_t pid;  // 0: no INSERT or COPY into a topic table under way
     Oid dboid;
     Oid userid;
@@ -37,7 +39,12 @@ struct ProduceSlot {
 
 ProduceSlot *g_slots = nullptr;
 int g_nslots = 0;
-bool g_active = false;  // this backend's slot is in use
+// this backend's statement that owns the slot (the first to begin: a
+// trigger's INSERT into another topic table, or another partition of the
+// same statement, does not take it over), and its subtransaction
+const void *g_owner = nullptr;
+SubTransactionId g_subid = InvalidSubTransactionId;
+bool g_exit_hook = false;
 shmem_request_hook_type prev_request = nullptr;
 shmem_startup_hook_type prev_startup = nullptr;
 
@@ -64,6 +71,25 @@ ProduceSlot *MySlot() {
     return g_slots && i >= 0 && i < g_nslots ? &g_slots[i] : nullptr;
 }
 
+// The writer's side of the change count around F.
+template <typename F>
+void Write(ProduceSlot *s, F &&f) {
+    s->changecount++;
+    pg_write_barrier();
+    f();
+    pg_write_barrier();
+    s->changecount++;
+}
+
+void Clear() {
+    ProduceSlot *s = MySlot();
+    if (s && g_owner) Write(s, [s] { s->pid = 0; });
+    g_owner = nullptr;
+    g_subid = InvalidSubTransactionId;
+}
+
+void ClearAtExit(int, Datum) { Clear(); }
+
 }  // namespace
 
 void RequestProduceProgress() {
@@ -73,35 +99,43 @@ void RequestProduceProgress() {
     shmem_startup_hook = Startup;
 }
 
-void ProduceProgressBegin(Oid relid) {
+void ProduceProgressBegin(const void *statement, Oid relid) {
     ProduceSlot *s = MySlot();
-    if (!s || g_active) return;  // (a statement writing to two topic tables reports the first)
-    s->pid = 0;
-    pg_write_barrier();
-    s->dboid = MyDatabaseId;
-    s->userid = GetUserId();
-    s->relid = relid;
-    s->started_at = GetCurrentTimestamp();
-    s->queued = 0;
-    s->acked = 0;
-    pg_write_barrier();
-    s->pid = MyProcPid;
-    g_active = true;
+    if (!s || g_owner) return;
+    if (!g_exit_hook) {
+        before_shmem_exit(ClearAtExit, 0);
+        g_exit_hook = true;
+    }
+    g_owner = statement;
+    g_subid = GetCurrentSubTransactionId();
+    Oid dboid = MyDatabaseId, userid = GetSessionUserId();
+    TimestampTz now = GetCurrentTimestamp();
+    Write(s, [&] {
+        s->pid = MyProcPid;
+        s->dboid = dboid;
+        s->userid = userid;
+        s->relid = relid;
+        s->started_at = now;
+        s->queued = 0;
+        s->acked = 0;
+    });
 }
 
-void ProduceProgressUpdate(uint64 queued, uint64 acked) {
+void ProduceProgressUpdate(const void *statement, uint64 queued, uint64 acked) {
     ProduceSlot *s = MySlot();
-    if (!s || !g_active) return;
-    s->queued = queued;
-    s->acked = acked;
+    if (!s || g_owner != statement) return;
+    Write(s, [&] {
+        s->queued = queued;
+        s->acked = acked;
+    });
 }
 
-void ProduceProgressEnd() {
-    ProduceSlot *s = MySlot();
-    if (!s || !g_active) return;
-    s->pid = 0;
-    pg_write_barrier();
-    g_active = false;
+void ProduceProgressEnd(const void *statement) {
+    if (g_owner == statement) Clear();
+}
+
+void ProduceProgressAbort(SubTransactionId subid) {
+    if (g_owner && (subid == InvalidSubTransactionId || g_subid >= subid)) Clear();
 }
 
 }  // namespace kafka_fdw::fdw
@@ -116,12 +150,16 @@ Datum kafka_produce_progress(PG_FUNCTION_ARGS) {
     bool all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
     for (int i = 0; i < g_nslots; i++) {
         ProduceSlot s;
-        s.pid = g_slots[i].pid;
-        pg_read_barrier();
-        if (s.pid == 0) continue;
-        s = g_slots[i];
-        pg_read_barrier();
-        if (g_slots[i].pid != s.pid || s.dboid != MyDatabaseId) continue;  // ended or begun again meanwhile
+        for (;;) {
+            volatile ProduceSlot *v = &g_slots[i];
+            uint32 before = v->changecount;
+            pg_read_barrier();
+            memcpy(&s, const_cast<ProduceSlot *>(&g_slots[i]), sizeof s);
+            pg_read_barrier();
+            if (before == v->changecount && (before & 1) == 0) break;
+            CHECK_FOR_INTERRUPTS();
+        }
+        if (s.pid == 0 || s.dboid != MyDatabaseId) continue;
         if (!all && !has_privs_of_role(GetUserId(), s.userid)) continue;
         Datum values[5];
         bool nulls[5] = {false};

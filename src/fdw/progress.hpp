@@ -12,11 +12,16 @@ namespace kafka_fdw::fdw {
 // From _PG_init when preloaded: asks for the shared memory.
 void RequestProduceProgress();
 
-// The statement writing to RELID begins (BeginForeignModify/Insert); its
-// counts so far; it ends (EndForeignModify/Insert, or the transaction
-// aborts: then from the abort callback).
-void ProduceProgressBegin(Oid relid);
-void ProduceProgressUpdate(uint64 queued, uint64 acked);
-void ProduceProgressEnd();
+// The statement (any pointer that names it, e.g. its ModifyState) writing to
+// RELID begins (BeginForeignModify/Insert): the first of the backend takes
+// the slot, a nested or sibling one (a trigger's INSERT into another topic
+// table, another partition) does not; its counts so far; it ends
+// (EndForeignModify/Insert).  An abort of the subtransaction the owner began
+// in, or of the transaction (InvalidSubTransactionId), frees the slot too;
+// so does the backend's exit.
+void ProduceProgressBegin(const void *statement, Oid relid);
+void ProduceProgressUpdate(const void *statement, uint64 queued, uint64 acked);
+void ProduceProgressEnd(const void *statement);
+void ProduceProgressAbort(SubTransactionId subid);
 
 }  // namespace kafka_fdw::fdw

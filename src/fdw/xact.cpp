@@ -185,7 +185,7 @@ void XactCallback(XactEvent event, void *) {
         break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT: {
-        ProduceProgressEnd();  // a statement that failed before its end
+        ProduceProgressAbort(InvalidSubTransactionId);  // a statement that failed before its end
         char warning[600], earlier[700];
         AbortCpp(warning, sizeof warning);
         TakeGroupCommitResults(earlier, sizeof earlier);
@@ -200,7 +200,10 @@ void XactCallback(XactEvent event, void *) {
 }
 
 void SubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *) {
-    if (event == SUBXACT_EVENT_ABORT_SUB) SubAbortCpp(mySubid);
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        ProduceProgressAbort(mySubid);
+        SubAbortCpp(mySubid);
+    }
 }
 
 }  // namespace

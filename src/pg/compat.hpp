@@ -125,6 +125,17 @@ inline void AcquireReplicationSlot(const char *name, bool nowait) {
 #endif
 }
 
+// A slot started anew: 18 keeps the restart_lsn last written to disk
+// apart (for the WAL it holds until the next save; ReplicationSlotReserveWal
+// asserts it is unset).  Under the slot's mutex.
+inline void ClearLastSavedRestartLsn(ReplicationSlot *slot) {
+#if PG_VERSION_NUM >= 180000
+    slot->last_saved_restart_lsn = InvalidXLogRecPtr;
+#else
+    (void)slot;
+#endif
+}
+
 // Whether the acquired slot was invalidated (WAL removed, or on 16+ a
 // conflict with recovery; 18: idle timeout too): it can no longer decode.
 inline bool AcquiredSlotInvalidated() {

@@ -192,6 +192,14 @@ is($node->safe_psql('postgres', "SET ROLE pp_other; SELECT count(*) FROM kafka.p
 my ($done, undef, undef, $bg_err) = bg_finish($bg, time(), 120);
 ok($done && $bg_err eq '', 'the INSERT ends') or diag $bg_err;
 is(sq("SELECT count(*) FROM kafka.produce_progress"), '0', 'and its row is gone');
+my $ps = KafkaTest::Session->new($node, 'kfdw_pp2');
+$ps->query('BEGIN; SAVEPOINT a;');
+$ps->query('INSERT INTO pp_out SELECT 1 / (id - 1) FROM pp_src WHERE id <= 2');    # division by zero
+$ps->query('ROLLBACK TO a;');
+is(sq("SELECT count(*) FROM kafka.produce_progress WHERE pid = " . $ps->pid), '0',
+	'an INSERT that failed in a subtransaction leaves no row (the transaction goes on)');
+$ps->query('COMMIT;');
+$ps->close;
 
 ok(!log_has_crash($node), 'no backend crashed');
 $node->stop;
