@@ -2,11 +2,11 @@
 // description, i.e. each column's encoding and the Kafka Connect schemas of
 // the key and the envelope, built once per relation.  Postgres zone.
 #include "cdc/debezium_column.hpp"
+#include "pg/bridge.hpp"
 
 extern "C" {
 #include "access/table.h"
 #include "access/transam.h"
-#include "access/xact.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -15,7 +15,6 @@ extern "C" {
 #include "utils/catcache.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
 }
 
@@ -285,44 +284,29 @@ char *ConstantDefaultText(::Relation r, AttrNumber attnum) {
     // failure but a cancel or a shutdown is "no default") and a scratch
     // memory context (what it built goes with it; only the text is kept).
     MemoryContext cxt = CurrentMemoryContext;
-    ResourceOwner owner = CurrentResourceOwner;
     MemoryContext scratch = AllocSetContextCreate(cxt, "kafka_fdw default", ALLOCSET_DEFAULT_SIZES);
-    char *volatile text = nullptr;
-    BeginInternalSubTransaction(nullptr);
-    MemoryContextSwitchTo(scratch);
-    PG_TRY();
-    {
-        Node *folded = eval_const_expressions(nullptr, expr);
-        while (IsA(folded, RelabelType)) folded = reinterpret_cast<Node *>(castNode(RelabelType, folded)->arg);
-        if (IsA(folded, Const) && !castNode(Const, folded)->constisnull) {
-            Const *k = castNode(Const, folded);
-            Oid out;
-            bool varlena;
-            getTypeOutputInfo(k->consttype, &out, &varlena);
-            if (!NotBuiltIn(out, nullptr)) {
-                char *t = OidOutputFunctionCall(out, k->constvalue);
-                if (strlen(t) <= kMaxDefaultText) text = MemoryContextStrdup(cxt, t);
+    char *text = nullptr;
+    ErrorData *error = pg::InSubxact(
+        [expr, cxt, scratch, &text] {
+            MemoryContextSwitchTo(scratch);
+            Node *folded = eval_const_expressions(nullptr, expr);
+            while (IsA(folded, RelabelType)) folded = reinterpret_cast<Node *>(castNode(RelabelType, folded)->arg);
+            if (IsA(folded, Const) && !castNode(Const, folded)->constisnull) {
+                Const *k = castNode(Const, folded);
+                Oid out;
+                bool varlena;
+                getTypeOutputInfo(k->consttype, &out, &varlena);
+                if (!NotBuiltIn(out, nullptr)) {
+                    char *t = OidOutputFunctionCall(out, k->constvalue);
+                    if (strlen(t) <= kMaxDefaultText) text = MemoryContextStrdup(cxt, t);
+                }
             }
-        }
-        ReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(cxt);
-        ErrorData *ed = CopyErrorData();
-        FlushErrorState();
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
-        if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED || ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-            ed->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
-            ReThrowError(ed);
-        FreeErrorData(ed);
-        text = nullptr;
-    }
-    PG_END_TRY();
+        },
+        [](const ErrorData *e) {
+            return e->sqlerrcode == ERRCODE_QUERY_CANCELED || e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+                   e->sqlerrcode == ERRCODE_OUT_OF_MEMORY;
+        });
+    if (error) FreeErrorData(error);  // no default (text was not set)
     MemoryContextDelete(scratch);
     return text;
 }

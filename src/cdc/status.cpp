@@ -1,8 +1,12 @@
-// What the pipelines' workers report through shared memory (Postgres zone):
-// kafka._pipeline_workers() (kafka.pipeline_status: state, counts, the last
-// error for the owner's members) and kafka._snapshot_progress()
-// (kafka.snapshot_progress: the initial snapshot under way).  This
-// database's pipelines only.
+// What the pipeline and sink workers report through shared memory (Postgres
+// zone): kafka._pipeline_workers() (kafka.pipeline_status: state, counts,
+// the last error for the owner's members), kafka._snapshot_progress()
+// (kafka.snapshot_progress: the initial snapshot under way) and
+// kafka._lag_stats() (kafka.lag: per pipeline, by slot name, and per sink,
+// by name, events per second over the last minute and, for pipelines, when
+// the slot's confirmed position last moved, the launcher's watch: counts
+// only, nothing that quotes data).  This database's pipelines and sinks
+// only.
 #include "cdc/cdc.hpp"
 
 extern "C" {
@@ -18,6 +22,7 @@ extern "C" {
 extern "C" {
 PG_FUNCTION_INFO_V1(kafka_pipeline_workers);
 PG_FUNCTION_INFO_V1(kafka_snapshot_progress);
+PG_FUNCTION_INFO_V1(kafka_lag_stats);
 }
 
 using namespace kafka_fdw::cdc;
@@ -99,6 +104,37 @@ extern "C" Datum kafka_snapshot_progress(PG_FUNCTION_ARGS) {
         values[5] = Int64GetDatum(p.rows_estimate);
         nulls[5] = p.rows_estimate < 0;
         values[6] = TimestampTzGetDatum(p.started_at);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
+}
+
+extern "C" Datum kafka_lag_stats(PG_FUNCTION_ARGS) {
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    InitMaterializedSRF(fcinfo, 0);
+    if (!Shared()) return (Datum)0;
+    int n = 0;
+    PipelineEntry *pipes = CopyEntries(&n);
+    SinkStat *sinks = (SinkStat *)palloc(sizeof(SinkStat) * kMaxSinkStats);
+    LWLockAcquire(Shared()->lock, LW_SHARED);
+    memcpy(sinks, Shared()->sinkstats, sizeof(SinkStat) * kMaxSinkStats);
+    LWLockRelease(Shared()->lock);
+    TimestampTz now = GetCurrentTimestamp();
+    for (int i = 0; i < n; i++) {
+        const PipelineEntry *e = &pipes[i];
+        if (!e->in_use || e->dboid != MyDatabaseId) continue;
+        Datum values[4] = {CStringGetTextDatum("pipeline"), CStringGetTextDatum(e->slot_name),
+                           TimestampTzGetDatum(e->stall.moved_at),
+                           Float8GetDatum(RatePerSecond(e->rate, now, e->rate_since))};
+        bool nulls[4] = {false, false, e->stall.moved_at == 0, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    for (int i = 0; i < kMaxSinkStats; i++) {
+        const SinkStat *s = &sinks[i];
+        if (s->dboid != MyDatabaseId) continue;
+        Datum values[4] = {CStringGetTextDatum("sink"), CStringGetTextDatum(s->name), (Datum)0,
+                           Float8GetDatum(RatePerSecond(s->rate, now, s->since))};
+        bool nulls[4] = {false, false, true, false};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;

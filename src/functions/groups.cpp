@@ -18,7 +18,6 @@ extern "C" {
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "utils/array.h"
-#include "utils/resowner.h"
 #include "utils/datetime.h"
 }
 
@@ -236,52 +235,38 @@ namespace {
 // The messages behind of one group (see kafka_group_lags), in a
 // subtransaction: true and *lag, or false and *why (*unreachable for a
 // connection error).  Cancels, shutdowns and resource errors are raised.
+// (cancels, shutdowns, resource, system and internal errors)
+bool MustRaise(const ErrorData *e) {
+    int cls = ERRCODE_TO_CATEGORY(e->sqlerrcode);
+    return cls == ERRCODE_OPERATOR_INTERVENTION || cls == ERRCODE_INSUFFICIENT_RESOURCES ||
+           cls == ERRCODE_SYSTEM_ERROR || cls == ERRCODE_INTERNAL_ERROR;
+}
+
 bool GroupLagSafely(const char *server, const char *group, int64 *lag, char **why, bool *unreachable) {
-    MemoryContext cxt = CurrentMemoryContext;
-    ResourceOwner owner = CurrentResourceOwner;
-    volatile bool ok = false;
-    BeginInternalSubTransaction(NULL);
-    MemoryContextSwitchTo(cxt);
-    PG_TRY();
-    {
-        fdw::ClientSpec *spec = fdw::GetClientSpecByName(server);  // kafka_fdw's, USAGE, a user mapping
-        List *topics = GroupTopics(spec, group);
-        int64 sum = 0;
-        ListCell *lc;
-        foreach (lc, topics) {
-            char *topic = (char *)lfirst(lc);
-            int n = 0;
-            int64 *lows = nullptr, *highs = nullptr;
-            KFDW_ENTRY({ n = fdw::WatermarksCpp(spec, topic, &lows, &highs); });
-            for (int p = 0; p < n; p++) {
-                int64 next = fdw::GroupReadPosition(spec->server_name, group, topic, p);
-                if (next < 0) next = lows[p];  // nothing consumed yet: the whole partition
-                sum += Max(0, highs[p] - Max(next, lows[p]));
+    ErrorData *error = pg::InSubxact(
+        [server, group, lag] {
+            fdw::ClientSpec *spec = fdw::GetClientSpecByName(server);  // kafka_fdw's, USAGE, a user mapping
+            List *topics = GroupTopics(spec, group);
+            int64 sum = 0;
+            ListCell *lc;
+            foreach (lc, topics) {
+                char *topic = (char *)lfirst(lc);
+                int n = 0;
+                int64 *lows = nullptr, *highs = nullptr;
+                KFDW_ENTRY({ n = fdw::WatermarksCpp(spec, topic, &lows, &highs); });
+                for (int p = 0; p < n; p++) {
+                    int64 next = fdw::GroupReadPosition(spec->server_name, group, topic, p);
+                    if (next < 0) next = lows[p];  // nothing consumed yet: the whole partition
+                    sum += Max(0, highs[p] - Max(next, lows[p]));
+                }
             }
-        }
-        *lag = sum;
-        ReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
-        ok = true;
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(cxt);
-        ErrorData *edata = CopyErrorData();
-        FlushErrorState();
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
-        int cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-        if (cls == ERRCODE_OPERATOR_INTERVENTION || cls == ERRCODE_INSUFFICIENT_RESOURCES ||
-            cls == ERRCODE_SYSTEM_ERROR || cls == ERRCODE_INTERNAL_ERROR)
-            ReThrowError(edata);
-        *why = pg::ErrorSummary(edata);
-        *unreachable = cls == ERRCODE_CONNECTION_EXCEPTION;
-    }
-    PG_END_TRY();
-    return ok;
+            *lag = sum;
+        },
+        MustRaise);
+    if (!error) return true;
+    *why = pg::ErrorSummary(error);
+    *unreachable = ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION;
+    return false;
 }
 
 }  // namespace

@@ -2,6 +2,11 @@
 // reporting.  See bridge.hpp for the rules.
 #include "pg/bridge.hpp"
 
+extern "C" {
+#include "access/xact.h"
+#include "utils/resowner.h"
+}
+
 #include <algorithm>
 #include <cstdio>
 #include <vector>
@@ -130,6 +135,34 @@ bool PopEvent(std::vector<kafka::ClientEvent> *pending, char *buf, size_t size,
     }
 }
 }  // namespace
+
+ErrorData *InSubxactImpl(void (*fn)(void *), void *arg, bool (*reraise)(const ErrorData *)) {
+    MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    ErrorData *volatile error = nullptr;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(cxt);
+    PG_TRY();
+    {
+        fn(arg);
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(cxt);
+        ErrorData *ed = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        if (reraise(ed)) ReThrowError(ed);
+        error = ed;
+    }
+    PG_END_TRY();
+    return error;
+}
 
 char *ErrorSummary(const ErrorData *edata) {
     StringInfoData why;

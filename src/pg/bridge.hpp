@@ -129,6 +129,18 @@ inline char *PStrDup(const char *data, size_t len) {
 // the context line names the topic, partition and offset.
 char *ErrorSummary(const ErrorData *edata);
 
+// body() in a subtransaction of its own (Postgres zone; body: no C++ object
+// with a destructor on its frames): nullptr when it ended normally;
+// otherwise the subtransaction is rolled back and its error returned, copied
+// into the memory context current at the call, unless reraise(error) says it
+// must go on up: then it is raised again.  The caller's memory context and
+// resource owner are current again on return.
+ErrorData *InSubxactImpl(void (*fn)(void *), void *arg, bool (*reraise)(const ErrorData *));
+template <typename F>
+ErrorData *InSubxact(F &&body, bool (*reraise)(const ErrorData *)) {
+    return InSubxactImpl([](void *p) { (*static_cast<std::remove_reference_t<F> *>(p))(); }, &body, reraise);
+}
+
 // Report logs and client errors collected by a client (Postgres zone).
 void ReportClientEvents(kafka::Client &client);
 

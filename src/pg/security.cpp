@@ -18,8 +18,9 @@ namespace {
 
 constexpr const char *kExtensionName = "kafka_fdw";
 
-// The extension's pg_extension row: its schema and owner.  False when absent.
-bool ExtensionRow(Oid *schema, Oid *owner) {
+// The extension's pg_extension row: its schema and owner, and (version not
+// NULL) its version, palloc'd.  False when absent.
+bool ExtensionRow(Oid *schema, Oid *owner, char **version = nullptr) {
     Relation rel = table_open(ExtensionRelationId, AccessShareLock);
     ScanKeyData key;
     ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum(kExtensionName));
@@ -30,6 +31,11 @@ bool ExtensionRow(Oid *schema, Oid *owner) {
         auto *ext = (Form_pg_extension)GETSTRUCT(tup);
         *schema = ext->extnamespace;
         *owner = ext->extowner;
+        if (version) {
+            bool isnull;
+            Datum d = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+            *version = isnull ? nullptr : TextDatumGetCString(d);
+        }
     }
     systable_endscan(scan);
     table_close(rel, AccessShareLock);
@@ -69,20 +75,9 @@ bool ExtensionInstalled() {
 }
 
 char *InstalledExtensionVersion() {
-    Relation rel = table_open(ExtensionRelationId, AccessShareLock);
-    ScanKeyData key;
-    ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum(kExtensionName));
-    SysScanDesc scan = systable_beginscan(rel, ExtensionNameIndexId, true, nullptr, 1, &key);
-    HeapTuple tup = systable_getnext(scan);
+    Oid schema, owner;
     char *version = nullptr;
-    if (HeapTupleIsValid(tup)) {
-        bool isnull;
-        Datum d = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
-        if (!isnull) version = TextDatumGetCString(d);
-    }
-    systable_endscan(scan);
-    table_close(rel, AccessShareLock);
-    return version;
+    return ExtensionRow(&schema, &owner, &version) ? version : nullptr;
 }
 
 int PinSearchPath() {

@@ -276,14 +276,11 @@ char *SinkLagText(Sink *s) {
     PG_TRY();
     {
         pg::InWorkerXact(pg::kXactSpi, [s, cxt, &text] {
-            pg::OwnerSpi own;
-            BeginOwnSql(&own);
-            pg::EndOwnerSpi(&own);
             Oid types[1] = {TEXTOID};
             Datum values[1] = {CStringGetTextDatum(s->name)};
             if (RunAsOwner(psprintf("SELECT l.lag_messages, l.lag_error FROM %s.lag l WHERE l.kind "
                                     "OPERATOR(pg_catalog.=) 'sink' AND l.name OPERATOR(pg_catalog.=) $1",
-                                    own.schema),
+                                    pg::ExtensionSchemaSql()),
                            true, 1, types, values) == SPI_OK_SELECT &&
                 SPI_processed == 1) {
                 char *lag = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
