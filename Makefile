@@ -18,7 +18,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" kafka_fdw.c
 # The first release's install script, then one upgrade script per release:
 # a fresh install runs them in order, so a fresh and an upgraded
 # installation are the same by construction.
-DATA       = sql/kafka_fdw--0.1.0.sql sql/kafka_fdw--0.1.0--0.2.0.sql sql/kafka_fdw--0.2.0--0.3.0.sql
+DATA       = sql/kafka_fdw--0.1.0.sql sql/kafka_fdw--0.1.0--0.2.0.sql sql/kafka_fdw--0.2.0--0.3.0.sql sql/kafka_fdw--0.3.0--0.4.0.sql
 PGFILEDESC = "kafka_fdw - Apache Kafka as foreign tables"
 
 # pg_regress: explicit, ordered.  The suite runner (test/run.sh) passes the

@@ -239,7 +239,7 @@ sq("ALTER SCHEMA kafka OWNER TO postgres; GRANT CREATE ON SCHEMA kafka TO role_a
 ($rc, $out, $err) = $node->psql('db_s', 'CREATE EXTENSION kafka_fdw');
 like($err, qr/role "role_a" may create objects in schema kafka/, 'and a schema kafka open to CREATE by role_a');
 sq("REVOKE CREATE ON SCHEMA kafka FROM role_a; CREATE EXTENSION kafka_fdw;", 'db_s');
-is(sq("SELECT extversion FROM pg_extension WHERE extname = 'kafka_fdw'", 'db_s'), '0.3.0', 'a superuser-owned schema kafka is fine');
+is(sq("SELECT extversion FROM pg_extension WHERE extname = 'kafka_fdw'", 'db_s'), '0.4.0', 'a superuser-owned schema kafka is fine');
 
 # --- review findings -------------------------------------------------------------
 # A view's reader uses the view owner's user mapping, and so the view owner's
