@@ -25,7 +25,11 @@
 #   bootstrap             prints <bootstrap>
 #   codecs TOPIC          prints the compression codecs of TOPIC's record batches as
 #                         the broker stored them, read from its log segments, e.g.
-#                         "lz4 12" or "none 3 lz4 9" (no broker process needed)
+#                         "lz4 12" or "none 3 lz4 9" (no broker process needed;
+#                         control batches, the transaction markers, not counted)
+#   console-consume TOPIC Kafka's Java console consumer, read_committed, from the
+#                         beginning until 15 s without a message: one line per
+#                         message, "HEADERS<TAB>KEY" (headers as name:value,...)
 #   tool CLASS ARGS...    run one of Kafka's Java CLI classes on the classpath, e.g.
 #                         tool org.apache.kafka.tools.TopicCommand \
 #                              --bootstrap-server "$(cat test/tmp/kafka/bootstrap)" --list
@@ -518,6 +522,15 @@ cmd_tool() {
     exec "$JAVA" $TOOL_OPTS -Dlog4j.configuration="file:$TOOLS_LOG4J" -cp "$CP" "$@"
 }
 
+cmd_console_consume() {
+    (($# == 1)) || die "usage: $0 console-consume TOPIC"
+    local bootstrap
+    bootstrap=$(cat "$BOOTSTRAP_FILE" 2>/dev/null) || die "no broker running (no $BOOTSTRAP_FILE)"
+    cmd_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$bootstrap" --topic "$1" \
+        --from-beginning --isolation-level read_committed --timeout-ms 15000 \
+        --property print.headers=true --property print.key=true --property print.value=false
+}
+
 # Record batch v2 header: baseOffset int64, batchLength int32,
 # partitionLeaderEpoch int32, magic int8, crc int32, attributes int16 (its
 # low 3 bits: the codec).  Only the partition directories TOPIC-<n>.
@@ -539,7 +552,8 @@ for seg in sorted(glob.glob(os.path.join(glob.escape(data), glob.escape(topic) +
         if length <= 0 or buf[pos + 16] < 2:
             break
         (attributes,) = struct.unpack_from(">h", buf, pos + 21)
-        seen[names.get(attributes & 7, str(attributes & 7))] += 1
+        if not attributes & 0x20:  # control batches (transaction markers) carry no data
+            seen[names.get(attributes & 7, str(attributes & 7))] += 1
         pos += 12 + length
 print(" ".join("%s %d" % kv for kv in sorted(seen.items())) or "no batches")
 PY
@@ -565,6 +579,7 @@ case $cmd in
     env) need_bootstrap; printf 'KAFKA_BROKERS=%s\n' "$(<"$BOOTSTRAP_FILE")" ;;
     bootstrap) need_bootstrap; cat "$BOOTSTRAP_FILE" ;;
     tool) cmd_tool "$@" ;;
+    console-consume) cmd_console_consume "$@" ;;
     codecs) cmd_codecs "$@" ;;
     -h | --help | help) usage ;;
     *) say "unknown command '$cmd'"; usage ;;

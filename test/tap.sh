@@ -70,7 +70,7 @@ ctl="$tapdir/broker.ctl"; mkfifo "$ctl"; chmod 666 "$ctl"
 (
   while read -r cmd id arg <"$ctl"; do
     case "$cmd" in
-      pause|resume|restart|restart-slow|status|bootstrap|codecs)
+      pause|resume|restart|restart-slow|status|bootstrap|codecs|console-consume)
         bash test/kafka_broker.sh "$cmd" ${arg:+"$arg"} >"$ctl.out.$id" 2>&1; echo $? >"$ctl.done.tmp.$id"
         chmod 644 "$ctl.out.$id" "$ctl.done.tmp.$id"; mv "$ctl.done.tmp.$id" "$ctl.done.$id" ;;
       quit) break ;;

@@ -24,6 +24,14 @@ namespace kafka_fdw::cdc {
 void InitAtPreload();
 
 constexpr const char *kSlotPrefix = "kafka_fdw_";
+
+// Exactly-once pipelines (docs/pipelines.md, "Exactly-once"): a Kafka
+// transaction is committed at the first source commit after this long or
+// this many events, and a source transaction is split across Kafka
+// transactions after split_max_events.
+constexpr int kDefaultCommitIntervalMs = 20;
+constexpr int kDefaultCommitMaxEvents = 100000;
+constexpr int kDefaultSplitMaxEvents = 1000000;
 // Under ReplicationSlotControlLock: whether a slot is a pipeline's (in use,
 // logical, named kafka_fdw_*, plugin pgoutput).
 bool IsPipelineSlot(const ReplicationSlot *s);

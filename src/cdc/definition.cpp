@@ -261,6 +261,11 @@ void ApplyDefinition(const PipelineDef &def) {
     W->debezium = false;
     W->dbz_schemas = true;
     W->failover = false;
+    W->exactly_once = true;
+    W->progress_topic = nullptr;
+    W->commit_interval_ms = kDefaultCommitIntervalMs;
+    W->commit_max_events = kDefaultCommitMaxEvents;
+    W->split_max_events = kDefaultSplitMaxEvents;
     pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
         auto number = [v]() {
             return v->type == jbvNumeric
@@ -276,7 +281,13 @@ void ApplyDefinition(const PipelineDef &def) {
         else if (strcmp(key, "format") == 0) W->debezium = strcmp(string(), "debezium") == 0;
         else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
         else if (strcmp(key, "failover") == 0) W->failover = v->type == jbvBool && v->val.boolean;
+        else if (strcmp(key, "exactly_once") == 0) W->exactly_once = !(v->type == jbvBool && !v->val.boolean);
+        else if (strcmp(key, "progress_topic") == 0) W->progress_topic = string();
+        else if (strcmp(key, "commit_interval_ms") == 0) W->commit_interval_ms = number();
+        else if (strcmp(key, "commit_max_events") == 0) W->commit_max_events = number();
+        else if (strcmp(key, "split_max_events") == 0) W->split_max_events = number();
     });
+    if (!W->progress_topic) W->progress_topic = psprintf("__kafka_fdw_progress.%s", W->slot_name);
     W->dbname = get_database_name(MyDatabaseId);
 }
 

@@ -3,6 +3,7 @@
 // made before its first event, and the slot is confirmed as far as Kafka has
 // acknowledged whole transactions.
 #include "kafka/errors.hpp"
+#include "kafka/wait.hpp"
 
 #include "cdc/worker.hpp"
 
@@ -24,7 +25,11 @@ namespace kafka_fdw::cdc::pipeline {
 namespace {
 
 // The producer of the pipeline, in W->cxt: the server's and the user
-// mapping's settings over the pipeline's defaults.
+// mapping's settings over the pipeline's defaults.  Exactly-once: a
+// transactional producer whose transactional.id is the pipeline's identity
+// in the cluster (system identifier and slot name: a restarted worker, and
+// the pipeline's worker on a promoted standby, fence the older producer),
+// and a reader configuration for its progress topic.
 void NewSender(fdw::ClientSpec *spec) {
     char client_id[NAMEDATALEN + 32];
     snprintf(client_id, sizeof client_id, "kafka_fdw-cdc-%s", W->name);
@@ -36,9 +41,6 @@ void NewSender(fdw::ClientSpec *spec) {
             {"allow.auto.create.topics", "false"},
             {"acks", "all"},
             {"enable.idempotence", "true"},
-            // Never give up on a message: an outage stalls the pipeline
-            // (and the slot), it does not drop changes.
-            {"message.timeout.ms", "0"},
             {"linger.ms", "5"},
             {"queue.buffering.max.messages", "100000"},
             {"queue.buffering.max.kbytes", "65536"},
@@ -47,8 +49,26 @@ void NewSender(fdw::ClientSpec *spec) {
             // sink)").  The server's compression.type wins.
             {"compression.type", "lz4"},
         };
+        // At-least-once: never give up on a message: an outage stalls the
+        // pipeline (and the slot), it does not drop changes.  Exactly-once:
+        // librdkafka's default (transaction.timeout.ms); a message that times
+        // out aborts the Kafka transaction, and the worker starts again from
+        // the slot.
+        if (!W->exactly_once) defaults.push_back({"message.timeout.ms", "0"});
+        std::unique_ptr<ExactlyOnce> eos;
+        std::unique_ptr<kafka::Config> reader;
         kafka::Config conf = fdw::MakeConfig(spec, defaults);
-        W->sender = pg::OwnBy(W->cxt, new Sender(std::move(conf), spec->partitioner));
+        if (W->exactly_once) {
+            eos = std::make_unique<ExactlyOnce>();
+            eos->transactional_id = std::string("kafka_fdw-") + spec->cluster_id + "-" + W->slot_name;
+            eos->progress_topic = W->progress_topic;
+            eos->commit_interval_ms = W->commit_interval_ms;
+            eos->commit_max_events = (uint64_t)W->commit_max_events;
+            eos->split_max_events = (uint64_t)W->split_max_events;
+            conf.Set("transactional.id", eos->transactional_id);
+            reader = std::make_unique<kafka::Config>(fdw::MakeConfig(spec, fdw::ReaderDefaults()));
+        }
+        W->sender = pg::OwnBy(W->cxt, new Sender(std::move(conf), spec->partitioner, eos.get(), std::move(reader)));
     });
 }
 
@@ -125,6 +145,100 @@ void EnsureTopic(const char *topic) {
         if (done) break;
         waited = true;
         StalledOnKafka(error);
+    }
+    if (waited) SetState(WorkerState::Running, nullptr);
+}
+
+// Exactly-once, once per worker, when the slot is ours (a second worker of
+// the same pipeline never gets that far: it cannot acquire the slot, so it
+// fences nobody): init_transactions fences the pipeline's older producers
+// and ends their open transaction (aborted), then the progress topic says
+// what is in Kafka already.  A position past the end of the WAL is not this
+// history's (a cluster restored to an earlier point, pg_resetwal): it is
+// ignored, with a WARNING (events may then be sent twice).
+void StartExactlyOnce() {
+    if (!W->exactly_once || W->eos_started) return;
+    bool waited = false;
+    for (;;) {
+        bool done = false;
+        bool timed_out = false;
+        KFDW_ENTRY({
+            try {
+                done = W->sender->InitTransactionsSlice(Min(pg::g_timeout_ms, kTopicSliceMs));
+                timed_out = !done;
+            } catch (const kafka::Error &e) {
+                if (e.kind != kafka::ErrorKind::Timeout && e.kind != kafka::ErrorKind::Connection) throw;
+                timed_out = true;
+            }
+        });
+        if (done) break;
+        if (timed_out) {
+            char msg[512];
+            DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka: initializing the pipeline's transactions");
+            waited = true;
+            StalledOnKafka(msg);
+        }
+    }
+    // the progress topic: compacted (one record per pipeline is what counts),
+    // small segments so that compaction keeps it short
+    for (;;) {
+        bool done = false;
+        char what[300];
+        snprintf(what, sizeof what, "progress topic \"%s\"", W->progress_topic);
+        KFDW_ENTRY({
+            try {
+                W->sender->EnsureTopic(W->progress_topic, 1, W->replication, Min(pg::g_timeout_ms, kTopicSliceMs),
+                                       {{"cleanup.policy", "compact"}, {"segment.bytes", "16777216"}, {"segment.ms", "3600000"}});
+                W->sender->LoadPosition(Min(pg::g_timeout_ms, kTopicSliceMs));
+                done = true;
+            } catch (const kafka::Error &e) {
+                if (e.kind != kafka::ErrorKind::Timeout && e.kind != kafka::ErrorKind::Connection) throw;
+                char error[512];
+                snprintf(error, sizeof error, "waiting for Kafka: %s: %s%s%s", what, e.what(),
+                         e.detail.empty() ? "" : ": ", e.detail.c_str());
+                strlcpy(what, error, sizeof what);
+            }
+        });
+        if (done) break;
+        waited = true;
+        StalledOnKafka(what);
+    }
+    kafka::EosPosition p;
+    KFDW_ENTRY(p = W->sender->resume_position(););
+    if (p.valid) {
+        XLogRecPtr end = GetXLogInsertRecPtr();
+        if (p.lsn > end) {
+            ereport(WARNING, (errmsg("pipeline \"%s\": its progress topic \"%s\" records %X/%X, past the end of the "
+                                     "WAL (%X/%X): ignored",
+                                     W->name, W->progress_topic, (uint32)(p.lsn >> 32), (uint32)p.lsn,
+                                     (uint32)(end >> 32), (uint32)end),
+                              errdetail("The database was restored to an earlier point, or its WAL reset: "
+                                        "events up to that position may be sent again.")));
+            KFDW_ENTRY(W->sender->IgnorePosition(););
+        } else {
+            ereport(LOG, (errmsg("pipeline \"%s\": exactly-once, resuming after %X/%X%s", W->name,
+                                 (uint32)(p.lsn >> 32), (uint32)p.lsn,
+                                 p.complete ? "" : psprintf(" (%llu events of that transaction)",
+                                                            (unsigned long long)p.events))));
+        }
+    }
+    W->eos_started = true;
+    if (waited) SetState(WorkerState::Running, nullptr);
+}
+
+// Commits the open Kafka transaction (now, or when it is due), in slices
+// while the brokers do not answer (pipeline_status says so).
+void CommitKafka(bool now) {
+    if (!W->exactly_once) return;
+    bool waited = false;
+    for (;;) {
+        bool done = false;
+        KFDW_ENTRY(done = W->sender->CommitTransaction(now, Min(pg::g_timeout_ms, kTopicSliceMs)););
+        if (done) break;
+        char msg[512];
+        DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka to commit a transaction");
+        waited = true;
+        StalledOnKafka(msg);
     }
     if (waited) SetState(WorkerState::Running, nullptr);
 }
@@ -231,9 +345,13 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
         rel->topic_ready = true;
     }
     for (;;) {
-        bool queued = false;
-        KFDW_ENTRY(queued = W->sender->Send(topic, k, klen, v, vlen, op, table, toast););
-        if (queued) return;
+        Sender::SendResult r = Sender::SendResult::QueueFull;
+        KFDW_ENTRY(r = W->sender->Send(topic, k, klen, v, vlen, op, table, toast););
+        if (r == Sender::SendResult::Queued) return;
+        if (r == Sender::SendResult::CommitFirst) {
+            CommitKafka(true);  // a split of a large source transaction
+            continue;
+        }
         // The broker does not take our messages: say so and keep trying.
         char msg[512];
         DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka: local produce queue is full");
@@ -338,6 +456,7 @@ void OnMessage(const char *data, int len) {
         break;
     case 'C':
         KFDW_ENTRY(W->sender->Commit(););
+        CommitKafka(false);
         break;
     case 'R': {
         pgo::Relation *rel = nullptr;
@@ -407,6 +526,7 @@ void Housekeeping(bool force) {
     TimestampTz now = GetCurrentTimestamp();
     if (!force && now - W->last_housekeeping < 20 * 1000) return;  // 20 ms
     W->last_housekeeping = now;
+    CommitKafka(false);  // a Kafka transaction open for commit_interval_ms
     uint64_t target = 0, pending = 0;
     XLogRecPtr read_end = W->ctx ? W->ctx->reader->EndRecPtr : InvalidXLogRecPtr;
     KFDW_ENTRY({
@@ -449,7 +569,19 @@ void Housekeeping(bool force) {
 // A clean stop (definition changed, pipeline paused or dropped, shutdown):
 // wait briefly for acknowledgements, confirm, save the slot.
 [[noreturn]] void StopCleanly() {
-    if (!ProcDiePending && W->sender) KFDW_ENTRY(W->sender->Drain(Min(pg::g_timeout_ms, 5000)););
+    if (!ProcDiePending && W->sender) {
+        // exactly-once: the open Kafka transaction is committed (between
+        // source transactions here); what is not, the next worker aborts and
+        // sends again
+        if (W->exactly_once) {
+            KFDW_ENTRY({
+                kafka::Deadline deadline(Min(pg::g_timeout_ms, 5000));
+                while (!W->sender->CommitTransaction(true, deadline.SliceMs()) && !deadline.Expired()) {
+                }
+            });
+        }
+        KFDW_ENTRY(W->sender->Drain(Min(pg::g_timeout_ms, 5000)););
+    }
     if (W->ctx) {
         Housekeeping(true);
         ReplicationSlotMarkDirty();

@@ -265,7 +265,10 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
     bool debezium_format = false, schemas_given = false, snapshot = false;
     bool *debezium = &debezium_format, *schemas = &schemas_given, *take_snapshot = &snapshot;
     *failover = false;
-    pg::ForEachJsonbMember(opts, [debezium, schemas, take_snapshot, failover](char *key, JsonbValue *jv) {
+    int64 commit_max_events = kDefaultCommitMaxEvents, split_max_events = kDefaultSplitMaxEvents;
+    int64 *commit_max = &commit_max_events, *split_max = &split_max_events;
+    pg::ForEachJsonbMember(opts, [debezium, schemas, take_snapshot, failover, commit_max, split_max](char *key,
+                                                                                                  JsonbValue *jv) {
         const JsonbValue &v = *jv;
         if (strcmp(key, "topic_prefix") == 0) {
             bool ok = v.type == jbvString && v.val.string.len > 0;
@@ -314,12 +317,47 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
                                 errmsg("pipeline option \"failover\" needs PostgreSQL 17 or later"),
                                 errdetail("Failover slots (synchronized to standbys) came with PostgreSQL 17.")));
             *failover = v.val.boolean;
+        } else if (strcmp(key, "exactly_once") == 0) {
+            if (v.type != jbvBool)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"exactly_once\" must be true or false")));
+        } else if (strcmp(key, "progress_topic") == 0) {
+            bool ok = v.type == jbvString && v.val.string.len > 0 && v.val.string.len <= 249;
+            for (int i = 0; ok && i < v.val.string.len; i++) {
+                char c = v.val.string.val[i];
+                if (!isalnum((unsigned char)c) && c != '.' && c != '_' && c != '-') ok = false;
+            }
+            if (!ok)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"progress_topic\" must be a topic name (1 to 249 of "
+                                       "A-Z, a-z, 0-9, '.', '_' and '-')")));
+        } else if (strcmp(key, "commit_interval_ms") == 0 || strcmp(key, "commit_max_events") == 0 ||
+                   strcmp(key, "split_max_events") == 0) {
+            bool ok = v.type == jbvNumeric;
+            int64 n = 0;
+            if (ok) {
+                // (a fraction is rounded, as for "partitions"; past bigint: 22003)
+                n = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v.val.numeric)));
+                ok = n >= 1 && n <= PG_INT32_MAX;
+            }
+            if (!ok)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"%s\" must be a whole number from 1 to %d", key,
+                                       PG_INT32_MAX)));
+            if (strcmp(key, "commit_max_events") == 0) *commit_max = n;
+            if (strcmp(key, "split_max_events") == 0) *split_max = n;
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
                             errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, "
-                                    "snapshot, failover.")));
+                                    "snapshot, failover, exactly_once, progress_topic, commit_interval_ms, "
+                                    "commit_max_events, split_max_events.")));
         }
     });
+    if (commit_max_events > split_max_events)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("pipeline option \"commit_max_events\" (%lld) must not exceed \"split_max_events\" "
+                               "(%lld)",
+                               (long long)commit_max_events, (long long)split_max_events)));
     if (schemas_given && !debezium_format)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("pipeline option \"schemas\" applies to \"format\": \"debezium\" only")));

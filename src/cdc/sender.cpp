@@ -1,10 +1,12 @@
 // The CDC worker's Kafka side (see sender.hpp).  C++ zone only.
 #include "cdc/sender.hpp"
 
+#include "kafka/consumer.hpp"
 #include "kafka/errors.hpp"
 #include "kafka/metadata.hpp"
 #include "kafka/wait.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kafka_fdw::cdc {
@@ -15,17 +17,29 @@ namespace pgo = format::pgoutput;
 // can report the stall and notice a stop request.
 constexpr int kQueueFullSliceMs = 1000;
 
-Sender::Sender(kafka::Config &&conf, const std::string &partitioner)
-    : producer_(std::move(conf), partitioner, kQueueFullSliceMs), queue_(producer_) {}
+// The progress topic's records are read from this far before its end first
+// (the last record of the pipeline is normally the last one).
+constexpr int64_t kPositionTail = 1000;
 
-void Sender::EnsureTopic(const std::string &topic, int partitions, int replication, int timeout_ms) {
+Sender::Sender(kafka::Config &&conf, const std::string &partitioner, const ExactlyOnce *eos,
+               std::unique_ptr<kafka::Config> reader)
+    : producer_(std::move(conf), partitioner, kQueueFullSliceMs), queue_(producer_),
+      reader_conf_(std::move(reader)) {
+    if (eos) {
+        eos_ = *eos;
+        progress_ledger_ = producer_.OpenLedger();
+    }
+}
+
+void Sender::EnsureTopic(const std::string &topic, int partitions, int replication, int timeout_ms,
+                         const kafka::Properties &config) {
     if (topics_.count(topic)) return;
     try {
         kafka::PartitionCount(producer_, topic, timeout_ms);
     } catch (const kafka::Error &e) {
         if (e.kind != kafka::ErrorKind::UnknownTopic) throw;
         try {
-            kafka::CreateTopic(producer_, topic, partitions, replication, {}, timeout_ms);
+            kafka::CreateTopic(producer_, topic, partitions, replication, config, timeout_ms);
         } catch (const kafka::Error &e2) {
             if (e2.kind != kafka::ErrorKind::AlreadyExists) throw;
         }
@@ -37,31 +51,60 @@ void Sender::Begin(const pgo::Begin &b) {
     if (in_txn_) queue_.Close(ledger_);  // cannot happen with pgoutput; keep the queue sane
     ledger_ = queue_.Open(b.final_lsn);
     in_txn_ = true;
+    final_lsn_ = b.final_lsn;
     lsn_ = pgo::LsnToString(b.final_lsn);
     xid_ = std::to_string(b.xid);
     commit_ts_ = pgo::PgTimeToIso8601(b.commit_time);
     ts_ms_ = pgo::PgTimeToUnixMs(b.commit_time);
+    src_events_ = 0;
+    part_ = 1;
+    skip_ = exactly_once() ? kafka::EventsToSkip(resume_, b.final_lsn) : 0;
 }
 
 void Sender::Commit() {
     if (!in_txn_) return;
     queue_.Close(ledger_);
     in_txn_ = false;
+    last_complete_ = final_lsn_;
+    skip_ = 0;
     producer_.Poll(0);
 }
 
-bool Sender::Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
-                  char op, const char *table, const char *unchanged_toast) {
+Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_len, const char *value,
+                                size_t value_len, char op, const char *table, const char *unchanged_toast) {
     if (!in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "change outside a decoded transaction");
+    if (skip_ > 0) {
+        // in Kafka already: the progress record covers it
+        if (skip_ != kafka::kSkipAll) skip_--;
+        src_events_++;
+        events_skipped++;
+        return SendResult::Queued;
+    }
+    if (exactly_once()) {
+        if (committing_) return SendResult::CommitFirst;
+        if (txn_open_ && txn_events_ > 0 &&
+            (txn_events_ >= eos_.split_max_events ||
+             Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))
+            return SendResult::CommitFirst;
+        if (!txn_open_) {
+            producer_.BeginTransaction();
+            txn_open_ = true;
+            txn_began_ = Clock::now();
+            txn_events_ = 0;
+            first_uncommitted_ = final_lsn_;
+        }
+    }
     if (topic_ != topic) topic_ = topic;
-    const kafka::HeaderRef headers[6] = {
+    kafka::HeaderRef headers[7] = {
         {"op", &op, 1},
         {"lsn", lsn_.data(), lsn_.size()},
         {"xid", xid_.data(), xid_.size()},
         {"table", table, strlen(table)},
         {"commit_ts", commit_ts_.data(), commit_ts_.size()},
-        {"unchanged_toast", unchanged_toast, unchanged_toast ? strlen(unchanged_toast) : 0},
     };
+    size_t n = 5;
+    if (unchanged_toast) headers[n++] = {"unchanged_toast", unchanged_toast, strlen(unchanged_toast)};
+    if (part_ > 1) headers[n++] = {"txn_part", part_text_.data(), part_text_.size()};
     kafka::OutMessage m;
     m.key = key;
     m.key_len = key_len;
@@ -69,20 +112,25 @@ bool Sender::Send(const char *topic, const char *key, size_t key_len, const char
     m.value_len = value_len;
     m.timestamp_ms = ts_ms_;
     m.header_refs = headers;
-    m.n_header_refs = unchanged_toast ? 6 : 5;
+    m.n_header_refs = n;
     try {
         producer_.Produce(ledger_, topic_, m);
     } catch (const kafka::Error &e) {
-        if (e.kind == kafka::ErrorKind::Timeout) return false;
+        if (e.kind == kafka::ErrorKind::Timeout) return SendResult::QueueFull;
         throw;
     }
     events_sent++;
-    return true;
+    src_events_++;
+    txn_events_++;
+    return SendResult::Queued;
 }
 
 uint64_t Sender::Progress(uint64_t read_end) {
     producer_.Poll(0);
-    return queue_.ConfirmTarget(read_end);
+    uint64_t target = queue_.ConfirmTarget(read_end);
+    if (exactly_once() && txn_open_ && first_uncommitted_ != 0 && target > first_uncommitted_)
+        target = first_uncommitted_;
+    return target;
 }
 
 bool Sender::Drain(int timeout_ms) {
@@ -91,6 +139,95 @@ bool Sender::Drain(int timeout_ms) {
         if (deadline.Expired()) return false;
         producer_.Poll(deadline.SliceMs());
         kafka::CheckInterrupts();
+    }
+    return true;
+}
+
+// ---- exactly-once ----------------------------------------------------------
+
+bool Sender::InitTransactionsSlice(int slice_ms) { return producer_.InitTransactionsSlice(slice_ms); }
+
+void Sender::LoadPosition(int timeout_ms) {
+    if (position_loaded_) return;
+    if (!reader_) {
+        // (made once: a retry after a timeout reuses it)
+        kafka::Config conf(std::move(*reader_conf_));
+        reader_conf_.reset();
+        conf.Set("isolation.level", "read_committed");
+        reader_ = std::make_unique<kafka::RangeConsumer>(std::move(conf), eos_.progress_topic, timeout_ms);
+    }
+    // read_committed: the high watermark is the last stable offset
+    kafka::Watermarks wm = kafka::QueryWatermarks(*reader_, eos_.progress_topic, 0, timeout_ms);
+    kafka::EosPosition found;
+    int64_t from = std::max(wm.low, wm.high - kPositionTail);
+    for (;;) {
+        reader_->Start({{0, from, wm.high}});
+        while (const rd_kafka_message_t *msg = reader_->Next()) {
+            if (msg->key_len != eos_.transactional_id.size() || !msg->payload ||
+                memcmp(msg->key, eos_.transactional_id.data(), msg->key_len) != 0)
+                continue;
+            kafka::EosPosition p;
+            if (kafka::ParseEosPosition(std::string_view(static_cast<const char *>(msg->payload), msg->len), &p))
+                found = p;
+        }
+        if (found.valid || from == wm.low) break;
+        from = wm.low;  // not in the tail: the whole topic
+    }
+    resume_ = found;
+    committed_ = found;
+    position_loaded_ = true;
+    reader_.reset();
+}
+
+bool Sender::commit_due() const {
+    if (!txn_open_ || in_txn_) return false;
+    return committing_ || txn_events_ >= eos_.commit_max_events ||
+           Clock::now() - txn_began_ >= std::chrono::milliseconds(eos_.commit_interval_ms);
+}
+
+bool Sender::CommitTransaction(bool now, int slice_ms) {
+    if (!exactly_once() || !txn_open_) return true;
+    if (!committing_) {
+        if (!now && !commit_due()) return true;
+        kafka::EosPosition p;
+        p.valid = true;
+        if (in_txn_) {
+            p.lsn = final_lsn_;
+            p.events = src_events_;
+            p.complete = false;
+        } else {
+            p.lsn = last_complete_;
+            p.complete = true;
+        }
+        int64_t at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+        std::string value = kafka::EosPositionJson(p, eos_.transactional_id, at_ms);
+        kafka::OutMessage m;
+        m.partition = 0;
+        m.key = eos_.transactional_id.data();
+        m.key_len = eos_.transactional_id.size();
+        m.value = value.data();
+        m.value_len = value.size();
+        try {
+            producer_.Produce(progress_ledger_, eos_.progress_topic, m);
+        } catch (const kafka::Error &e) {
+            if (e.kind == kafka::ErrorKind::Timeout) return false;
+            throw;
+        }
+        pending_position_ = p;
+        committing_ = true;
+    }
+    if (!producer_.CommitTransactionSlice(slice_ms)) return false;
+    committing_ = false;
+    txn_open_ = false;
+    committed_ = pending_position_;
+    kafka_txns_committed++;
+    first_uncommitted_ = 0;
+    txn_events_ = 0;
+    if (in_txn_) {
+        part_++;
+        part_text_ = std::to_string(part_);
     }
     return true;
 }

@@ -1,41 +1,104 @@
-// The CDC worker's Kafka side (C++ zone): the idempotent producer, the
-// commit-ordered ack ledger, the current transaction's header values, the
-// topics already known to exist, and the reusable pgoutput parse buffer.
+// The CDC worker's Kafka side (C++ zone): the producer, the commit-ordered
+// ack ledger, the current transaction's header values, the topics already
+// known to exist, the reusable pgoutput parse buffer, and in exactly-once
+// mode the Kafka transactions and the progress record (kafka/eos.hpp).
 // Owned by the worker's memory context; every call from the Postgres zone
 // goes through KFDW_ENTRY.
+//
+// Exactly-once mode: the producer is transactional (transactional.id from
+// the pipeline's identity, so that a newer producer of the same pipeline
+// fences an older one).  Events go into an open Kafka transaction (begun at
+// the first event after a commit).  It is committed, with a progress record
+// naming the last source transaction it completes, at a source commit once
+// it is older than commit_interval_ms or holds commit_max_events events, at
+// a housekeeping round once it is older than commit_interval_ms, and in the
+// middle of a source transaction once it holds split_max_events events or
+// is older than kSplitAfterMs (the source transaction then spans several
+// Kafka transactions; its events after the first part carry the header
+// txn_part).  The slot is confirmed only up to the first source transaction
+// with events in a Kafka transaction that is not committed.
 #pragma once
 #include "kafka/commit_queue.hpp"
+#include "kafka/consumer.hpp"
+#include "kafka/eos.hpp"
 #include "kafka/producer.hpp"
 #include "format/pgoutput.hpp"
 
+#include <chrono>
+#include <memory>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 namespace kafka_fdw::cdc {
 
+struct ExactlyOnce {
+    std::string transactional_id;
+    std::string progress_topic;
+    int commit_interval_ms = 0;
+    uint64_t commit_max_events = 0;
+    uint64_t split_max_events = 0;
+};
+
+// A source transaction is split once its Kafka transaction is this old
+// (librdkafka's transaction.timeout.ms is 60 s by default: a Kafka
+// transaction open longer is aborted by the coordinator).
+constexpr int kSplitAfterMs = 20000;
+
 class Sender {
 public:
-    Sender(kafka::Config &&conf, const std::string &partitioner);
+    // eos nullptr: at-least-once (idempotent producer); else the conf must
+    // carry eos->transactional_id, and reader is a consumer configuration
+    // for the same cluster (the progress topic is read with it).
+    Sender(kafka::Config &&conf, const std::string &partitioner, const ExactlyOnce *eos,
+           std::unique_ptr<kafka::Config> reader);
 
     // Creates the topic when it does not exist (partitions/replication -1:
-    // the broker's defaults).
-    void EnsureTopic(const std::string &topic, int partitions, int replication, int timeout_ms);
+    // the broker's defaults; config: topic settings).
+    void EnsureTopic(const std::string &topic, int partitions, int replication, int timeout_ms,
+                     const kafka::Properties &config = {});
 
     void Begin(const format::pgoutput::Begin &b);
     void Commit();
 
+    enum class SendResult { Queued, QueueFull, CommitFirst };
     // Enqueues one event of the current transaction.  value == nullptr is a
-    // tombstone.  Returns false when the local queue stayed full for a
-    // slice (the broker is slow or down): the caller reports it and retries.
-    bool Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
-              char op, const char *table, const char *unchanged_toast);
+    // tombstone.  QueueFull: the local queue stayed full for a slice (the
+    // broker is slow or down): the caller reports it and retries.
+    // CommitFirst (exactly-once): the Kafka transaction must be committed
+    // (CommitTransaction(true)) before this event: then retry.
+    SendResult Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
+                    char op, const char *table, const char *unchanged_toast);
 
     // Serves delivery reports; returns the position the slot may be
-    // confirmed to (see CommitQueue).
+    // confirmed to (see CommitQueue; exactly-once: never past the first
+    // source transaction of an uncommitted Kafka transaction).
     uint64_t Progress(uint64_t read_end);
     // Waits up to timeout_ms for every message to be acknowledged.
     bool Drain(int timeout_ms);
+
+    // ---- exactly-once ----
+    bool exactly_once() const { return eos_.transactional_id.size() > 0; }
+    // One slice of init_transactions (fences older producers of the same
+    // transactional.id, ends their open transaction): false to call again.
+    bool InitTransactionsSlice(int slice_ms);
+    // Reads the position from the progress topic (read_committed; after
+    // InitTransactions, so that no transaction of ours is open there): what
+    // it covers is skipped.  Throws Error(Timeout/Connection) while the
+    // brokers do not answer (call again).
+    void LoadPosition(int timeout_ms);
+    void IgnorePosition() { resume_ = kafka::EosPosition{}; }
+    const kafka::EosPosition &resume_position() const { return resume_; }
+    // Commits the open Kafka transaction: with `now`, whatever its age (the
+    // caller is at a source commit, a split, or stopping), else only when
+    // due (see above) and between source transactions.  One slice: false
+    // when it is to be called again (the broker is slow or down).
+    bool CommitTransaction(bool now, int slice_ms);
+    bool commit_due() const;
+    bool kafka_txn_open() const { return txn_open_; }
+    const kafka::EosPosition &committed() const { return committed_; }
+    uint64_t kafka_txns_committed = 0;
+    uint64_t events_skipped = 0;  // covered by the progress record at start
 
     kafka::Producer &producer() { return producer_; }
     uint64_t pending() const { return queue_.pending_messages(); }
@@ -43,6 +106,7 @@ public:
     format::pgoutput::Change change;  // parse buffer, reused
 
 private:
+    using Clock = std::chrono::steady_clock;
     kafka::Producer producer_;
     kafka::CommitQueue queue_;
     std::unordered_set<std::string> topics_;
@@ -51,6 +115,26 @@ private:
     bool in_txn_ = false;
     std::string lsn_, xid_, commit_ts_;
     int64_t ts_ms_ = 0;
+    uint64_t final_lsn_ = 0;  // of the source transaction being decoded
+
+    ExactlyOnce eos_;
+    kafka::EosPosition resume_;     // from the progress topic at start
+    kafka::EosPosition committed_;  // what the last commit recorded
+    uint64_t skip_ = 0;             // events of the current source transaction still to skip
+    bool txn_open_ = false;         // a Kafka transaction is open
+    bool committing_ = false;       // its progress record is produced, commit under way
+    Clock::time_point txn_began_;
+    uint64_t txn_events_ = 0;       // events in the open Kafka transaction
+    uint64_t first_uncommitted_ = 0;  // final_lsn of its first source transaction (0: none)
+    uint64_t src_events_ = 0;       // events of the current source transaction (skipped ones too)
+    uint32_t part_ = 1;             // the current source transaction's part
+    std::string part_text_;
+    uint32_t progress_ledger_ = 0;
+    kafka::EosPosition pending_position_;  // what the commit under way records
+    uint64_t last_complete_ = 0;    // final_lsn of the last source transaction decoded whole
+    std::unique_ptr<kafka::Config> reader_conf_;
+    std::unique_ptr<kafka::RangeConsumer> reader_;
+    bool position_loaded_ = false;
 };
 
 }  // namespace kafka_fdw::cdc

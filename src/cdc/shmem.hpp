@@ -57,6 +57,14 @@ struct PipelineEntry {
     RateRing rate;
     StallWatch stall;
     SnapshotProgress snapshot;
+    // exactly-once (pipeline_status): the mode of the last worker, the
+    // position its last Kafka commit recorded, Kafka transactions committed
+    // and left open by workers that ended (aborted by the next one), since
+    // the server started
+    bool exactly_once;
+    XLogRecPtr kafka_committed_lsn;
+    uint64 kafka_transactions;
+    uint64 kafka_aborted;
 };
 
 // Sinks (see src/sink/): one worker per database and sink owner, and a short

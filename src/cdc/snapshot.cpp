@@ -277,6 +277,10 @@ void SendSnapshot(MemoryContext snap_cxt) {
     // again anyway: the pipeline's snapshot state is still pending)
     ReplicationSlotMarkDirty();
     ReplicationSlotSave();
+    // exactly-once: older producers of the pipeline fenced while the slot is
+    // ours (after the consistent point: a wait for the brokers here holds no
+    // snapshot back)
+    StartExactlyOnce();
     ReplicationSlotRelease();
     W->confirmed = start;
 
@@ -369,7 +373,9 @@ void TakeSnapshot() {
     MemoryContext snap_cxt = AllocSetContextCreate(W->cxt, "kafka_fdw snapshot", ALLOCSET_DEFAULT_SIZES);
     pg::InWorkerXact(0, [snap_cxt] { SendSnapshot(snap_cxt); });
 
-    // Every event acknowledged, then the snapshot is done.
+    // Every event acknowledged (exactly-once: committed), then the snapshot
+    // is done.
+    CommitKafka(true);
     for (;;) {
         bool drained = false;
         KFDW_ENTRY(drained = W->sender->Drain(1000););

@@ -21,6 +21,7 @@ extern "C" {
 
 extern "C" {
 PG_FUNCTION_INFO_V1(kafka_pipeline_workers);
+PG_FUNCTION_INFO_V1(kafka_pipeline_kafka);
 PG_FUNCTION_INFO_V1(kafka_snapshot_progress);
 PG_FUNCTION_INFO_V1(kafka_lag_stats);
 }
@@ -76,6 +77,28 @@ extern "C" Datum kafka_pipeline_workers(PG_FUNCTION_ARGS) {
         nulls[6] = e->last_error_at == 0;
         values[7] = LSNGetDatum(e->confirmed_lsn);
         nulls[7] = e->confirmed_lsn == InvalidXLogRecPtr;
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
+}
+
+// The Kafka side of this database's pipeline workers (exactly-once):
+// counts and positions only.
+extern "C" Datum kafka_pipeline_kafka(PG_FUNCTION_ARGS) {
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    InitMaterializedSRF(fcinfo, 0);
+    int n = 0;
+    PipelineEntry *copy = CopyEntries(&n);
+    for (int i = 0; i < n; i++) {
+        PipelineEntry *e = &copy[i];
+        if (!e->in_use || e->dboid != MyDatabaseId) continue;
+        Datum values[4];
+        bool nulls[4] = {false};
+        values[0] = CStringGetTextDatum(e->slot_name);
+        values[1] = LSNGetDatum(e->kafka_committed_lsn);
+        nulls[1] = e->kafka_committed_lsn == InvalidXLogRecPtr;
+        values[2] = Int64GetDatum((int64)e->kafka_transactions);
+        values[3] = Int64GetDatum((int64)e->kafka_aborted);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;

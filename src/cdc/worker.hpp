@@ -95,6 +95,14 @@ struct Worker {
     bool debezium;      // format "debezium" (else "row")
     bool dbz_schemas;   // its option "schemas"
     bool failover;      // option "failover": the slot is synchronized to standbys (17+)
+    // exactly-once (option "exactly_once", default true; sender.hpp)
+    bool exactly_once;
+    char *progress_topic;
+    int commit_interval_ms;
+    int64 commit_max_events;
+    int64 split_max_events;
+    bool eos_started;   // transactions initialized and the position read
+    uint64 kafka_txns_counted;  // the sender's commits already added to the entry
     char *dbname;
     // the transaction being decoded, and the position of the current change
     uint64 txn_final_lsn;
@@ -132,6 +140,12 @@ bool RenderKey(StringInfo out, RelInfo *rel, const pgo::Tuple &tup);
 // ---- dispatch.cpp: changes to Kafka, confirmation ------------------------------
 
 void CreateSender();
+// Exactly-once: fences older producers of the pipeline and reads its
+// position (once per worker; after the slot is ours).
+void StartExactlyOnce();
+// Commits the open Kafka transaction (now, or when due), waiting while the
+// brokers do not answer.
+void CommitKafka(bool now);
 void EnsureTopic(const char *topic);
 bool InExtensionSchema(Oid relid);
 void OnRelation(const pgo::Relation &msg);

@@ -115,6 +115,14 @@ void PublishProgress() {
         }
     }
     e->confirmed_lsn = W->confirmed;
+    e->exactly_once = W->exactly_once;
+    if (W->sender && W->exactly_once) {
+        // (plain reads of the sender's fields: nothing here throws)
+        const kafka::EosPosition &c = W->sender->committed();
+        e->kafka_committed_lsn = c.valid ? c.lsn : InvalidXLogRecPtr;
+        e->kafka_transactions += W->sender->kafka_txns_committed - W->kafka_txns_counted;
+        W->kafka_txns_counted = W->sender->kafka_txns_committed;
+    }
     LWLockRelease(Shared()->lock);
 }
 
@@ -125,7 +133,11 @@ void WorkerExit(int code, Datum) {
     PipelineEntry *e = W->entry;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     e->pid = 0;
-    e->snapshot = SnapshotProgress{};  // an unfinished snapshot starts over with the next worker
+    e->snapshot = SnapshotProgress{};
+    // an open Kafka transaction is aborted by the next worker's start
+    bool open = false;
+    if (W->sender) open = W->sender->kafka_txn_open();
+    if (open) e->kafka_aborted++;  // an unfinished snapshot starts over with the next worker
     TimestampTz now = GetCurrentTimestamp();
     if (W->connecting) {
         // The connection as the owner failed (FATAL: the role was dropped,
@@ -249,6 +261,7 @@ void Run() {
                         errdetail("The WAL it needed was removed (max_slot_wal_keep_size)."),
                         errhint("Drop the pipeline and create it again.")));
     W->confirmed = MyReplicationSlot->data.confirmed_flush;
+    StartExactlyOnce();
 
     MemoryContext old = MemoryContextSwitchTo(W->cxt);
     List *options = list_make2(makeDefElem(pstrdup("proto_version"), (Node *)makeString(pstrdup("1")), -1),

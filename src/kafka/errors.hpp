@@ -23,6 +23,7 @@ enum class ErrorKind {
     MessageTooLarge,  // a message exceeds a size limit
     Delivery,         // messages were not acknowledged by the broker
     Data,             // a message could not be decoded/encoded
+    Fenced,           // a transactional producer was fenced by a newer one
     Internal,         // anything else reported by librdkafka
 };
 

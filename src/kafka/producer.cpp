@@ -20,7 +20,7 @@ void UnpackOpaque(void *p, uint32_t *ledger, uint64_t *seq) {
     *seq = v & ((1ull << 40) - 1);
 }
 
-void ThrowTxnError(rd_kafka_error_t *error, const std::string &what) {
+[[noreturn]] void ThrowTxnError(rd_kafka_error_t *error, const std::string &what) {
     std::string detail = rd_kafka_error_string(error);
     rd_kafka_resp_err_t code = rd_kafka_error_code(error);
     rd_kafka_error_destroy(error);
@@ -360,6 +360,43 @@ void Producer::CommitTransaction(int timeout_ms) {
         }
         ThrowTxnError(error, "commit");
     }
+}
+
+namespace {
+// A slice's outcome: true done, false retry; throws otherwise.
+bool SliceResult(rd_kafka_error_t *error, const char *what) {
+    if (!error) return true;
+    rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+    if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+        code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
+        std::string detail = rd_kafka_error_string(error);
+        rd_kafka_error_destroy(error);
+        throw Error(ErrorKind::Fenced, std::string("could not ") + what + " Kafka transaction: the producer was fenced",
+                    detail, code)
+            .Hint("Another producer with the same transactional.id started (a second worker of the same pipeline, "
+                  "or the pipeline on a promoted standby).");
+    }
+    if ((rd_kafka_error_is_retriable(error) || code == RD_KAFKA_RESP_ERR__TIMED_OUT) && !rd_kafka_error_is_fatal(error) &&
+        !rd_kafka_error_txn_requires_abort(error)) {
+        rd_kafka_error_destroy(error);
+        return false;
+    }
+    ThrowTxnError(error, what);
+}
+}  // namespace
+
+bool Producer::InitTransactionsSlice(int slice_ms) {
+    if (txn_init_) return true;
+    bool done = SliceResult(rd_kafka_init_transactions(handle(), slice_ms), "initialize");
+    Poll(0);
+    txn_init_ = done;
+    return done;
+}
+
+bool Producer::CommitTransactionSlice(int slice_ms) {
+    bool done = SliceResult(rd_kafka_commit_transaction(handle(), slice_ms), "commit");
+    Poll(0);
+    return done;
 }
 
 void Producer::AbortTransaction(int timeout_ms) {

@@ -112,6 +112,12 @@ public:
     void CommitTransaction(int timeout_ms);
     void AbortTransaction(int timeout_ms);
     bool transactions_initialized() const { return txn_init_; }
+    // Resumable forms (a CDC worker's waits): one slice of at most slice_ms;
+    // false when the slice ran out and the call is to be made again
+    // (librdkafka resumes the same operation), true when done.  Errors that
+    // are not retriable throw; a fenced producer throws Error(Fenced).
+    bool InitTransactionsSlice(int slice_ms);
+    bool CommitTransactionSlice(int slice_ms);
 
     int timeout_ms() const { return timeout_ms_; }
     size_t open_ledgers() const { return ledgers_.size(); }

@@ -39,6 +39,8 @@ int SqlStateOf(kafka::ErrorKind kind) {
         return ERRCODE_FDW_ERROR;
     case kafka::ErrorKind::Data:
         return ERRCODE_DATA_EXCEPTION;
+    case kafka::ErrorKind::Fenced:
+        return ERRCODE_OBJECT_IN_USE;
     case kafka::ErrorKind::Internal:
         return ERRCODE_FDW_ERROR;
     }
