@@ -24,6 +24,8 @@ namespace kafka_fdw::cdc {
 void InitAtPreload();
 
 constexpr const char *kSlotPrefix = "kafka_fdw_";
+// The worker argument's bit of a second worker started for the fencing test.
+constexpr int kSecondWorkerBit = 0x40000000;
 
 // Exactly-once pipelines (docs/pipelines.md, "Exactly-once"): a Kafka
 // transaction is committed at the first source commit after this long or
@@ -35,6 +37,13 @@ constexpr int kDefaultSplitMaxEvents = 1000000;
 // Under ReplicationSlotControlLock: whether a slot is a pipeline's (in use,
 // logical, named kafka_fdw_*, plugin pgoutput).
 bool IsPipelineSlot(const ReplicationSlot *s);
+
+// For the fencing test (kafka._bridge_selftest): starts a second worker for
+// the pipeline entry of `slot_name`, which must end without touching the
+// entry or the running worker, and waits until it ended.  Returns its exit
+// status as the postmaster saw it (0: it ended), -1 when no entry or no
+// background worker slot.
+int RunSecondWorkerForTest(const char *slot_name);
 
 // ---- kafka.pipelines, read without SQL (definition.cpp) ---------------------
 //

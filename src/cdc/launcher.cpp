@@ -322,6 +322,22 @@ bool ScanSlots() {
 }
 
 }  // namespace
+
+int RunSecondWorkerForTest(const char *slot_name) {
+    int idx = -1;
+    LWLockAcquire(Shared()->lock, LW_SHARED);
+    for (int i = 0; i < Shared()->max_pipelines; i++)
+        if (Shared()->entries[i].in_use && strcmp(Shared()->entries[i].slot_name, slot_name) == 0) idx = i;
+    LWLockRelease(Shared()->lock);
+    if (idx < 0) return -1;
+    BackgroundWorkerHandle *h = StartDynamicWorker("kafka_fdw_cdc_worker_main", "kafka_fdw pipeline (second, test)",
+                                                   "kafka_fdw pipeline", idx | kSecondWorkerBit);
+    if (!h) return -1;
+    BgwHandleStatus st = WaitForBackgroundWorkerShutdown(h);
+    pfree(h);
+    return st == BGWH_STOPPED ? 0 : -1;
+}
+
 }  // namespace kafka_fdw::cdc
 
 using namespace kafka_fdw::cdc;

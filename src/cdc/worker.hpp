@@ -102,6 +102,7 @@ struct Worker {
     int64 commit_max_events;
     int64 split_max_events;
     bool eos_started;   // transactions initialized and the position read
+    bool second;        // a second worker started by hand (the fencing test): never writes the entry
     uint64 kafka_txns_counted;  // the sender's commits already added to the entry
     char *dbname;
     // the transaction being decoded, and the position of the current change

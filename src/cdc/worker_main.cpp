@@ -76,6 +76,7 @@ constexpr int kNoDefinitionRetryMs = 5000;
 // ---- shared-memory status ---------------------------------------------------
 
 void SetState(WorkerState s, const char *error) {
+    if (W->second) return;  // a second worker (the fencing test) leaves the entry alone
     PipelineEntry *e = W->entry;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     e->state = s;
@@ -103,6 +104,7 @@ void StalledOnKafka(const char *why) {
 }
 
 void PublishProgress() {
+    if (W->second) return;
     PipelineEntry *e = W->entry;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     if (W->sender && e->events_sent != W->sender->events_sent) {
@@ -223,6 +225,7 @@ void WaitingForUpdate(const char *why) {
 
 // Ends a worker that has no pipeline row to run.
 void ExitWithoutDefinition() {
+    if (W->second) proc_exit(0);
     W->no_definition = true;
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     W->entry->state = WorkerState::Stopped;
@@ -238,6 +241,7 @@ void Run() {
         // The row names another owner than the one this process connected
         // as (the pipeline was dropped and made again by another role):
         // nothing runs as the wrong role; look the owner up and start again.
+        if (W->second) proc_exit(0);
         LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
         if (W->entry->owner == W->connected_owner) W->entry->owner = InvalidOid;
         LWLockRelease(Shared()->lock);
@@ -246,6 +250,7 @@ void Run() {
     if (W->paused) WaitWhilePaused();
     CheckPrivileges();
     CreateSender();
+    if (W->snapshot_pending && W->second) proc_exit(0);
     if (W->snapshot_pending) {
         SetState(WorkerState::Running, nullptr);
         TakeSnapshot();
@@ -297,7 +302,11 @@ using namespace kafka_fdw::cdc;
 using namespace kafka_fdw::cdc::pipeline;
 
 void kafka_fdw_cdc_worker_main(Datum arg) {
-    int idx = DatumGetInt32(arg);
+    // A second worker started by hand (kafka._bridge_selftest, the fencing
+    // test): the same code, but it never writes the pipeline's entry; it
+    // must fail to acquire the slot and end, having fenced nobody.
+    bool second = (DatumGetInt32(arg) & kSecondWorkerBit) != 0;
+    int idx = DatumGetInt32(arg) & ~kSecondWorkerBit;
     // This process is ours: no fastbins.  librdkafka allocates a message and
     // seven small blocks for its five headers per event and frees them in
     // delivery-report batches; with fastbins, each freed message that merges
@@ -315,6 +324,7 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     W->cxt = cxt;
     W->scratch = AllocSetContextCreate(cxt, "kafka_fdw pipeline scratch", ALLOCSET_DEFAULT_SIZES);
     W->entry = &Shared()->entries[idx];
+    W->second = second;
     HASHCTL hctl;
     memset(&hctl, 0, sizeof hctl);
     hctl.keysize = sizeof(uint32);
@@ -327,11 +337,14 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     dboid = W->entry->dboid;
     owner = W->entry->owner;
     strlcpy(W->slot_name, W->entry->slot_name, NAMEDATALEN);
-    W->entry->pid = MyProcPid;
-    W->entry->reload = false;
+    if (!second) {
+        W->entry->pid = MyProcPid;
+        W->entry->reload = false;
+    }
     W->created_gen = W->entry->created_gen;  // before LoadDefinition looks for the row
     LWLockRelease(Shared()->lock);
-    before_shmem_exit(WorkerExit, 0);
+    if (!second) before_shmem_exit(WorkerExit, 0);
+    if (second && !OidIsValid(owner)) proc_exit(0);
 
     if (OidIsValid(owner)) {
         // As the owner.  The database's and the role's settings apply (as

@@ -10,12 +10,16 @@
 // ListOffsets round is not repeated:
 //   'range_consumers'   consumer clients made for scans and ANALYZE
 //   'watermark_rounds'  TopicWatermarks calls (planner, scans, ANALYZE, ...)
+// and 'second_pipeline_worker:<slot name>': a second worker for a running
+// pipeline, started by hand, waited for (the exactly-once fencing test).
 #include "fdw/connection.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/errors.hpp"
 #include "kafka/metadata.hpp"
 
 #include "pg/bridge.hpp"
+
+#include "cdc/cdc.hpp"
 
 #include <new>
 #include <stdexcept>
@@ -29,6 +33,10 @@ Datum kafka_bridge_selftest(PG_FUNCTION_ARGS);
 Datum kafka_bridge_selftest(PG_FUNCTION_ARGS) {
     char *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
     int32 result = 0;
+    // A second worker for a pipeline's slot, started by hand (the fencing
+    // test): waits until it ended; -1 when it could not be started.
+    if (strncmp(kind, "second_pipeline_worker:", 23) == 0)
+        PG_RETURN_INT32(kafka_fdw::cdc::RunSecondWorkerForTest(kind + 23));
     KFDW_ENTRY({
         std::string k = kind;  // a C++ object alive while exceptions fly
         if (k == "cpp_exception") throw std::runtime_error("thrown in C++");

@@ -1,0 +1,157 @@
+# Exactly-once pipelines beyond the fault test (006): fencing of a second
+# worker started by hand, a source transaction split across Kafka
+# transactions (headers txn_part) and a kill -9 in its middle (the restart
+# skips the events of it that were committed), the at-least-once mode kept
+# by {"exactly_once": false}, pipeline_status, and the options' checks.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use KafkaTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+brokers();
+my $node = kafka_node('eos');
+$node->append_conf('postgresql.conf', "restart_after_crash = on\nlog_min_messages = log\n");
+$node->restart;
+my $run = int(time() * 1000) % 100000000;
+
+sub sq { my ($sql) = @_; return $node->safe_psql('postgres', $sql); }
+
+sub wait_for
+{
+	my ($sql, $want, $timeout) = @_;
+	my $t0 = time();
+	my $got = '';
+	while (time() - $t0 < ($timeout // 60))
+	{
+		my ($rc, $out) = $node->psql('postgres', $sql);
+		$got = $rc == 0 ? $out : "error";
+		return $got if $got eq $want;
+		sleep 0.2;
+	}
+	return $got;
+}
+
+sub confirmed_all
+{
+	my ($name) = @_;
+	my $lsn = sq('SELECT pg_current_wal_lsn()');
+	return wait_for("SELECT state = 'running' AND confirmed_lsn >= '$lsn' FROM kafka.pipeline_status WHERE name = '$name'",
+		't', 120);
+}
+
+# (count, distinct ids) of a topic's events, read_committed
+sub counts
+{
+	my ($topic) = @_;
+	return sq("SELECT count(*) || ' ' || count(DISTINCT convert_from(key, 'UTF8')) FROM kafka.consume('kafka', '$topic')");
+}
+
+sq(qq{
+CREATE TABLE t (id int PRIMARY KEY, v text);
+CREATE TABLE big (id int PRIMARY KEY, v text);
+CREATE PUBLICATION pub FOR TABLE t, big;
+SELECT kafka.create_pipeline('eo', 'kafka', 'pub',
+  '{"topic_prefix": "eo$run", "split_max_events": 1000, "commit_max_events": 1000}');
+SELECT kafka.create_pipeline('alo', 'kafka', 'pub', '{"topic_prefix": "alo$run", "exactly_once": false}');
+});
+is(wait_for("SELECT count(*) FROM kafka.pipeline_status WHERE state = 'running'", '2'), '2', 'both pipelines run');
+sq("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g");
+is(confirmed_all('eo'), 't', 'the exactly-once pipeline confirms');
+is(confirmed_all('alo'), 't', 'the at-least-once pipeline confirms');
+is(counts("eo$run.public.t"), '100 100', 'exactly-once: 100 events');
+is(counts("alo$run.public.t"), '100 100', 'at-least-once: 100 events');
+
+# pipeline_status
+my $sysid = sq('SELECT system_identifier FROM pg_control_system()');
+my $slot_eo = sq("SELECT slot_name FROM kafka.pipelines WHERE name = 'eo'");
+is(sq("SELECT exactly_once || ' ' || transactional_id || ' ' || progress_topic || ' ' || (kafka_transactions > 0)
+		|| ' ' || (kafka_committed_lsn IS NOT NULL) FROM kafka.pipeline_status WHERE name = 'eo'"),
+	"true kafka_fdw-$sysid-$slot_eo __kafka_fdw_progress.$slot_eo true true",
+	'pipeline_status: transactional_id from the system identifier and the slot, the progress topic, commits');
+is(sq("SELECT exactly_once || ' ' || (transactional_id IS NULL) || ' ' || (progress_topic IS NULL)
+		|| ' ' || (kafka_transactions IS NULL) FROM kafka.pipeline_status WHERE name = 'alo'"),
+	'false true true true', 'an at-least-once pipeline has no Kafka transactions');
+# the progress topic: compacted, one partition, the position of the last commit
+is(sq("SELECT count(*) FROM kafka.partitions('kafka', '__kafka_fdw_progress.$slot_eo')"), '1',
+	'the progress topic has one partition');
+like(sq("SELECT convert_from(value, 'UTF8') FROM kafka.consume('kafka', '__kafka_fdw_progress.$slot_eo')
+		 WHERE convert_from(key, 'UTF8') = 'kafka_fdw-$sysid-$slot_eo' ORDER BY \"offset\" DESC LIMIT 1"),
+	qr/^\{"committed_at_ms":\d+,"events":null,"lsn":"[0-9A-F]+\/[0-9A-F]+","transactional_id":"kafka_fdw-$sysid-$slot_eo"\}$/,
+	'its records: the position as JSON, keyed by the transactional.id');
+
+# --- fencing: a second worker started by hand for the same pipeline ----------
+my $pid = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = 'eo'");
+my $aborted = sq("SELECT kafka_aborted FROM kafka.pipeline_status WHERE name = 'eo'");
+my $logpos = -s $node->logfile;
+is(sq("SELECT kafka._bridge_selftest('second_pipeline_worker:$slot_eo')"), '0',
+	'a second worker for the pipeline started by hand ends');
+like(slurp_file($node->logfile, $logpos), qr/replication slot "\Q$slot_eo\E" is active for PID $pid/,
+	'it could not take the slot from the running worker');
+unlike(slurp_file($node->logfile, $logpos), qr/fenced/, 'nothing was fenced');
+sq("INSERT INTO t SELECT g, 'v' || g FROM generate_series(101, 200) g");
+is(confirmed_all('eo'), 't', 'the first worker goes on');
+is(sq("SELECT worker_pid || ' ' || kafka_aborted FROM kafka.pipeline_status WHERE name = 'eo'"), "$pid $aborted",
+	'the same worker, no transaction aborted');
+is(counts("eo$run.public.t"), '200 200', 'each event once');
+
+# --- a source transaction split across Kafka transactions --------------------
+sq("INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 3500) g");
+is(confirmed_all('eo'), 't', 'a transaction of 3,500 events (split_max_events 1,000) is confirmed');
+is(sq("SELECT count(*) || ' ' || count(DISTINCT key) || ' ' || string_agg(DISTINCT coalesce(headers->>'txn_part', '1'), ',' ORDER BY coalesce(headers->>'txn_part', '1'))
+		 FROM kafka.consume('kafka', 'eo$run.public.big')"),
+	'3500 3500 1,2,3,4', 'each event once; parts 2 to 4 carry the header txn_part');
+is(sq("SELECT count(*) FROM kafka.consume('kafka', 'eo$run.public.big') WHERE headers ? 'txn_part'"), '2500',
+	'the first part has no txn_part header');
+
+# --- kill -9 in the middle of a split transaction ----------------------------
+# A transaction of 300,000 rows in parts of 1,000: the worker is killed while
+# it sends them; the next worker skips what the committed parts hold (its LOG
+# says how many of that transaction's events).  The kill's moment is chance:
+# up to three tries to hit the middle.
+my ($mid, $tries) = (0, 0);
+my $total = 3500;
+while (!$mid && $tries < 3)
+{
+	$tries++;
+	my $first = $total + 1;
+	$total += 300000;
+	sq("INSERT INTO big SELECT g, md5(g::text) FROM generate_series($first, $total) g");
+	my $victim = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = 'eo'");
+	# wait until some of it is committed in Kafka (its transactions count up)
+	my $k0 = sq("SELECT kafka_transactions FROM kafka.pipeline_status WHERE name = 'eo'");
+	wait_for("SELECT kafka_transactions >= $k0 + 3 FROM kafka.pipeline_status WHERE name = 'eo'", 't', 60);
+	$logpos = -s $node->logfile;
+	kill 'KILL', $victim;
+	wait_for('SELECT 1', '1', 120);
+	is(confirmed_all('eo'), 't', "try $tries: after the kill -9 the pipeline confirms the transaction");
+	my $log = slurp_file($node->logfile, $logpos);
+	$mid = 1 if $log =~ /pipeline "eo": exactly-once, resuming after [0-9A-F]+\/[0-9A-F]+ \((\d+) events of that transaction\)/ && $1 > 0 && $1 < 300000;
+	note "try $tries: " . ($log =~ /(pipeline "eo": exactly-once, resuming[^\n]*)/ ? $1 : 'no resume line');
+}
+ok($mid, 'a restart resumed in the middle of a split transaction (skipping its committed parts)');
+is(sq("SELECT count(*) || ' ' || count(DISTINCT key) FROM kafka.consume('kafka', 'eo$run.public.big')"),
+	"$total $total", 'each event of the split transactions once (read_committed)');
+is(confirmed_all('alo'), 't', 'the at-least-once pipeline confirms them too');
+is(sq("SELECT count(DISTINCT key) FROM kafka.consume('kafka', 'alo$run.public.big')"), $total,
+	'and has every row (duplicates allowed)');
+
+# --- the options' checks -------------------------------------------------------
+for my $case (
+	[ '{"exactly_once": "yes"}', 'pipeline option "exactly_once" must be true or false' ],
+	[ '{"commit_interval_ms": 0}', 'pipeline option "commit_interval_ms" must be a whole number from 1 to 2147483647' ],
+	[ '{"split_max_events": 10, "commit_max_events": 20}', 'pipeline option "commit_max_events" (20) must not exceed "split_max_events" (10)' ],
+	[ '{"progress_topic": "bad topic"}', 'pipeline option "progress_topic" must be a topic name' ])
+{
+	my ($rc, $out, $err) = $node->psql('postgres', "SELECT kafka.create_pipeline('bad', 'kafka', 'pub', '$case->[0]')");
+	like($err, qr/\Q$case->[1]\E/, "refused: $case->[0]");
+}
+
+my @crash = grep { !/terminated by signal 9/ && !/reinitializing/ } split /\n/, log_has_crash($node);
+is(join("\n", @crash), '', 'no backend crashed but the killed workers');
+done_testing();
