@@ -266,6 +266,8 @@ void ApplyDefinition(const PipelineDef &def) {
     W->commit_interval_ms = kDefaultCommitIntervalMs;
     W->commit_max_events = kDefaultCommitMaxEvents;
     W->split_max_events = kDefaultSplitMaxEvents;
+    W->heartbeat_ms = 0;
+    W->heartbeat_topic = nullptr;
     pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
         auto number = [v]() {
             return v->type == jbvNumeric
@@ -286,8 +288,11 @@ void ApplyDefinition(const PipelineDef &def) {
         else if (strcmp(key, "commit_interval_ms") == 0) W->commit_interval_ms = number();
         else if (strcmp(key, "commit_max_events") == 0) W->commit_max_events = number();
         else if (strcmp(key, "split_max_events") == 0) W->split_max_events = number();
+        else if (strcmp(key, "heartbeat_interval_ms") == 0) W->heartbeat_ms = number();
+        else if (strcmp(key, "heartbeat_topic") == 0) W->heartbeat_topic = string();
     });
     if (!W->progress_topic) W->progress_topic = psprintf("__kafka_fdw_progress.%s", W->slot_name);
+    if (!W->heartbeat_topic) W->heartbeat_topic = psprintf("__kafka_fdw_heartbeat.%s", W->topic_prefix);
     W->dbname = get_database_name(MyDatabaseId);
 }
 

@@ -233,7 +233,10 @@ void CommitKafka(bool now) {
     bool waited = false;
     for (;;) {
         bool done = false;
+        uint64 before = W->sender->kafka_txns_committed;
         KFDW_ENTRY(done = W->sender->CommitTransaction(now, Min(pg::g_timeout_ms, kTopicSliceMs)););
+        // (a split of a large transaction shows in pipeline_status at once)
+        if (done && now && W->sender->kafka_txns_committed != before) PublishProgress();
         if (done) break;
         char msg[512];
         DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka to commit a transaction");
@@ -241,6 +244,39 @@ void CommitKafka(bool now) {
         StalledOnKafka(msg);
     }
     if (waited) SetState(WorkerState::Running, nullptr);
+}
+
+// A heartbeat record, as Debezium's heartbeat.interval.ms sends them: key
+// {"serverName": <topic_prefix>}, value {"ts_ms": ..., "lsn": <the WAL
+// position read>}, on the heartbeat topic; between source transactions.
+// Consumers see the pipeline alive while its tables are idle, and the
+// position it has read; the slot advances as at every housekeeping.
+void SendHeartbeat(TimestampTz now) {
+    EnsureTopic(W->heartbeat_topic);
+    XLogRecPtr read = W->ctx->reader->EndRecPtr;
+    StringInfoData key, value;
+    initStringInfo(&key);
+    initStringInfo(&value);
+    appendStringInfoString(&key, "{\"serverName\":");
+    escape_json(&key, W->topic_prefix);
+    appendStringInfoChar(&key, '}');
+    appendStringInfo(&value, "{\"ts_ms\":" INT64_FORMAT ",\"lsn\":\"%X/%X\"}",
+                     (int64)((now + pg::kEpochShiftUs) / 1000), (uint32)(read >> 32), (uint32)read);
+    for (;;) {
+        Sender::SendResult r = Sender::SendResult::QueueFull;
+        KFDW_ENTRY(r = W->sender->Heartbeat(W->heartbeat_topic, std::string(key.data, key.len),
+                                              std::string(value.data, value.len)););
+        if (r == Sender::SendResult::Queued) break;
+        if (r == Sender::SendResult::CommitFirst) {
+            CommitKafka(true);
+            continue;
+        }
+        char msg[512];
+        DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka: local produce queue is full");
+        StalledOnKafka(msg);
+    }
+    pfree(key.data);
+    pfree(value.data);
 }
 
 // The extension's own tables (kafka.pipelines, kafka.group_offsets, ...,
@@ -526,6 +562,10 @@ void Housekeeping(bool force) {
     TimestampTz now = GetCurrentTimestamp();
     if (!force && now - W->last_housekeeping < 20 * 1000) return;  // 20 ms
     W->last_housekeeping = now;
+    if (W->heartbeat_ms > 0 && W->ctx && now - W->last_heartbeat >= (int64)W->heartbeat_ms * 1000) {
+        W->last_heartbeat = now;
+        SendHeartbeat(now);
+    }
     CommitKafka(false);  // a Kafka transaction open for commit_interval_ms
     uint64_t target = 0, pending = 0;
     XLogRecPtr read_end = W->ctx ? W->ctx->reader->EndRecPtr : InvalidXLogRecPtr;

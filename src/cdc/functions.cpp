@@ -321,7 +321,16 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
             if (v.type != jbvBool)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                                 errmsg("pipeline option \"exactly_once\" must be true or false")));
-        } else if (strcmp(key, "progress_topic") == 0) {
+        } else if (strcmp(key, "heartbeat_interval_ms") == 0) {
+            int64 n = -1;
+            if (v.type == jbvNumeric)
+                n = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v.val.numeric)));
+            if (n < 0 || n > PG_INT32_MAX)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"heartbeat_interval_ms\" must be a whole number from 0 (no "
+                                       "heartbeats) to %d",
+                                       PG_INT32_MAX)));
+        } else if (strcmp(key, "progress_topic") == 0 || strcmp(key, "heartbeat_topic") == 0) {
             bool ok = v.type == jbvString && v.val.string.len > 0 && v.val.string.len <= 249;
             for (int i = 0; ok && i < v.val.string.len; i++) {
                 char c = v.val.string.val[i];
@@ -329,8 +338,9 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
             }
             if (!ok)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                                errmsg("pipeline option \"progress_topic\" must be a topic name (1 to 249 of "
-                                       "A-Z, a-z, 0-9, '.', '_' and '-')")));
+                                errmsg("pipeline option \"%s\" must be a topic name (1 to 249 of "
+                                       "A-Z, a-z, 0-9, '.', '_' and '-')",
+                                       key)));
         } else if (strcmp(key, "commit_interval_ms") == 0 || strcmp(key, "commit_max_events") == 0 ||
                    strcmp(key, "split_max_events") == 0) {
             bool ok = v.type == jbvNumeric;
@@ -350,7 +360,8 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
                             errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, "
                                     "snapshot, failover, exactly_once, progress_topic, commit_interval_ms, "
-                                    "commit_max_events, split_max_events.")));
+                                    "commit_max_events, split_max_events, heartbeat_interval_ms, "
+                                    "heartbeat_topic.")));
         }
     });
     if (commit_max_events > split_max_events)

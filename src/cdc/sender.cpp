@@ -29,6 +29,7 @@ Sender::Sender(kafka::Config &&conf, const std::string &partitioner, const Exact
         eos_ = *eos;
         progress_ledger_ = producer_.OpenLedger();
     }
+    heartbeat_ledger_ = producer_.OpenLedger();
 }
 
 void Sender::EnsureTopic(const std::string &topic, int partitions, int replication, int timeout_ms,
@@ -65,7 +66,10 @@ void Sender::Commit() {
     if (!in_txn_) return;
     queue_.Close(ledger_);
     in_txn_ = false;
-    last_complete_ = final_lsn_;
+    kafka::EosPosition done;
+    done.valid = true;
+    done.lsn = final_lsn_;
+    if (kafka::Covers(done, boundary_)) boundary_ = done;
     skip_ = 0;
     producer_.Poll(0);
 }
@@ -92,6 +96,8 @@ Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_l
             txn_began_ = Clock::now();
             txn_events_ = 0;
             first_uncommitted_ = final_lsn_;
+        } else if (first_uncommitted_ == 0) {
+            first_uncommitted_ = final_lsn_;  // opened by a heartbeat
         }
     }
     if (topic_ != topic) topic_ = topic;
@@ -175,8 +181,36 @@ void Sender::LoadPosition(int timeout_ms) {
     }
     resume_ = found;
     committed_ = found;
+    boundary_ = found;
     position_loaded_ = true;
     reader_.reset();
+}
+
+Sender::SendResult Sender::Heartbeat(const std::string &topic, const std::string &key, const std::string &value) {
+    if (in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "heartbeat inside a decoded transaction");
+    if (exactly_once()) {
+        if (committing_) return SendResult::CommitFirst;
+        if (!txn_open_) {
+            producer_.BeginTransaction();
+            txn_open_ = true;
+            txn_began_ = Clock::now();
+            txn_events_ = 0;
+            first_uncommitted_ = 0;  // no source transaction in it (yet)
+        }
+    }
+    kafka::OutMessage m;
+    m.key = key.data();
+    m.key_len = key.size();
+    m.value = value.data();
+    m.value_len = value.size();
+    try {
+        producer_.Produce(heartbeat_ledger_, topic, m);
+    } catch (const kafka::Error &e) {
+        if (e.kind == kafka::ErrorKind::Timeout) return SendResult::QueueFull;
+        throw;
+    }
+    heartbeats_sent++;
+    return SendResult::Queued;
 }
 
 bool Sender::commit_due() const {
@@ -196,8 +230,8 @@ bool Sender::CommitTransaction(bool now, int slice_ms) {
             p.events = src_events_;
             p.complete = false;
         } else {
-            p.lsn = last_complete_;
-            p.complete = true;
+            p = boundary_;  // (invalid: nothing decoded or read yet: lsn 0, complete, skips nothing)
+            p.valid = true;
         }
         int64_t at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())

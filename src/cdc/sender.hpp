@@ -94,6 +94,10 @@ public:
     // due (see above) and between source transactions.  One slice: false
     // when it is to be called again (the broker is slow or down).
     bool CommitTransaction(bool now, int slice_ms);
+    // A heartbeat record (between source transactions): in exactly-once
+    // mode part of the open (or a new) Kafka transaction.  QueueFull as Send.
+    SendResult Heartbeat(const std::string &topic, const std::string &key, const std::string &value);
+    uint64_t heartbeats_sent = 0;
     bool commit_due() const;
     bool kafka_txn_open() const { return txn_open_; }
     const kafka::EosPosition &committed() const { return committed_; }
@@ -131,7 +135,12 @@ private:
     std::string part_text_;
     uint32_t progress_ledger_ = 0;
     kafka::EosPosition pending_position_;  // what the commit under way records
-    uint64_t last_complete_ = 0;    // final_lsn of the last source transaction decoded whole
+    // The position a commit between source transactions records: the
+    // furthest of the position read at start and the last source
+    // transaction decoded whole (transactions skipped at start come before
+    // the position read, and a heartbeat may come before any transaction).
+    kafka::EosPosition boundary_;
+    uint32_t heartbeat_ledger_ = 0;
     std::unique_ptr<kafka::Config> reader_conf_;
     std::unique_ptr<kafka::RangeConsumer> reader_;
     bool position_loaded_ = false;

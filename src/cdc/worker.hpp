@@ -103,6 +103,10 @@ struct Worker {
     int64 split_max_events;
     bool eos_started;   // transactions initialized and the position read
     bool second;        // a second worker started by hand (the fencing test): never writes the entry
+    // heartbeats (option "heartbeat_interval_ms", 0: none)
+    int heartbeat_ms;
+    char *heartbeat_topic;
+    TimestampTz last_heartbeat;
     uint64 kafka_txns_counted;  // the sender's commits already added to the entry
     char *dbname;
     // the transaction being decoded, and the position of the current change
@@ -147,6 +151,8 @@ void StartExactlyOnce();
 // Commits the open Kafka transaction (now, or when due), waiting while the
 // brokers do not answer.
 void CommitKafka(bool now);
+// A heartbeat record (option heartbeat_interval_ms), between transactions.
+void SendHeartbeat(TimestampTz now);
 void EnsureTopic(const char *topic);
 bool InExtensionSchema(Oid relid);
 void OnRelation(const pgo::Relation &msg);

@@ -36,6 +36,15 @@ inline uint64_t EventsToSkip(const EosPosition &p, uint64_t final_lsn) {
     return p.events;
 }
 
+// Whether position a covers at least what b covers (a is not behind b).
+inline bool Covers(const EosPosition &a, const EosPosition &b) {
+    if (!b.valid) return true;
+    if (!a.valid) return false;
+    if (a.lsn != b.lsn) return a.lsn > b.lsn;
+    if (a.complete != b.complete) return a.complete;
+    return a.complete || a.events >= b.events;
+}
+
 // The progress record's value: {"lsn":"0/16B3748","events":null|n,
 // "transactional_id":"...","committed_at_ms":n}; events null: complete.
 std::string EosPositionJson(const EosPosition &p, const std::string &transactional_id, int64_t at_ms);

@@ -16,7 +16,7 @@ use Time::HiRes qw(time sleep);
 
 brokers();
 my $node = kafka_node('eos');
-$node->append_conf('postgresql.conf', "restart_after_crash = on\nlog_min_messages = log\n");
+$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
 $node->restart;
 my $run = int(time() * 1000) % 100000000;
 

@@ -55,3 +55,21 @@ TEST(eos_skip_rule) {
     CHECK_EQ(k::EventsToSkip(part, 100), (uint64_t)40);
     CHECK_EQ(k::EventsToSkip(part, 101), (uint64_t)0);
 }
+
+TEST(eos_covers_orders_positions) {
+    k::EosPosition none, a, b, part;
+    a.valid = b.valid = part.valid = true;
+    a.lsn = 100;
+    b.lsn = 200;
+    part.lsn = 200;
+    part.complete = false;
+    part.events = 5;
+    CHECK(k::Covers(a, none));
+    CHECK(!k::Covers(none, a));
+    CHECK(k::Covers(b, a) && !k::Covers(a, b));
+    CHECK(k::Covers(b, part) && !k::Covers(part, b));  // complete beats partial at the same lsn
+    CHECK(k::Covers(part, a));
+    k::EosPosition more = part;
+    more.events = 6;
+    CHECK(k::Covers(more, part) && !k::Covers(part, more));
+}
