@@ -261,6 +261,7 @@ void ApplyDefinition(const PipelineDef &def) {
     W->debezium = false;
     W->dbz_schemas = true;
     W->failover = false;
+    W->dbz_txn_topic = false;
     pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
         auto number = [v]() {
             return v->type == jbvNumeric
@@ -276,6 +277,7 @@ void ApplyDefinition(const PipelineDef &def) {
         else if (strcmp(key, "format") == 0) W->debezium = strcmp(string(), "debezium") == 0;
         else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
         else if (strcmp(key, "failover") == 0) W->failover = v->type == jbvBool && v->val.boolean;
+        else if (strcmp(key, "transaction_topic") == 0) W->dbz_txn_topic = v->type == jbvBool && v->val.boolean;
     });
     W->dbname = get_database_name(MyDatabaseId);
 }

@@ -5,6 +5,7 @@
 //   render.cpp       a row as row_to_json renders it
 //   dispatch.cpp     pgoutput's messages to Kafka, and confirming the slot
 //   snapshot.cpp     the initial snapshot
+//   txmeta.cpp       Debezium's transaction metadata topic
 // See worker_main.cpp for how the worker runs.
 #pragma once
 
@@ -95,6 +96,8 @@ struct Worker {
     bool debezium;      // format "debezium" (else "row")
     bool dbz_schemas;   // its option "schemas"
     bool failover;      // option "failover": the slot is synchronized to standbys (17+)
+    bool dbz_txn_topic; // its option "transaction_topic"
+    dbz::Transaction *txn;  // the decoded transaction's counts (txmeta.cpp; nullptr without the option)
     char *dbname;
     // the transaction being decoded, and the position of the current change
     uint64 txn_final_lsn;
@@ -149,6 +152,14 @@ void Housekeeping(bool force);
 // ---- snapshot.cpp --------------------------------------------------------------
 
 void TakeSnapshot();
+
+// ---- txmeta.cpp: Debezium's transaction metadata (option "transaction_topic") --
+
+// The BEGIN record, at pgoutput's BEGIN (after the sender's Begin), and the
+// END record, at its COMMIT (before the sender's Commit); nothing without the
+// option.
+void TxnMetaBegin();
+void TxnMetaEnd();
 
 }  // namespace kafka_fdw::cdc::pipeline
 
