@@ -246,9 +246,11 @@ void RenderEnvelope(StringInfo out, const Relation *rel, char op, const pgo::Tup
     appendStringInfo(out, "%u,\"lsn\":" UINT64_FORMAT ",\"xmin\":null}", src.xid, src.change_lsn);
     // the event itself: when it was made
     int64 now_us = GetCurrentTimestamp() + pg::kEpochShiftUs;
-    appendStringInfo(out, ",\"transaction\":null,\"op\":\"%c\",\"ts_ms\":" INT64_FORMAT ",\"ts_us\":" INT64_FORMAT
-                          ",\"ts_ns\":" INT64_FORMAT "}",
-                     op, now_us / 1000, now_us, now_us * 1000);
+    appendStringInfoString(out, ",\"transaction\":");
+    if (src.txn) AppendTransactionBlock(out, src.txn, rel->collection, src.change_lsn);
+    else appendStringInfoString(out, "null");
+    appendStringInfo(out, ",\"op\":\"%c\",\"ts_ms\":" INT64_FORMAT ",\"ts_us\":" INT64_FORMAT ",\"ts_ns\":" INT64_FORMAT "}", op,
+                     now_us / 1000, now_us, now_us * 1000);
     if (rel->value_head[0]) appendStringInfoChar(out, '}');
 }
 

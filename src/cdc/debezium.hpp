@@ -20,6 +20,10 @@
 
 #include "pg/postgres.hpp"
 
+extern "C" {
+#include "utils/hsearch.h"
+}
+
 namespace kafka_fdw::cdc::dbz {
 
 struct Column;  // how one column is described and encoded
@@ -34,6 +38,7 @@ struct Relation {
     char *source_head;   // ',"source":{"version":...,"name":<prefix>,"ts_ms":'
     char *source_db;     // ',"db":<db>,"sequence":'
     char *source_table;  // ',"schema":<nsp>,"table":<rel>,"txId":'
+    char *collection;    // "schema.table": Debezium's data collection (transaction metadata)
 };
 
 struct Options {
@@ -48,12 +53,18 @@ struct Options {
 Relation *Describe(Oid relid, const format::pgoutput::Relation &msg, const bool *key, const Options &o,
                    MemoryContext cxt);
 
+struct Transaction;
+
 struct Source {
     int64 commit_unix_us;  // commit time, microseconds since 1970
     uint32 xid;
     uint64 commit_lsn;
     uint64 change_lsn;
     bool snapshot;  // an event of the initial snapshot (op 'r')
+    // The decoded transaction's counts (option "transaction_topic"): the
+    // event is counted and gets its `transaction` block; nullptr: the block
+    // is null (without the option, and in the initial snapshot).
+    Transaction *txn = nullptr;
 };
 
 // The key ({...} of the key columns); false when the table has none.
@@ -67,5 +78,36 @@ bool RenderKey(StringInfo out, const Relation *rel, const format::pgoutput::Tupl
 void RenderEnvelope(StringInfo out, const Relation *rel, char op, const format::pgoutput::Tuple *before,
                     bool before_key_only, const format::pgoutput::Tuple *after,
                     const format::pgoutput::Tuple *full_old, const Source &src);
+
+// ---- txmeta.cpp: Debezium's transaction metadata ------------------------------
+//
+// With provide.transaction.metadata=true Debezium's PostgreSQL connector
+// writes a BEGIN and an END record per transaction to <prefix>.transaction,
+// and a `transaction` block {id, total_order, data_collection_order} in each
+// event.  Its id is "<xid>:<LSN>", the LSN being the record's own position
+// (PostgresTransactionMonitor.adjustTxId takes the offset's last seen LSN):
+// BEGIN's message, the change's (source.lsn), the commit's end; so only the
+// xid part is the same in the records of one transaction.
+
+// The counts of the transaction being decoded: its events, in all and per
+// table (Debezium's data collection, "schema.table").
+struct Transaction {
+    MemoryContext cxt;  // what the counts take, reset by StartTransaction
+    HTAB *tables;       // collection -> events so far (made at the first event)
+    List *order;        // the tables' entries in the order of their first event
+    int64 total;
+    uint32 xid;
+};
+
+Transaction *NewTransaction(MemoryContext parent);
+void StartTransaction(Transaction *t, uint32 xid);
+
+// Counts one event of table `collection` and appends its transaction block.
+void AppendTransactionBlock(StringInfo out, Transaction *t, const char *collection, uint64 lsn);
+
+// The BEGIN or END record (end: with the counts) at `lsn`; ts_ms: the
+// commit time.  With schemas, as JsonConverter writes them.
+void RenderTransactionKey(StringInfo out, bool schemas, const Transaction *t, uint64 lsn);
+void RenderTransactionValue(StringInfo out, bool schemas, const Transaction *t, bool end, uint64 lsn, int64 ts_ms);
 
 }  // namespace kafka_fdw::cdc::dbz

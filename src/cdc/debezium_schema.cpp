@@ -429,6 +429,7 @@ Relation *Describe(Oid relid, const pgo::Relation &msg, const bool *key, const O
     escape_json(&s, msg.relname.c_str());
     appendStringInfoString(&s, ",\"txId\":");
     rel->source_table = s.data;
+    rel->collection = psprintf("%s.%s", msg.nspname.c_str(), msg.relname.c_str());
     MemoryContextSwitchTo(old);
     return rel;
 }

@@ -268,6 +268,7 @@ void ApplyDefinition(const PipelineDef &def) {
     W->split_max_events = kDefaultSplitMaxEvents;
     W->heartbeat_ms = 0;
     W->heartbeat_topic = nullptr;
+    W->dbz_txn_topic = false;
     pg::ForEachJsonbMember(def.options, [](char *key, JsonbValue *v) {
         auto number = [v]() {
             return v->type == jbvNumeric
@@ -290,6 +291,7 @@ void ApplyDefinition(const PipelineDef &def) {
         else if (strcmp(key, "split_max_events") == 0) W->split_max_events = number();
         else if (strcmp(key, "heartbeat_interval_ms") == 0) W->heartbeat_ms = number();
         else if (strcmp(key, "heartbeat_topic") == 0) W->heartbeat_topic = string();
+        else if (strcmp(key, "transaction_topic") == 0) W->dbz_txn_topic = v->type == jbvBool && v->val.boolean;
     });
     if (!W->progress_topic) W->progress_topic = psprintf("__kafka_fdw_progress.%s", W->slot_name);
     if (!W->heartbeat_topic) W->heartbeat_topic = psprintf("__kafka_fdw_heartbeat.%s", W->topic_prefix);

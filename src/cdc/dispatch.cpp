@@ -399,7 +399,7 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
 // an event of the initial snapshot, at the slot's start).
 dbz::Source CurrentSource(bool snapshot) {
     if (snapshot) return dbz::Source{W->txn_commit_unix_us, 0, W->txn_final_lsn, W->txn_final_lsn, true};
-    return dbz::Source{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn, false};
+    return dbz::Source{W->txn_commit_unix_us, W->txn_xid, W->txn_final_lsn, W->change_lsn, false, W->txn};
 }
 
 namespace {
@@ -489,8 +489,10 @@ void OnMessage(const char *data, int len) {
             W->txn_xid = b.xid;
             W->txn_commit_unix_us = b.commit_time + pg::kEpochShiftUs;
         });
+        TxnMetaBegin();
         break;
     case 'C':
+        TxnMetaEnd();
         KFDW_ENTRY(W->sender->Commit(););
         CommitKafka(false);
         break;

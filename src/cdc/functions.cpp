@@ -262,13 +262,14 @@ bool LockPipeline(const pg::OwnerSpi &own, const PipelineDef &def) {
 bool CheckOptions(Jsonb *opts, bool *failover) {
     if (!JB_ROOT_IS_OBJECT(opts))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pipeline options must be a JSON object")));
-    bool debezium_format = false, schemas_given = false, snapshot = false;
-    bool *debezium = &debezium_format, *schemas = &schemas_given, *take_snapshot = &snapshot;
+    bool debezium_format = false, schemas_given = false, txn_topic_given = false, snapshot = false;
+    bool *debezium = &debezium_format, *schemas = &schemas_given, *txn_topic = &txn_topic_given,
+         *take_snapshot = &snapshot;
     *failover = false;
     int64 commit_max_events = kDefaultCommitMaxEvents, split_max_events = kDefaultSplitMaxEvents;
     int64 *commit_max = &commit_max_events, *split_max = &split_max_events;
-    pg::ForEachJsonbMember(opts, [debezium, schemas, take_snapshot, failover, commit_max, split_max](char *key,
-                                                                                                  JsonbValue *jv) {
+    pg::ForEachJsonbMember(opts, [debezium, schemas, txn_topic, take_snapshot, failover, commit_max,
+                                  split_max](char *key, JsonbValue *jv) {
         const JsonbValue &v = *jv;
         if (strcmp(key, "topic_prefix") == 0) {
             bool ok = v.type == jbvString && v.val.string.len > 0;
@@ -308,6 +309,11 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                                 errmsg("pipeline option \"schemas\" must be true or false")));
             *schemas = true;
+        } else if (strcmp(key, "transaction_topic") == 0) {
+            if (v.type != jbvBool)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("pipeline option \"transaction_topic\" must be true or false")));
+            *txn_topic = true;
         } else if (strcmp(key, "failover") == 0) {
             if (v.type != jbvBool)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -359,9 +365,9 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
                             errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, "
-                                    "snapshot, failover, exactly_once, progress_topic, commit_interval_ms, "
-                                    "commit_max_events, split_max_events, heartbeat_interval_ms, "
-                                    "heartbeat_topic.")));
+                                    "transaction_topic, snapshot, failover, exactly_once, progress_topic, "
+                                    "commit_interval_ms, commit_max_events, split_max_events, "
+                                    "heartbeat_interval_ms, heartbeat_topic.")));
         }
     });
     if (commit_max_events > split_max_events)
@@ -372,6 +378,9 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
     if (schemas_given && !debezium_format)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("pipeline option \"schemas\" applies to \"format\": \"debezium\" only")));
+    if (txn_topic_given && !debezium_format)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("pipeline option \"transaction_topic\" applies to \"format\": \"debezium\" only")));
     return snapshot;
 }
 

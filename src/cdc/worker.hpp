@@ -5,6 +5,7 @@
 //   render.cpp       a row as row_to_json renders it
 //   dispatch.cpp     pgoutput's messages to Kafka, and confirming the slot
 //   snapshot.cpp     the initial snapshot
+//   txmeta.cpp       Debezium's transaction metadata topic
 // See worker_main.cpp for how the worker runs.
 #pragma once
 
@@ -108,6 +109,8 @@ struct Worker {
     char *heartbeat_topic;
     TimestampTz last_heartbeat;
     uint64 kafka_txns_counted;  // the sender's commits already added to the entry
+    bool dbz_txn_topic; // its option "transaction_topic"
+    dbz::Transaction *txn;  // the decoded transaction's counts (txmeta.cpp; nullptr without the option)
     char *dbname;
     // the transaction being decoded, and the position of the current change
     uint64 txn_final_lsn;
@@ -170,6 +173,14 @@ void Housekeeping(bool force);
 // ---- snapshot.cpp --------------------------------------------------------------
 
 void TakeSnapshot();
+
+// ---- txmeta.cpp: Debezium's transaction metadata (option "transaction_topic") --
+
+// The BEGIN record, at pgoutput's BEGIN (after the sender's Begin), and the
+// END record, at its COMMIT (before the sender's Commit); nothing without the
+// option.
+void TxnMetaBegin();
+void TxnMetaEnd();
 
 }  // namespace kafka_fdw::cdc::pipeline
 

@@ -14,7 +14,9 @@
 # kafka.consume and decodes every key and value with JsonConverter
 # (test/interop/connect/DecodeEvents.java); compares the decoded values with
 # what Postgres computes for the same row (days since 1970, microseconds,
-# unscaled decimals, ...).  Prints "ok - ..." / "not ok - ..." lines and
+# unscaled decimals, ...).  The pipeline with schemas also writes Debezium's
+# transaction metadata ("transaction_topic": true): its BEGIN/END records and
+# the events' transaction blocks are decoded too.  Prints "ok - ..." / "not ok - ..." lines and
 # "N passed, N failed"; drops what it created at exit.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -82,7 +84,7 @@ CREATE TABLE $TABLE (
   s smallint, big bigint, addr inet, txt text);
 CREATE PUBLICATION ${TAG}_pub FOR TABLE $TABLE;
 SELECT kafka.create_pipeline('${TAG}', '$SERVER', '${TAG}_pub',
-  '{"format": "debezium", "topic_prefix": "${TAG}", "partitions": 1}');
+  '{"format": "debezium", "topic_prefix": "${TAG}", "partitions": 1, "transaction_topic": true}');
 SELECT kafka.create_pipeline('${TAG}_plain', '$SERVER', '${TAG}_pub',
   '{"format": "debezium", "schemas": false, "topic_prefix": "${TAG}_plain", "partitions": 1}');
 SQL
@@ -234,5 +236,37 @@ SQL
 )
 [[ $r == "false c $(grep '^1 value.after.d ' "$WORK/expected" | cut -d' ' -f3) {\"id\": 1}" ]]
 check $? "\"schemas\": false sends the payload alone (got: $r)"
+
+# Debezium's transaction metadata: one BEGIN and one END per transaction with
+# events (the 8 statements that change rows; the DDL ones have none)
+TXT=${TAG}.transaction
+for _ in $(seq 1 150); do
+    x=$("${PSQL[@]}" -c "SELECT coalesce(sum(high - low), 0) FROM kafka.partitions('$SERVER', '$TXT')" 2>/dev/null)
+    [[ $x == 16 ]] && break
+    sleep 0.2
+done
+[[ $x == 16 ]]; check $? "the transaction topic holds 16 records (has ${x:-?})"
+dump "$TXT" "$WORK/txrecords" || bail "reading $TXT"
+if "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$(<"$CP_FILE")" \
+        "$CONNECT_DIR/DecodeEvents.java" <"$WORK/txrecords" >"$WORK/txdecoded" 2>"$WORK/java.err"; then
+    ok "JsonConverter (schemas.enable=true) decodes every BEGIN and END record: $(tail -1 "$WORK/txdecoded")"
+else
+    sed 's/^/# /' "$WORK/java.err" | tail -20
+    not_ok "JsonConverter (schemas.enable=true) decodes every BEGIN and END record"
+fi
+txhas() { grep -qxF -- "$1" "$WORK/txdecoded"; }
+txhas "1 schema.key io.debezium.connector.common.TransactionMetadataKey" &&
+    txhas "1 schema.value io.debezium.connector.common.TransactionMetadataValue"
+check $? "transaction records: Debezium's TransactionMetadataKey and TransactionMetadataValue schemas"
+st=$(awk '$2 == "value.status" { printf "%s%s", sep, $3; sep = " " }' "$WORK/txdecoded")
+[[ $st == "$(printf 'BEGIN END %.0s' {1..8} | sed 's/ $//')" ]]; check $? "BEGIN, END for each of the 8 transactions ($st)"
+txhas "1 value.event_count null" && txhas "1 value.data_collections null"; check $? "BEGIN: no counts"
+txhas "8 value.event_count 2" && txhas "8 value.data_collections [Struct{data_collection=public.$TABLE,event_count=2}]"
+check $? "the key change's END: 2 events of the table (the delete and the create)"
+grep -Eq '^1 key Struct\{id=[0-9]+:[0-9]+\}$' "$WORK/txdecoded"; check $? "the key: {id: <xid>:<lsn>}"
+expect "1 schema.value.transaction event.block" "events: the transaction block (event.block)"
+expect "4 value.transaction.total_order 1" "the key change's delete: total_order 1"
+expect "6 value.transaction.total_order 2" "its create: total_order 2 (the tombstone does not count)"
+expect "6 value.transaction.data_collection_order 2" "and data_collection_order 2"
 
 finish
