@@ -39,8 +39,9 @@ is(wait_sql($node, "SELECT state FROM kafka.pipeline_status WHERE name = 'hb'", 
 
 my $work = "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
   WHILE clock_timestamp() < t0 + interval '$busy_s s' LOOP
-    INSERT INTO busy (v) SELECT repeat('x', 200) FROM generate_series(1, 200);
+    INSERT INTO busy (v) SELECT repeat('x', 200) FROM generate_series(1, 100);
     COMMIT;
+    PERFORM pg_sleep(0.01);
   END LOOP; END \$\$";
 my $t0 = time();
 my $start_lsn = sq('SELECT pg_current_wal_lsn()');
@@ -50,6 +51,7 @@ my $other = { out => '', err => '' };
 $other->{h} = IPC::Run::start([ 'psql', '-X', '-At', '-d', $node->connstr('other'), '-c', $work ],
 	'<', \undef, '>', \$other->{out}, '2>', \$other->{err}, IPC::Run::timeout($busy_s + 120));
 
+# (about 2 MB/s from each writer)
 # samples: [seconds since start, current WAL position, the slot's restart_lsn]
 my @samples;
 while (time() - $t0 < $busy_s + 2)
@@ -66,7 +68,7 @@ is($other->{err}, '', 'the busy writer of the other database ends');
 my $end_lsn = sq('SELECT pg_current_wal_lsn()');
 my $written = sq("SELECT pg_wal_lsn_diff('$end_lsn', '$start_lsn')");
 note sprintf('%d s of writes: %.1f MB of WAL', $busy_s, $written / 1048576);
-cmp_ok($written, '>', 50 * 1048576, 'the writers wrote more than 50 MB of WAL');
+cmp_ok($written, '>', 20 * 1048576, 'the writers wrote more than 20 MB of WAL');
 
 # the slot never holds WAL older than 40 s
 my ($checked, $held_too_long) = (0, 0);
