@@ -57,3 +57,10 @@ SELECT p.name,
   LEFT JOIN @extschema@._pipeline_workers() w ON w.slot_name = p.slot_name
   LEFT JOIN @extschema@._pipeline_kafka() k ON k.slot_name = p.slot_name
   LEFT JOIN pg_catalog.pg_replication_slots r ON r.slot_name = p.slot_name AND r.database = current_database();
+
+-- Changes a pipeline's options (merged into its options; a member whose
+-- value is null is removed); its worker starts again with them.  Who may:
+-- as for pause_pipeline.
+CREATE FUNCTION @extschema@.alter_pipeline(name text, options jsonb)
+  RETURNS void
+  AS 'MODULE_PATHNAME', 'kafka_alter_pipeline' LANGUAGE C STRICT VOLATILE;

@@ -40,6 +40,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(kafka_create_pipeline);
 PG_FUNCTION_INFO_V1(kafka_drop_pipeline);
 PG_FUNCTION_INFO_V1(kafka_pause_pipeline);
+PG_FUNCTION_INFO_V1(kafka_alter_pipeline);
 PG_FUNCTION_INFO_V1(kafka_resume_pipeline);
 PG_FUNCTION_INFO_V1(kafka_restore_pipeline);
 }
@@ -578,6 +579,47 @@ static Datum SetPaused(FunctionCallInfo fcinfo, bool paused) {
 }
 
 extern "C" Datum kafka_pause_pipeline(PG_FUNCTION_ARGS) { return SetPaused(fcinfo, true); }
+
+// kafka.alter_pipeline(name, options): the options merged into the
+// pipeline's (a member whose value is JSON null is removed), checked as
+// create_pipeline checks them; the worker starts again with them.  Not
+// "snapshot" (an initial snapshot is made by create_pipeline or
+// restore_pipeline) nor a change of "failover" (the slot's own flag).
+extern "C" Datum kafka_alter_pipeline(PG_FUNCTION_ARGS) {
+    char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    Jsonb *change = PG_GETARG_JSONB_P(1);
+    if (!JB_ROOT_IS_OBJECT(change))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pipeline options must be a JSON object")));
+    pg::ForEachJsonbMember(change, [](char *key, JsonbValue *) {
+        if (strcmp(key, "snapshot") == 0)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("pipeline option \"snapshot\" cannot be altered"),
+                            errhint("An initial snapshot is taken by create_pipeline or restore_pipeline.")));
+    });
+    PipelineDef row = OpenManagedPipeline(name);
+    bool old_failover = false;
+    (void)CheckOptions(row.options, &old_failover);
+    pg::OwnerSpi own;
+    BeginOwnSql(&own);
+    (void)LockPipeline(own, row);
+    Oid types[2] = {TEXTOID, JSONBOID};
+    Datum values[2] = {CStringGetTextDatum(name), JsonbPGetDatum(change)};
+    Exec(psprintf("UPDATE %s.pipelines SET options = pg_catalog.jsonb_strip_nulls(options OPERATOR(pg_catalog.||) $2) "
+                  "WHERE name OPERATOR(pg_catalog.=) $1 RETURNING options",
+                  own.schema),
+         2, types, values, SPI_OK_UPDATE_RETURNING);
+    bool isnull;
+    Jsonb *merged = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    bool new_failover = false;
+    (void)CheckOptions(merged, &new_failover);
+    if (new_failover != old_failover)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("pipeline option \"failover\" cannot be altered"),
+                        errdetail("It is a property of the pipeline's replication slot, made by create_pipeline.")));
+    Remember(Pending::Reload, row.slot_name);
+    pg::EndOwnerSpi(&own);
+    PG_RETURN_VOID();
+}
 extern "C" Datum kafka_resume_pipeline(PG_FUNCTION_ARGS) { return SetPaused(fcinfo, false); }
 
 // kafka.restore_pipeline(name, snapshot): a pipeline whose replication slot

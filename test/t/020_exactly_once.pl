@@ -141,6 +141,26 @@ is(confirmed_all('alo'), 't', 'the at-least-once pipeline confirms them too');
 is(sq("SELECT count(DISTINCT key) FROM kafka.consume('kafka', 'alo$run.public.big')"), $total,
 	'and has every row (duplicates allowed)');
 
+# --- alter_pipeline: the at-least-once pipeline becomes exactly-once -----------
+my $alo_pid = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = 'alo'");
+sq(qq{SELECT kafka.alter_pipeline('alo', '{"exactly_once": null, "heartbeat_interval_ms": 500}')});
+is(sq("SELECT options FROM kafka.pipelines WHERE name = 'alo'"),
+	qq({"topic_prefix": "alo$run", "heartbeat_interval_ms": 500}), 'alter_pipeline merges the options (null removes one)');
+is(wait_for("SELECT exactly_once AND worker_pid <> $alo_pid AND state = 'running' FROM kafka.pipeline_status WHERE name = 'alo'", 't'),
+	't', 'its worker starts again, exactly-once (the default)');
+sq("INSERT INTO t VALUES (1000, 'after alter')");
+is(confirmed_all('alo'), 't', 'and confirms');
+is(sq("SELECT count(*) FROM kafka.consume('kafka', 'alo$run.public.t') WHERE convert_from(key, 'UTF8') = '{\"id\":1000}'"),
+	'1', 'its new change is in the topic');
+my ($arc, $aout, $aerr) = $node->psql('postgres', qq{SELECT kafka.alter_pipeline('alo', '{"snapshot": true}')});
+like($aerr, qr/pipeline option "snapshot" cannot be altered/, 'snapshot cannot be altered');
+($arc, $aout, $aerr) = $node->psql('postgres', qq{SELECT kafka.alter_pipeline('alo', '{"partitions": "x"}')});
+like($aerr, qr/pipeline option "partitions" must be a number/, 'the merged options are checked');
+sq("CREATE ROLE mallory LOGIN");
+($arc, $aout, $aerr) = $node->psql('postgres', qq{SET ROLE mallory; SELECT kafka.alter_pipeline('alo', '{"exactly_once": false}')});
+like($aerr, qr/permission denied|must be|owner/, 'a plain role cannot alter another role\'s pipeline');
+is(sq("SELECT options ? 'exactly_once' FROM kafka.pipelines WHERE name = 'alo'"), 'f', 'its options are unchanged');
+
 # --- the options' checks -------------------------------------------------------
 for my $case (
 	[ '{"exactly_once": "yes"}', 'pipeline option "exactly_once" must be true or false' ],
