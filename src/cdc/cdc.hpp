@@ -31,7 +31,7 @@ constexpr int kSecondWorkerBit = 0x40000000;
 // transaction is committed at the first source commit after this long or
 // this many events, and a source transaction is split across Kafka
 // transactions after split_max_events.
-constexpr int kDefaultCommitIntervalMs = 20;
+constexpr int kDefaultCommitIntervalMs = 10;
 constexpr int kDefaultCommitMaxEvents = 100000;
 constexpr int kDefaultSplitMaxEvents = 1000000;
 // Under ReplicationSlotControlLock: whether a slot is a pipeline's (in use,

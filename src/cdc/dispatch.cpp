@@ -14,6 +14,7 @@
 #include "pg/worker.hpp"
 
 extern "C" {
+#include "access/xlog.h"
 #include "common/jsonapi.h"
 #include "replication/slot.h"
 #include "storage/lwlock.h"
@@ -89,6 +90,8 @@ namespace {
 // A topic's metadata is asked for in slices of this length while the brokers
 // do not answer (each failed slice is reported in pipeline_status).
 constexpr int kTopicSliceMs = 2000;
+// WAL not read yet beyond which an exactly-once worker is catching up.
+constexpr uint64 kBehindBytes = 4 * 1024 * 1024;
 
 // Kafka topic names allow [A-Za-z0-9._-]; anything else becomes '_'.
 char *TopicName(const char *prefix, const char *nsp, const char *rel) {
@@ -230,11 +233,20 @@ void StartExactlyOnce() {
 // while the brokers do not answer (pipeline_status says so).
 void CommitKafka(bool now) {
     if (!W->exactly_once) return;
+    bool behind = false;
+    if (!now) {
+        bool due = false;
+        KFDW_ENTRY(due = W->sender->commit_due(false););
+        if (!due) return;
+        // catching up (more than kBehindBytes of WAL not read yet): commit
+        // less often (Sender::kBehindFactor)
+        behind = W->ctx && GetFlushRecPtr(nullptr) > W->ctx->reader->EndRecPtr + kBehindBytes;
+    }
     bool waited = false;
     for (;;) {
         bool done = false;
         uint64 before = W->sender->kafka_txns_committed;
-        KFDW_ENTRY(done = W->sender->CommitTransaction(now, Min(pg::g_timeout_ms, kTopicSliceMs)););
+        KFDW_ENTRY(done = W->sender->CommitTransaction(now, Min(pg::g_timeout_ms, kTopicSliceMs), behind););
         // (a split of a large transaction shows in pipeline_status at once)
         if (done && now && W->sender->kafka_txns_committed != before) PublishProgress();
         if (done) break;

@@ -213,16 +213,17 @@ Sender::SendResult Sender::Heartbeat(const std::string &topic, const std::string
     return SendResult::Queued;
 }
 
-bool Sender::commit_due() const {
+bool Sender::commit_due(bool behind) const {
     if (!txn_open_ || in_txn_) return false;
-    return committing_ || txn_events_ >= eos_.commit_max_events ||
-           Clock::now() - txn_began_ >= std::chrono::milliseconds(eos_.commit_interval_ms);
+    if (committing_ || txn_events_ >= eos_.commit_max_events) return true;
+    int64_t interval = (int64_t)eos_.commit_interval_ms * (behind ? kBehindFactor : 1);
+    return Clock::now() - txn_began_ >= std::chrono::milliseconds(interval);
 }
 
-bool Sender::CommitTransaction(bool now, int slice_ms) {
+bool Sender::CommitTransaction(bool now, int slice_ms, bool behind) {
     if (!exactly_once() || !txn_open_) return true;
     if (!committing_) {
-        if (!now && !commit_due()) return true;
+        if (!now && !commit_due(behind)) return true;
         kafka::EosPosition p;
         p.valid = true;
         if (in_txn_) {

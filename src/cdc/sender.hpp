@@ -44,6 +44,7 @@ struct ExactlyOnce {
 // (librdkafka's transaction.timeout.ms is 60 s by default: a Kafka
 // transaction open longer is aborted by the coordinator).
 constexpr int kSplitAfterMs = 20000;
+constexpr int kBehindFactor = 10;
 
 class Sender {
 public:
@@ -93,12 +94,15 @@ public:
     // caller is at a source commit, a split, or stopping), else only when
     // due (see above) and between source transactions.  One slice: false
     // when it is to be called again (the broker is slow or down).
-    bool CommitTransaction(bool now, int slice_ms);
+    // behind: the worker has WAL waiting to be read (catching up): then a
+    // Kafka transaction is due only after kBehindFactor x commit_interval_ms
+    // (fewer commit waits while latency matters less).
+    bool CommitTransaction(bool now, int slice_ms, bool behind = false);
     // A heartbeat record (between source transactions): in exactly-once
     // mode part of the open (or a new) Kafka transaction.  QueueFull as Send.
     SendResult Heartbeat(const std::string &topic, const std::string &key, const std::string &value);
     uint64_t heartbeats_sent = 0;
-    bool commit_due() const;
+    bool commit_due(bool behind) const;
     bool kafka_txn_open() const { return txn_open_; }
     const kafka::EosPosition &committed() const { return committed_; }
     uint64_t kafka_txns_committed = 0;
