@@ -12,6 +12,7 @@
 // start and each table's first appearance, and the lookup start that finds
 // the owner.
 #include "cdc/worker.hpp"
+#include "cdc/outbox.hpp"
 
 #include "pg/datum.hpp"
 #include "pg/security.hpp"
@@ -277,6 +278,7 @@ void ApplyDefinition(const PipelineDef &def) {
         else if (strcmp(key, "schemas") == 0) W->dbz_schemas = !(v->type == jbvBool && !v->val.boolean);
         else if (strcmp(key, "failover") == 0) W->failover = v->type == jbvBool && v->val.boolean;
     });
+    W->outbox_topics = outbox::Topics(def.options);
     W->dbname = get_database_name(MyDatabaseId);
 }
 
@@ -313,7 +315,10 @@ bool LoadDefinition() {
         MemoryContext old = MemoryContextSwitchTo(W->cxt);
         PipelineDef def;
         found = ReadPipeline(nullptr, W->slot_name, false, &def);
-        if (found) ApplyDefinition(def);
+        if (found) {
+            ApplyDefinition(def);
+            LoadOutboxSecret();
+        }
         MemoryContextSwitchTo(old);
     });
     return found;

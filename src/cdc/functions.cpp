@@ -22,6 +22,7 @@
 #include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
+#include "cdc/outbox.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
@@ -314,10 +315,12 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
                                 errmsg("pipeline option \"failover\" needs PostgreSQL 17 or later"),
                                 errdetail("Failover slots (synchronized to standbys) came with PostgreSQL 17.")));
             *failover = v.val.boolean;
+        } else if (strcmp(key, "outbox_topics") == 0) {
+            outbox::CheckTopicsOption(&v);
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
                             errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, "
-                                    "snapshot, failover.")));
+                                    "snapshot, failover, outbox_topics.")));
         }
     });
     if (schemas_given && !debezium_format)

@@ -80,6 +80,31 @@ bool Sender::Send(const char *topic, const char *key, size_t key_len, const char
     return true;
 }
 
+bool Sender::SendOutbox(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
+                        const kafka::HeaderRef *headers, size_t n_headers) {
+    if (!in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "outbox message outside a decoded transaction");
+    outbox_headers_.assign(headers, headers + n_headers);
+    outbox_headers_.push_back({"lsn", lsn_.data(), lsn_.size()});
+    outbox_headers_.push_back({"xid", xid_.data(), xid_.size()});
+    outbox_headers_.push_back({"commit_ts", commit_ts_.data(), commit_ts_.size()});
+    kafka::OutMessage m;
+    m.key = key;
+    m.key_len = key_len;
+    m.value = value;
+    m.value_len = value_len;
+    m.timestamp_ms = ts_ms_;
+    m.header_refs = outbox_headers_.data();
+    m.n_header_refs = outbox_headers_.size();
+    try {
+        producer_.Produce(ledger_, topic, m);
+    } catch (const kafka::Error &e) {
+        if (e.kind == kafka::ErrorKind::Timeout) return false;
+        throw;
+    }
+    events_sent++;
+    return true;
+}
+
 uint64_t Sender::Progress(uint64_t read_end) {
     producer_.Poll(0);
     return queue_.ConfirmTarget(read_end);

@@ -31,6 +31,12 @@ public:
     bool Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
               char op, const char *table, const char *unchanged_toast);
 
+    // Enqueues an outbox message of the current transaction
+    // (kafka.produce_on_commit): the caller's headers, then lsn, xid and
+    // commit_ts as for row events.  As Send.
+    bool SendOutbox(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
+                    const kafka::HeaderRef *headers, size_t n_headers);
+
     // Serves delivery reports; returns the position the slot may be
     // confirmed to (see CommitQueue).
     uint64_t Progress(uint64_t read_end);
@@ -50,6 +56,7 @@ private:
     uint32_t ledger_ = 0;
     bool in_txn_ = false;
     std::string lsn_, xid_, commit_ts_;
+    std::vector<kafka::HeaderRef> outbox_headers_;  // reused
     int64_t ts_ms_ = 0;
 };
 
