@@ -69,8 +69,8 @@ CREATE VIEW @extschema@.outbox_status AS
 SELECT p.name AS pipeline,
        (SELECT pg_catalog.jsonb_agg(t) FROM pg_catalog.jsonb_array_elements_text(p.options -> 'outbox_topics') t)
          AS outbox_topics,
-       pg_catalog.coalesce(c.messages_sent, 0) AS messages_sent,
-       pg_catalog.coalesce(c.messages_dropped, 0) AS messages_dropped,
+       coalesce(c.messages_sent, 0) AS messages_sent,
+       coalesce(c.messages_dropped, 0) AS messages_dropped,
        c.last_dropped_at
   FROM @extschema@.pipelines p
   LEFT JOIN @extschema@._outbox_counts() c ON c.slot_name OPERATOR(pg_catalog.=) p.slot_name::pg_catalog.text;
