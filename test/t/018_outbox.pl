@@ -201,6 +201,19 @@ ok(slurp_file($node->logfile) =~ qr/pipeline "$pipe": dropped a logical message 
 	'and logged');
 is(sq("SELECT state FROM kafka.pipeline_status WHERE name = '$pipe'"), 'running', 'the pipeline runs on');
 
+# ---- pg_dump keeps the grants (after their pipeline), not the secret -----------------
+my $dump = $node->basedir . '/outbox.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', 'postgres' ], 'pg_dump -Fc');
+$node->command_ok([ 'createdb', 'ob_copy' ], 'createdb ob_copy');
+$node->command_ok([ 'pg_restore', '-d', 'ob_copy', $dump ], 'pg_restore without an error');
+is($node->safe_psql('ob_copy', "SELECT pipeline || ' ' || grantee FROM kafka.outbox_grants"),
+	"$pipe alice", 'the grant is restored');
+my $secret_differs = $node->safe_psql('postgres', "SELECT secret::text FROM kafka.outbox_secret") ne
+  $node->safe_psql('ob_copy', "SELECT secret::text FROM kafka.outbox_secret");
+ok($secret_differs, 'the restored database has a secret of its own');
+$node->safe_psql('ob_copy', "SELECT kafka.drop_pipeline('$pipe')");
+$node->safe_psql('postgres', 'DROP DATABASE ob_copy');
+
 # ---- revoke, drop ----------------------------------------------------------------
 ($rc, $out, $err) = as('ob_owner', qq{SELECT kafka.revoke_produce_on_commit('$pipe', 'alice')});
 is($rc, 0, 'the owner revokes it') or diag $err;
