@@ -67,8 +67,7 @@ CREATE FUNCTION @extschema@._outbox_counts(
 -- them (forged, or not transactional), since the server started.
 CREATE VIEW @extschema@.outbox_status AS
 SELECT p.name AS pipeline,
-       (SELECT pg_catalog.jsonb_agg(t) FROM pg_catalog.jsonb_array_elements_text(p.options -> 'outbox_topics') t)
-         AS outbox_topics,
+       p.options OPERATOR(pg_catalog.->) 'outbox_topics' AS outbox_topics,
        coalesce(c.messages_sent, 0) AS messages_sent,
        coalesce(c.messages_dropped, 0) AS messages_dropped,
        c.last_dropped_at
