@@ -12,6 +12,7 @@
 // start and each table's first appearance, and the lookup start that finds
 // the owner.
 #include "cdc/worker.hpp"
+#include "cdc/outbox.hpp"
 
 #include "pg/datum.hpp"
 #include "pg/security.hpp"
@@ -295,6 +296,7 @@ void ApplyDefinition(const PipelineDef &def) {
     });
     if (!W->progress_topic) W->progress_topic = psprintf("__kafka_fdw_progress.%s", W->slot_name);
     if (!W->heartbeat_topic) W->heartbeat_topic = psprintf("__kafka_fdw_heartbeat.%s", W->topic_prefix);
+    W->outbox_topics = outbox::Topics(def.options);
     W->dbname = get_database_name(MyDatabaseId);
 }
 
@@ -331,7 +333,10 @@ bool LoadDefinition() {
         MemoryContext old = MemoryContextSwitchTo(W->cxt);
         PipelineDef def;
         found = ReadPipeline(nullptr, W->slot_name, false, &def);
-        if (found) ApplyDefinition(def);
+        if (found) {
+            ApplyDefinition(def);
+            LoadOutboxSecret();
+        }
         MemoryContextSwitchTo(old);
     });
     return found;

@@ -546,7 +546,10 @@ void OnMessage(const char *data, int len) {
         }
         break;
     }
-    default:  // 'Y' types, 'O' origins, 'M' messages: nothing to send
+    case 'M':  // logical messages: kafka.produce_on_commit's (outbox.cpp)
+        OnOutboxMessage(data, len);
+        break;
+    default:  // 'Y' types, 'O' origins: nothing to send
         break;
     }
 }

@@ -22,6 +22,7 @@
 #include "pg/security.hpp"
 
 #include "cdc/cdc.hpp"
+#include "cdc/outbox.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
@@ -363,12 +364,14 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
                                        PG_INT32_MAX)));
             if (strcmp(key, "commit_max_events") == 0) *commit_max = n;
             if (strcmp(key, "split_max_events") == 0) *split_max = n;
+        } else if (strcmp(key, "outbox_topics") == 0) {
+            outbox::CheckTopicsOption(&v);
         } else {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown pipeline option \"%s\"", key),
                             errhint("Valid options: topic_prefix, partitions, replication_factor, format, schemas, "
                                     "transaction_topic, snapshot, failover, exactly_once, progress_topic, "
                                     "commit_interval_ms, commit_max_events, split_max_events, "
-                                    "heartbeat_interval_ms, heartbeat_topic.")));
+                                    "heartbeat_interval_ms, heartbeat_topic, outbox_topics.")));
         }
     });
     if (commit_max_events > split_max_events)

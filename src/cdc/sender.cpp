@@ -74,22 +74,21 @@ void Sender::Commit() {
     producer_.Poll(0);
 }
 
-Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_len, const char *value,
-                                size_t value_len, char op, const char *table, const char *unchanged_toast) {
+Sender::Gate Sender::Admit() {
     if (!in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "change outside a decoded transaction");
     if (skip_ > 0) {
         // in Kafka already: the progress record covers it
         if (skip_ != kafka::kSkipAll) skip_--;
         src_events_++;
         events_skipped++;
-        return SendResult::Queued;
+        return Gate::Skip;
     }
     if (exactly_once()) {
-        if (committing_) return SendResult::CommitFirst;
+        if (committing_) return Gate::CommitFirst;
         if (txn_open_ && txn_events_ > 0 &&
             (txn_events_ >= eos_.split_max_events ||
              Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))
-            return SendResult::CommitFirst;
+            return Gate::CommitFirst;
         if (!txn_open_) {
             producer_.BeginTransaction();
             txn_open_ = true;
@@ -99,6 +98,25 @@ Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_l
         } else if (first_uncommitted_ == 0) {
             first_uncommitted_ = final_lsn_;  // opened by a heartbeat
         }
+    }
+    return Gate::Go;
+}
+
+void Sender::Queued() {
+    events_sent++;
+    src_events_++;
+    txn_events_++;
+}
+
+Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_len, const char *value,
+                                size_t value_len, char op, const char *table, const char *unchanged_toast) {
+    switch (Admit()) {
+    case Gate::Skip:
+        return SendResult::Queued;
+    case Gate::CommitFirst:
+        return SendResult::CommitFirst;
+    case Gate::Go:
+        break;
     }
     if (topic_ != topic) topic_ = topic;
     kafka::HeaderRef headers[7] = {
@@ -125,9 +143,39 @@ Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_l
         if (e.kind == kafka::ErrorKind::Timeout) return SendResult::QueueFull;
         throw;
     }
-    events_sent++;
-    src_events_++;
-    txn_events_++;
+    Queued();
+    return SendResult::Queued;
+}
+
+Sender::SendResult Sender::SendOutbox(const char *topic, const char *key, size_t key_len, const char *value,
+                                      size_t value_len, const kafka::HeaderRef *headers, size_t n_headers) {
+    switch (Admit()) {
+    case Gate::Skip:
+        return SendResult::Queued;
+    case Gate::CommitFirst:
+        return SendResult::CommitFirst;
+    case Gate::Go:
+        break;
+    }
+    outbox_headers_.assign(headers, headers + n_headers);
+    outbox_headers_.push_back({"lsn", lsn_.data(), lsn_.size()});
+    outbox_headers_.push_back({"xid", xid_.data(), xid_.size()});
+    outbox_headers_.push_back({"commit_ts", commit_ts_.data(), commit_ts_.size()});
+    kafka::OutMessage m;
+    m.key = key;
+    m.key_len = key_len;
+    m.value = value;
+    m.value_len = value_len;
+    m.timestamp_ms = ts_ms_;
+    m.header_refs = outbox_headers_.data();
+    m.n_header_refs = outbox_headers_.size();
+    try {
+        producer_.Produce(ledger_, topic, m);
+    } catch (const kafka::Error &e) {
+        if (e.kind == kafka::ErrorKind::Timeout) return SendResult::QueueFull;
+        throw;
+    }
+    Queued();
     return SendResult::Queued;
 }
 

@@ -71,6 +71,13 @@ public:
     SendResult Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
                     char op, const char *table, const char *unchanged_toast);
 
+    // Enqueues an outbox message of the current transaction
+    // (kafka.produce_on_commit): the caller's headers, then lsn, xid and
+    // commit_ts as for row events.  As Send (and counted as an event of the
+    // source transaction: skipped on a restart as row events are).
+    SendResult SendOutbox(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
+                    const kafka::HeaderRef *headers, size_t n_headers);
+
     // Serves delivery reports; returns the position the slot may be
     // confirmed to (see CommitQueue; exactly-once: never past the first
     // source transaction of an uncommitted Kafka transaction).
@@ -122,6 +129,13 @@ private:
     uint32_t ledger_ = 0;
     bool in_txn_ = false;
     std::string lsn_, xid_, commit_ts_;
+    std::vector<kafka::HeaderRef> outbox_headers_;  // reused
+    // Before an event of the current source transaction: whether it is in
+    // Kafka already (skipped), must wait for a commit, or goes (in the open,
+    // or a new, Kafka transaction); and the counts after it was queued.
+    enum class Gate { Skip, CommitFirst, Go };
+    Gate Admit();
+    void Queued();
     int64_t ts_ms_ = 0;
     uint64_t final_lsn_ = 0;  // of the source transaction being decoded
 

@@ -65,6 +65,11 @@ struct PipelineEntry {
     XLogRecPtr kafka_committed_lsn;
     uint64 kafka_transactions;
     uint64 kafka_aborted;
+    // kafka.outbox_status: kafka.produce_on_commit's messages sent, and
+    // messages with its prefix dropped (forged, see cdc/outbox.hpp)
+    uint64 outbox_sent;
+    uint64 outbox_rejected;
+    TimestampTz outbox_rejected_at;
 };
 
 // Sinks (see src/sink/): one worker per database and sink owner, and a short

@@ -6,6 +6,7 @@
 //   dispatch.cpp     pgoutput's messages to Kafka, and confirming the slot
 //   snapshot.cpp     the initial snapshot
 //   txmeta.cpp       Debezium's transaction metadata topic
+//   outbox.cpp       kafka.produce_on_commit's messages to Kafka
 // See worker_main.cpp for how the worker runs.
 #pragma once
 
@@ -117,6 +118,12 @@ struct Worker {
     uint32 txn_xid;
     int64 txn_commit_unix_us;
     XLogRecPtr change_lsn;
+    // the outbox (outbox.cpp): the option "outbox_topics" (NIL: no outbox,
+    // no logical messages asked for), the extension's secret
+    List *outbox_topics;
+    char outbox_secret[64];
+    size_t outbox_secret_len;
+    TimestampTz outbox_logged_at;  // the last LOG of a dropped message
 };
 
 extern Worker *W;
@@ -169,6 +176,16 @@ void Write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool 
 void UpdateProgress(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool skipped_xact);
 void Housekeeping(bool force);
 [[noreturn]] void StopCleanly();
+
+// ---- outbox.cpp: kafka.produce_on_commit's messages ---------------------------
+
+// In the transaction that loads the definition: the secret that verifies
+// the messages (when the pipeline has "outbox_topics").
+void LoadOutboxSecret();
+// pgoutput's 'M': a verified outbox message of this pipeline goes to Kafka
+// with the transaction's row events; a forged one is dropped and counted;
+// other prefixes are ignored.
+void OnOutboxMessage(const char *data, int len);
 
 // ---- snapshot.cpp --------------------------------------------------------------
 

@@ -174,6 +174,19 @@ Truncate ParseTruncate(std::string_view msg) {
     return t;
 }
 
+Message ParseMessage(std::string_view msg) {
+    Reader r(msg);
+    Expect(r, 'M');
+    // (no transaction id: the worker does not stream in-progress transactions)
+    Message m;
+    m.transactional = (r.U8() & 1) != 0;
+    m.lsn = r.U64();
+    m.prefix = r.Str();
+    m.content = r.Bytes(r.U32());
+    if (!r.AtEnd()) throw ProtocolError("pgoutput message longer than its content");
+    return m;
+}
+
 // 2000-01-01 00:00:00 UTC in Unix seconds.
 constexpr int64_t kPgEpochUnixSec = 946684800;
 

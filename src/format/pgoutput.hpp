@@ -62,6 +62,17 @@ struct Change {
     Tuple new_tuple;         // empty for 'D'
 };
 
+// A logical message (pg_logical_emit_message, LogLogicalMessage), sent only
+// with the decoding option messages = 'true'.  Transactional messages come
+// between their transaction's Begin and Commit, in WAL order with its
+// changes; others as they are decoded, outside any transaction.
+struct Message {
+    bool transactional = false;
+    uint64_t lsn = 0;              // the message's own record
+    std::string_view prefix;
+    std::string_view content;
+};
+
 struct Truncate {
     uint8_t flags = 0;       // 1 cascade, 2 restart identity
     std::vector<uint32_t> relids;
@@ -85,6 +96,8 @@ void ParseChange(std::string_view msg, Change *out);
 // key stored out of line became null in the event's key.
 void FillUnchangedFromOld(Change *ch);
 Truncate ParseTruncate(std::string_view msg);
+// Views into `msg`.
+Message ParseMessage(std::string_view msg);
 
 // Microseconds since 2000-01-01 UTC -> milliseconds since the Unix epoch.
 int64_t PgTimeToUnixMs(int64_t pg_us);

@@ -233,3 +233,37 @@ TEST(pgoutput_times_at_the_ends) {
     CHECK(!pgo::PgTimeToIso8601(INT64_MAX).empty());
     CHECK(!pgo::PgTimeToIso8601(INT64_MIN).empty());
 }
+
+TEST(pgoutput_logical_message) {
+    Msg m;  // transactional, as LogLogicalMessage(..., true) is sent
+    m.U8('M').U8(1).U64(0x1A2B3C4Dull).Str("kafka_fdw.outbox").U32(5);
+    m.b += std::string("a\0b\xffz", 5);
+    pgo::Message msg = pgo::ParseMessage(m.b);
+    CHECK(msg.transactional);
+    CHECK_EQ(msg.lsn, 0x1A2B3C4Dull);
+    CHECK_EQ(std::string(msg.prefix), std::string("kafka_fdw.outbox"));
+    CHECK_EQ(std::string(msg.content), std::string("a\0b\xffz", 5));
+    CHECK_EQ(pgo::MessageType(m.b), 'M');
+
+    Msg nt;  // non-transactional, empty content
+    nt.U8('M').U8(0).U64(1).Str("other").U32(0);
+    pgo::Message n = pgo::ParseMessage(nt.b);
+    CHECK(!n.transactional);
+    CHECK(n.content.empty());
+
+    // truncated content, a prefix without its NUL, trailing bytes, another type
+    Msg shortm;
+    shortm.U8('M').U8(1).U64(1).Str("p").U32(10);
+    shortm.b += "abc";
+    CHECK_THROWS(pgo::ParseMessage(shortm.b), pgo::ProtocolError);
+    Msg nonul;
+    nonul.U8('M').U8(1).U64(1);
+    nonul.b += "prefix";
+    CHECK_THROWS(pgo::ParseMessage(nonul.b), pgo::ProtocolError);
+    Msg extra = nt;
+    extra.U8(0);
+    CHECK_THROWS(pgo::ParseMessage(extra.b), pgo::ProtocolError);
+    Msg begin;
+    begin.U8('B').U64(0).U64(0).U32(0);
+    CHECK_THROWS(pgo::ParseMessage(begin.b), pgo::ProtocolError);
+}
