@@ -60,6 +60,10 @@ my ($bootstrap) = $out =~ /^(127\.0\.0\.1:\d+(?:,127\.0\.0\.1:\d+){2})\s*$/m;
 ok(defined $bootstrap, "the 3-node cluster started: $out") or BAIL_OUT('no bootstrap list');
 
 my $node = kafka_node('eos_cluster', $bootstrap);
+# e.g. CDC_CLUSTER_SERVER_OPTIONS="\"reconnect.backoff.max.ms\" '1000'": librdkafka
+# properties for the server (to compare the stalls)
+$node->safe_psql('postgres', "ALTER SERVER kafka OPTIONS (ADD $ENV{CDC_CLUSTER_SERVER_OPTIONS})")
+  if ($ENV{CDC_CLUSTER_SERVER_OPTIONS} // '') ne '';
 $node->safe_psql(
 	'postgres', q{
 CREATE TABLE t1 (id int PRIMARY KEY, version int NOT NULL, payload text);
@@ -477,6 +481,15 @@ note 'pipeline_status: ' . $node->safe_psql('postgres',
 
 $node->stop;
 is(log_has_crash($node), '', 'no backend crashed');
+# what the worker logged (a failed worker starts again: counted, not checked)
+my %logged;
+for (split /\n/, slurp_file($node->logfile))
+{
+	next unless /\b(ERROR|WARNING):\s+(.*)/;
+	(my $m = "$1: $2") =~ s/\d+/N/g;
+	$logged{ substr($m, 0, 300) }++;
+}
+note "server log: " . (join('; ', map { "$_ (x$logged{$_})" } sort keys %logged) || 'no ERROR or WARNING');
 ($rc, $out) = cluster_ctl('stop');
 $cluster_up = 0 if $rc == 0;
 note sprintf('total time %.1f s', time() - $t_start);
