@@ -564,6 +564,9 @@ usage() {
     exit 2
 }
 
+# sourced (test/kafka_cluster.sh reuses the functions above): no command
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
+
 (($# >= 1)) || usage
 cmd=$1
 shift

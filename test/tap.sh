@@ -16,6 +16,9 @@
 #                    when unset: test/tmp/kafka)
 #   KAFKA_BROKERS    its bootstrap address (default: kafka_broker.sh bootstrap;
 #                    without one the tests skip)
+#   KAFKA_FDW_CLUSTER_TEST  1: run t/021_eos_cluster.pl (a 3-node cluster of
+#                    its own, test/kafka_cluster.sh, with KAFKA_CLUSTER_DIR;
+#                    test/run.sh sets it on PostgreSQL 15 only); else it skips
 #   TAP_LOG_DIR      where the nodes' logs (tmp_check/log) are kept after a
 #                    failure (default test/tmp/tap_logs)
 # Writes prove's output to stdout; exits with prove's status (non-zero on any
@@ -71,10 +74,15 @@ ctl="$tapdir/broker.ctl"; mkfifo "$ctl"; chmod 666 "$ctl"
   while read -r cmd id arg <"$ctl"; do
     case "$cmd" in
       pause|resume|restart|restart-slow|status|bootstrap|codecs|console-consume)
-        bash test/kafka_broker.sh "$cmd" ${arg:+"$arg"} >"$ctl.out.$id" 2>&1; echo $? >"$ctl.done.tmp.$id"
-        chmod 644 "$ctl.out.$id" "$ctl.done.tmp.$id"; mv "$ctl.done.tmp.$id" "$ctl.done.$id" ;;
+        run=(bash test/kafka_broker.sh "$cmd" ${arg:+"$arg"}) ;;
+      # the 3-node cluster of test/kafka_cluster.sh: "cluster COMMAND ARGS..."
+      cluster)
+        read -r -a cargs <<<"$arg"; run=(bash test/kafka_cluster.sh "${cargs[@]}"); : >"$tapdir/cluster.used" ;;
       quit) break ;;
+      *) continue ;;
     esac
+    "${run[@]}" >"$ctl.out.$id" 2>&1; echo $? >"$ctl.done.tmp.$id"
+    chmod 644 "$ctl.out.$id" "$ctl.done.tmp.$id"; mv "$ctl.done.tmp.$id" "$ctl.done.$id"
   done
 ) &
 ctl_pid=$!
@@ -88,6 +96,8 @@ cleanup() {
   fi
   # never leave the broker paused
   bash test/kafka_broker.sh resume >/dev/null 2>&1 || true
+  # nor a test's 3-node cluster running
+  [ -e "$tapdir/cluster.used" ] && { bash test/kafka_cluster.sh stop >/dev/null 2>&1 || true; }
   rm -rf "$tapdir"
 }
 trap cleanup EXIT
@@ -95,6 +105,7 @@ trap 'exit 130' INT TERM HUP
 
 (cd "$tapdir" && "${RUNAS[@]}" env PATH="$PATH" KAFKA_BROKERS="$KAFKA_BROKERS" \
     KAFKA_BROKER_SCRIPT="$tapdir/broker_ctl.sh" KAFKA_BROKER_CTL="$ctl" KAFKA_FDW_UPGRADE_DIR="$upgrade_dir" \
+    KAFKA_FDW_CLUSTER_TEST="${KAFKA_FDW_CLUSTER_TEST:-}" \
     PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" top_builddir="$PGXS_DIR/.." PG_TEST_PORT_DIR="$tapdir" \
     prove -I "$PGXS_DIR/test/perl" -I t --ext .pl -v "${files[@]}" ) 2>&1
 rc=$?

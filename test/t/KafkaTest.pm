@@ -43,7 +43,7 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(
   brokers broker_script kafka_node make_topic produce
   wait_for_broker wait_for_topic
-  broker_ctl broker_pause broker_resume
+  broker_ctl broker_pause broker_resume cluster_ctl
   broker_restart_start broker_restart_wait broker_listening broker_wait_down
   bg_psql bg_wait_active bg_finish
   thread_count wait_thread_count log_has_crash wait_sql
@@ -68,11 +68,11 @@ sub broker_script
 }
 
 # A started node with kafka_fdw preloaded, the extension and a server
-# "kafka" on the test broker.
+# "kafka" on the test broker (or on the bootstrap list $brokers).
 sub kafka_node
 {
-	my ($name) = @_;
-	my $brokers = brokers();
+	my ($name, $brokers) = @_;
+	$brokers //= brokers();
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf(
@@ -133,6 +133,14 @@ sub broker_ctl
 	note sprintf("kafka_broker.sh %s: exit %d after %.1f s%s",
 		"@args", $rc, time() - $t0, $out ne '' ? ": $out" : '');
 	return ($rc, $out);
+}
+
+# Runs a command of test/kafka_cluster.sh (start, stop, kill N, start-node N,
+# coordinator TXN_ID, leaders TOPIC, status, bootstrap) through the broker
+# control script; returns (exit status, output), never dies.
+sub cluster_ctl
+{
+	return broker_ctl('cluster', @_);
 }
 
 # Whether a pause of ours is to be undone at exit (see broker_pause).
