@@ -147,8 +147,7 @@ is(wait_sql($standby,
 		"SELECT confirmed_flush_lsn >= '$lsn' FROM pg_replication_slots WHERE slot_name = '$slot'", 't', 120),
 	't', 'the standby\'s copy of the slot advances with the primary\'s');
 
-# While in recovery: no launcher, no pipeline worker on the standby, and its
-# copy of the slot cannot be used.
+# While in recovery: no launcher, no pipeline worker on the standby.
 is($standby->safe_psql('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('kafka_fdw CDC launcher', 'kafka_fdw pipeline')"),
 	'0', 'no kafka_fdw launcher or pipeline worker runs on the standby in recovery');
@@ -185,12 +184,14 @@ $standby->promote;
 is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 'f', 'the standby is promoted');
 is(wait_sql($standby, "SELECT state FROM kafka.pipeline_status WHERE name = '$pipeline'", 'running', 120),
 	'running', 'the pipeline\'s worker runs on the promoted standby');
+is($standby->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kafka_fdw CDC launcher'"),
+	'1', 'started by its launcher, which runs once the standby is promoted');
 is($standby->safe_psql('postgres', "SELECT failover FROM pg_replication_slots WHERE slot_name = '$slot'"),
 	't', 'on the copy of its slot, still a failover slot');
 
-# More changes on the new primary.
-$standby->safe_psql('postgres', 'SELECT step(i, 1000000) FROM generate_series(1, 300) i')
-  ;    # one transaction
+# More changes on the new primary: one transaction of 300 steps, then 100
+# of one step each.
+$standby->safe_psql('postgres', 'SELECT step(i, 1000000) FROM generate_series(1, 300) i');
 $standby->safe_psql('postgres', "SELECT step($_, 2000000)") for 1 .. 100;
 my $total = $standby->safe_psql('postgres', 'SELECT count(*) FROM chg');
 note "$total changes in all ($standby_changes before the promotion)";
