@@ -172,20 +172,20 @@ namespace {
 
 // WAL is read up to what is flushed and, for a failover slot (17+), what
 // the standbys of synchronized_standby_slots have confirmed: no event leaves
-// for Kafka that a promoted standby would not have.
+// for Kafka that a promoted standby would not have.  The limit is always a
+// position that was flushed (a record's end or a page boundary), never the
+// reader's request itself: the reader takes the rest of a page for a record
+// that goes on to the next one, so a limit inside that record would hand it
+// bytes not read yet (a checksum ERROR).  While the standbys confirm it, the
+// limit stays where it was taken.
 int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, char *cur_page) {
-    XLogRecPtr flush;
+    XLogRecPtr want = page + req_len;
+    XLogRecPtr upto = InvalidXLogRecPtr;
     TimeLineID tli;
     long sleep_ms = 1;
     for (;;) {
-        flush = GetFlushRecPtr(&tli);
-        if (page + req_len <= flush) {
-            if (kafka_fdw::pg::StandbysConfirmed(flush)) break;
-            if (kafka_fdw::pg::StandbysConfirmed(page + req_len)) {
-                flush = page + req_len;
-                break;
-            }
-        }
+        if (upto < want) upto = GetFlushRecPtr(&tli);
+        if (want <= upto && kafka_fdw::pg::StandbysConfirmed(upto)) break;
         if (StopRequested()) return -1;
         // as a walsender reloads it while it waits for WAL (kafka_fdw.timeout,
         // synchronized_standby_slots, ...)
@@ -196,8 +196,16 @@ int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, c
         if (!ProcDiePending) CHECK_FOR_INTERRUPTS();
         sleep_ms = Min(sleep_ms * 2, 20);
     }
+    // After a promotion the slot's WAL may begin on an earlier timeline: its
+    // segments carry that timeline's name and end where it does (as
+    // read_local_xlog_page reads them).
     XLogReadDetermineTimeline(state, page, req_len, tli);
-    int count = page + XLOG_BLCKSZ <= flush ? XLOG_BLCKSZ : (int)(flush - page);
+    if (state->currTLI != tli) {
+        tli = state->currTLI;
+        upto = state->currTLIValidUntil;
+        if (want > upto) return -1;
+    }
+    int count = page + XLOG_BLCKSZ <= upto ? XLOG_BLCKSZ : (int)(upto - page);
     WALReadError errinfo;
     if (!WALRead(state, cur_page, page, count, tli, &errinfo)) WALReadRaiseError(&errinfo);
     return count;
