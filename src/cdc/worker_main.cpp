@@ -347,6 +347,13 @@ void kafka_fdw_cdc_worker_main(Datum arg) {
     dboid = W->entry->dboid;
     owner = W->entry->owner;
     strlcpy(W->slot_name, W->entry->slot_name, NAMEDATALEN);
+    if (W->entry->dropping) {
+        // drop_pipeline began after the launcher registered this worker:
+        // it waits for the slot to be free, so never take it (drop_pipeline's
+        // flag reaches no worker whose pid it does not know yet)
+        LWLockRelease(Shared()->lock);
+        proc_exit(0);
+    }
     if (!second) {
         W->entry->pid = MyProcPid;
         W->entry->reload = false;
