@@ -277,7 +277,7 @@ END
 SQL
 want=$((5000 * SECONDS_RATE))
 for _ in $(seq 1 600); do
-    got=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'bench.public.rate')")
+    got=$("${PSQL[@]}" -At -c "SELECT count(*) FROM kafka.consume('kafka', 'bench.public.rate')")
     ((got >= want)) && break
     sleep 0.1
 done

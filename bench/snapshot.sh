@@ -97,7 +97,7 @@ SQL
     fi
     b1=$(ticks_ms /proc/"${broker_pid:-0}"/stat); a1=$(all_ms)
     ms=$(((t1 - t0) / 1000000))
-    n=$("${PSQL[@]}" -At -c "SELECT sum(high - low) FROM kafka.partitions('kafka', 'snap$r.public.narrow')")
+    n=$("${PSQL[@]}" -At -c "SELECT count(*) FROM kafka.consume('kafka', 'snap$r.public.narrow')")
     "${PSQL[@]}" -c "SELECT kafka.drop_pipeline('snap$r')" >/dev/null
     if [[ $state != done || $n != "$N" ]]; then
         say "  !! run $r: state '$state', $n events of $N"
