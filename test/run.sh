@@ -56,10 +56,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-note "unit tests (pure C++ core)"
-unit_out=$(make -s unit 2>&1); echo "$unit_out" | tail -15
-line=$(echo "$unit_out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
-if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+# The pure core's unit tests (75 s, mostly waits on librdkafka's mock
+# cluster) run with the host's PostgreSQL 15 only, as the sanitizers do: the
+# core is the same on every major (CI's 45 minutes for three majors).
+if [ -z "${KAFKA_FDW_IN_ROOT:-}" ]; then
+  note "unit tests (pure C++ core)"
+  unit_out=$(make -s unit 2>&1); echo "$unit_out" | tail -15
+  line=$(echo "$unit_out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+  if [ -n "$line" ]; then count "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"; else count 0 1; fi
+else
+  note "unit tests: run with the host's PostgreSQL 15 (the pure core is the same on every major)"
+fi
 
 # Sanitizer builds of the pure core (mk/fuzz.mk; clang and gcc, no server
 # headers).  The ASan+UBSan unit tests mostly wait on librdkafka's mock
