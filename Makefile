@@ -43,7 +43,7 @@ WARN_FLAGS += -Werror
 endif
 
 PG_CXXFLAGS = -std=c++17 -fPIC $(WARN_FLAGS) -Isrc -DKAFKA_FDW_EXTVERSION='"$(EXTVERSION)"'
-SHLIB_LINK  = -lrdkafka -lstdc++
+SHLIB_LINK  = -lrdkafka -lcrypto -lstdc++
 
 # Debian's PGXS compiles every source to LLVM bitcode with clang and without
 # our C++ flags; we do not ship JIT bitcode, so turn it off before the include.
@@ -78,7 +78,7 @@ UNIT_BIN  = test/unit/core_tests
 UNIT_CXXFLAGS = -std=c++17 -g -O1 $(WARN_FLAGS) $(CORE_CPPFLAGS)
 
 $(UNIT_BIN): $(UNIT_SRCS) $(CORE_SRCS) $(HEADERS) $(wildcard test/unit/*.hpp)
-	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lrdkafka -lpthread
+	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lrdkafka -lcrypto -lpthread
 
 .PHONY: unit
 unit: $(UNIT_BIN)

@@ -45,7 +45,7 @@ $(FUZZ_DIR)/libcore.a: $(FUZZ_CORE_OBJS)
 	ar rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.cpp test/fuzz/fuzz_check.hpp $(FUZZ_DIR)/libcore.a
-	$(FUZZ_CXX) $(SAN_FLAGS) -fsanitize=fuzzer -Itest/fuzz -o $@ $< $(FUZZ_DIR)/libcore.a -lrdkafka -lpthread
+	$(FUZZ_CXX) $(SAN_FLAGS) -fsanitize=fuzzer -Itest/fuzz -o $@ $< $(FUZZ_DIR)/libcore.a -lrdkafka -lcrypto -lpthread
 
 # ---- unit tests under ASan + UBSan --------------------------------------------
 UNIT_ASAN_DIR := build/unit-asan
@@ -61,7 +61,7 @@ $(UNIT_ASAN_DIR)/%.o: %.cpp $(SAN_HEADERS) $(wildcard test/unit/*.hpp)
 	$(UNIT_ASAN_CXX) $(SAN_FLAGS) -c -o $@ $<
 
 $(UNIT_ASAN_BIN): $(UNIT_ASAN_OBJS)
-	$(UNIT_ASAN_CXX) $(SAN_FLAGS) -o $@ $^ -lrdkafka -lpthread
+	$(UNIT_ASAN_CXX) $(SAN_FLAGS) -o $@ $^ -lrdkafka -lcrypto -lpthread
 
 unit-asan: $(UNIT_ASAN_BIN)
 	$(UNIT_ASAN_ENV) $(UNIT_ASAN_BIN)

@@ -20,7 +20,7 @@ KC_CXXFLAGS  := -std=c++17 -O2 -Wall -Wextra -Wno-missing-field-initializers -Is
 ifdef WERROR
 KC_CXXFLAGS  += -Werror
 endif
-KC_LDLIBS    := -lrdkafka -lpthread
+KC_LDLIBS    := -lrdkafka -lcrypto -lpthread
 
 KC_CORE_SRCS := $(sort $(wildcard src/kafka/*.cpp src/format/*.cpp))
 KC_CLI_SRCS  := $(sort $(wildcard src/cli/*.cpp))

@@ -5,7 +5,7 @@
 set -euo pipefail
 # (PG_MAJOR: another major's packages, inside its root: see test/pg_root.sh)
 M=${PG_MAJOR:-15}
-PKGS=(postgresql-$M postgresql-server-dev-$M postgresql-client-$M librdkafka-dev
+PKGS=(postgresql-$M postgresql-server-dev-$M postgresql-client-$M librdkafka-dev libssl-dev
       nlohmann-json3-dev libipc-run-perl kcat g++ make python3 bc default-jdk-headless maven)
 # clang: libFuzzer harnesses (mk/fuzz.mk, test/fuzz), run on the host only
 [ "$M" = 15 ] && PKGS+=(clang-14 libclang-rt-14-dev)

@@ -82,6 +82,10 @@ CREATE TABLE @extschema@.outbox_secret (
   secret bytea NOT NULL CHECK (pg_catalog.length(secret) >= 32)
 );
 REVOKE ALL ON @extschema@.outbox_secret FROM PUBLIC;
+-- Row security without a policy: no row for roles that read every table
+-- (pg_read_all_data); the extension's C code reads it without SQL.  The
+-- secret also signs exactly-once pipelines' progress records.
+ALTER TABLE @extschema@.outbox_secret ENABLE ROW LEVEL SECURITY;
 -- 2 x 122 random bits (gen_random_uuid: pg_strong_random)
 INSERT INTO @extschema@.outbox_secret (secret)
   SELECT pg_catalog.decode(pg_catalog.replace(pg_catalog.gen_random_uuid()::pg_catalog.text
@@ -135,4 +139,42 @@ SELECT p.name AS pipeline,
        c.last_dropped_at
   FROM @extschema@.pipelines p
   LEFT JOIN @extschema@._outbox_counts() c ON c.slot_name OPERATOR(pg_catalog.=) p.slot_name::pg_catalog.text;
+GRANT SELECT ON @extschema@.outbox_status TO PUBLIC;
+
+-- Only these grants: default privileges of the installing role must not
+-- open the new tables, views or functions to more (see the 0.1.0--0.2.0
+-- script); the functions meant for everyone keep PUBLIC's EXECUTE.
+DO $acl$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT DISTINCT c.oid::pg_catalog.regclass AS rel, a.grantee
+             FROM pg_catalog.pg_class c, LATERAL pg_catalog.aclexplode(c.relacl) a
+            WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.outbox_secret'::pg_catalog.regclass,
+                                                          '@extschema@.outbox_grants'::pg_catalog.regclass,
+                                                          '@extschema@.outbox_status'::pg_catalog.regclass])
+              AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', r.rel,
+                              CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                   ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
+  END LOOP;
+  FOR r IN SELECT DISTINCT p.oid::pg_catalog.regprocedure AS obj, a.grantee
+             FROM pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
+            WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+                    '@extschema@._pipeline_kafka()'::pg_catalog.regprocedure,
+                    '@extschema@.alter_pipeline(text, jsonb)'::pg_catalog.regprocedure,
+                    '@extschema@.produce_on_commit(text, text, text, text, jsonb)'::pg_catalog.regprocedure,
+                    '@extschema@.produce_on_commit(text, text, bytea, bytea, jsonb)'::pg_catalog.regprocedure,
+                    '@extschema@.produce_on_commit(text, text, jsonb, text, jsonb)'::pg_catalog.regprocedure,
+                    '@extschema@.grant_produce_on_commit(text, regrole)'::pg_catalog.regprocedure,
+                    '@extschema@.revoke_produce_on_commit(text, regrole)'::pg_catalog.regprocedure,
+                    '@extschema@._outbox_counts()'::pg_catalog.regprocedure])
+              AND a.grantee OPERATOR(pg_catalog.<>) p.proowner AND a.grantee OPERATOR(pg_catalog.<>) 0
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.obj,
+                              r.grantee::pg_catalog.regrole::pg_catalog.text);
+  END LOOP;
+END $acl$;
+GRANT SELECT ON @extschema@.outbox_grants TO PUBLIC;
 GRANT SELECT ON @extschema@.outbox_status TO PUBLIC;

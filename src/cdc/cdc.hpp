@@ -34,6 +34,7 @@ constexpr int kSecondWorkerBit = 0x40000000;
 constexpr int kDefaultCommitIntervalMs = 10;
 constexpr int kDefaultCommitMaxEvents = 100000;
 constexpr int kDefaultSplitMaxEvents = 1000000;
+constexpr int kMaxCommitIntervalMs = 5000;
 // Under ReplicationSlotControlLock: whether a slot is a pipeline's (in use,
 // logical, named kafka_fdw_*, plugin pgoutput).
 bool IsPipelineSlot(const ReplicationSlot *s);

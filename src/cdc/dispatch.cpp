@@ -67,6 +67,7 @@ void NewSender(fdw::ClientSpec *spec) {
         if (W->exactly_once) {
             eos = std::make_unique<ExactlyOnce>();
             eos->transactional_id = std::string("kafka_fdw-") + spec->cluster_id + "-" + W->slot_name;
+            eos->mac_key.assign(W->outbox_secret, W->outbox_secret_len);
             eos->progress_topic = W->progress_topic;
             eos->commit_interval_ms = W->commit_interval_ms;
             eos->commit_max_events = (uint64_t)W->commit_max_events;
@@ -216,7 +217,19 @@ void StartExactlyOnce() {
         StalledOnKafka(what);
     }
     kafka::EosPosition p;
-    KFDW_ENTRY(p = W->sender->resume_position(););
+    uint64 rejected = 0;
+    KFDW_ENTRY({
+        p = W->sender->resume_position();
+        rejected = W->sender->positions_rejected;
+    });
+    if (rejected > 0)
+        ereport(WARNING, (errmsg("pipeline \"%s\": %llu records of its progress topic \"%s\" carry its transactional "
+                                 "id but were not written by it: ignored",
+                                 W->name, (unsigned long long)rejected, W->progress_topic),
+                          errdetail("Their authentication code does not verify (a record produced to the topic by "
+                                    "someone else, or by this database before a restore)."),
+                          errhint("Only the pipeline's Kafka principal should be allowed to write its progress "
+                                  "topic.")));
     if (p.valid) {
         XLogRecPtr end = GetXLogInsertRecPtr();
         if (p.lsn > end) {
@@ -230,8 +243,8 @@ void StartExactlyOnce() {
         } else {
             ereport(LOG, (errmsg("pipeline \"%s\": exactly-once, resuming after %X/%X%s", W->name,
                                  (uint32)(p.lsn >> 32), (uint32)p.lsn,
-                                 p.complete ? "" : psprintf(" (%llu events of that transaction)",
-                                                            (unsigned long long)p.events))));
+                                 p.complete ? "" : psprintf(" (%llu items of that transaction)",
+                                                            (unsigned long long)p.changes))));
         }
     }
     W->eos_started = true;
@@ -499,6 +512,20 @@ void OnChange(const char *data, int len) {
          W->toast_cols[0] ? W->toast_cols : nullptr);
 }
 
+// The next item of the decoded transaction (kafka/eos.hpp): a split of a
+// large transaction commits the Kafka transaction first; a pause, change or
+// drop of the pipeline then ends the worker here (what is committed is a
+// valid position) instead of after the whole transaction.
+void NextItem() {
+    for (;;) {
+        Sender::SendResult r = Sender::SendResult::Queued;
+        KFDW_ENTRY(r = W->sender->Item(););
+        if (r != Sender::SendResult::CommitFirst) return;
+        CommitKafka(true);
+        ExitIfReloaded();
+    }
+}
+
 void OnMessage(const char *data, int len) {
     std::string_view msg(data, len);
     switch (pgo::MessageType(msg)) {
@@ -510,9 +537,11 @@ void OnMessage(const char *data, int len) {
             W->txn_xid = b.xid;
             W->txn_commit_unix_us = b.commit_time + pg::kEpochShiftUs;
         });
+        NextItem();  // item 0: the BEGIN
         TxnMetaBegin();
         break;
     case 'C':
+        NextItem();  // the END
         TxnMetaEnd();
         KFDW_ENTRY(W->sender->Commit(););
         CommitKafka(false);
@@ -530,9 +559,11 @@ void OnMessage(const char *data, int len) {
     case 'I':
     case 'U':
     case 'D':
+        NextItem();
         OnChange(data, len);
         break;
     case 'T': {
+        NextItem();
         int nrel = 0;
         uint32 *relids = nullptr;
         KFDW_ENTRY({
@@ -555,9 +586,13 @@ void OnMessage(const char *data, int len) {
         }
         break;
     }
-    case 'M':  // logical messages: kafka.produce_on_commit's (outbox.cpp)
+    case 'M': {  // logical messages: kafka.produce_on_commit's (outbox.cpp)
+        bool item = false;
+        KFDW_ENTRY(item = pgo::ParseMessage(msg).transactional && W->sender->in_txn(););
+        if (item) NextItem();
         OnOutboxMessage(data, len);
         break;
+    }
     default:  // 'Y' types, 'O' origins: nothing to send
         break;
     }
@@ -588,7 +623,8 @@ void Housekeeping(bool force) {
     TimestampTz now = GetCurrentTimestamp();
     if (!force && now - W->last_housekeeping < 20 * 1000) return;  // 20 ms
     W->last_housekeeping = now;
-    if (W->heartbeat_ms > 0 && W->ctx && now - W->last_heartbeat >= (int64)W->heartbeat_ms * 1000) {
+    if (W->heartbeat_ms > 0 && W->ctx && !StopRequested() &&
+        now - W->last_heartbeat >= (int64)W->heartbeat_ms * 1000) {
         W->last_heartbeat = now;
         SendHeartbeat(now);
     }

@@ -339,7 +339,11 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
                                        "heartbeats) to %d",
                                        PG_INT32_MAX)));
         } else if (strcmp(key, "progress_topic") == 0 || strcmp(key, "heartbeat_topic") == 0) {
-            bool ok = v.type == jbvString && v.val.string.len > 0 && v.val.string.len <= 249;
+            // (not Kafka's internal topics, __consumer_offsets, ...: names
+            // beginning with "__" are refused but the extension's own)
+            bool ok = v.type == jbvString && v.val.string.len > 0 && v.val.string.len <= 249 &&
+                      (v.val.string.len < 2 || strncmp(v.val.string.val, "__", 2) != 0 ||
+                       (v.val.string.len > 11 && strncmp(v.val.string.val, "__kafka_fdw", 11) == 0));
             for (int i = 0; ok && i < v.val.string.len; i++) {
                 char c = v.val.string.val[i];
                 if (!isalnum((unsigned char)c) && c != '.' && c != '_' && c != '-') ok = false;
@@ -347,21 +351,26 @@ bool CheckOptions(Jsonb *opts, bool *failover) {
             if (!ok)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                                 errmsg("pipeline option \"%s\" must be a topic name (1 to 249 of "
-                                       "A-Z, a-z, 0-9, '.', '_' and '-')",
+                                       "A-Z, a-z, 0-9, '.', '_' and '-'; not beginning with \"__\" but "
+                                       "\"__kafka_fdw\")",
                                        key)));
         } else if (strcmp(key, "commit_interval_ms") == 0 || strcmp(key, "commit_max_events") == 0 ||
                    strcmp(key, "split_max_events") == 0) {
             bool ok = v.type == jbvNumeric;
             int64 n = 0;
+            // commit_interval_ms: at most kMaxCommitIntervalMs (a Kafka
+            // transaction open longer than the producer's
+            // transaction.timeout.ms, 60 s, is aborted by the coordinator)
+            int64 max = strcmp(key, "commit_interval_ms") == 0 ? kMaxCommitIntervalMs : PG_INT32_MAX;
             if (ok) {
                 // (a fraction is rounded, as for "partitions"; past bigint: 22003)
                 n = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v.val.numeric)));
-                ok = n >= 1 && n <= PG_INT32_MAX;
+                ok = n >= 1 && n <= max;
             }
             if (!ok)
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                                errmsg("pipeline option \"%s\" must be a whole number from 1 to %d", key,
-                                       PG_INT32_MAX)));
+                                errmsg("pipeline option \"%s\" must be a whole number, 1 to %lld", key,
+                                       (long long)max)));
             if (strcmp(key, "commit_max_events") == 0) *commit_max = n;
             if (strcmp(key, "split_max_events") == 0) *split_max = n;
         } else if (strcmp(key, "outbox_topics") == 0) {

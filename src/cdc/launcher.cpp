@@ -325,9 +325,12 @@ bool ScanSlots() {
 
 int RunSecondWorkerForTest(const char *slot_name) {
     int idx = -1;
+    if (!Shared()) return -1;  // not preloaded
     LWLockAcquire(Shared()->lock, LW_SHARED);
     for (int i = 0; i < Shared()->max_pipelines; i++)
-        if (Shared()->entries[i].in_use && strcmp(Shared()->entries[i].slot_name, slot_name) == 0) idx = i;
+        if (Shared()->entries[i].in_use && Shared()->entries[i].dboid == MyDatabaseId &&
+            strcmp(Shared()->entries[i].slot_name, slot_name) == 0)
+            idx = i;
     LWLockRelease(Shared()->lock);
     if (idx < 0) return -1;
     BackgroundWorkerHandle *h = StartDynamicWorker("kafka_fdw_cdc_worker_main", "kafka_fdw pipeline (second, test)",

@@ -142,7 +142,10 @@ void CheckTopicsOption(const JsonbValue *v) {
             if (!isalnum((unsigned char)c) && c != '.' && c != '_' && c != '-') ok = false;
         }
         if (ok && e.val.string.len <= 2 && strspn(e.val.string.val, ".") == (size_t)e.val.string.len) ok = false;
-        if (!ok) fail("A topic name is 1 to 249 characters A-Z, a-z, 0-9, '.', '_' and '-' (not \".\" or \"..\").");
+        if (ok && e.val.string.len >= 2 && strncmp(e.val.string.val, "__", 2) == 0) ok = false;  // Kafka's internal
+        if (!ok)
+            fail("A topic name is 1 to 249 characters A-Z, a-z, 0-9, '.', '_' and '-' (not \".\" or \"..\", not "
+                 "beginning with \"__\").");
     }
 }
 
@@ -193,7 +196,8 @@ bool TagsEqual(const uint8 *a, const char *b) {
 
 void LoadOutboxSecret() {
     W->outbox_secret_len = 0;
-    if (W->outbox_topics == NIL) return;
+    // (also the key of an exactly-once pipeline's progress records)
+    if (W->outbox_topics == NIL && !W->exactly_once) return;
     W->outbox_secret_len = outbox::ReadSecret(W->outbox_secret);
 }
 

@@ -59,7 +59,10 @@ void Sender::Begin(const pgo::Begin &b) {
     ts_ms_ = pgo::PgTimeToUnixMs(b.commit_time);
     src_events_ = 0;
     part_ = 1;
-    skip_ = exactly_once() ? kafka::EventsToSkip(resume_, b.final_lsn) : 0;
+    skip_ = exactly_once() ? kafka::ItemsToSkip(resume_, b.final_lsn) : 0;
+    item_mode_ = false;
+    item_skipped_ = false;
+    next_item_ = 0;
 }
 
 void Sender::Commit() {
@@ -74,8 +77,37 @@ void Sender::Commit() {
     producer_.Poll(0);
 }
 
+Sender::SendResult Sender::Item() {
+    if (!in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "change outside a decoded transaction");
+    item_mode_ = true;
+    if (skip_ == kafka::kSkipAll || next_item_ < skip_) {
+        item_skipped_ = true;  // in Kafka already: the progress record covers it
+        next_item_++;
+        return SendResult::Queued;
+    }
+    item_skipped_ = false;
+    if (exactly_once()) {
+        if (committing_) return SendResult::CommitFirst;
+        if (txn_open_ && txn_events_ > 0 &&
+            (txn_events_ >= eos_.split_max_events ||
+             Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))
+            return SendResult::CommitFirst;  // a split: the items before this one go first
+    }
+    next_item_++;
+    return SendResult::Queued;
+}
+
 Sender::Gate Sender::Admit() {
     if (!in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "change outside a decoded transaction");
+    if (item_mode_) {
+        if (item_skipped_) {
+            events_skipped++;
+            return Gate::Skip;
+        }
+        if (exactly_once()) OpenKafkaTransaction();
+        return Gate::Go;
+    }
+    // without items (the initial snapshot): skips and splits per event
     if (skip_ > 0) {
         // in Kafka already: the progress record covers it
         if (skip_ != kafka::kSkipAll) skip_--;
@@ -89,17 +121,21 @@ Sender::Gate Sender::Admit() {
             (txn_events_ >= eos_.split_max_events ||
              Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))
             return Gate::CommitFirst;
-        if (!txn_open_) {
-            producer_.BeginTransaction();
-            txn_open_ = true;
-            txn_began_ = Clock::now();
-            txn_events_ = 0;
-            first_uncommitted_ = final_lsn_;
-        } else if (first_uncommitted_ == 0) {
-            first_uncommitted_ = final_lsn_;  // opened by a heartbeat
-        }
+        OpenKafkaTransaction();
     }
     return Gate::Go;
+}
+
+void Sender::OpenKafkaTransaction() {
+    if (!txn_open_) {
+        producer_.BeginTransaction();
+        txn_open_ = true;
+        txn_began_ = Clock::now();
+        txn_events_ = 0;
+        first_uncommitted_ = final_lsn_;
+    } else if (first_uncommitted_ == 0) {
+        first_uncommitted_ = final_lsn_;  // opened by a heartbeat
+    }
 }
 
 void Sender::Queued() {
@@ -221,8 +257,11 @@ void Sender::LoadPosition(int timeout_ms) {
                 memcmp(msg->key, eos_.transactional_id.data(), msg->key_len) != 0)
                 continue;
             kafka::EosPosition p;
-            if (kafka::ParseEosPosition(std::string_view(static_cast<const char *>(msg->payload), msg->len), &p))
-                found = p;
+            kafka::ParsedPosition r = kafka::ParseEosPosition(
+                std::string_view(static_cast<const char *>(msg->payload), msg->len), eos_.transactional_id,
+                eos_.mac_key, &p);
+            if (r == kafka::ParsedPosition::Ok) found = p;
+            else if (r == kafka::ParsedPosition::BadMac) positions_rejected++;
         }
         if (found.valid || from == wm.low) break;
         from = wm.low;  // not in the tail: the whole topic
@@ -265,6 +304,7 @@ bool Sender::commit_due(bool behind) const {
     if (!txn_open_ || in_txn_) return false;
     if (committing_ || txn_events_ >= eos_.commit_max_events) return true;
     int64_t interval = (int64_t)eos_.commit_interval_ms * (behind ? kBehindFactor : 1);
+    if (interval > kSplitAfterMs) interval = kSplitAfterMs;  // well below transaction.timeout.ms
     return Clock::now() - txn_began_ >= std::chrono::milliseconds(interval);
 }
 
@@ -276,7 +316,7 @@ bool Sender::CommitTransaction(bool now, int slice_ms, bool behind) {
         p.valid = true;
         if (in_txn_) {
             p.lsn = final_lsn_;
-            p.events = src_events_;
+            p.changes = item_mode_ ? next_item_ : src_events_;
             p.complete = false;
         } else {
             p = boundary_;  // (invalid: nothing decoded or read yet: lsn 0, complete, skips nothing)
@@ -285,7 +325,7 @@ bool Sender::CommitTransaction(bool now, int slice_ms, bool behind) {
         int64_t at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-        std::string value = kafka::EosPositionJson(p, eos_.transactional_id, at_ms);
+        std::string value = kafka::EosPositionJson(p, eos_.transactional_id, at_ms, eos_.mac_key);
         kafka::OutMessage m;
         m.partition = 0;
         m.key = eos_.transactional_id.data();

@@ -34,6 +34,7 @@ namespace kafka_fdw::cdc {
 
 struct ExactlyOnce {
     std::string transactional_id;
+    std::string mac_key;  // signs and verifies the progress records (kafka/eos.hpp)
     std::string progress_topic;
     int commit_interval_ms = 0;
     uint64_t commit_max_events = 0;
@@ -63,6 +64,14 @@ public:
     void Commit();
 
     enum class SendResult { Queued, QueueFull, CommitFirst };
+    // Starts the next item of the current source transaction (kafka/eos.hpp:
+    // item 0 is its BEGIN, then one per pgoutput change or logical message,
+    // the last its END).  Queued: go on (its events are sent, or dropped
+    // when the position read at start covers the item: then Send queues
+    // nothing); CommitFirst (exactly-once): the Kafka transaction must be
+    // committed first (a split): then call again.  Without items (the
+    // initial snapshot) Send decides per event.
+    SendResult Item();
     // Enqueues one event of the current transaction.  value == nullptr is a
     // tombstone.  QueueFull: the local queue stayed full for a slice (the
     // broker is slow or down): the caller reports it and retries.
@@ -95,7 +104,8 @@ public:
     // it covers is skipped.  Throws Error(Timeout/Connection) while the
     // brokers do not answer (call again).
     void LoadPosition(int timeout_ms);
-    void IgnorePosition() { resume_ = kafka::EosPosition{}; }
+    // Nothing read counts (also not as the position later commits write).
+    void IgnorePosition() { resume_ = committed_ = boundary_ = kafka::EosPosition{}; }
     const kafka::EosPosition &resume_position() const { return resume_; }
     // Commits the open Kafka transaction: with `now`, whatever its age (the
     // caller is at a source commit, a split, or stopping), else only when
@@ -111,9 +121,11 @@ public:
     uint64_t heartbeats_sent = 0;
     bool commit_due(bool behind) const;
     bool kafka_txn_open() const { return txn_open_; }
+    bool in_txn() const { return in_txn_; }
     const kafka::EosPosition &committed() const { return committed_; }
     uint64_t kafka_txns_committed = 0;
     uint64_t events_skipped = 0;  // covered by the progress record at start
+    uint64_t positions_rejected = 0;  // progress records of our id that did not verify (not written by us)
 
     kafka::Producer &producer() { return producer_; }
     uint64_t pending() const { return queue_.pending_messages(); }
@@ -135,6 +147,7 @@ private:
     // or a new, Kafka transaction); and the counts after it was queued.
     enum class Gate { Skip, CommitFirst, Go };
     Gate Admit();
+    void OpenKafkaTransaction();
     void Queued();
     int64_t ts_ms_ = 0;
     uint64_t final_lsn_ = 0;  // of the source transaction being decoded
@@ -142,13 +155,16 @@ private:
     ExactlyOnce eos_;
     kafka::EosPosition resume_;     // from the progress topic at start
     kafka::EosPosition committed_;  // what the last commit recorded
-    uint64_t skip_ = 0;             // events of the current source transaction still to skip
+    uint64_t skip_ = 0;             // items of the current source transaction covered by the position read (kSkipAll: all)
+    bool item_mode_ = false;        // the current source transaction is sent item by item
+    bool item_skipped_ = false;     // the current item is covered: its events are dropped
+    uint64_t next_item_ = 0;        // the index of the next item
     bool txn_open_ = false;         // a Kafka transaction is open
     bool committing_ = false;       // its progress record is produced, commit under way
     Clock::time_point txn_began_;
     uint64_t txn_events_ = 0;       // events in the open Kafka transaction
     uint64_t first_uncommitted_ = 0;  // final_lsn of its first source transaction (0: none)
-    uint64_t src_events_ = 0;       // events of the current source transaction (skipped ones too)
+    uint64_t src_events_ = 0;       // events of the current source transaction (without items: the snapshot)
     uint32_t part_ = 1;             // the current source transaction's part
     std::string part_text_;
     uint32_t progress_ledger_ = 0;

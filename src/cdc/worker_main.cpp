@@ -280,8 +280,11 @@ void Run() {
     List *options = list_make2(makeDefElem(pstrdup("proto_version"), (Node *)makeString(pstrdup("1")), -1),
                                makeDefElem(pstrdup("publication_names"),
                                            (Node *)makeString(pstrdup(quote_identifier(W->publication))), -1));
-    if (W->outbox_topics != NIL)  // kafka.produce_on_commit's logical messages (outbox.cpp)
-        options = lappend(options, makeDefElem(pstrdup("messages"), (Node *)makeString(pstrdup("true")), -1));
+    // Logical messages, always: kafka.produce_on_commit's (outbox.cpp), and
+    // the transactional ones of any prefix count as items of their
+    // transaction (kafka/eos.hpp) whether the pipeline sends them or not, so
+    // that a restart skips the same items whatever its options became.
+    options = lappend(options, makeDefElem(pstrdup("messages"), (Node *)makeString(pstrdup("true")), -1));
     W->ctx = CreateDecodingContext(InvalidXLogRecPtr, options, false, &g_routine, PrepareWrite, Write, UpdateProgress);
     W->ctx->output_writer_private = W;
     MemoryContextSwitchTo(old);

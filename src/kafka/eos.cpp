@@ -2,6 +2,9 @@
 #include "kafka/eos.hpp"
 
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -34,35 +37,79 @@ bool ParseLsn(std::string_view text, uint64_t *lsn) {
     return true;
 }
 
-std::string EosPositionJson(const EosPosition &p, const std::string &transactional_id, int64_t at_ms) {
+std::string HmacSha256Hex(const std::string &key, const std::string &data) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), key.data(), (int)key.size(), reinterpret_cast<const unsigned char *>(data.data()),
+              data.size(), mac, &len))
+        return std::string();
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (unsigned int i = 0; i < len; i++) {
+        out.push_back(hex[mac[i] >> 4]);
+        out.push_back(hex[mac[i] & 15]);
+    }
+    return out;
+}
+
+namespace {
+// What the MAC covers: a domain, the id, the lsn, the count (or "complete").
+std::string Signed(const std::string &transactional_id, const std::string &lsn, const EosPosition &p) {
+    std::string s = "kafka_fdw.progress.v1";
+    s.push_back('\0');
+    s += transactional_id;
+    s.push_back('\0');
+    s += lsn;
+    s.push_back('\0');
+    s += p.complete ? std::string("complete") : std::to_string(p.changes);
+    return s;
+}
+}  // namespace
+
+std::string EosPositionJson(const EosPosition &p, const std::string &transactional_id, int64_t at_ms,
+                            const std::string &key) {
     nlohmann::json j;
-    j["lsn"] = Lsn(p.lsn);
-    if (p.complete) j["events"] = nullptr;
-    else j["events"] = p.events;
+    std::string lsn = Lsn(p.lsn);
+    j["lsn"] = lsn;
+    if (p.complete) j["changes"] = nullptr;
+    else j["changes"] = p.changes;
     j["transactional_id"] = transactional_id;
     j["committed_at_ms"] = at_ms;
+    j["mac"] = HmacSha256Hex(key, Signed(transactional_id, lsn, p));
     return j.dump();
 }
 
-bool ParseEosPosition(std::string_view json, EosPosition *out) {
+ParsedPosition ParseEosPosition(std::string_view json, const std::string &transactional_id, const std::string &key,
+                                EosPosition *out) {
     nlohmann::json j = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return false;
+    if (j.is_discarded() || !j.is_object()) return ParsedPosition::NotOne;
     auto lsn = j.find("lsn");
-    auto events = j.find("events");
-    if (lsn == j.end() || !lsn->is_string() || events == j.end()) return false;
+    auto changes = j.find("changes");
+    auto id = j.find("transactional_id");
+    auto mac = j.find("mac");
+    if (lsn == j.end() || !lsn->is_string() || changes == j.end() || id == j.end() || !id->is_string() ||
+        id->get<std::string>() != transactional_id)
+        return ParsedPosition::NotOne;
     EosPosition p;
-    if (!ParseLsn(lsn->get<std::string>(), &p.lsn)) return false;
-    if (events->is_null()) {
+    if (!ParseLsn(lsn->get<std::string>(), &p.lsn)) return ParsedPosition::NotOne;
+    if (changes->is_null()) {
         p.complete = true;
-    } else if (events->is_number_unsigned()) {
+    } else if (changes->is_number_unsigned()) {
         p.complete = false;
-        p.events = events->get<uint64_t>();
+        p.changes = changes->get<uint64_t>();
     } else {
-        return false;
+        return ParsedPosition::NotOne;
     }
+    if (mac == j.end() || !mac->is_string()) return ParsedPosition::BadMac;
+    std::string want = HmacSha256Hex(key, Signed(transactional_id, lsn->get<std::string>(), p));
+    const std::string &got = mac->get_ref<const std::string &>();
+    if (key.empty() || want.empty() || got.size() != want.size() ||
+        CRYPTO_memcmp(got.data(), want.data(), want.size()) != 0)
+        return ParsedPosition::BadMac;
     p.valid = true;
     *out = p;
-    return true;
+    return ParsedPosition::Ok;
 }
 
 }  // namespace kafka_fdw::kafka

@@ -156,8 +156,8 @@ $s1->close;
 $s2->close;
 $q = "SELECT count(*) FROM kafka.consume('kafka', '$events')";
 is(wait_sql($node, $q, '8', 60), '8', 'both delivered');
-is(sq(qq{SELECT string_agg(v, '|' ORDER BY o) FROM (
-           SELECT convert_from(value, 'UTF8') AS v, "offset" AS o FROM kafka.consume('kafka', '$events')
+is(sq(qq{SELECT string_agg(convert_from(v, 'UTF8'), '|' ORDER BY o) FROM (
+           SELECT value AS v, "offset" AS o FROM kafka.consume('kafka', '$events')
             ORDER BY "offset" DESC LIMIT 2) x}),
 	'called last, committed first|called first, committed last', 'in commit order');
 
@@ -193,8 +193,8 @@ as('alice', qq{SELECT kafka.produce_on_commit('$pipe', '$events', 'after the for
 $q = "SELECT count(*) FROM kafka.consume('kafka', '$events')";
 is(wait_sql($node, $q, '10', 60), '10', 'the real messages are delivered');
 # (the last two messages: offsets also hold transaction markers)
-is(sq(qq{SELECT string_agg(v, '|' ORDER BY o) FROM (
-           SELECT convert_from(value, 'UTF8') AS v, "offset" AS o FROM kafka.consume('kafka', '$events')
+is(sq(qq{SELECT string_agg(convert_from(v, 'UTF8'), '|' ORDER BY o) FROM (
+           SELECT value AS v, "offset" AS o FROM kafka.consume('kafka', '$events')
             ORDER BY "offset" DESC LIMIT 2) x}),
 	'original|after the forgeries', 'no forged message, no copy, no other prefix delivered');
 is(sq(qq{SELECT messages_dropped || ' ' || (last_dropped_at IS NOT NULL)::text || ' ' || messages_sent

@@ -82,8 +82,29 @@ is(sq("SELECT count(*) FROM kafka.partitions('kafka', '__kafka_fdw_progress.$slo
 	'the progress topic has one partition');
 like(sq("SELECT convert_from(value, 'UTF8') FROM kafka.consume('kafka', '__kafka_fdw_progress.$slot_eo')
 		 WHERE convert_from(key, 'UTF8') = 'kafka_fdw-$sysid-$slot_eo' ORDER BY \"offset\" DESC LIMIT 1"),
-	qr/^\{"committed_at_ms":\d+,"events":null,"lsn":"[0-9A-F]+\/[0-9A-F]+","transactional_id":"kafka_fdw-$sysid-$slot_eo"\}$/,
-	'its records: the position as JSON, keyed by the transactional.id');
+	qr/^\{"changes":null,"committed_at_ms":\d+,"lsn":"[0-9A-F]+\/[0-9A-F]+","mac":"[0-9a-f]{64}","transactional_id":"kafka_fdw-$sysid-$slot_eo"\}$/,
+	'its records: the position as JSON with its authentication code, keyed by the transactional.id');
+
+# --- a forged progress record (any role that may produce to the topic) -------
+# is ignored, with a WARNING: the changes it claims to cover are sent.
+sq("CREATE ROLE mallory LOGIN; GRANT USAGE ON SCHEMA kafka TO mallory; GRANT USAGE ON FOREIGN SERVER kafka TO mallory");
+sq("SELECT kafka.pause_pipeline('eo')");
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = 'eo'", 'paused'), 'paused', 'eo paused');
+sq("INSERT INTO t SELECT g, 'while paused' FROM generate_series(1001, 1010) g");
+my $forge_pos = -s $node->logfile;
+my ($frc, $fout, $ferr) = $node->psql('postgres', qq{SET ROLE mallory;
+SELECT count(*) FROM kafka.pipeline_status s,
+  LATERAL kafka.produce('kafka', s.progress_topic,
+    json_build_object('lsn', pg_current_wal_insert_lsn()::text, 'changes', null,
+                      'transactional_id', s.transactional_id, 'mac', repeat('0', 64))::jsonb,
+    s.transactional_id) p WHERE name = 'eo'});
+is($fout, '1', 'a plain role produces a forged position to the progress topic') or diag $ferr;
+sq("SELECT kafka.resume_pipeline('eo')");
+is(confirmed_all('eo'), 't', 'the resumed pipeline confirms');
+is(sq("SELECT count(*) FROM kafka.consume('kafka', 'eo$run.public.t') WHERE convert_from(value, 'UTF8') LIKE '%while paused%'"),
+	'10', 'the changes the forged record claimed are sent');
+like(slurp_file($node->logfile, $forge_pos), qr/records of its progress topic .* were not written by it: ignored/,
+	'a WARNING says a record did not verify');
 
 # --- fencing: a second worker started by hand for the same pipeline ----------
 my $pid = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = 'eo'");
@@ -98,7 +119,7 @@ sq("INSERT INTO t SELECT g, 'v' || g FROM generate_series(101, 200) g");
 is(confirmed_all('eo'), 't', 'the first worker goes on');
 is(sq("SELECT worker_pid || ' ' || kafka_aborted FROM kafka.pipeline_status WHERE name = 'eo'"), "$pid $aborted",
 	'the same worker, no transaction aborted');
-is(counts("eo$run.public.t"), '200 200', 'each event once');
+is(counts("eo$run.public.t"), '210 210', 'each event once');
 
 # --- a source transaction split across Kafka transactions --------------------
 sq("INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 3500) g");
@@ -131,7 +152,7 @@ while (!$mid && $tries < 3)
 	wait_for('SELECT 1', '1', 120);
 	is(confirmed_all('eo'), 't', "try $tries: after the kill -9 the pipeline confirms the transaction");
 	my $log = slurp_file($node->logfile, $logpos);
-	$mid = 1 if $log =~ /pipeline "eo": exactly-once, resuming after [0-9A-F]+\/[0-9A-F]+ \((\d+) events of that transaction\)/ && $1 > 0 && $1 < 300000;
+	$mid = 1 if $log =~ /pipeline "eo": exactly-once, resuming after [0-9A-F]+\/[0-9A-F]+ \((\d+) items of that transaction\)/ && $1 > 0 && $1 < 300000;
 	note "try $tries: " . ($log =~ /(pipeline "eo": exactly-once, resuming[^\n]*)/ ? $1 : 'no resume line');
 }
 ok($mid, 'a restart resumed in the middle of a split transaction (skipping its committed parts)');
@@ -156,7 +177,6 @@ my ($arc, $aout, $aerr) = $node->psql('postgres', qq{SELECT kafka.alter_pipeline
 like($aerr, qr/pipeline option "snapshot" cannot be altered/, 'snapshot cannot be altered');
 ($arc, $aout, $aerr) = $node->psql('postgres', qq{SELECT kafka.alter_pipeline('alo', '{"partitions": "x"}')});
 like($aerr, qr/pipeline option "partitions" must be a number/, 'the merged options are checked');
-sq("CREATE ROLE mallory LOGIN");
 ($arc, $aout, $aerr) = $node->psql('postgres', qq{SET ROLE mallory; SELECT kafka.alter_pipeline('alo', '{"exactly_once": false}')});
 like($aerr, qr/permission denied|must be|owner/, 'a plain role cannot alter another role\'s pipeline');
 is(sq("SELECT options ? 'exactly_once' FROM kafka.pipelines WHERE name = 'alo'"), 'f', 'its options are unchanged');
