@@ -184,7 +184,7 @@ is(sq("SELECT options ? 'exactly_once' FROM kafka.pipelines WHERE name = 'alo'")
 # --- the options' checks -------------------------------------------------------
 for my $case (
 	[ '{"exactly_once": "yes"}', 'pipeline option "exactly_once" must be true or false' ],
-	[ '{"commit_interval_ms": 0}', 'pipeline option "commit_interval_ms" must be a whole number from 1 to 2147483647' ],
+	[ '{"commit_interval_ms": 6000}', 'pipeline option "commit_interval_ms" must be a whole number, 1 to 5000' ],
 	[ '{"split_max_events": 10, "commit_max_events": 20}', 'pipeline option "commit_max_events" (20) must not exceed "split_max_events" (10)' ],
 	[ '{"progress_topic": "bad topic"}', 'pipeline option "progress_topic" must be a topic name' ])
 {
