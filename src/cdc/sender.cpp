@@ -165,6 +165,13 @@ Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_l
     size_t n = 5;
     if (unchanged_toast) headers[n++] = {"unchanged_toast", unchanged_toast, strlen(unchanged_toast)};
     if (part_ > 1) headers[n++] = {"txn_part", part_text_.data(), part_text_.size()};
+    return ProduceEvent(topic_, key, key_len, value, value_len, headers, n);
+}
+
+// An event of the current source transaction into its ledger, at its
+// commit time (the gate said Go).
+Sender::SendResult Sender::ProduceEvent(const std::string &topic, const char *key, size_t key_len, const char *value,
+                                        size_t value_len, const kafka::HeaderRef *headers, size_t n_headers) {
     kafka::OutMessage m;
     m.key = key;
     m.key_len = key_len;
@@ -172,9 +179,9 @@ Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_l
     m.value_len = value_len;
     m.timestamp_ms = ts_ms_;
     m.header_refs = headers;
-    m.n_header_refs = n;
+    m.n_header_refs = n_headers;
     try {
-        producer_.Produce(ledger_, topic_, m);
+        producer_.Produce(ledger_, topic, m);
     } catch (const kafka::Error &e) {
         if (e.kind == kafka::ErrorKind::Timeout) return SendResult::QueueFull;
         throw;
@@ -197,22 +204,8 @@ Sender::SendResult Sender::SendOutbox(const char *topic, const char *key, size_t
     outbox_headers_.push_back({"lsn", lsn_.data(), lsn_.size()});
     outbox_headers_.push_back({"xid", xid_.data(), xid_.size()});
     outbox_headers_.push_back({"commit_ts", commit_ts_.data(), commit_ts_.size()});
-    kafka::OutMessage m;
-    m.key = key;
-    m.key_len = key_len;
-    m.value = value;
-    m.value_len = value_len;
-    m.timestamp_ms = ts_ms_;
-    m.header_refs = outbox_headers_.data();
-    m.n_header_refs = outbox_headers_.size();
-    try {
-        producer_.Produce(ledger_, topic, m);
-    } catch (const kafka::Error &e) {
-        if (e.kind == kafka::ErrorKind::Timeout) return SendResult::QueueFull;
-        throw;
-    }
-    Queued();
-    return SendResult::Queued;
+    outbox_topic_ = topic;
+    return ProduceEvent(outbox_topic_, key, key_len, value, value_len, outbox_headers_.data(), outbox_headers_.size());
 }
 
 uint64_t Sender::Progress(uint64_t read_end) {

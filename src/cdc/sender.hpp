@@ -148,6 +148,9 @@ private:
     enum class Gate { Skip, CommitFirst, Go };
     Gate Admit();
     void OpenKafkaTransaction();
+    SendResult ProduceEvent(const std::string &topic, const char *key, size_t key_len, const char *value,
+                            size_t value_len, const kafka::HeaderRef *headers, size_t n_headers);
+    std::string outbox_topic_;  // (reused)
     void Queued();
     int64_t ts_ms_ = 0;
     uint64_t final_lsn_ = 0;  // of the source transaction being decoded
