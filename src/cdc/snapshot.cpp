@@ -277,11 +277,6 @@ void SendSnapshot(MemoryContext snap_cxt) {
     // again anyway: the pipeline's snapshot state is still pending)
     ReplicationSlotMarkDirty();
     ReplicationSlotSave();
-    // exactly-once: older producers of the pipeline fenced while the slot is
-    // ours (after the consistent point: a wait for the brokers here holds no
-    // snapshot back)
-    StartExactlyOnce();
-    ReplicationSlotRelease();
     W->confirmed = start;
 
     // The tables and columns the publication publishes, and its row filters.
@@ -330,6 +325,11 @@ void SendSnapshot(MemoryContext snap_cxt) {
     W->entry->snapshot.tables_total = ntables;
     W->entry->snapshot.rows_estimate = estimate;
     LWLockRelease(Shared()->lock);
+    // exactly-once: older producers of the pipeline fenced while the slot is
+    // still ours, once the tables are listed (the listing opens them from
+    // PostgreSQL 16 on: it is not held up behind a wait for the brokers)
+    StartExactlyOnce();
+    ReplicationSlotRelease();
 
     // One "transaction" of events for the ack ledger, at the slot's start.
     W->txn_final_lsn = start;
