@@ -82,7 +82,7 @@ asan_pid=$!
 echo "(building and running in the background)"
 # Each harness 20 s from its seed corpus (10 harnesses: CI stays under 45
 # minutes for three majors); one ok/not ok per harness.
-run_script "fuzz: decoders of the pure core (libFuzzer, ASan+UBSan), 20 s each" bash test/fuzz/fuzz.sh --seconds 20
+run_script "fuzz: decoders of the pure core (libFuzzer, ASan+UBSan), 10 s each" bash test/fuzz/fuzz.sh --seconds 10
 wait "$asan_pid"; asan_rc=$?
 note "unit tests under ASan+UBSan (started before the fuzzing)"
 grep -E '^(not ok|    )|ERROR|SUMMARY|runtime error' test/unit-asan.log | head -30

@@ -5,7 +5,7 @@
 # ($CDC_FAULTS_CHANGES), from two concurrent sessions paced to finish in about
 # 65 s.  The pipeline has {"partitions": 3}; it creates t1's and t2's topics,
 # t3's exists already.  While the workload runs, each fault happens once:
-#   1. kill -9 of the pipeline worker, five times (the postmaster
+#   1. kill -9 of the pipeline worker, five times (twice on 17/18; the postmaster
 #      reinitializes each time: every session dies, crash recovery);
 #   2. pg_ctl stop -m immediate, then a start (crash recovery);
 #   3. the broker stopped for 20 s, then started again with its data.  While
@@ -284,7 +284,10 @@ ok($ok, 'the pipeline runs') or diag 'pipeline_status: ' . status();
 # --- fault 1: kill -9 of the worker under load, five times -----------------
 my @killed;
 my $errs;
-for my $k (1 .. 5)
+# five kills with the host's PostgreSQL 15, two in the roots of 17 and 18
+# (the same code; CI's 45 minutes for three majors)
+my $kills = $ENV{CDC_FAULTS_KILLS} // ($node->pg_version >= 16 ? 2 : 5);
+for my $k (1 .. $kills)
 {
 	load_start(2);
 	wait_committed(int($target * (0.05 + 0.05 * $k)), "before kill -9 number $k");
@@ -491,7 +494,7 @@ diag sprintf(
 	$n{order_violations}, $n{wrong_event}, $n{multi_partition}, $n{bad_events}, $n{table_diff});
 
 is($n{events}, $n_changes, 'exactly one event per committed change (read_committed)');
-is($n{duplicates}, 0, 'no change arrives twice: exactly-once across five kill -9, an immediate stop and a broker restart');
+is($n{duplicates}, 0, "no change arrives twice: exactly-once across $kills kill -9, an immediate stop and a broker restart");
 cmp_ok($n{unique}, '>=', $n_changes, 'at least one event per committed change');
 is($n{gaps}, 0, 'no gap: every committed change arrived')
   or diag "committed changes that never arrived (table, key, version, op, xid):\n"

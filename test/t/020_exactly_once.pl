@@ -131,7 +131,7 @@ is(sq("SELECT count(*) FROM kafka.consume('kafka', 'eo$run.public.big') WHERE he
 	'the first part has no txn_part header');
 
 # --- kill -9 in the middle of a split transaction ----------------------------
-# A transaction of 300,000 rows in parts of 1,000: the worker is killed while
+# A transaction of 150,000 rows in parts of 1,000: the worker is killed while
 # it sends them; the next worker skips what the committed parts hold (its LOG
 # says how many of that transaction's events).  The kill's moment is chance:
 # up to three tries to hit the middle.
@@ -141,7 +141,7 @@ while (!$mid && $tries < 3)
 {
 	$tries++;
 	my $first = $total + 1;
-	$total += 300000;
+	$total += 150000;
 	sq("INSERT INTO big SELECT g, md5(g::text) FROM generate_series($first, $total) g");
 	my $victim = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = 'eo'");
 	# wait until some of it is committed in Kafka (its transactions count up)
@@ -152,7 +152,7 @@ while (!$mid && $tries < 3)
 	wait_for('SELECT 1', '1', 120);
 	is(confirmed_all('eo'), 't', "try $tries: after the kill -9 the pipeline confirms the transaction");
 	my $log = slurp_file($node->logfile, $logpos);
-	$mid = 1 if $log =~ /pipeline "eo": exactly-once, resuming after [0-9A-F]+\/[0-9A-F]+ \((\d+) items of that transaction\)/ && $1 > 0 && $1 < 300000;
+	$mid = 1 if $log =~ /pipeline "eo": exactly-once, resuming after [0-9A-F]+\/[0-9A-F]+ \((\d+) items of that transaction\)/ && $1 > 0 && $1 < 150000;
 	note "try $tries: " . ($log =~ /(pipeline "eo": exactly-once, resuming[^\n]*)/ ? $1 : 'no resume line');
 }
 ok($mid, 'a restart resumed in the middle of a split transaction (skipping its committed parts)');
