@@ -296,19 +296,14 @@ void SendHeartbeat(TimestampTz now) {
     appendStringInfoChar(&key, '}');
     appendStringInfo(&value, "{\"ts_ms\":" INT64_FORMAT ",\"lsn\":\"%X/%X\"}",
                      (int64)((now + pg::kEpochShiftUs) / 1000), (uint32)(read >> 32), (uint32)read);
-    for (;;) {
-        Sender::SendResult r = Sender::SendResult::QueueFull;
-        KFDW_ENTRY(r = W->sender->Heartbeat(W->heartbeat_topic, std::string(key.data, key.len),
-                                              std::string(value.data, value.len)););
-        if (r == Sender::SendResult::Queued) break;
-        if (r == Sender::SendResult::CommitFirst) {
-            CommitKafka(true);
-            continue;
-        }
-        char msg[512];
-        DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka: local produce queue is full");
-        StalledOnKafka(msg);
-    }
+    StringInfoData *kv[2] = {&key, &value};
+    SendUntilQueued(
+        [](void *arg) {
+            auto **x = static_cast<StringInfoData **>(arg);
+            return W->sender->Heartbeat(W->heartbeat_topic, std::string(x[0]->data, x[0]->len),
+                                        std::string(x[1]->data, x[1]->len));
+        },
+        kv);
     pfree(key.data);
     pfree(value.data);
 }
@@ -414,9 +409,23 @@ void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *t
         EnsureTopic(topic);
         rel->topic_ready = true;
     }
+    struct Event {
+        const char *topic, *k, *v, *table, *toast;
+        size_t klen, vlen;
+        char op;
+    } e{topic, k, v, table, toast, klen, vlen, op};
+    SendUntilQueued(
+        [](void *arg) {
+            auto *x = static_cast<Event *>(arg);
+            return W->sender->Send(x->topic, x->k, x->klen, x->v, x->vlen, x->op, x->table, x->toast);
+        },
+        &e);
+}
+
+void SendUntilQueued(Sender::SendResult (*produce)(void *arg), void *arg) {
     for (;;) {
         Sender::SendResult r = Sender::SendResult::QueueFull;
-        KFDW_ENTRY(r = W->sender->Send(topic, k, klen, v, vlen, op, table, toast););
+        KFDW_ENTRY(r = produce(arg););
         if (r == Sender::SendResult::Queued) return;
         if (r == Sender::SendResult::CommitFirst) {
             CommitKafka(true);  // a split of a large source transaction

@@ -238,20 +238,20 @@ void OnOutboxMessage(const char *data, int len) {
         headers[i].value_len = h.value.size();
     }
     EnsureTopic(topic);
-    for (;;) {
-        Sender::SendResult r = Sender::SendResult::QueueFull;
-        KFDW_ENTRY(r = W->sender->SendOutbox(topic, p.has_key ? p.key.data() : nullptr, p.key.size(),
-                                             p.has_value ? p.value.data() : nullptr, p.value.size(), headers,
-                                             (size_t)nh););
-        if (r == Sender::SendResult::Queued) break;
-        if (r == Sender::SendResult::CommitFirst) {
-            CommitKafka(true);  // a split of a large source transaction
-            continue;
-        }
-        char msg[512];
-        DescribeKafkaWait(msg, sizeof msg, "waiting for Kafka: local produce queue is full");
-        StalledOnKafka(msg);
-    }
+    struct Message {
+        const char *topic;
+        const format::outbox::Payload *payload;
+        const kafka::HeaderRef *headers;
+        size_t nh;
+    } m{topic, &p, headers, (size_t)nh};
+    SendUntilQueued(
+        [](void *arg) {
+            auto *x = static_cast<Message *>(arg);
+            const auto &q = *x->payload;
+            return W->sender->SendOutbox(x->topic, q.has_key ? q.key.data() : nullptr, q.key.size(),
+                                         q.has_value ? q.value.data() : nullptr, q.value.size(), x->headers, x->nh);
+        },
+        &m);
     LWLockAcquire(Shared()->lock, LW_EXCLUSIVE);
     W->entry->outbox_sent++;
     LWLockRelease(Shared()->lock);

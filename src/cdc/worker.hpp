@@ -169,6 +169,10 @@ void OnRelation(const pgo::Relation &msg);
 RelInfo *LookupRel(uint32 relid);
 void DescribeKafkaWait(char *buf, size_t size, const char *what);
 void Send(RelInfo *rel, StringInfo key, StringInfo value, char op, const char *toast);
+// Calls produce(arg) (a Sender call, in the C++ zone) until it has queued:
+// a split commits the Kafka transaction first, a full local queue is
+// reported in pipeline_status and waited on (interruptibly).
+void SendUntilQueued(Sender::SendResult (*produce)(void *arg), void *arg);
 dbz::Source CurrentSource(bool snapshot);
 // pgoutput's output writer callbacks
 void PrepareWrite(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write);
