@@ -16,7 +16,10 @@
 #
 # Knobs: CDC_ROUNDS (default 3), CDC_WARMUP (default 1), CDC_RATE_SECONDS
 # (default 10), CDC_EOS_RATE (default 20000), CDC_EOS_OPTIONS (more options of
-# the exactly-once pipeline, JSON members, e.g. '"commit_interval_ms": 50').
+# the exactly-once pipeline, JSON members, e.g. '"commit_interval_ms": 50'),
+# CDC_PERF (a file name: system-wide perf profiles of the last round, one
+# per pipeline, FILE.eo and FILE.alo; CDC_PERF_ARGS: perf record options,
+# default "-g -F 999").
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -128,7 +131,14 @@ SQL
     if ((r % 2 == 0)); then order="eo alo"; else order="alo eo"; fi
     declare -A ms=()
     for p in $order; do
+        perf_pid=
+        if [[ -n ${CDC_PERF:-} ]] && ((r == ROUNDS + WARMUP - 1)); then   # system-wide profile of the last round
+            perf record -a ${CDC_PERF_ARGS:--g -F 999} -e cpu-clock -o "$CDC_PERF.$p" >/dev/null 2>&1 &
+            perf_pid=$!
+            sleep 0.3
+        fi
         deliver "$p" "$END_LSN"
+        [[ -n $perf_pid ]] && { kill -INT "$perf_pid"; wait "$perf_pid"; say "  profile of $p written to $CDC_PERF.$p"; }
         ms[$p]=$WORKER_MS
         n=$(count_topic "${p}_$t")
         say "$label: pipeline $p: $N changes delivered in $WORKER_MS ms ($(rate "$N" "$WORKER_MS") events/s); read_committed count $n"

@@ -42,7 +42,9 @@ void NewSender(fdw::ClientSpec *spec) {
             {"allow.auto.create.topics", "false"},
             {"acks", "all"},
             {"enable.idempotence", "true"},
-            {"linger.ms", "5"},
+            // exactly-once: 1 ms, since EndTxn waits for the last batch
+            // (CommitTransaction never flushes)
+            {"linger.ms", W->exactly_once ? "1" : "5"},
             {"queue.buffering.max.messages", "100000"},
             {"queue.buffering.max.kbytes", "65536"},
             // Compressed batches: the broker has less to store and move
@@ -258,7 +260,7 @@ void CommitKafka(bool now) {
     bool behind = false;
     if (!now) {
         bool due = false;
-        KFDW_ENTRY(due = W->sender->commit_due(false););
+        KFDW_ENTRY(due = W->sender->commit_pending() || W->sender->commit_due(false););
         if (!due) return;
         // catching up (more than kBehindBytes of WAL not read yet): commit
         // less often (Sender::kBehindFactor)
@@ -526,6 +528,12 @@ void OnChange(const char *data, int len) {
 // drop of the pipeline then ends the worker here (what is committed is a
 // valid position) instead of after the whole transaction.
 void NextItem() {
+    // a Kafka transaction was committed (a split, or between source
+    // transactions): what is committed is a valid position to end at
+    if (W->sender->kafka_txns_committed != W->txns_at_item) {
+        W->txns_at_item = W->sender->kafka_txns_committed;
+        ExitIfReloaded();
+    }
     for (;;) {
         Sender::SendResult r = Sender::SendResult::Queued;
         KFDW_ENTRY(r = W->sender->Item(););
@@ -629,6 +637,9 @@ void UpdateProgress(LogicalDecodingContext *, XLogRecPtr, TransactionId, bool) {
 // ---- confirming progress ----------------------------------------------------
 
 void Housekeeping(bool force) {
+    // a commit under way: EndTxn as soon as everything is delivered, then
+    // the events held meanwhile (every 64 records, not every 20 ms)
+    if (!force && W->exactly_once && W->sender && W->sender->commit_pending()) CommitKafka(false);
     TimestampTz now = GetCurrentTimestamp();
     if (!force && now - W->last_housekeeping < 20 * 1000) return;  // 20 ms
     W->last_housekeeping = now;
@@ -686,9 +697,10 @@ void Housekeeping(bool force) {
         // sends again
         if (W->exactly_once) {
             KFDW_ENTRY({
+                // (the commit under way, then the held events' transaction)
                 kafka::Deadline deadline(Min(pg::g_timeout_ms, 5000));
-                while (!W->sender->CommitTransaction(true, deadline.SliceMs()) && !deadline.Expired()) {
-                }
+                while ((W->sender->kafka_txn_open() || W->sender->commit_pending()) && !deadline.Expired())
+                    W->sender->CommitTransaction(true, deadline.SliceMs());
             });
         }
         KFDW_ENTRY(W->sender->Drain(Min(pg::g_timeout_ms, 5000)););

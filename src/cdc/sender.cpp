@@ -86,12 +86,12 @@ Sender::SendResult Sender::Item() {
         return SendResult::Queued;
     }
     item_skipped_ = false;
-    if (exactly_once()) {
-        if (committing_) return SendResult::CommitFirst;
-        if (txn_open_ && txn_events_ > 0 &&
-            (txn_events_ >= eos_.split_max_events ||
-             Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))
-            return SendResult::CommitFirst;  // a split: the items before this one go first
+    // A split: the items before this one go in the Kafka transaction cut
+    // here (the clock is read every 256 items and at each BEGIN).
+    if (exactly_once() && !commit_pending() && txn_open_ && txn_events_ > 0 &&
+        (txn_events_ >= eos_.split_max_events ||
+         ((next_item_ & 255) == 0 && Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))) {
+        if (!Cut()) return SendResult::CommitFirst;  // the local queue is full: wait for the commit
     }
     next_item_++;
     return SendResult::Queued;
@@ -104,7 +104,10 @@ Sender::Gate Sender::Admit() {
             events_skipped++;
             return Gate::Skip;
         }
-        if (exactly_once()) OpenKafkaTransaction();
+        if (exactly_once()) {
+            if (commit_pending()) return Gate::Hold;  // a commit is under way
+            OpenKafkaTransaction();
+        }
         return Gate::Go;
     }
     // without items (the initial snapshot): skips and splits per event
@@ -116,7 +119,7 @@ Sender::Gate Sender::Admit() {
         return Gate::Skip;
     }
     if (exactly_once()) {
-        if (committing_) return Gate::CommitFirst;
+        if (commit_pending()) return Gate::CommitFirst;
         if (txn_open_ && txn_events_ > 0 &&
             (txn_events_ >= eos_.split_max_events ||
              Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))
@@ -133,6 +136,13 @@ void Sender::OpenKafkaTransaction() {
         txn_began_ = Clock::now();
         txn_events_ = 0;
         first_uncommitted_ = final_lsn_;
+        // The progress topic's partition joins the Kafka transaction with
+        // the first events' partitions (one AddPartitionsToTxn round trip,
+        // not a second one at the cut): a record of the position committed
+        // already, which the cut's record follows (the last one counts).
+        kafka::EosPosition p = committed_;
+        p.valid = true;
+        (void)ProducePosition(p);  // (a full queue: the cut registers it)
     } else if (first_uncommitted_ == 0) {
         first_uncommitted_ = final_lsn_;  // opened by a heartbeat
     }
@@ -146,14 +156,9 @@ void Sender::Queued() {
 
 Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_len, const char *value,
                                 size_t value_len, char op, const char *table, const char *unchanged_toast) {
-    switch (Admit()) {
-    case Gate::Skip:
-        return SendResult::Queued;
-    case Gate::CommitFirst:
-        return SendResult::CommitFirst;
-    case Gate::Go:
-        break;
-    }
+    Gate gate = Admit();
+    if (gate == Gate::Skip) return SendResult::Queued;
+    if (gate == Gate::CommitFirst) return SendResult::CommitFirst;
     if (topic_ != topic) topic_ = topic;
     kafka::HeaderRef headers[7] = {
         {"op", &op, 1},
@@ -165,6 +170,7 @@ Sender::SendResult Sender::Send(const char *topic, const char *key, size_t key_l
     size_t n = 5;
     if (unchanged_toast) headers[n++] = {"unchanged_toast", unchanged_toast, strlen(unchanged_toast)};
     if (part_ > 1) headers[n++] = {"txn_part", part_text_.data(), part_text_.size()};
+    if (gate == Gate::Hold) return Hold(topic_, key, key_len, value, value_len, headers, n);
     return ProduceEvent(topic_, key, key_len, value, value_len, headers, n);
 }
 
@@ -192,20 +198,95 @@ Sender::SendResult Sender::ProduceEvent(const std::string &topic, const char *ke
 
 Sender::SendResult Sender::SendOutbox(const char *topic, const char *key, size_t key_len, const char *value,
                                       size_t value_len, const kafka::HeaderRef *headers, size_t n_headers) {
-    switch (Admit()) {
-    case Gate::Skip:
-        return SendResult::Queued;
-    case Gate::CommitFirst:
-        return SendResult::CommitFirst;
-    case Gate::Go:
-        break;
-    }
+    Gate gate = Admit();
+    if (gate == Gate::Skip) return SendResult::Queued;
+    if (gate == Gate::CommitFirst) return SendResult::CommitFirst;
     outbox_headers_.assign(headers, headers + n_headers);
     outbox_headers_.push_back({"lsn", lsn_.data(), lsn_.size()});
     outbox_headers_.push_back({"xid", xid_.data(), xid_.size()});
     outbox_headers_.push_back({"commit_ts", commit_ts_.data(), commit_ts_.size()});
     outbox_topic_ = topic;
+    if (gate == Gate::Hold)
+        return Hold(outbox_topic_, key, key_len, value, value_len, outbox_headers_.data(), outbox_headers_.size());
     return ProduceEvent(outbox_topic_, key, key_len, value, value_len, outbox_headers_.data(), outbox_headers_.size());
+}
+
+// ---- events held during a commit ------------------------------------------
+
+size_t Sender::HoldBytes(const char *p, size_t n) {
+    size_t at = held_bytes_.size();
+    held_bytes_.append(p, n);
+    return at;
+}
+
+Sender::SendResult Sender::Hold(const std::string &topic, const char *key, size_t key_len, const char *value,
+                                size_t value_len, const kafka::HeaderRef *headers, size_t n_headers) {
+    if (held_bytes_.size() >= kHoldMaxBytes || held_.size() >= kHoldMaxEvents) return SendResult::CommitFirst;
+    if (held_.empty()) held_first_lsn_ = final_lsn_;
+    if (held_topics_.empty() || held_topics_.back() != topic) held_topics_.push_back(topic);
+    HeldEvent e;
+    e.ledger = ledger_;
+    e.topic = static_cast<uint32_t>(held_topics_.size() - 1);
+    e.key_len = key ? key_len : kNone;
+    e.key = key ? HoldBytes(key, key_len) : 0;
+    e.value_len = value ? value_len : kNone;
+    e.value = value ? HoldBytes(value, value_len) : 0;
+    e.headers = held_headers_.size();
+    e.n_headers = n_headers;
+    e.timestamp_ms = ts_ms_;
+    for (size_t i = 0; i < n_headers; i++) {
+        HeldHeader h;
+        h.name_len = strlen(headers[i].name);
+        h.name = HoldBytes(headers[i].name, h.name_len + 1);  // with its NUL
+        h.value_len = headers[i].value ? headers[i].value_len : kNone;
+        h.value = headers[i].value ? HoldBytes(headers[i].value, headers[i].value_len) : 0;
+        held_headers_.push_back(h);
+    }
+    held_.push_back(e);
+    queue_.MarkHeld(ledger_);
+    events_held++;
+    return SendResult::Queued;
+}
+
+bool Sender::Replay() {
+    if (held_next_ == 0) {
+        OpenKafkaTransaction();
+        first_uncommitted_ = held_first_lsn_;
+    }
+    const char *bytes = held_bytes_.data();
+    for (; held_next_ < held_.size(); held_next_++) {
+        const HeldEvent &e = held_[held_next_];
+        replay_headers_.clear();
+        for (size_t i = 0; i < e.n_headers; i++) {
+            const HeldHeader &h = held_headers_[e.headers + i];
+            replay_headers_.push_back({bytes + h.name, h.value_len == kNone ? nullptr : bytes + h.value,
+                                       h.value_len == kNone ? 0 : h.value_len});
+        }
+        kafka::OutMessage m;
+        m.key = e.key_len == kNone ? nullptr : bytes + e.key;
+        m.key_len = e.key_len == kNone ? 0 : e.key_len;
+        m.value = e.value_len == kNone ? nullptr : bytes + e.value;
+        m.value_len = e.value_len == kNone ? 0 : e.value_len;
+        m.timestamp_ms = e.timestamp_ms;
+        m.header_refs = replay_headers_.data();
+        m.n_header_refs = replay_headers_.size();
+        try {
+            producer_.Produce(e.ledger, held_topics_[e.topic], m);
+        } catch (const kafka::Error &err) {
+            if (err.kind == kafka::ErrorKind::Timeout) return false;  // the queue stayed full: call again
+            throw;
+        }
+        Queued();
+    }
+    held_.clear();
+    held_headers_.clear();
+    held_topics_.clear();
+    held_next_ = 0;
+    held_first_lsn_ = 0;
+    if (held_bytes_.capacity() > (4u << 20)) std::string().swap(held_bytes_);
+    else held_bytes_.clear();
+    queue_.ReleaseHeld();
+    return true;
 }
 
 uint64_t Sender::Progress(uint64_t read_end) {
@@ -269,7 +350,7 @@ void Sender::LoadPosition(int timeout_ms) {
 Sender::SendResult Sender::Heartbeat(const std::string &topic, const std::string &key, const std::string &value) {
     if (in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "heartbeat inside a decoded transaction");
     if (exactly_once()) {
-        if (committing_) return SendResult::CommitFirst;
+        if (commit_pending()) return SendResult::CommitFirst;
         if (!txn_open_) {
             producer_.BeginTransaction();
             txn_open_ = true;
@@ -301,38 +382,65 @@ bool Sender::commit_due(bool behind) const {
     return Clock::now() - txn_began_ >= std::chrono::milliseconds(interval);
 }
 
-bool Sender::CommitTransaction(bool now, int slice_ms, bool behind) {
-    if (!exactly_once() || !txn_open_) return true;
-    if (!committing_) {
-        if (!now && !commit_due(behind)) return true;
-        kafka::EosPosition p;
+bool Sender::ProducePosition(const kafka::EosPosition &p) {
+    int64_t at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    std::string value = kafka::EosPositionJson(p, eos_.transactional_id, at_ms, eos_.mac_key);
+    kafka::OutMessage m;
+    m.partition = 0;
+    m.key = eos_.transactional_id.data();
+    m.key_len = eos_.transactional_id.size();
+    m.value = value.data();
+    m.value_len = value.size();
+    try {
+        producer_.Produce(progress_ledger_, eos_.progress_topic, m);
+    } catch (const kafka::Error &e) {
+        if (e.kind == kafka::ErrorKind::Timeout) return false;
+        throw;
+    }
+    return true;
+}
+
+bool Sender::Cut() {
+    kafka::EosPosition p;
+    p.valid = true;
+    if (in_txn_) {
+        p.lsn = final_lsn_;
+        p.changes = item_mode_ ? next_item_ : src_events_;
+        p.complete = false;
+    } else {
+        p = boundary_;  // (invalid: nothing decoded or read yet: lsn 0, complete, skips nothing)
         p.valid = true;
-        if (in_txn_) {
-            p.lsn = final_lsn_;
-            p.changes = item_mode_ ? next_item_ : src_events_;
-            p.complete = false;
-        } else {
-            p = boundary_;  // (invalid: nothing decoded or read yet: lsn 0, complete, skips nothing)
-            p.valid = true;
+    }
+    if (!ProducePosition(p)) return false;
+    pending_position_ = p;
+    committing_ = true;
+    // the current source transaction's later events are its next part
+    if (in_txn_) {
+        part_++;
+        part_text_ = std::to_string(part_);
+    }
+    return true;
+}
+
+bool Sender::CommitTransaction(bool now, int slice_ms, bool behind) {
+    if (!exactly_once()) return true;
+    if (!committing_) {
+        if (settling_) {
+            if (!now && Clock::now() < settle_until_) return true;
+            settling_ = false;
         }
-        int64_t at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-        std::string value = kafka::EosPositionJson(p, eos_.transactional_id, at_ms, eos_.mac_key);
-        kafka::OutMessage m;
-        m.partition = 0;
-        m.key = eos_.transactional_id.data();
-        m.key_len = eos_.transactional_id.size();
-        m.value = value.data();
-        m.value_len = value.size();
-        try {
-            producer_.Produce(progress_ledger_, eos_.progress_topic, m);
-        } catch (const kafka::Error &e) {
-            if (e.kind == kafka::ErrorKind::Timeout) return false;
-            throw;
-        }
-        pending_position_ = p;
-        committing_ = true;
+        if (!held_.empty()) return Replay();  // after the pause, or one a full queue stopped
+        if (!txn_open_) return true;
+        if (!now && !commit_due(behind)) return true;
+        if (!Cut()) return false;
+    }
+    if (!now) {
+        // EndTxn once librdkafka has delivered everything (its flush then
+        // returns at once); until then the worker goes on decoding
+        producer_.Poll(0);
+        if (rd_kafka_outq_len(producer_.handle()) > 0) return true;
     }
     if (!producer_.CommitTransactionSlice(slice_ms)) return false;
     committing_ = false;
@@ -341,10 +449,9 @@ bool Sender::CommitTransaction(bool now, int slice_ms, bool behind) {
     kafka_txns_committed++;
     first_uncommitted_ = 0;
     txn_events_ = 0;
-    if (in_txn_) {
-        part_++;
-        part_text_ = std::to_string(part_);
-    }
+    if (now) return held_.empty() || Replay();
+    settling_ = true;  // (see kSettleUs)
+    settle_until_ = Clock::now() + std::chrono::microseconds(kSettleUs);
     return true;
 }
 

@@ -17,6 +17,15 @@
 // Kafka transactions; its events after the first part carry the header
 // txn_part).  The slot is confirmed only up to the first source transaction
 // with events in a Kafka transaction that is not committed.
+//
+// A commit does not stop decoding: at the cut the progress record is
+// produced and no event goes to librdkafka until the commit is done (Kafka
+// has one transaction per producer at a time); events decoded meanwhile are
+// held here (copied, in order, at most kHoldMaxBytes/kHoldMaxEvents: then
+// the caller waits for the commit) and produced into the next Kafka
+// transaction as soon as the commit is done.  EndTxn is sent once
+// librdkafka has nothing left to deliver, so the worker never waits for the
+// flush, only for EndTxn's round trip.
 #pragma once
 #include "kafka/commit_queue.hpp"
 #include "kafka/consumer.hpp"
@@ -25,6 +34,7 @@
 #include "format/pgoutput.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -46,6 +56,18 @@ struct ExactlyOnce {
 // transaction open longer is aborted by the coordinator).
 constexpr int kSplitAfterMs = 20000;
 constexpr int kBehindFactor = 10;
+// Events held during a commit, at most (then Send says CommitFirst).
+constexpr size_t kHoldMaxBytes = 32u << 20;
+constexpr size_t kHoldMaxEvents = 100000;
+// After a commit, events are held this long before the next Kafka
+// transaction begins: Kafka's coordinator (before transactions v2, Kafka
+// 4.0) answers an AddPartitionsToTxn that comes before it has written the
+// previous transaction's markers with CONCURRENT_TRANSACTIONS, and
+// librdkafka waits 20 ms before asking again.  Measured on one broker at
+// 20k messages/s and commits every 10 ms: a third of the transactions hit
+// it without a pause, 2 of 350 with 2 ms (bench/README.md, "Exactly-once
+// CDC").
+constexpr int kSettleUs = 3000;
 
 class Sender {
 public:
@@ -107,14 +129,23 @@ public:
     // Nothing read counts (also not as the position later commits write).
     void IgnorePosition() { resume_ = committed_ = boundary_ = kafka::EosPosition{}; }
     const kafka::EosPosition &resume_position() const { return resume_; }
-    // Commits the open Kafka transaction: with `now`, whatever its age (the
-    // caller is at a source commit, a split, or stopping), else only when
-    // due (see above) and between source transactions.  One slice: false
-    // when it is to be called again (the broker is slow or down).
-    // behind: the worker has WAL waiting to be read (catching up): then a
-    // Kafka transaction is due only after kBehindFactor x commit_interval_ms
-    // (fewer commit waits while latency matters less).
+    // Commits the open Kafka transaction.  With `now` (a full hold buffer, a
+    // heartbeat, the end of the snapshot, stopping): waits for the commit
+    // under way, or when there is none cuts the open Kafka transaction
+    // whatever its age and waits for its commit.  Else (at source commits
+    // and housekeeping rounds) never waits for a flush: cuts the open Kafka
+    // transaction when due (see above; between source transactions), sends
+    // EndTxn once librdkafka has delivered everything, and produces the
+    // events held meanwhile.  One slice: false when it is to be called again
+    // (the broker is slow or down).  behind: the worker has WAL waiting to
+    // be read (catching up): then a Kafka transaction is due only after
+    // kBehindFactor x commit_interval_ms (fewer commits while latency
+    // matters less).
     bool CommitTransaction(bool now, int slice_ms, bool behind = false);
+    // A commit is under way or held events wait to be produced: call
+    // CommitTransaction(false) soon (it does not wait).
+    bool commit_pending() const { return committing_ || settling_ || !held_.empty(); }
+    uint64_t events_held = 0;  // (counted: events decoded during a commit)
     // A heartbeat record (between source transactions): in exactly-once
     // mode part of the open (or a new) Kafka transaction.  QueueFull as Send.
     SendResult Heartbeat(const std::string &topic, const std::string &key, const std::string &value);
@@ -145,8 +176,41 @@ private:
     // Before an event of the current source transaction: whether it is in
     // Kafka already (skipped), must wait for a commit, or goes (in the open,
     // or a new, Kafka transaction); and the counts after it was queued.
-    enum class Gate { Skip, CommitFirst, Go };
+    enum class Gate { Skip, CommitFirst, Go, Hold };
     Gate Admit();
+    // Held events (see above): bytes in held_bytes_, by offset.
+    struct HeldEvent {
+        uint32_t ledger;
+        uint32_t topic;  // index in held_topics_
+        size_t key, key_len, value, value_len;  // kNone: no key / a tombstone
+        size_t headers, n_headers;              // range of held_headers_
+        int64_t timestamp_ms;
+    };
+    struct HeldHeader {
+        size_t name, name_len, value, value_len;
+    };
+    static constexpr size_t kNone = SIZE_MAX;
+    std::vector<HeldEvent> held_;
+    std::vector<HeldHeader> held_headers_;
+    std::string held_bytes_;
+    std::vector<std::string> held_topics_;
+    std::vector<kafka::HeaderRef> replay_headers_;  // (reused)
+    size_t held_next_ = 0;        // produced so far (a full queue stops a replay)
+    bool settling_ = false;       // a commit is done, kSettleUs not over yet
+    Clock::time_point settle_until_;
+    uint64_t held_first_lsn_ = 0;  // final_lsn of the first held event's source transaction
+    SendResult Hold(const std::string &topic, const char *key, size_t key_len, const char *value, size_t value_len,
+                    const kafka::HeaderRef *headers, size_t n_headers);
+    size_t HoldBytes(const char *p, size_t n);
+    // Produces the held events into a new Kafka transaction: false when the
+    // local queue stayed full (call again).
+    bool Replay();
+    // A progress record into the open Kafka transaction: false when the
+    // local queue stayed full.
+    bool ProducePosition(const kafka::EosPosition &p);
+    // Produces the progress record of the open Kafka transaction and marks
+    // the commit under way: false when the local queue stayed full.
+    bool Cut();
     void OpenKafkaTransaction();
     SendResult ProduceEvent(const std::string &topic, const char *key, size_t key_len, const char *value,
                             size_t value_len, const kafka::HeaderRef *headers, size_t n_headers);

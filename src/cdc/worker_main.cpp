@@ -194,7 +194,8 @@ int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, c
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
         if (!ProcDiePending) CHECK_FOR_INTERRUPTS();
-        sleep_ms = Min(sleep_ms * 2, 20);
+        // (a commit under way is driven every millisecond)
+        sleep_ms = W->sender && W->sender->commit_pending() ? 1 : Min(sleep_ms * 2, 20);
     }
     // After a promotion the slot's WAL may begin on an earlier timeline: its
     // segments carry that timeline's name and end where it does (as

@@ -11,7 +11,7 @@ CommitQueue::~CommitQueue() {
 
 uint32_t CommitQueue::Open(uint64_t final_lsn) {
     uint32_t id = producer_.OpenLedger();
-    q_.push_back(Entry{final_lsn, id, false});
+    q_.push_back(Entry{final_lsn, id, false, false});
     return id;
 }
 
@@ -24,10 +24,23 @@ void CommitQueue::Close(uint32_t ledger) {
     }
 }
 
+void CommitQueue::MarkHeld(uint32_t ledger) {
+    for (auto it = q_.rbegin(); it != q_.rend(); ++it) {
+        if (it->ledger == ledger) {
+            it->held = true;
+            return;
+        }
+    }
+}
+
+void CommitQueue::ReleaseHeld() {
+    for (Entry &e : q_) e.held = false;
+}
+
 uint64_t CommitQueue::ConfirmTarget(uint64_t read_end) {
     while (!q_.empty()) {
         Entry &head = q_.front();
-        if (!head.closed) return head.final_lsn;
+        if (!head.closed || head.held) return head.final_lsn;
         const Ledger &l = producer_.GetLedger(head.ledger);
         if (l.failed > 0) producer_.CheckLedger(head.ledger);  // throws
         if (l.pending() > 0) return head.final_lsn;

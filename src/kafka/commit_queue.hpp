@@ -27,6 +27,10 @@ public:
     uint32_t Open(uint64_t final_lsn);
     // The transaction's commit was decoded: no more messages will come.
     void Close(uint32_t ledger);
+    // Messages of the transaction are held by the caller, not produced yet
+    // (a Kafka commit is under way): it counts as pending until ReleaseHeld.
+    void MarkHeld(uint32_t ledger);
+    void ReleaseHeld();
 
     // Drops finished transactions from the head and returns the position
     // the slot may be confirmed to: the head's commit start, or `read_end`
@@ -42,6 +46,7 @@ private:
         uint64_t final_lsn;
         uint32_t ledger;
         bool closed;
+        bool held;
     };
     Producer &producer_;
     std::deque<Entry> q_;
