@@ -86,6 +86,9 @@ Sender::SendResult Sender::Item() {
         return SendResult::Queued;
     }
     item_skipped_ = false;
+    // The events held during a commit fill the next Kafka transaction: at
+    // split_max_events, wait for the commit (then that one is cut here).
+    if (exactly_once() && commit_pending() && held_.size() >= eos_.split_max_events) return SendResult::CommitFirst;
     // A split: the items before this one go in the Kafka transaction cut
     // here (the clock is read every 256 items and at each BEGIN).
     if (exactly_once() && !commit_pending() && txn_open_ && txn_events_ > 0 &&
