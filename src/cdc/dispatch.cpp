@@ -42,8 +42,8 @@ void NewSender(fdw::ClientSpec *spec) {
             {"allow.auto.create.topics", "false"},
             {"acks", "all"},
             {"enable.idempotence", "true"},
-            // exactly-once: 1 ms, since EndTxn waits for the last batch
-            // (CommitTransaction never flushes)
+            // exactly-once: 1 ms, since a commit's EndTxn waits for the last
+            // batch (the worker sends it once everything is delivered)
             {"linger.ms", W->exactly_once ? "1" : "5"},
             {"queue.buffering.max.messages", "100000"},
             {"queue.buffering.max.kbytes", "65536"},
@@ -253,8 +253,10 @@ void StartExactlyOnce() {
     if (waited) SetState(WorkerState::Running, nullptr);
 }
 
-// Commits the open Kafka transaction (now, or when it is due), in slices
-// while the brokers do not answer (pipeline_status says so).
+// Exactly-once commits (Sender::CommitTransaction): `now` waits for the
+// commit under way (or, with none, commits the open Kafka transaction),
+// else a commit is cut when due and driven without waiting for the flush;
+// in slices while the brokers do not answer (pipeline_status says so).
 void CommitKafka(bool now) {
     if (!W->exactly_once) return;
     bool behind = false;
@@ -430,7 +432,7 @@ void SendUntilQueued(Sender::SendResult (*produce)(void *arg), void *arg) {
         KFDW_ENTRY(r = produce(arg););
         if (r == Sender::SendResult::Queued) return;
         if (r == Sender::SendResult::CommitFirst) {
-            CommitKafka(true);  // a split of a large source transaction
+            CommitKafka(true);  // the commit under way first (a full hold buffer, the snapshot)
             continue;
         }
         // The broker does not take our messages: say so and keep trying.
@@ -524,15 +526,21 @@ void OnChange(const char *data, int len) {
 }
 
 // The next item of the decoded transaction (kafka/eos.hpp): a split of a
-// large transaction commits the Kafka transaction first; a pause, change or
-// drop of the pipeline then ends the worker here (what is committed is a
-// valid position) instead of after the whole transaction.
+// large transaction is cut here (Sender::Item), a commit under way is
+// driven, and once a commit is done a pause, change or drop of the pipeline
+// ends the worker here (what is committed is a valid position) instead of
+// after the whole transaction.
 void NextItem() {
+    // a commit under way goes on in the middle of a source transaction too
+    // (every 32 items)
+    if (W->exactly_once && W->sender->commit_pending() && (++W->items_driven & 31) == 0) CommitKafka(false);
     // a Kafka transaction was committed (a split, or between source
-    // transactions): what is committed is a valid position to end at
+    // transactions): what is committed is a valid position to end at when
+    // the pipeline was paused, changed or dropped (a shutdown ends cleanly
+    // in the main loop: no CHECK_FOR_INTERRUPTS here)
     if (W->sender->kafka_txns_committed != W->txns_at_item) {
         W->txns_at_item = W->sender->kafka_txns_committed;
-        ExitIfReloaded();
+        if (W->entry->reload) proc_exit(0);
     }
     for (;;) {
         Sender::SendResult r = Sender::SendResult::Queued;
@@ -630,8 +638,11 @@ void Write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId, bool) {
 }
 
 void UpdateProgress(LogicalDecodingContext *, XLogRecPtr, TransactionId, bool) {
-    // Long filtered transactions: keep serving delivery reports.
+    // Long filtered transactions: keep serving delivery reports, and commit
+    // (cut when due, or drive the commit under way) what earlier source
+    // transactions sent: they must not wait for the end of this one.
     KFDW_ENTRY(W->sender->producer().Poll(0););
+    CommitKafka(false);
 }
 
 // ---- confirming progress ----------------------------------------------------

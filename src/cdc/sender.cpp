@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 namespace kafka_fdw::cdc {
 
@@ -20,6 +21,14 @@ constexpr int kQueueFullSliceMs = 1000;
 // The progress topic's records are read from this far before its end first
 // (the last record of the pipeline is normally the last one).
 constexpr int64_t kPositionTail = 1000;
+
+// A millisecond clock cheap enough to read at every item (the kernel's
+// coarse clock: a few ms of resolution are enough for kSplitAfterMs).
+int64_t CoarseMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 Sender::Sender(kafka::Config &&conf, const std::string &partitioner, const ExactlyOnce *eos,
                std::unique_ptr<kafka::Config> reader)
@@ -86,15 +95,19 @@ Sender::SendResult Sender::Item() {
         return SendResult::Queued;
     }
     item_skipped_ = false;
-    // The events held during a commit fill the next Kafka transaction: at
-    // split_max_events, wait for the commit (then that one is cut here).
-    if (exactly_once() && commit_pending() && held_.size() >= eos_.split_max_events) return SendResult::CommitFirst;
-    // A split: the items before this one go in the Kafka transaction cut
-    // here (the clock is read every 256 items and at each BEGIN).
-    if (exactly_once() && !commit_pending() && txn_open_ && txn_events_ > 0 &&
-        (txn_events_ >= eos_.split_max_events ||
-         ((next_item_ & 255) == 0 && Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))) {
-        if (!Cut()) return SendResult::CommitFirst;  // the local queue is full: wait for the commit
+    if (exactly_once() && txn_open_) {
+        bool old = CoarseMs() - txn_began_ms_ >= kSplitAfterMs;
+        if (commit_pending()) {
+            // Wait for the commit under way when the events held meanwhile
+            // fill the next Kafka transaction (split_max_events; that one is
+            // then cut here), or when the transaction being committed is
+            // kSplitAfterMs old (the broker is slow: it must not reach
+            // transaction.timeout.ms).
+            if (held_.size() >= eos_.split_max_events || (committing_ && old)) return SendResult::CommitFirst;
+        } else if (txn_events_ > 0 && (txn_events_ >= eos_.split_max_events || old)) {
+            // a split: the items before this one go in the Kafka transaction cut here
+            if (!Cut()) return SendResult::CommitFirst;  // the local queue is full: wait for the commit
+        }
     }
     next_item_++;
     return SendResult::Queued;
@@ -124,8 +137,7 @@ Sender::Gate Sender::Admit() {
     if (exactly_once()) {
         if (commit_pending()) return Gate::CommitFirst;
         if (txn_open_ && txn_events_ > 0 &&
-            (txn_events_ >= eos_.split_max_events ||
-             Clock::now() - txn_began_ >= std::chrono::milliseconds(kSplitAfterMs)))
+            (txn_events_ >= eos_.split_max_events || CoarseMs() - txn_began_ms_ >= kSplitAfterMs))
             return Gate::CommitFirst;
         OpenKafkaTransaction();
     }
@@ -137,6 +149,7 @@ void Sender::OpenKafkaTransaction() {
         producer_.BeginTransaction();
         txn_open_ = true;
         txn_began_ = Clock::now();
+        txn_began_ms_ = CoarseMs();
         txn_events_ = 0;
         first_uncommitted_ = final_lsn_;
         // The progress topic's partition joins the Kafka transaction with
@@ -224,12 +237,21 @@ size_t Sender::HoldBytes(const char *p, size_t n) {
 
 Sender::SendResult Sender::Hold(const std::string &topic, const char *key, size_t key_len, const char *value,
                                 size_t value_len, const kafka::HeaderRef *headers, size_t n_headers) {
-    if (held_bytes_.size() >= kHoldMaxBytes || held_.size() >= kHoldMaxEvents) return SendResult::CommitFirst;
+    size_t held_memory = held_bytes_.size() + held_.size() * sizeof(HeldEvent) +
+                         held_headers_.size() * sizeof(HeldHeader);
+    if (held_memory >= kHoldMaxBytes || held_.size() >= kHoldMaxEvents) return SendResult::CommitFirst;
     if (held_.empty()) held_first_lsn_ = final_lsn_;
-    if (held_topics_.empty() || held_topics_.back() != topic) held_topics_.push_back(topic);
+    if (held_topics_.empty() || held_topics_[held_topic_] != topic) {
+        auto it = held_topic_index_.find(topic);
+        if (it == held_topic_index_.end()) {
+            it = held_topic_index_.emplace(topic, static_cast<uint32_t>(held_topics_.size())).first;
+            held_topics_.push_back(topic);
+        }
+        held_topic_ = it->second;
+    }
     HeldEvent e;
     e.ledger = ledger_;
-    e.topic = static_cast<uint32_t>(held_topics_.size() - 1);
+    e.topic = held_topic_;
     e.key_len = key ? key_len : kNone;
     e.key = key ? HoldBytes(key, key_len) : 0;
     e.value_len = value ? value_len : kNone;
@@ -281,13 +303,18 @@ bool Sender::Replay() {
         }
         Queued();
     }
-    held_.clear();
-    held_headers_.clear();
-    held_topics_.clear();
-    held_next_ = 0;
-    held_first_lsn_ = 0;
+    // (what a burst grew is given back)
+    if (held_.capacity() > 16384) std::vector<HeldEvent>().swap(held_);
+    else held_.clear();
+    if (held_headers_.capacity() > 65536) std::vector<HeldHeader>().swap(held_headers_);
+    else held_headers_.clear();
     if (held_bytes_.capacity() > (4u << 20)) std::string().swap(held_bytes_);
     else held_bytes_.clear();
+    held_topics_.clear();
+    held_topic_index_.clear();
+    held_topic_ = 0;
+    held_next_ = 0;
+    held_first_lsn_ = 0;
     queue_.ReleaseHeld();
     return true;
 }
@@ -358,6 +385,7 @@ Sender::SendResult Sender::Heartbeat(const std::string &topic, const std::string
             producer_.BeginTransaction();
             txn_open_ = true;
             txn_began_ = Clock::now();
+            txn_began_ms_ = CoarseMs();
             txn_events_ = 0;
             first_uncommitted_ = 0;  // no source transaction in it (yet)
         }

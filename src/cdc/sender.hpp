@@ -13,19 +13,22 @@
 // it is older than commit_interval_ms or holds commit_max_events events, at
 // a housekeeping round once it is older than commit_interval_ms, and in the
 // middle of a source transaction once it holds split_max_events events or
-// is older than kSplitAfterMs (the source transaction then spans several
-// Kafka transactions; its events after the first part carry the header
-// txn_part).  The slot is confirmed only up to the first source transaction
+// is older than kSplitAfterMs (cut there, between items: the source
+// transaction then spans several Kafka transactions; its events after the
+// first part carry the header txn_part).  The slot is confirmed only up to the first source transaction
 // with events in a Kafka transaction that is not committed.
 //
 // A commit does not stop decoding: at the cut the progress record is
 // produced and no event goes to librdkafka until the commit is done (Kafka
 // has one transaction per producer at a time); events decoded meanwhile are
-// held here (copied, in order, at most kHoldMaxBytes/kHoldMaxEvents: then
-// the caller waits for the commit) and produced into the next Kafka
-// transaction as soon as the commit is done.  EndTxn is sent once
-// librdkafka has nothing left to deliver, so the worker never waits for the
-// flush, only for EndTxn's round trip.
+// held here (copied, in order, at most kHoldMaxBytes/kHoldMaxEvents, or
+// split_max_events: then the caller waits for the commit) and produced into
+// the next Kafka transaction kSettleUs after the commit is done.  EndTxn is
+// sent once librdkafka has nothing left to deliver, so the worker never
+// waits for the flush, only for EndTxn's round trip.  The caller drives a
+// commit under way (CommitTransaction(false) while commit_pending()) at
+// items, filtered changes and housekeeping rounds, also in the middle of a
+// source transaction.
 #pragma once
 #include "kafka/commit_queue.hpp"
 #include "kafka/consumer.hpp"
@@ -37,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -90,15 +94,16 @@ public:
     // item 0 is its BEGIN, then one per pgoutput change or logical message,
     // the last its END).  Queued: go on (its events are sent, or dropped
     // when the position read at start covers the item: then Send queues
-    // nothing); CommitFirst (exactly-once): the Kafka transaction must be
-    // committed first (a split): then call again.  Without items (the
+    // nothing); CommitFirst (exactly-once): wait for the commit under way
+    // (CommitTransaction(true)), then call again.  Without items (the
     // initial snapshot) Send decides per event.
     SendResult Item();
     // Enqueues one event of the current transaction.  value == nullptr is a
     // tombstone.  QueueFull: the local queue stayed full for a slice (the
     // broker is slow or down): the caller reports it and retries.
-    // CommitFirst (exactly-once): the Kafka transaction must be committed
-    // (CommitTransaction(true)) before this event: then retry.
+    // CommitFirst (exactly-once): the commit under way must be done first
+    // (CommitTransaction(true): the hold buffer is full, or the snapshot):
+    // then retry.
     SendResult Send(const char *topic, const char *key, size_t key_len, const char *value, size_t value_len,
                     char op, const char *table, const char *unchanged_toast);
 
@@ -194,6 +199,8 @@ private:
     std::vector<HeldHeader> held_headers_;
     std::string held_bytes_;
     std::vector<std::string> held_topics_;
+    std::unordered_map<std::string, uint32_t> held_topic_index_;
+    uint32_t held_topic_ = 0;  // the last held event's
     std::vector<kafka::HeaderRef> replay_headers_;  // (reused)
     size_t held_next_ = 0;        // produced so far (a full queue stops a replay)
     bool settling_ = false;       // a commit is done, kSettleUs not over yet
@@ -229,6 +236,7 @@ private:
     bool txn_open_ = false;         // a Kafka transaction is open
     bool committing_ = false;       // its progress record is produced, commit under way
     Clock::time_point txn_began_;
+    int64_t txn_began_ms_ = 0;      // the same, on the coarse clock (sender.cpp CoarseMs)
     uint64_t txn_events_ = 0;       // events in the open Kafka transaction
     uint64_t first_uncommitted_ = 0;  // final_lsn of its first source transaction (0: none)
     uint64_t src_events_ = 0;       // events of the current source transaction (without items: the snapshot)

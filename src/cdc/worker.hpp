@@ -111,6 +111,7 @@ struct Worker {
     TimestampTz last_heartbeat;
     uint64 kafka_txns_counted;  // the sender's commits already added to the entry
     uint64 txns_at_item;        // the sender's commits seen at the last item (NextItem)
+    uint32 items_driven;        // items seen while a commit was under way (NextItem)
     bool dbz_txn_topic; // its option "transaction_topic"
     dbz::Transaction *txn;  // the decoded transaction's counts (txmeta.cpp; nullptr without the option)
     char *dbname;

@@ -4,7 +4,9 @@
 // unacknowledged message (that transaction is re-sent after a restart,
 // because decoding resumes with every transaction whose commit record starts
 // at or after the confirmed position), or up to the reader's position when
-// nothing is pending.  Pure C++; LSNs are plain integers here.
+// nothing is pending.  A transaction whose messages the caller holds back
+// (MarkHeld: exactly-once, during a Kafka commit) counts as pending until
+// ReleaseHeld.  Pure C++; LSNs are plain integers here.
 #pragma once
 #include "cpp_only.hpp"
 

@@ -183,6 +183,87 @@ like($aerr, qr/pipeline option "partitions" must be a number/, 'the merged optio
 like($aerr, qr/permission denied|must be|owner/, 'a plain role cannot alter another role\'s pipeline');
 is(sq("SELECT options ? 'exactly_once' FROM kafka.pipelines WHERE name = 'alo'"), 'f', 'its options are unchanged');
 
+# --- a long transaction of unpublished changes right after a small one -----
+# The small transaction's event is in an open Kafka transaction when the next
+# source transaction commits right after it; that one is decoded at once at
+# its commit record (1.5M changes of an unpublished table, then one
+# published).  The Kafka transaction must be committed during that
+# decoding, not after it: its progress record names the small transaction
+# (else the long one's event joins it and the record names the long one).  The server's transaction.timeout.ms
+# is 1000: a commit kept waiting through such a decoding would be aborted by
+# the coordinator (which checks every 10 s) and the worker would fail.
+my $brokers = brokers();
+sq(qq{
+CREATE SERVER kafka_short FOREIGN DATA WRAPPER kafka_fdw OPTIONS (brokers '$brokers', "transaction.timeout.ms" '1000');
+CREATE USER MAPPING FOR PUBLIC SERVER kafka_short;
+CREATE TABLE quiet (id int, v text);
+CREATE TABLE gate (x int);
+INSERT INTO gate VALUES (0);
+CREATE TABLE small (id int PRIMARY KEY);
+CREATE PUBLICATION pub_small FOR TABLE small;
+SELECT kafka.create_pipeline('short', 'kafka_short', 'pub_small', '{"topic_prefix": "short$run"}');
+});
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = 'short'", 'running'), 'running',
+	'a pipeline on a server with transaction.timeout.ms 1000 runs');
+# (paused while the two transactions are written: resumed, the worker reads
+# them as a backlog, with no idle moment between the two commits in which a
+# due commit would be made anyway)
+sq("SELECT kafka.pause_pipeline('short')");
+is(wait_for("SELECT state FROM kafka.pipeline_status WHERE name = 'short'", 'paused'), 'paused', 'paused');
+my $lsn_before = sq("SELECT pg_current_wal_lsn()");
+my %gate;
+sub gate_session
+{
+	my ($name, $script) = @_;
+	$gate{$name} = { out => '', err => '' };
+	$gate{$name}->{h} = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') . " application_name=$name",
+		  '-c', $script ],
+		'<', \undef, '>', \$gate{$name}->{out}, '2>', \$gate{$name}->{err});
+	return;
+}
+# the small transaction: takes the gate, waits until the long one queues behind it, commits
+gate_session('gate_small', qq{
+BEGIN;
+INSERT INTO small VALUES (1);
+UPDATE gate SET x = 1;
+DO \$\$ BEGIN
+  LOOP
+    PERFORM pg_stat_clear_snapshot();  -- (activity is read once per transaction otherwise)
+    EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'gate_long' AND wait_event_type = 'Lock');
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END \$\$;
+COMMIT;
+});
+wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gate_small' AND wait_event = 'PgSleep'", '1');
+# the long one: 1.5M unpublished changes, then the gate, then one published
+# change: its commit follows the small one's at once (the LSN in between is
+# printed)
+gate_session('gate_long', qq{
+BEGIN;
+INSERT INTO quiet SELECT g, 'x' FROM generate_series(1, 1500000) g;
+UPDATE gate SET x = 2;
+SELECT pg_current_wal_lsn();
+INSERT INTO small VALUES (2);
+COMMIT;
+});
+$gate{$_}->{h}->finish for ('gate_small', 'gate_long');
+is($gate{gate_small}->{err} . $gate{gate_long}->{err}, '', 'the two transactions committed, the long one right after the small one');
+my ($lsn_between) = $gate{gate_long}->{out} =~ m{([0-9A-F]+/[0-9A-F]+)};
+sq("SELECT kafka.resume_pipeline('short')");
+is(confirmed_all('short'), 't', 'the resumed pipeline confirms both');
+my $short_pid = sq("SELECT worker_pid FROM kafka.pipeline_status WHERE name = 'short'");
+is(sq("SELECT count(*) FROM kafka.consume('kafka_short', 'short$run.public.small')"), '2',
+	'the events of both are in Kafka (read_committed)');
+is(sq(qq{SELECT count(*) > 0 FROM kafka.consume('kafka_short', (SELECT progress_topic FROM kafka.pipeline_status WHERE name = 'short')) c,
+		LATERAL (SELECT convert_from(c.value, 'UTF8')::jsonb AS j) r
+	   WHERE r.j->>'changes' IS NULL AND (r.j->>'lsn')::pg_lsn > '$lsn_before' AND (r.j->>'lsn')::pg_lsn < '$lsn_between'}),
+	't', 'a Kafka transaction was committed with the small one as its last (while the long one was decoded)');
+is(sq("SELECT worker_pid || ' ' || kafka_aborted FROM kafka.pipeline_status WHERE name = 'short'"), "$short_pid 0",
+	'the same worker, no Kafka transaction aborted');
+sq("SELECT kafka.drop_pipeline('short')");
+
 # --- the options' checks -------------------------------------------------------
 for my $case (
 	[ '{"exactly_once": "yes"}', 'pipeline option "exactly_once" must be true or false' ],
