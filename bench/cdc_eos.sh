@@ -8,7 +8,8 @@
 # start to the confirmation of the round's end (both decode the same WAL);
 # the order alternates between rounds.  Then the latency from commit to the
 # broker's append (LogAppendTime topics, commit time from the commit_ts
-# header) at CDC_EOS_RATE changes/s (default 20,000: 2,000 transactions/s of
+# header), and to a read_committed consumer's receipt (kcat), at
+# CDC_EOS_RATE changes/s (default 20,000: 2,000 transactions/s of
 # 10 rows) for CDC_RATE_SECONDS, one pipeline at a time.  See "Exactly-once
 # CDC" in bench/README.md.
 #
@@ -171,6 +172,15 @@ for p in eo alo; do
         "${PSQL[@]}" -At -c "SELECT bench_wait('$q', '$lsn', -1)" >/dev/null || die "waiting failed"
     done
     pause "$other"
+    # a read_committed consumer, its receive times: an event is visible to
+    # it only once its Kafka transaction is committed (exactly-once)
+    vis=$TMP/visible_$p.tsv
+    : >"$vis"
+    setsid bash -c "\"\$0\" -C -b '$B' -t '$p.public.rate' -o end -u -q -X isolation.level=read_committed \
+        -X fetch.wait.max.ms=5 -f '%h\n' 2>/dev/null | perl -MTime::HiRes=time -ne \
+        'BEGIN { \$| = 1 } printf \"%.6f\t%s\n\", time, \$1 if /commit_ts=([^,\n]+)/' >'$vis'" "$KCAT" &
+    vis_pid=$!
+    sleep 2   # (the consumer at the end of the topic)
     from=$("${PSQL[@]}" -At -c "SELECT clock_timestamp()")
     "${PSQL[@]}" <<SQL || die "rate workload failed"
 DO \$\$
@@ -198,6 +208,21 @@ SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l)::numeric, 2),
     say "  $p: $cnt events: p50 $p50 ms, p99 $p99 ms, max $pmax ms (commit time -> LogAppendTime)"
     target="-"; [[ $p == eo ]] && target="p99 < 25 ms $(awk -v x="$p99" 'BEGIN { print (x + 0 < 25) ? "ok" : "MISSED" }')"
     summary_line "latency commit -> append at $RATE changes/s, $p" "p50 $p50 ms, p99 $p99 ms" "-" "-" "$target"
+    sleep 1
+    kill -- -"$vis_pid" 2>/dev/null; wait "$vis_pid" 2>/dev/null
+    vlat=$("${PSQL[@]}" -At -F' ' <<SQL
+CREATE TEMP TABLE vis (recv float8, commit_ts text);
+\copy vis FROM '$vis'
+SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l)::numeric, 2),
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 2),
+       round(max(l)::numeric, 2), count(*)
+  FROM (SELECT (recv - extract(epoch FROM commit_ts::timestamptz)) * 1000 AS l
+          FROM vis WHERE commit_ts::timestamptz >= '$from') x;
+SQL
+)
+    read -r v50 v99 vmax vcnt <<<"$vlat"
+    say "  $p: $vcnt events: p50 $v50 ms, p99 $v99 ms, max $vmax ms (commit time -> received by a read_committed consumer, kcat with fetch.wait.max.ms 5)"
+    summary_line "latency commit -> read_committed consumer at $RATE changes/s, $p" "p50 $v50 ms, p99 $v99 ms" "-" "-" "-"
 done
 
 section "summary"

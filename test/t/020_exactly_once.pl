@@ -186,7 +186,7 @@ is(sq("SELECT options ? 'exactly_once' FROM kafka.pipelines WHERE name = 'alo'")
 # --- a long transaction of unpublished changes right after a small one -----
 # The small transaction's event is in an open Kafka transaction when the next
 # source transaction commits right after it; that one is decoded at once at
-# its commit record (1.5M changes of an unpublished table, then one
+# its commit record (400k changes of an unpublished table, then one
 # published).  The Kafka transaction must be committed during that
 # decoding, not after it: its progress record names the small transaction
 # (else the long one's event joins it and the record names the long one).  The server's transaction.timeout.ms
@@ -237,12 +237,12 @@ END \$\$;
 COMMIT;
 });
 wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gate_small' AND wait_event = 'PgSleep'", '1');
-# the long one: 1.5M unpublished changes, then the gate, then one published
+# the long one: 400k unpublished changes, then the gate, then one published
 # change: its commit follows the small one's at once (the LSN in between is
 # printed)
 gate_session('gate_long', qq{
 BEGIN;
-INSERT INTO quiet SELECT g, 'x' FROM generate_series(1, 1500000) g;
+INSERT INTO quiet SELECT g, 'x' FROM generate_series(1, 400000) g;
 UPDATE gate SET x = 2;
 SELECT pg_current_wal_lsn();
 INSERT INTO small VALUES (2);
