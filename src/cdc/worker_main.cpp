@@ -190,14 +190,16 @@ int PageRead(XLogReaderState *state, XLogRecPtr page, int req_len, XLogRecPtr, c
         // as a walsender reloads it while it waits for WAL (kafka_fdw.timeout,
         // synchronized_standby_slots, ...)
         pg::ReloadConfigIfPending();
-        // a commit under way is driven every millisecond (the rest of the
-        // housekeeping every 20 ms, Housekeeping(false))
+        // a commit under way (also one the housekeeping just cut) is driven
+        // every millisecond (the rest of the housekeeping every 20 ms,
+        // Housekeeping(false))
+        Housekeeping(!(W->sender && W->sender->commit_pending()));
         bool committing = W->sender && W->sender->commit_pending();
-        Housekeeping(!committing);
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, committing ? 1L : sleep_ms,
+                        PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
         if (!ProcDiePending) CHECK_FOR_INTERRUPTS();
-        sleep_ms = committing ? 1 : Min(sleep_ms * 2, 20);
+        sleep_ms = Min(sleep_ms * 2, 20);
     }
     // After a promotion the slot's WAL may begin on an earlier timeline: its
     // segments carry that timeline's name and end where it does (as
