@@ -536,8 +536,8 @@ void NextItem() {
     if (W->exactly_once && W->sender->commit_pending() && (++W->items_driven & 31) == 0) CommitKafka(false);
     // a Kafka transaction was committed (a split, or between source
     // transactions): what is committed is a valid position to end at when
-    // the pipeline was paused, changed or dropped (a shutdown ends cleanly
-    // in the main loop: no CHECK_FOR_INTERRUPTS here)
+    // the pipeline was paused, changed or dropped (no CHECK_FOR_INTERRUPTS
+    // of its own here: the decoding's own calls end a shutdown anyway)
     if (W->sender->kafka_txns_committed != W->txns_at_item) {
         W->txns_at_item = W->sender->kafka_txns_committed;
         if (W->entry->reload) proc_exit(0);
@@ -641,7 +641,10 @@ void UpdateProgress(LogicalDecodingContext *, XLogRecPtr, TransactionId, bool) {
     // Long filtered transactions: keep serving delivery reports, and commit
     // (cut when due, or drive the commit under way) what earlier source
     // transactions sent: they must not wait for the end of this one.
-    KFDW_ENTRY(W->sender->producer().Poll(0););
+    KFDW_ENTRY({
+        W->sender->producer().Poll(0);
+        (void)W->sender->CutIfOld();  // (a source transaction whose BEGIN was sent)
+    });
     CommitKafka(false);
 }
 

@@ -24,7 +24,7 @@ constexpr int64_t kPositionTail = 1000;
 
 // A millisecond clock cheap enough to read at every item (the kernel's
 // coarse clock: a few ms of resolution are enough for kSplitAfterMs).
-int64_t CoarseMs() {
+static int64_t CoarseMs() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -95,15 +95,16 @@ Sender::SendResult Sender::Item() {
         return SendResult::Queued;
     }
     item_skipped_ = false;
+    // The events held during a commit (or the pause after it) fill the next
+    // Kafka transaction: at split_max_events, wait for the commit (that one
+    // is then cut here).
+    if (exactly_once() && commit_pending() && held_.size() >= eos_.split_max_events) return SendResult::CommitFirst;
     if (exactly_once() && txn_open_) {
         bool old = CoarseMs() - txn_began_ms_ >= kSplitAfterMs;
         if (commit_pending()) {
-            // Wait for the commit under way when the events held meanwhile
-            // fill the next Kafka transaction (split_max_events; that one is
-            // then cut here), or when the transaction being committed is
-            // kSplitAfterMs old (the broker is slow: it must not reach
-            // transaction.timeout.ms).
-            if (held_.size() >= eos_.split_max_events || (committing_ && old)) return SendResult::CommitFirst;
+            // the transaction being committed is kSplitAfterMs old (the
+            // broker is slow): wait, it must not reach transaction.timeout.ms
+            if (committing_ && old) return SendResult::CommitFirst;
         } else if (txn_events_ > 0 && (txn_events_ >= eos_.split_max_events || old)) {
             // a split: the items before this one go in the Kafka transaction cut here
             if (!Cut()) return SendResult::CommitFirst;  // the local queue is full: wait for the commit
@@ -431,6 +432,12 @@ bool Sender::ProducePosition(const kafka::EosPosition &p) {
         throw;
     }
     return true;
+}
+
+bool Sender::CutIfOld() {
+    if (!exactly_once() || !in_txn_ || !item_mode_ || commit_pending() || !txn_open_ || txn_events_ == 0) return false;
+    if (CoarseMs() - txn_began_ms_ < kSplitAfterMs) return false;
+    return Cut();
 }
 
 bool Sender::Cut() {

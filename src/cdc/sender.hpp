@@ -137,8 +137,8 @@ public:
     // Commits the open Kafka transaction.  With `now` (a full hold buffer, a
     // heartbeat, the end of the snapshot, stopping): waits for the commit
     // under way, or when there is none cuts the open Kafka transaction
-    // whatever its age and waits for its commit.  Else (at source commits
-    // and housekeeping rounds) never waits for a flush: cuts the open Kafka
+    // whatever its age and waits for its commit.  Else (at source commits,
+    // items, filtered changes and housekeeping rounds) never waits for a flush: cuts the open Kafka
     // transaction when due (see above; between source transactions), sends
     // EndTxn once librdkafka has delivered everything, and produces the
     // events held meanwhile.  One slice: false when it is to be called again
@@ -147,6 +147,11 @@ public:
     // kBehindFactor x commit_interval_ms (fewer commits while latency
     // matters less).
     bool CommitTransaction(bool now, int slice_ms, bool behind = false);
+    // In the middle of a source transaction whose changes are filtered out
+    // (no item comes): a split, cut here, once the open Kafka transaction is
+    // kSplitAfterMs old (between items: the position counts the items
+    // done).  True when it cut.
+    bool CutIfOld();
     // A commit is under way or held events wait to be produced: call
     // CommitTransaction(false) soon (it does not wait).
     bool commit_pending() const { return committing_ || settling_ || !held_.empty(); }
