@@ -110,10 +110,13 @@ void XactCallback(XactEvent event, void *) {
                         errmsg("cannot PREPARE a transaction that created or dropped a pipeline")));
     ListCell *lc;
     if (event == XACT_EVENT_PRE_COMMIT) {
-        // May fail: then the transaction aborts and the row stays too.
+        // May fail: then the transaction aborts and the row stays too.  A
+        // worker that took the slot after drop_pipeline saw it free (one the
+        // launcher had just started) sees the dropping flag and lets go:
+        // wait for it (interruptibly) instead of failing.
         foreach (lc, g_pending) {
             const PendingSlot *p = static_cast<PendingSlot *>(lfirst(lc));
-            if (p->what == Pending::Dropping && SlotOfThisDatabase(p->slot)) ReplicationSlotDrop(p->slot, true);
+            if (p->what == Pending::Dropping && SlotOfThisDatabase(p->slot)) ReplicationSlotDrop(p->slot, false);
         }
         return;
     }

@@ -273,6 +273,17 @@ void Run() {
     // and the row since they were read: end quietly, not with an ERROR.
     if (!SearchNamedReplicationSlot(W->slot_name, true) && !LoadDefinition()) ExitWithoutDefinition();
     kafka_fdw::pg::AcquireReplicationSlot(W->slot_name, true);
+    // drop_pipeline may have found the slot free just before: it drops it
+    // at its commit, waiting for this worker to let go
+    if (!W->second) {
+        LWLockAcquire(Shared()->lock, LW_SHARED);
+        bool dropping = W->entry->dropping;
+        LWLockRelease(Shared()->lock);
+        if (dropping) {
+            ReplicationSlotRelease();
+            proc_exit(0);
+        }
+    }
     if (XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("replication slot \"%s\" of pipeline \"%s\" was invalidated", W->slot_name, W->name),
