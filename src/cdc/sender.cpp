@@ -145,14 +145,18 @@ Sender::Gate Sender::Admit() {
     return Gate::Go;
 }
 
+void Sender::BeginKafkaTransaction(uint64_t first_uncommitted) {
+    producer_.BeginTransaction();
+    txn_open_ = true;
+    txn_began_ = Clock::now();
+    txn_began_ms_ = CoarseMs();
+    txn_events_ = 0;
+    first_uncommitted_ = first_uncommitted;
+}
+
 void Sender::OpenKafkaTransaction() {
     if (!txn_open_) {
-        producer_.BeginTransaction();
-        txn_open_ = true;
-        txn_began_ = Clock::now();
-        txn_began_ms_ = CoarseMs();
-        txn_events_ = 0;
-        first_uncommitted_ = final_lsn_;
+        BeginKafkaTransaction(final_lsn_);
         // The progress topic's partition joins the Kafka transaction with
         // the first events' partitions (one AddPartitionsToTxn round trip,
         // not a second one at the cut): a record of the position committed
@@ -382,14 +386,7 @@ Sender::SendResult Sender::Heartbeat(const std::string &topic, const std::string
     if (in_txn_) throw kafka::Error(kafka::ErrorKind::Internal, "heartbeat inside a decoded transaction");
     if (exactly_once()) {
         if (commit_pending()) return SendResult::CommitFirst;
-        if (!txn_open_) {
-            producer_.BeginTransaction();
-            txn_open_ = true;
-            txn_began_ = Clock::now();
-            txn_began_ms_ = CoarseMs();
-            txn_events_ = 0;
-            first_uncommitted_ = 0;  // no source transaction in it (yet)
-        }
+        if (!txn_open_) BeginKafkaTransaction(0);  // no source transaction in it (yet)
     }
     kafka::OutMessage m;
     m.key = key.data();

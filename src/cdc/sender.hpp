@@ -224,6 +224,9 @@ private:
     // the commit under way: false when the local queue stayed full.
     bool Cut();
     void OpenKafkaTransaction();
+    // Begins a Kafka transaction (first_uncommitted: its first source
+    // transaction's final_lsn, 0 for none yet).
+    void BeginKafkaTransaction(uint64_t first_uncommitted);
     SendResult ProduceEvent(const std::string &topic, const char *key, size_t key_len, const char *value,
                             size_t value_len, const kafka::HeaderRef *headers, size_t n_headers);
     std::string outbox_topic_;  // (reused)
